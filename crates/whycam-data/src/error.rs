@@ -1,0 +1,167 @@
+//! The crate's single error type, grouped by cause like `image::ImageError`.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while reading or preparing an input.
+///
+/// Every variant that concerns a file names it in its message.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        /// The file or directory that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file's content is broken: truncated, corrupt, or not what its format claims.
+    #[error("cannot decode {}: {message}", .path.display())]
+    Decoding {
+        /// The file that failed.
+        path: PathBuf,
+        /// What the decoder reported.
+        message: String,
+    },
+
+    /// The file is in a format (or a variant of one) that is not supported.
+    #[error("unsupported image {}: {message}", .path.display())]
+    Unsupported {
+        /// The file that failed.
+        path: PathBuf,
+        /// What is not supported.
+        message: String,
+    },
+
+    /// Decoding was refused to stay within resource limits (decompression bombs).
+    #[error("{}: {message}", .path.display())]
+    Limits {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Which limit, and by how much it was exceeded.
+        message: String,
+    },
+
+    /// The image has a size the requested preprocessing cannot use.
+    ///
+    /// [`prepare`](crate::prepare) does not know the file, so `path` is `None` there;
+    /// [`prepare_file`](crate::prepare_file) and [`DataError::with_path`] fill it in.
+    #[error("{}{message}", path_prefix(.path.as_deref()))]
+    Size {
+        /// The file the image came from, when known.
+        path: Option<PathBuf>,
+        /// What was expected and what was found.
+        message: String,
+    },
+
+    /// A configuration value is invalid (not tied to any file).
+    #[error("invalid parameter: {message}")]
+    Parameter {
+        /// Which value, and what is allowed.
+        message: String,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, DataError>;
+
+fn path_prefix(path: Option<&Path>) -> String {
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
+}
+
+impl DataError {
+    /// Attaches `path` to an error that does not name a file yet; other errors are unchanged.
+    #[must_use]
+    pub fn with_path(self, path: &Path) -> Self {
+        match self {
+            DataError::Size {
+                path: None,
+                message,
+            } => DataError::Size {
+                path: Some(path.to_path_buf()),
+                message,
+            },
+            other => other,
+        }
+    }
+
+    /// The file this error concerns, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            DataError::Io { path, .. }
+            | DataError::Decoding { path, .. }
+            | DataError::Unsupported { path, .. }
+            | DataError::Limits { path, .. } => Some(path),
+            DataError::Size { path, .. } => path.as_deref(),
+            DataError::Parameter { .. } => None,
+        }
+    }
+
+    pub(crate) fn parameter(message: impl Into<String>) -> Self {
+        DataError::Parameter {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn decoding(path: &Path, message: impl Into<String>) -> Self {
+        DataError::Decoding {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn limits(path: &Path, message: impl Into<String>) -> Self {
+        DataError::Limits {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_file() {
+        let p = Path::new("some/dir/cat.jpg");
+        let errors = [
+            DataError::io(p, std::io::Error::from(std::io::ErrorKind::NotFound)),
+            DataError::decoding(p, "bad"),
+            DataError::Unsupported {
+                path: p.into(),
+                message: "x".into(),
+            },
+            DataError::limits(p, "too big"),
+            DataError::Size {
+                path: None,
+                message: "expected".into(),
+            }
+            .with_path(p),
+        ];
+        for e in errors {
+            assert!(e.to_string().contains("some/dir/cat.jpg"), "{e}");
+            assert_eq!(e.path(), Some(p));
+        }
+    }
+
+    #[test]
+    fn size_error_without_path_has_no_prefix() {
+        let e = DataError::Size {
+            path: None,
+            message: "expected 224x224 px".into(),
+        };
+        assert_eq!(e.to_string(), "expected 224x224 px");
+        assert_eq!(e.path(), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! Getting images into a CNN the way torchvision does: decoding files to RGB
+//! ([`load_rgb8`]), resizing, cropping and normalising them into CHW `f32` inputs
+//! ([`prepare`]), expanding command-line paths into image files ([`collect_inputs`]),
+//! and class names ([`imagenet_labels`], [`load_labels`]).
+//!
+//! This crate knows nothing about tensors or models; it hands out plain `Vec<f32>`s.
+
+#![deny(missing_docs)]
+
+mod decode;
+mod error;
+mod inputs;
+mod labels;
+mod preprocess;
+
+pub use decode::{DecodeLimits, load_rgb8};
+pub use error::{DataError, Result};
+pub use image::RgbImage;
+pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, has_image_extension};
+pub use labels::{imagenet_labels, load_labels};
+pub use preprocess::{
+    CropRegion, Normalization, Prepared, Preprocess, PreprocessConfig, normalize_chw, prepare,
+    prepare_file, resize_to_input,
+};

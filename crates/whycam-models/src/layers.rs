@@ -1,0 +1,188 @@
+//! Building blocks shared by the architectures: a BatchNorm that can be folded away, and
+//! small constructors that keep the model files short.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Identity, PaddingConfig2d};
+use burn::prelude::*;
+
+/// A 2-D BatchNorm that sits after a convolution.
+///
+/// It loads as a plain BatchNorm (the enum variant is not part of the parameter path), and
+/// after [`fold_into`] has merged it into its convolution it becomes an identity that costs
+/// nothing at run time.
+#[derive(Module, Debug)]
+pub enum Norm2d {
+    /// The BatchNorm, as loaded.
+    Batch(BatchNorm),
+    /// Folded into the preceding convolution.
+    Folded(Identity),
+}
+
+impl Norm2d {
+    /// A fresh BatchNorm with PyTorch's defaults except for `eps`.
+    pub fn new(channels: usize, eps: f64, device: &Device) -> Self {
+        Norm2d::Batch(
+            BatchNormConfig::new(channels)
+                .with_epsilon(eps)
+                .init(device),
+        )
+    }
+
+    /// Applies the BatchNorm (running statistics once the module is in `valid()` mode).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Norm2d::Batch(bn) => bn.forward(x),
+            Norm2d::Folded(_) => x,
+        }
+    }
+
+    /// Whether this norm has been folded into its convolution.
+    pub fn is_folded(&self) -> bool {
+        matches!(self, Norm2d::Folded(_))
+    }
+}
+
+/// Merges an eval-mode BatchNorm into the convolution before it:
+/// `W' = W * g / sqrt(v + eps)`, `b' = beta + (b - mean) * g / sqrt(v + eps)`.
+///
+/// Does nothing if the norm is already folded.
+pub fn fold_into(conv: &mut Conv2d, norm: &mut Norm2d) {
+    let Norm2d::Batch(bn) = norm else { return };
+    let gamma = bn.gamma.val();
+    let beta = bn.beta.val();
+    let mean = bn.running_mean.value();
+    let var = bn.running_var.value();
+    let scale = gamma.div(var.add_scalar(bn.epsilon).sqrt());
+    let [out_channels, _, _, _] = conv.weight.dims();
+    let weight = conv
+        .weight
+        .val()
+        .mul(scale.clone().reshape([out_channels as i32, 1, 1, 1]));
+    let bias_in = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([out_channels], &scale.device()),
+    };
+    let bias = beta.add(bias_in.sub(mean).mul(scale));
+    conv.weight = Param::from_tensor(weight);
+    conv.bias = Some(Param::from_tensor(bias));
+    *norm = Norm2d::Folded(Identity::new());
+}
+
+/// A convolution with PyTorch's symmetric padding (`padding = pad`), no dilation.
+pub fn conv(
+    [c_in, c_out]: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_groups(groups)
+        .with_bias(bias)
+        .init(device)
+}
+
+/// A convolution with TensorFlow's "same" padding (asymmetric when the stride is 2).
+pub fn conv_same(
+    [c_in, c_out]: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Same)
+        .with_groups(groups)
+        .with_bias(false)
+        .init(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, Tolerance};
+
+    #[test]
+    fn folding_preserves_the_output() {
+        let device = Device::default();
+        let mut c = conv([3, 4], 3, 2, 1, 1, true, &device);
+        let mut norm = Norm2d::new(4, 1e-3, &device);
+        if let Norm2d::Batch(bn) = &mut norm {
+            bn.gamma = Param::from_tensor(Tensor::from_floats([0.5, 1.5, -2.0, 1.0], &device));
+            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, -0.2, 0.3, 0.0], &device));
+            bn.running_mean = burn::module::RunningState::new(Tensor::from_floats(
+                [0.2, -0.1, 0.05, 1.0],
+                &device,
+            ));
+            bn.running_var = burn::module::RunningState::new(Tensor::from_floats(
+                [1.5, 0.3, 2.0, 0.01],
+                &device,
+            ));
+        }
+        let c = c.valid();
+        let norm = norm.valid();
+        let x = Tensor::<4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &device);
+        let expected = norm.forward(c.forward(x.clone()));
+        let (mut c, mut norm) = (c, norm);
+        fold_into(&mut c, &mut norm);
+        assert!(norm.is_folded());
+        let got = norm.forward(c.forward(x));
+        got.into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+    }
+}
+
+/// One parameterised element of a PyTorch `nn.Sequential` of convolutions and BatchNorms
+/// (`downsample.0`, `downsample.1`, `features.0.0`, ...). Parameter-free elements (ReLU,
+/// pooling) are not stored; the owning model knows where they go.
+#[derive(Module, Debug)]
+pub enum ConvOrNorm {
+    /// A convolution.
+    Conv(Conv2d),
+    /// A BatchNorm after a convolution.
+    Norm(Norm2d),
+}
+
+impl ConvOrNorm {
+    /// Applies this element.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            ConvOrNorm::Conv(c) => c.forward(x),
+            ConvOrNorm::Norm(n) => n.forward(x),
+        }
+    }
+}
+
+/// Applies a sequence of convolutions and norms in order.
+pub fn run_sequence(layers: &[ConvOrNorm], mut x: Tensor<4>) -> Tensor<4> {
+    for layer in layers {
+        x = layer.forward(x);
+    }
+    x
+}
+
+/// Folds every norm of a sequence into the convolution right before it.
+pub fn fold_sequence(layers: &mut [ConvOrNorm]) {
+    for i in 1..layers.len() {
+        let (head, tail) = layers.split_at_mut(i);
+        if let (ConvOrNorm::Conv(c), ConvOrNorm::Norm(n)) = (&mut head[i - 1], &mut tail[0]) {
+            fold_into(c, n);
+        }
+    }
+}
+
+/// `[conv, bn]` as a sequence, the shape of torchvision's `downsample` and of
+/// `Conv2dNormActivation` (whose activation is applied by the owner).
+pub fn conv_norm_sequence(conv: Conv2d, eps: f64, device: &Device) -> Vec<ConvOrNorm> {
+    let [c_out, _, _, _] = conv.weight.dims();
+    vec![
+        ConvOrNorm::Conv(conv),
+        ConvOrNorm::Norm(Norm2d::new(c_out, eps, device)),
+    ]
+}

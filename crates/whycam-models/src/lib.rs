@@ -1,0 +1,25 @@
+//! whycam's model zoo: CNN classifiers whose parameter names mirror the PyTorch module paths of
+//! torchvision and `efficientnet_lite_pytorch`, so their state dicts load without renaming, and
+//! whose feature stages can be run piecewise (the ground for gradient-based explanations that
+//! differentiate only what follows the target layer).
+
+#![deny(missing_docs)]
+
+pub mod classifier;
+pub mod densenet;
+pub mod efficientnet_lite;
+pub mod error;
+pub mod layers;
+pub mod mobilenet_v2;
+pub mod resnet;
+pub mod vgg;
+pub mod weights;
+pub mod zoo;
+
+pub use classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
+pub use error::{ModelError, Result};
+pub use weights::{WeightsFile, WeightsFormat};
+pub use zoo::{
+    Architecture, EFFICIENTNET_LITE_NORMALIZATION, IMAGENET_NORMALIZATION, InputNormalization,
+    LoadOptions, Model,
+};

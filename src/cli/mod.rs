@@ -1,0 +1,55 @@
+//! Command-line parsing and the subcommands. Each subcommand turns its arguments into a
+//! validated configuration, calls the libraries, and decides what the user sees.
+
+mod fetch;
+mod model_args;
+mod models;
+mod predict;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Explain what a CNN image classifier looked at.
+#[derive(Debug, Parser)]
+#[command(name = "whycam", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); WHYCAM_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify images: top-k classes with probabilities.
+    Predict(predict::PredictArgs),
+    /// Download pretrained weights and sample photos into the cache.
+    Fetch(fetch::FetchArgs),
+    /// List the architectures, or the layers of one.
+    Models(models::ModelsArgs),
+}
+
+/// Sets up `tracing` output on stderr.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHYCAM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs a parsed command line; the exit code is 1 when some inputs failed.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Predict(args) => predict::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Models(args) => models::run(args),
+    }
+}

@@ -1,0 +1,112 @@
+//! The options every model-using subcommand shares, and turning them into a loaded model,
+//! its labels and its preprocessing.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::PathBuf;
+use whycam_data::{DecodeLimits, Normalization, Preprocess, PreprocessConfig};
+use whycam_models::{Architecture, LoadOptions, Model};
+
+/// Which model, which weights, how images are fed to it.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Architecture (see `whycam models`).
+    #[arg(long, default_value = "efficientnet-lite0")]
+    pub model: String,
+    /// Weights file (.pth/.pt state dict or .safetensors, PyTorch parameter names). Default:
+    /// the pretrained ImageNet weights for efficientnet-lite0/1/2, fetched into the cache.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Class names, one per line (or a JSON array). Default: ImageNet's for 1000 classes.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Input size in pixels. Default: the model's native resolution.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// crop: resize the shorter side to size/0.875 and centre-crop; stretch: resize to
+    /// size×size; none: use the image as it is (it must be size×size).
+    #[arg(long, default_value = "crop")]
+    pub preprocess: Preprocess,
+    /// Refuse images with more pixels than this (decompression-bomb guard).
+    #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
+    pub max_pixels: u64,
+}
+
+/// A model ready to run, with what is needed to feed it and to name its outputs.
+pub struct LoadedModel {
+    pub model: Model,
+    pub labels: Vec<String>,
+    pub preprocess: PreprocessConfig,
+    pub limits: DecodeLimits,
+}
+
+impl ModelArgs {
+    /// Loads the model with BatchNorms folded (inference only).
+    pub fn load(&self) -> anyhow::Result<LoadedModel> {
+        let architecture: Architecture = self.model.parse()?;
+        let weights = match &self.weights {
+            Some(path) => path.clone(),
+            None => pretrained_weights(architecture)?,
+        };
+        let model = Model::load(architecture, &weights, LoadOptions::default())?;
+        let classes = model.net.num_classes();
+        let labels = labels_for(self.labels.as_ref(), classes)?;
+        let norm = architecture.normalization();
+        let preprocess = PreprocessConfig {
+            size: self.size.unwrap_or(architecture.native_size() as u32),
+            mode: self.preprocess,
+            normalization: Normalization {
+                mean: norm.mean,
+                std: norm.std,
+            },
+            ..PreprocessConfig::default()
+        };
+        preprocess.validate()?;
+        let limits = DecodeLimits {
+            max_pixels: self.max_pixels,
+            ..DecodeLimits::default()
+        };
+        Ok(LoadedModel {
+            model,
+            labels,
+            preprocess,
+            limits,
+        })
+    }
+}
+
+fn pretrained_weights(architecture: Architecture) -> anyhow::Result<PathBuf> {
+    let name = architecture.name();
+    let Some(asset) = whycam_assets::weights_asset(&name) else {
+        bail!(
+            "whycam ships no pretrained weights for {name}; pass --weights FILE \
+             (for example a torchvision state dict saved with torch.save(model.state_dict(), FILE))"
+        );
+    };
+    whycam_assets::ensure(asset)
+        .with_context(|| format!("fetching the pretrained weights of {name}"))
+}
+
+/// Class names: from `--labels`, else ImageNet's for a 1000-way head, else `class N`. A
+/// one-logit binary head has two classes (0 for a negative logit, 1 for a positive one).
+fn labels_for(path: Option<&PathBuf>, classes: usize) -> anyhow::Result<Vec<String>> {
+    let wanted = classes.max(2);
+    match path {
+        Some(path) => {
+            let labels = whycam_data::load_labels(path)?;
+            if labels.len() != wanted {
+                bail!(
+                    "{} holds {} labels but the model has {wanted} classes",
+                    path.display(),
+                    labels.len()
+                );
+            }
+            Ok(labels)
+        }
+        None if classes == 1000 => Ok(whycam_data::imagenet_labels()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()),
+        None => Ok((0..wanted).map(|i| format!("class {i}")).collect()),
+    }
+}
