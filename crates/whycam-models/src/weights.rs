@@ -4,8 +4,8 @@
 use crate::classifier::HeadSpec;
 use crate::error::{ModelError, Result};
 use burn_store::{
-    ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use std::fmt::Write as _;
 use std::io::Read;
@@ -110,7 +110,12 @@ impl WeightsFile {
                     .allow_partial(true)
                     .validate(false);
                 if format == WeightsFormat::SafetensorsPytorch {
-                    store = store.with_from_adapter(PyTorchToBurnAdapter);
+                    // Read it as PytorchStore reads a .pth: PyTorch layouts, no enum variant
+                    // names in paths, Sequential indices renumbered past parameter-free layers.
+                    store = store
+                        .with_from_adapter(PyTorchToBurnAdapter)
+                        .skip_enum_variants(true)
+                        .map_indices_contiguous(true);
                 }
                 Store::Safetensors(Box::new(store))
             }
@@ -164,15 +169,16 @@ impl WeightsFile {
     }
 
     /// Reads the size of a classifier head from its weight `[classes, in]` (PyTorch layout;
-    /// burn's own files store `[in, classes]`) and whether its bias exists.
-    pub fn head_spec(&mut self, weight: &str, bias: &str, model: &str) -> Result<HeadSpec> {
+    /// burn's own files store `[in, classes]`) and whether its bias exists. `None` when the
+    /// file has no such tensor: the full mismatch report comes from [`Self::apply_to`].
+    pub fn head_spec(&mut self, weight: &str, bias: &str, model: &str) -> Result<Option<HeadSpec>> {
         let Some(shape) = self.shape(weight)? else {
-            return Err(self.mismatch(model, format!("missing tensor {weight:?} (the classifier)")));
+            return Ok(None);
         };
         if shape.len() != 2 {
             return Err(self.mismatch(
                 model,
-                format!("tensor {weight:?} has shape {shape:?}, expected [classes, features]"),
+                format!("  tensor {weight} has shape {shape:?}, expected [classes, features]"),
             ));
         }
         let classes = if self.format == WeightsFormat::SafetensorsBurn {
@@ -180,10 +186,10 @@ impl WeightsFile {
         } else {
             shape[0]
         };
-        Ok(HeadSpec {
+        Ok(Some(HeadSpec {
             classes,
             bias: self.shape(bias)?.is_some(),
-        })
+        }))
     }
 
     fn mismatch(&self, model: &str, report: String) -> ModelError {
@@ -206,18 +212,35 @@ impl WeightsFile {
                 .load_from(s.as_mut())
                 .map_err(|e| format_error(&path, e.to_string())),
         }?;
-        let report = self.describe_problems(&result)?;
-        if report.is_empty() {
-            Ok(())
-        } else {
-            Err(self.mismatch(model, report))
+        if result.missing.is_empty()
+            && result
+                .unused
+                .iter()
+                .all(|n| n.ends_with("num_batches_tracked"))
+            && result.errors.is_empty()
+        {
+            return Ok(());
         }
+        // Expected names and shapes as PyTorch spells them (weight/bias, not gamma/beta).
+        let expected: std::collections::HashMap<String, Vec<usize>> = module
+            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+            .into_iter()
+            .map(|t| (t.name.clone(), t.shape.to_vec()))
+            .collect();
+        let report = self.describe_problems(&result, &expected)?;
+        Err(self.mismatch(model, report))
     }
 
-    fn describe_problems(&mut self, result: &ApplyResult) -> Result<String> {
-        let mut report = String::new();
+    fn describe_problems(
+        &mut self,
+        result: &ApplyResult,
+        expected: &std::collections::HashMap<String, Vec<usize>>,
+    ) -> Result<String> {
+        let mut lines = Vec::new();
         for (name, _) in &result.missing {
-            let _ = writeln!(report, "  missing tensor {name}");
+            let name = pytorch_name(name);
+            let shape = expected.get(&name).cloned().unwrap_or_default();
+            lines.push(("missing", format!("missing tensor {name} {shape:?}")));
         }
         for name in &result.unused {
             // Running-statistics counters only matter for training with momentum = None.
@@ -225,11 +248,62 @@ impl WeightsFile {
                 continue;
             }
             let shape = self.shape(name)?.unwrap_or_default();
-            let _ = writeln!(report, "  unexpected tensor {name} {shape:?}");
+            lines.push(("unexpected", format!("unexpected tensor {name} {shape:?}")));
         }
         for error in &result.errors {
-            let _ = writeln!(report, "  {error}");
+            let line = match error {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => format!(
+                    "wrong shape for {}: expected {:?}, the file has {:?}",
+                    pytorch_name(path),
+                    expected.to_vec(),
+                    found.to_vec()
+                ),
+                other => other.to_string(),
+            };
+            lines.push(("shape", line));
         }
-        Ok(report.trim_end().to_string())
+        Ok(summarise(&lines))
     }
+}
+
+/// burn calls a BatchNorm's weight and bias `gamma` and `beta`; PyTorch users know them as
+/// `weight` and `bias`.
+fn pytorch_name(burn_name: &str) -> String {
+    if let Some(stem) = burn_name.strip_suffix(".gamma") {
+        format!("{stem}.weight")
+    } else if let Some(stem) = burn_name.strip_suffix(".beta") {
+        format!("{stem}.bias")
+    } else {
+        burn_name.to_string()
+    }
+}
+
+/// At most `SHOWN` lines of each kind, then a count of the rest, so that loading a whole
+/// different architecture stays readable.
+fn summarise(lines: &[(&str, String)]) -> String {
+    const SHOWN: usize = 12;
+    let mut report = String::new();
+    for kind in ["missing", "unexpected", "shape"] {
+        let of_kind: Vec<&String> = lines
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, l)| l)
+            .collect();
+        for line in of_kind.iter().take(SHOWN) {
+            let _ = writeln!(report, "  {line}");
+        }
+        if of_kind.len() > SHOWN {
+            let noun = match kind {
+                "missing" => "missing tensors",
+                "unexpected" => "unexpected tensors",
+                _ => "shape mismatches",
+            };
+            let _ = writeln!(report, "  ... and {} more {noun}", of_kind.len() - SHOWN);
+        }
+    }
+    report.trim_end().to_string()
 }

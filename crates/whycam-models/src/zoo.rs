@@ -237,7 +237,13 @@ impl Model {
         let mut file = WeightsFile::open(weights, architecture.key_remaps())?;
         let (weight_key, bias_key) = architecture.classifier_keys();
         let name = architecture.name();
-        let head = file.head_spec(weight_key, bias_key, &name)?;
+        // Without a classifier tensor the load below fails anyway, listing every mismatch.
+        let head = file
+            .head_spec(weight_key, bias_key, &name)?
+            .unwrap_or(HeadSpec {
+                classes: 1,
+                bias: true,
+            });
         let net = match architecture {
             Architecture::EfficientNetLite(v) => {
                 let m = EfficientNetLite::new(v as usize, head, &device);

@@ -1,0 +1,99 @@
+//! Parity with PyTorch: logits of whycam's models against golden values computed by
+//! `tools/reference/make_goldens.py` (torch + torchvision + efficientnet_lite_pytorch) on five
+//! real photos at `--preprocess none`. Regenerate with
+//! `~/venvs/ref/bin/python tools/reference/make_goldens.py`.
+
+mod support;
+
+use support::{Golden, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use whycam_models::{Architecture, LoadOptions, Model};
+
+const TOLERANCE: f32 = 1e-3;
+
+fn check(golden: &Golden, model: &Model) -> f32 {
+    let arch = model.architecture;
+    let norm = arch.normalization();
+    let batch = photo_batch(&golden.images, norm.mean, norm.std);
+    let logits = model.logits(batch, golden.images.len(), golden.size);
+    let expected: Vec<f32> = golden.logits.iter().flatten().copied().collect();
+    let diff = max_abs_diff(&logits, &expected);
+    println!(
+        "{arch} (folded: {}): max |logit difference| = {diff:.2e}",
+        model.net.is_folded()
+    );
+    assert!(
+        diff <= TOLERANCE,
+        "{arch}: max |logit difference| {diff} > {TOLERANCE}"
+    );
+    diff
+}
+
+/// A golden that gives every photo the same logits could not catch a broken network.
+fn assert_discriminating(golden: &Golden) {
+    let first = &golden.logits[0];
+    let spread = golden.logits[1..]
+        .iter()
+        .map(|row| max_abs_diff(row, first))
+        .fold(0.0, f32::max);
+    assert!(
+        spread > 0.1,
+        "{}: golden logits barely vary across photos ({spread})",
+        golden.model
+    );
+}
+
+fn synthetic_parity(name: &str, folds: &[bool]) {
+    let golden = golden(name);
+    assert_discriminating(&golden);
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join(format!("{name}.safetensors"));
+    write_synthetic_weights(&golden, &weights);
+    let arch: Architecture = name.parse().unwrap();
+    for &fold_batchnorm in folds {
+        let model = Model::load(arch, &weights, LoadOptions { fold_batchnorm }).unwrap();
+        assert_eq!(model.net.num_classes(), golden.logits[0].len());
+        check(&golden, &model);
+    }
+}
+
+#[test]
+fn efficientnet_lite0_pretrained_matches_pytorch() {
+    let golden = golden("efficientnet-lite0");
+    assert_discriminating(&golden);
+    let asset = whycam_assets::weights_asset("efficientnet-lite0").unwrap();
+    let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
+    for fold_batchnorm in [true, false] {
+        let model = Model::load(
+            Architecture::DEFAULT,
+            &weights,
+            LoadOptions { fold_batchnorm },
+        )
+        .unwrap();
+        check(&golden, &model);
+    }
+}
+
+#[test]
+fn resnet18_matches_torchvision() {
+    synthetic_parity("resnet18", &[true, false]);
+}
+
+#[test]
+fn resnet50_two_class_head_matches_torchvision() {
+    synthetic_parity("resnet50", &[true]);
+}
+
+#[test]
+fn vgg16_bn_matches_torchvision() {
+    synthetic_parity("vgg16_bn", &[true]);
+}
+
+#[test]
+fn mobilenet_v2_one_logit_head_matches_torchvision() {
+    synthetic_parity("mobilenet_v2", &[true, false]);
+}
+
+#[test]
+fn densenet121_matches_torchvision() {
+    synthetic_parity("densenet121", &[true]);
+}
