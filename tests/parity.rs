@@ -79,6 +79,35 @@ fn resnet18_matches_torchvision() {
 }
 
 #[test]
+fn layer_names_resolve_and_folded_convolutions_are_refused() {
+    let golden = golden("resnet18");
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("resnet18.safetensors");
+    write_synthetic_weights(&golden, &weights);
+    let arch = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R18);
+    let folded = Model::load(arch, &weights, LoadOptions::default()).unwrap();
+    assert_eq!(folded.stage("layer4").unwrap(), folded.net.default_stage());
+    assert_eq!(
+        folded.stage("layer4.1").unwrap(),
+        folded.net.default_stage()
+    );
+    assert_eq!(folded.stage("bn1").unwrap(), 1);
+    let err = folded.stage("conv1").unwrap_err().to_string();
+    assert!(err.contains("conv1") && err.contains("folded"), "{err}");
+    let err = folded.stage("layer5").unwrap_err().to_string();
+    assert!(err.contains("layer5") && err.contains("layer3.1"), "{err}");
+    let unfolded = Model::load(
+        arch,
+        &weights,
+        LoadOptions {
+            fold_batchnorm: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(unfolded.stage("conv1").unwrap(), 0);
+}
+
+#[test]
 fn resnet50_two_class_head_matches_torchvision() {
     synthetic_parity("resnet50", &[true]);
 }

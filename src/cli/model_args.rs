@@ -64,7 +64,6 @@ impl ModelArgs {
         preprocess.validate()?;
         let limits = DecodeLimits {
             max_pixels: self.max_pixels,
-            ..DecodeLimits::default()
         };
         Ok(LoadedModel {
             model,

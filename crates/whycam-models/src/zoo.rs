@@ -233,7 +233,6 @@ impl Model {
     /// Builds `architecture` and loads `weights` into it (PyTorch `.pth`/`.pt` or safetensors,
     /// with PyTorch's parameter names). The number of classes is read from the file.
     pub fn load(architecture: Architecture, weights: &Path, options: LoadOptions) -> Result<Self> {
-        let device = Device::default();
         let mut file = WeightsFile::open(weights, architecture.key_remaps())?;
         let (weight_key, bias_key) = architecture.classifier_keys();
         let name = architecture.name();
@@ -244,42 +243,26 @@ impl Model {
                 classes: 1,
                 bias: true,
             });
-        let net = match architecture {
-            Architecture::EfficientNetLite(v) => {
-                let m = EfficientNetLite::new(v as usize, head, &device);
-                finish(
-                    m,
-                    &mut file,
-                    &name,
-                    options,
-                    EfficientNetLite::fold_batchnorm,
-                )?
-            }
-            Architecture::ResNet(d) => finish(
-                ResNet::new(d, head, &device),
-                &mut file,
-                &name,
-                options,
-                ResNet::fold_batchnorm,
-            )?,
-            Architecture::Vgg { depth, batch_norm } => {
-                let m = Vgg::new(depth as usize, batch_norm, head, &device);
-                finish(m, &mut file, &name, options, Vgg::fold_batchnorm)?
-            }
-            Architecture::MobileNetV2 => {
-                let m = MobileNetV2::new(head, &device);
-                finish(m, &mut file, &name, options, MobileNetV2::fold_batchnorm)?
-            }
-            Architecture::DenseNet121 => {
-                let m = DenseNet::new121(head, &device);
-                finish(m, &mut file, &name, options, DenseNet::fold_batchnorm)?
-            }
-        };
+        let net = build_ready(architecture, head, options, &mut |m| {
+            m.load_from_file(&mut file, &name)
+        })?;
         Ok(Self {
             architecture,
             weights: weights.to_path_buf(),
             net,
         })
+    }
+
+    /// A network with random initial weights (PyTorch's initialisers), in inference mode: for
+    /// benchmarks and tests that need no trained weights.
+    pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
+        let net = build_ready(architecture, head, options, &mut |_| Ok(()))
+            .expect("building without weights cannot fail");
+        Self {
+            architecture,
+            weights: PathBuf::new(),
+            net,
+        }
     }
 
     /// Resolves a layer name (`layer4`, `features.29`, `_blocks.15`) to a stage index.
@@ -300,18 +283,70 @@ impl Model {
     }
 }
 
-/// Loads the weights, switches to inference mode and folds BatchNorms if asked.
-fn finish<M>(
-    mut model: M,
-    file: &mut WeightsFile,
-    name: &str,
+/// Gives a freshly built network its weights.
+type WeightSource<'a> = dyn FnMut(&mut dyn LoadInto) -> Result<()> + 'a;
+
+/// What [`WeightSource`]s can fill: any model of the zoo.
+pub trait LoadInto {
+    /// Applies `file` to this module.
+    fn load_from_file(&mut self, file: &mut WeightsFile, model: &str) -> Result<()>;
+}
+
+impl<M: Module> LoadInto for M {
+    fn load_from_file(&mut self, file: &mut WeightsFile, model: &str) -> Result<()> {
+        file.apply_to(self, model)
+    }
+}
+
+/// Builds `architecture`, lets `load` fill its weights, switches it to inference mode and
+/// folds its BatchNorms if asked.
+fn build_ready(
+    architecture: Architecture,
+    head: HeadSpec,
     options: LoadOptions,
+    load: &mut WeightSource<'_>,
+) -> Result<Box<dyn Classifier>> {
+    let device = Device::default();
+    Ok(match architecture {
+        Architecture::EfficientNetLite(v) => {
+            let m = EfficientNetLite::new(v as usize, head, &device);
+            ready(m, options, load, EfficientNetLite::fold_batchnorm)?
+        }
+        Architecture::ResNet(d) => ready(
+            ResNet::new(d, head, &device),
+            options,
+            load,
+            ResNet::fold_batchnorm,
+        )?,
+        Architecture::Vgg { depth, batch_norm } => {
+            let m = Vgg::new(depth as usize, batch_norm, head, &device);
+            ready(m, options, load, Vgg::fold_batchnorm)?
+        }
+        Architecture::MobileNetV2 => ready(
+            MobileNetV2::new(head, &device),
+            options,
+            load,
+            MobileNetV2::fold_batchnorm,
+        )?,
+        Architecture::DenseNet121 => ready(
+            DenseNet::new121(head, &device),
+            options,
+            load,
+            DenseNet::fold_batchnorm,
+        )?,
+    })
+}
+
+fn ready<M>(
+    mut model: M,
+    options: LoadOptions,
+    load: &mut WeightSource<'_>,
     fold: fn(&mut M),
 ) -> Result<Box<dyn Classifier>>
 where
     M: Module + Classifier + 'static,
 {
-    file.apply_to(&mut model, name)?;
+    load(&mut model)?;
     let mut model = model.valid();
     if options.fold_batchnorm {
         fold(&mut model);
