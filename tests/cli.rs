@@ -194,6 +194,45 @@ fn absurd_sizes_and_unknown_models_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--weights"));
 }
 
+#[test]
+fn efficientnet_lite1_and_lite2_are_fetched_by_name() {
+    let photo = support::data_dir().join("photos224/coffee.png");
+    for model in ["efficientnet-lite1", "efficientnet_lite2"] {
+        let out = whycam(&[
+            "predict",
+            "--json",
+            "--model",
+            model,
+            photo.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(top_indices(&json_of(&out)["results"][0])[0], 967, "{model}");
+    }
+}
+
+#[test]
+fn inputs_smaller_than_an_architecture_allows_are_refused() {
+    let photo = support::data_dir().join("photos224/coffee.png");
+    let out = whycam(&[
+        "predict",
+        "--model",
+        "vgg11",
+        "--size",
+        "16",
+        photo.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("vgg11 needs inputs of at least 32x32 px"),
+        "{stderr}"
+    );
+}
+
 fn default_weights() -> std::path::PathBuf {
     whycam_assets::ensure(whycam_assets::weights_asset("efficientnet-lite0").unwrap()).unwrap()
 }
@@ -260,7 +299,10 @@ fn model_listing_names_layers() {
     let out = whycam(&["models", "resnet50"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("layer4.2  (default target)"), "{text}");
+    assert!(
+        text.contains("layer4.2  (also layer4)  (default target)"),
+        "{text}"
+    );
     let out = whycam(&["models"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for name in [

@@ -5,7 +5,10 @@
 
 mod support;
 
-use support::{Golden, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use support::{
+    Golden, golden, max_abs_diff, photo_batch, write_synthetic_weights,
+    write_synthetic_weights_renamed,
+};
 use whycam_models::{Architecture, LoadOptions, Model};
 
 const TOLERANCE: f32 = 1e-3;
@@ -43,11 +46,17 @@ fn assert_discriminating(golden: &Golden) {
 }
 
 fn synthetic_parity(name: &str, folds: &[bool]) {
+    synthetic_parity_renamed(name, folds, |n| n.to_string());
+}
+
+/// Parity with the state dict stored under other names (as training code or older
+/// torchvision releases save it).
+fn synthetic_parity_renamed(name: &str, folds: &[bool], rename: impl Fn(&str) -> String) {
     let golden = golden(name);
     assert_discriminating(&golden);
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join(format!("{name}.safetensors"));
-    write_synthetic_weights(&golden, &weights);
+    write_synthetic_weights_renamed(&golden, &weights, rename);
     let arch: Architecture = name.parse().unwrap();
     for &fold_batchnorm in folds {
         let model = Model::load(arch, &weights, LoadOptions { fold_batchnorm }).unwrap();
@@ -109,12 +118,17 @@ fn layer_names_resolve_and_folded_convolutions_are_refused() {
 
 #[test]
 fn resnet50_two_class_head_matches_torchvision() {
-    synthetic_parity("resnet50", &[true]);
+    synthetic_parity("resnet50", &[true, false]);
+}
+
+#[test]
+fn data_parallel_prefixed_state_dicts_load() {
+    synthetic_parity_renamed("resnet50", &[true], |n| format!("module.{n}"));
 }
 
 #[test]
 fn vgg16_bn_matches_torchvision() {
-    synthetic_parity("vgg16_bn", &[true]);
+    synthetic_parity("vgg16_bn", &[true, false]);
 }
 
 #[test]
@@ -124,5 +138,20 @@ fn mobilenet_v2_one_logit_head_matches_torchvision() {
 
 #[test]
 fn densenet121_matches_torchvision() {
-    synthetic_parity("densenet121", &[true]);
+    synthetic_parity("densenet121", &[true, false]);
+}
+
+/// torchvision's published DenseNet checkpoints still use `denselayer1.norm.1`-style names.
+#[test]
+fn densenet121_loads_the_old_torchvision_key_names() {
+    synthetic_parity_renamed("densenet121", &[true], |n| {
+        if !n.contains(".denselayer") {
+            return n.to_string();
+        }
+        [".norm1.", ".norm2.", ".conv1.", ".conv2."]
+            .iter()
+            .fold(n.to_string(), |acc, old| {
+                acc.replace(old, &format!("{}.{}.", &old[..5], &old[5..6]))
+            })
+    });
 }

@@ -29,6 +29,11 @@ pub fn run(args: FetchArgs) -> anyhow::Result<std::process::ExitCode> {
             args.models.clone()
         };
         for name in &models {
+            // Accept every spelling `--model` accepts (efficientnet_lite0, EfficientNet-Lite0).
+            let name = &name
+                .parse::<whycam_models::Architecture>()
+                .map(|a| a.name())
+                .unwrap_or_else(|_| name.clone());
             let asset = whycam_assets::weights_asset(name).with_context(|| {
                 let known: Vec<_> = whycam_assets::weights_assets()
                     .iter()

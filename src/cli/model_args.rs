@@ -44,13 +44,6 @@ impl ModelArgs {
     /// Loads the model with BatchNorms folded (inference only).
     pub fn load(&self) -> anyhow::Result<LoadedModel> {
         let architecture: Architecture = self.model.parse()?;
-        let weights = match &self.weights {
-            Some(path) => path.clone(),
-            None => pretrained_weights(architecture)?,
-        };
-        let model = Model::load(architecture, &weights, LoadOptions::default())?;
-        let classes = model.net.num_classes();
-        let labels = labels_for(self.labels.as_ref(), classes)?;
         let norm = architecture.normalization();
         let preprocess = PreprocessConfig {
             size: self.size.unwrap_or(architecture.native_size() as u32),
@@ -62,6 +55,19 @@ impl ModelArgs {
             ..PreprocessConfig::default()
         };
         preprocess.validate()?;
+        let min = architecture.min_size() as u32;
+        if preprocess.size < min {
+            bail!(
+                "{architecture} needs inputs of at least {min}x{min} px, got --size {}",
+                preprocess.size
+            );
+        }
+        let weights = match &self.weights {
+            Some(path) => path.clone(),
+            None => pretrained_weights(architecture)?,
+        };
+        let model = Model::load(architecture, &weights, LoadOptions::default())?;
+        let labels = labels_for(self.labels.as_ref(), model.net.num_classes())?;
         let limits = DecodeLimits {
             max_pixels: self.max_pixels,
         };

@@ -40,12 +40,18 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
             );
             let stages = net.stages();
             for (i, stage) in stages.list().iter().enumerate() {
+                let aliases = stages.aliases_of(i);
+                let aliases = if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!("  (also {})", aliases.join(", "))
+                };
                 let mark = if i == net.default_stage() {
                     "  (default target)"
                 } else {
                     ""
                 };
-                println!("{}{mark}", stage.name);
+                println!("{}{aliases}{mark}", stage.name);
             }
         }
     }

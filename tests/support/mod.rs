@@ -90,13 +90,23 @@ pub fn synthetic(seed: u64, gain: f64, name: &str, shape: &[usize], is_norm: boo
 
 /// Writes the golden's synthetic state dict as a PyTorch-layout safetensors file.
 pub fn write_synthetic_weights(golden: &Golden, path: &Path) {
+    write_synthetic_weights_renamed(golden, path, |name| name.to_string());
+}
+
+/// Like [`write_synthetic_weights`], storing tensor `name` under `rename(name)` (the values
+/// still follow the original name).
+pub fn write_synthetic_weights_renamed(
+    golden: &Golden,
+    path: &Path,
+    rename: impl Fn(&str) -> String,
+) {
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = golden
         .tensors
         .iter()
         .map(|(name, shape, kind)| {
             let values = synthetic(golden.seed, golden.gain, name, shape, kind == "norm");
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), shape.clone(), bytes)
+            (rename(name), shape.clone(), bytes)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = buffers

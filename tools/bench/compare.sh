@@ -5,12 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python=${WHYCAM_TORCH_PYTHON:-python3}
+# Both sides get the same number of threads (default: every core).
+threads=${WHYCAM_BENCH_THREADS:-$(nproc)}
+export WHYCAM_BENCH_THREADS=$threads RAYON_NUM_THREADS=$threads
 cargo bench --bench forward -- --noplot >&2
 torch_json=$("$python" tools/bench/torch_forward.py 2>/dev/null || echo '{}')
 python3 - "$torch_json" <<'PY'
 import json, pathlib, sys
 torch = json.loads(sys.argv[1])
 root = pathlib.Path("target/criterion/forward")
+print(f"threads: {__import__('os').environ['WHYCAM_BENCH_THREADS']}")
 print(f"{'model/batch':<26}{'whycam ms':>11}{'PyTorch ms':>12}{'ratio':>8}")
 for est in sorted(root.glob("*/*/new/estimates.json")):
     key = f"{est.parts[-4]}/{est.parts[-3]}"

@@ -80,6 +80,15 @@ impl Stages {
         })
     }
 
+    /// The aliases of the stage at `index`.
+    pub fn aliases_of(&self, index: usize) -> Vec<&str> {
+        self.aliases
+            .iter()
+            .filter(|(_, i)| *i == index)
+            .map(|(a, _)| a.as_str())
+            .collect()
+    }
+
     /// Every accepted name: stage names and aliases, for error messages and `--help`.
     pub fn all_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.list.iter().map(|s| s.name.clone()).collect();
@@ -95,6 +104,16 @@ pub struct LinearHead {
     pub weight: Tensor<2>,
     /// Shape `[classes]`.
     pub bias: Option<Tensor<1>>,
+}
+
+impl LinearHead {
+    /// The head of a burn `Linear` (which stores its weight as `[in, out]`).
+    pub fn from_linear(linear: &burn::nn::Linear) -> Self {
+        Self {
+            weight: linear.weight.val().transpose(),
+            bias: linear.bias.as_ref().map(|b| b.val()),
+        }
+    }
 }
 
 /// A CNN image classifier split into named stages.

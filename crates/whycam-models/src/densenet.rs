@@ -2,8 +2,10 @@
 //! as torchvision's `torchvision/models/densenet.py`.
 //!
 //! torchvision names dense layers `denselayer1`, `denselayer2`, ...; they load into a list
-//! through the one key rename in [`DenseNet::KEY_REMAPS`]. Its BatchNorms come before their
-//! convolutions (pre-activation), so only `norm0` can be folded.
+//! through the key renames in [`DenseNet::KEY_REMAPS`], which also accept the older names of
+//! torchvision's published checkpoints (`denselayer1.norm.1`, as its `_load_state_dict` does).
+//! Most BatchNorms come before their convolutions (pre-activation); the ones that follow one,
+//! `norm0` after `conv0` and each layer's `norm2` after its `conv1`, are folded.
 
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
 use crate::layers::{Norm2d, conv, fold_into};
@@ -41,6 +43,10 @@ impl DenseLayer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv1.forward(relu(self.norm1.forward(x)));
         self.conv2.forward(relu(self.norm2.forward(x)))
+    }
+
+    fn fold(&mut self) {
+        fold_into(&mut self.conv1, &mut self.norm2);
     }
 }
 
@@ -102,10 +108,13 @@ pub struct DenseNet {
 }
 
 impl DenseNet {
-    /// Key renames applied when loading torchvision weights (`denselayer1` → `denselayer.1`;
-    /// burn-store then numbers list entries from 0).
-    pub const KEY_REMAPS: &'static [(&'static str, &'static str)] =
-        &[(r"\.denselayer(\d+)\.", ".denselayer.$1.")];
+    /// Key renames applied when loading torchvision weights, in order: the pre-0.3 names of
+    /// torchvision's published checkpoints (`norm.1` → `norm1`), then `denselayer1` →
+    /// `denselayer.1` (burn-store then numbers list entries from 0).
+    pub const KEY_REMAPS: &'static [(&'static str, &'static str)] = &[
+        (r"(denselayer\d+\.(?:norm|conv))\.([12])\.", "${1}${2}."),
+        (r"\.denselayer(\d+)\.", ".denselayer.$1."),
+    ];
 
     /// DenseNet-121 with `num_classes` outputs.
     pub fn new121(head: HeadSpec, device: &Device) -> Self {
@@ -172,9 +181,21 @@ impl DenseNet {
         }
     }
 
-    /// Folds `norm0` into `conv0`; the other BatchNorms precede their convolutions.
+    /// Folds `norm0` into `conv0` and each dense layer's `norm2` into its `conv1`; the other
+    /// BatchNorms precede their convolutions.
     pub fn fold_batchnorm(&mut self) {
-        fold_into(&mut self.features.conv0, &mut self.features.norm0);
+        let f = &mut self.features;
+        fold_into(&mut f.conv0, &mut f.norm0);
+        for block in [
+            &mut f.denseblock1,
+            &mut f.denseblock2,
+            &mut f.denseblock3,
+            &mut f.denseblock4,
+        ] {
+            for layer in &mut block.denselayer {
+                layer.fold();
+            }
+        }
     }
 }
 
@@ -211,10 +232,7 @@ impl Classifier for DenseNet {
     }
 
     fn linear_head(&self) -> Option<LinearHead> {
-        Some(LinearHead {
-            weight: self.classifier.weight.val().transpose(),
-            bias: self.classifier.bias.as_ref().map(|b| b.val()),
-        })
+        Some(LinearHead::from_linear(&self.classifier))
     }
 
     fn is_folded(&self) -> bool {

@@ -215,10 +215,7 @@ impl Classifier for EfficientNetLite {
     }
 
     fn linear_head(&self) -> Option<LinearHead> {
-        Some(LinearHead {
-            weight: self._fc.weight.val().transpose(),
-            bias: self._fc.bias.as_ref().map(|b| b.val()),
-        })
+        Some(LinearHead::from_linear(&self._fc))
     }
 
     fn is_folded(&self) -> bool {

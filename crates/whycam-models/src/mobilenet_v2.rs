@@ -190,11 +190,7 @@ impl Classifier for MobileNetV2 {
     }
 
     fn linear_head(&self) -> Option<LinearHead> {
-        let fc = &self.classifier[0];
-        Some(LinearHead {
-            weight: fc.weight.val().transpose(),
-            bias: fc.bias.as_ref().map(|b| b.val()),
-        })
+        Some(LinearHead::from_linear(&self.classifier[0]))
     }
 
     fn is_folded(&self) -> bool {

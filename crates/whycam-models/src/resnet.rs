@@ -241,10 +241,7 @@ impl Classifier for ResNet {
     }
 
     fn linear_head(&self) -> Option<LinearHead> {
-        Some(LinearHead {
-            weight: self.fc.weight.val().transpose(),
-            bias: self.fc.bias.as_ref().map(|b| b.val()),
-        })
+        Some(LinearHead::from_linear(&self.fc))
     }
 
     fn is_folded(&self) -> bool {

@@ -7,6 +7,7 @@ use burn_store::{
     ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct WeightsFile {
     path: PathBuf,
     format: WeightsFormat,
     store: Store,
+    /// Tensors outside the state dict (optimizer state of a training checkpoint), left alone.
+    ignored: HashSet<String>,
 }
 
 enum Store {
@@ -59,7 +62,7 @@ fn sniff(path: &Path) -> Result<WeightsFormat> {
     }
     if n == 9 && head[8] == b'{' {
         let header_len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-        if header_len + 8 <= len && header_len < 100 << 20 {
+        if (2..100 << 20).contains(&header_len) && header_len <= len.saturating_sub(8) {
             let mut header = vec![0u8; header_len as usize];
             header[0] = b'{';
             file.read_exact(&mut header[1..]).map_err(io)?;
@@ -90,8 +93,48 @@ impl WeightsFile {
     /// Opens and indexes a checkpoint. `key_remaps` are `(regex, replacement)` pairs applied
     /// to tensor names first.
     pub fn open(path: &Path, key_remaps: &[(&str, &str)]) -> Result<Self> {
+        Self::open_with_prefix(path, key_remaps, None)
+    }
+
+    /// Opens a checkpoint whose state dict holds `anchor` (the classifier weight), also when
+    /// it is nested or prefixed as training code saves it: `module.` (DataParallel),
+    /// `{"model": ...}`, `{"state_dict": ...}`. Tensors outside the state dict are ignored.
+    pub fn open_for(path: &Path, key_remaps: &[(&str, &str)], anchor: &str) -> Result<Self> {
+        let mut file = Self::open(path, key_remaps)?;
+        let names = file.names()?;
+        if names.iter().any(|n| n == anchor) {
+            return Ok(file);
+        }
+        let prefix = names
+            .iter()
+            .filter_map(|n| n.strip_suffix(anchor))
+            .filter(|p| p.ends_with('.'))
+            .min_by_key(|p| p.len());
+        let Some(prefix) = prefix else {
+            return Ok(file);
+        };
+        tracing::info!(path = %path.display(), prefix, "reading the state dict under a prefix");
+        let mut file = Self::open_with_prefix(path, key_remaps, Some(prefix))?;
+        file.ignored = names
+            .iter()
+            .filter(|n| !n.starts_with(prefix))
+            .cloned()
+            .collect();
+        Ok(file)
+    }
+
+    fn open_with_prefix(
+        path: &Path,
+        key_remaps: &[(&str, &str)],
+        prefix: Option<&str>,
+    ) -> Result<Self> {
         let format = sniff(path)?;
         let mut remapper = KeyRemapper::new();
+        if let Some(prefix) = prefix {
+            remapper = remapper
+                .add_pattern(format!("^{}", regex::escape(prefix)), "")
+                .map_err(|e| format_error(path, format!("bad prefix {prefix:?}: {e}")))?;
+        }
         for (from, to) in key_remaps {
             remapper = remapper
                 .add_pattern(*from, *to)
@@ -124,6 +167,7 @@ impl WeightsFile {
             path: path.to_path_buf(),
             format,
             store,
+            ignored: HashSet::new(),
         };
         file.names()?;
         Ok(file)
@@ -231,6 +275,12 @@ impl WeightsFile {
         Err(self.mismatch(model, report))
     }
 
+    /// Running-statistics counters (they only matter for training with momentum = None) and
+    /// whatever a training checkpoint keeps beside its state dict.
+    fn is_ignorable(&self, name: &str) -> bool {
+        name.ends_with("num_batches_tracked") || self.ignored.contains(name)
+    }
+
     fn describe_problems(
         &mut self,
         result: &ApplyResult,
@@ -243,8 +293,7 @@ impl WeightsFile {
             lines.push(("missing", format!("missing tensor {name} {shape:?}")));
         }
         for name in &result.unused {
-            // Running-statistics counters only matter for training with momentum = None.
-            if name.ends_with("num_batches_tracked") {
+            if self.is_ignorable(name) {
                 continue;
             }
             let shape = self.shape(name)?.unwrap_or_default();

@@ -165,19 +165,28 @@ impl Architecture {
         }
     }
 
-    /// Builds the network with lazily initialised weights.
-    pub fn build(self, head: HeadSpec, device: &Device) -> Box<dyn Classifier> {
+    /// The smallest input side the network accepts: below it a pooling layer would receive
+    /// a 1×1 map (torchvision's `min_size` of each architecture).
+    pub fn min_size(self) -> usize {
         match self {
-            Architecture::EfficientNetLite(v) => {
-                Box::new(EfficientNetLite::new(v as usize, head, device))
-            }
-            Architecture::ResNet(d) => Box::new(ResNet::new(d, head, device)),
-            Architecture::Vgg { depth, batch_norm } => {
-                Box::new(Vgg::new(depth as usize, batch_norm, head, device))
-            }
-            Architecture::MobileNetV2 => Box::new(MobileNetV2::new(head, device)),
-            Architecture::DenseNet121 => Box::new(DenseNet::new121(head, device)),
+            Architecture::Vgg { .. } => 32,
+            Architecture::DenseNet121 => 29,
+            _ => 1,
         }
+    }
+
+    /// Builds the network with PyTorch's random initialisation, BatchNorms unfolded.
+    pub fn build(self, head: HeadSpec, device: &Device) -> Box<dyn Classifier> {
+        build_ready(
+            self,
+            head,
+            device,
+            LoadOptions {
+                fold_batchnorm: false,
+            },
+            &mut |_| Ok(()),
+        )
+        .expect("building without weights cannot fail")
     }
 }
 
@@ -233,8 +242,8 @@ impl Model {
     /// Builds `architecture` and loads `weights` into it (PyTorch `.pth`/`.pt` or safetensors,
     /// with PyTorch's parameter names). The number of classes is read from the file.
     pub fn load(architecture: Architecture, weights: &Path, options: LoadOptions) -> Result<Self> {
-        let mut file = WeightsFile::open(weights, architecture.key_remaps())?;
         let (weight_key, bias_key) = architecture.classifier_keys();
+        let mut file = WeightsFile::open_for(weights, architecture.key_remaps(), weight_key)?;
         let name = architecture.name();
         // Without a classifier tensor the load below fails anyway, listing every mismatch.
         let head = file
@@ -243,7 +252,7 @@ impl Model {
                 classes: 1,
                 bias: true,
             });
-        let net = build_ready(architecture, head, options, &mut |m| {
+        let net = build_ready(architecture, head, &Device::default(), options, &mut |m| {
             m.load_from_file(&mut file, &name)
         })?;
         Ok(Self {
@@ -256,8 +265,10 @@ impl Model {
     /// A network with random initial weights (PyTorch's initialisers), in inference mode: for
     /// benchmarks and tests that need no trained weights.
     pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
-        let net = build_ready(architecture, head, options, &mut |_| Ok(()))
-            .expect("building without weights cannot fail");
+        let net = build_ready(architecture, head, &Device::default(), options, &mut |_| {
+            Ok(())
+        })
+        .expect("building without weights cannot fail");
         Self {
             architecture,
             weights: PathBuf::new(),
@@ -303,33 +314,33 @@ impl<M: Module> LoadInto for M {
 fn build_ready(
     architecture: Architecture,
     head: HeadSpec,
+    device: &Device,
     options: LoadOptions,
     load: &mut WeightSource<'_>,
 ) -> Result<Box<dyn Classifier>> {
-    let device = Device::default();
     Ok(match architecture {
         Architecture::EfficientNetLite(v) => {
-            let m = EfficientNetLite::new(v as usize, head, &device);
+            let m = EfficientNetLite::new(v as usize, head, device);
             ready(m, options, load, EfficientNetLite::fold_batchnorm)?
         }
         Architecture::ResNet(d) => ready(
-            ResNet::new(d, head, &device),
+            ResNet::new(d, head, device),
             options,
             load,
             ResNet::fold_batchnorm,
         )?,
         Architecture::Vgg { depth, batch_norm } => {
-            let m = Vgg::new(depth as usize, batch_norm, head, &device);
+            let m = Vgg::new(depth as usize, batch_norm, head, device);
             ready(m, options, load, Vgg::fold_batchnorm)?
         }
         Architecture::MobileNetV2 => ready(
-            MobileNetV2::new(head, &device),
+            MobileNetV2::new(head, device),
             options,
             load,
             MobileNetV2::fold_batchnorm,
         )?,
         Architecture::DenseNet121 => ready(
-            DenseNet::new121(head, &device),
+            DenseNet::new121(head, device),
             options,
             load,
             DenseNet::fold_batchnorm,
