@@ -15,8 +15,7 @@ const TOLERANCE: f32 = 1e-3;
 
 fn check(golden: &Golden, model: &Model) -> f32 {
     let arch = model.architecture;
-    let norm = arch.normalization();
-    let batch = photo_batch(&golden.images, norm.mean, norm.std);
+    let batch = photo_batch(&golden.images, &arch.normalization());
     let logits = model.logits(batch, golden.images.len(), golden.size);
     let expected: Vec<f32> = golden.logits.iter().flatten().copied().collect();
     let diff = max_abs_diff(&logits, &expected);

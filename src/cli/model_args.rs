@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use std::path::PathBuf;
-use whycam_data::{DecodeLimits, Normalization, Preprocess, PreprocessConfig};
+use whycam_data::{DecodeLimits, Preprocess, PreprocessConfig};
 use whycam_models::{Architecture, LoadOptions, Model};
 
 /// Which model, which weights, how images are fed to it.
@@ -44,14 +44,10 @@ impl ModelArgs {
     /// Loads the model with BatchNorms folded (inference only).
     pub fn load(&self) -> anyhow::Result<LoadedModel> {
         let architecture: Architecture = self.model.parse()?;
-        let norm = architecture.normalization();
         let preprocess = PreprocessConfig {
             size: self.size.unwrap_or(architecture.native_size() as u32),
             mode: self.preprocess,
-            normalization: Normalization {
-                mean: norm.mean,
-                std: norm.std,
-            },
+            normalization: architecture.normalization(),
             ..PreprocessConfig::default()
         };
         preprocess.validate()?;

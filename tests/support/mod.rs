@@ -37,14 +37,13 @@ pub fn golden(model: &str) -> Golden {
 
 /// The golden photos as one normalised NCHW batch, computed as torchvision's ToTensor +
 /// Normalize do.
-pub fn photo_batch(images: &[String], mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
+pub fn photo_batch(images: &[String], norm: &whycam_data::Normalization) -> Vec<f32> {
     let mut data = Vec::new();
     for name in images {
         let img = image::open(data_dir().join("photos224").join(name))
             .expect("golden photo")
             .to_rgb8();
-        let norm = whycam_data::Normalization { mean, std };
-        data.extend(whycam_data::normalize_chw(&img, &norm));
+        data.extend(whycam_data::normalize_chw(&img, norm));
     }
     data
 }

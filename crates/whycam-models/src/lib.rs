@@ -19,7 +19,4 @@ pub mod zoo;
 pub use classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
 pub use error::{ModelError, Result};
 pub use weights::{WeightsFile, WeightsFormat};
-pub use zoo::{
-    Architecture, EFFICIENTNET_LITE_NORMALIZATION, IMAGENET_NORMALIZATION, InputNormalization,
-    LoadOptions, Model,
-};
+pub use zoo::{Architecture, LoadOptions, Model};

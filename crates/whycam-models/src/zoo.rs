@@ -14,6 +14,7 @@ use burn::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use whycam_data::Normalization;
 
 /// Every architecture whycam can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,27 +35,6 @@ pub enum Architecture {
     /// torchvision DenseNet-121.
     DenseNet121,
 }
-
-/// Per-channel input normalisation, in 0..1 pixel units.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InputNormalization {
-    /// Subtracted first.
-    pub mean: [f32; 3],
-    /// Divided by next.
-    pub std: [f32; 3],
-}
-
-/// torchvision's ImageNet statistics.
-pub const IMAGENET_NORMALIZATION: InputNormalization = InputNormalization {
-    mean: [0.485, 0.456, 0.406],
-    std: [0.229, 0.224, 0.225],
-};
-
-/// EfficientNet-Lite's: pixels map to about [-1, 1].
-pub const EFFICIENTNET_LITE_NORMALIZATION: InputNormalization = InputNormalization {
-    mean: [(127.0f64 / 255.0) as f32; 3],
-    std: [(128.0f64 / 255.0) as f32; 3],
-};
 
 impl Architecture {
     /// Every architecture, in the order `--help` lists them.
@@ -139,10 +119,10 @@ impl Architecture {
     }
 
     /// The input normalisation the weights expect.
-    pub fn normalization(self) -> InputNormalization {
+    pub fn normalization(self) -> Normalization {
         match self {
-            Architecture::EfficientNetLite(_) => EFFICIENTNET_LITE_NORMALIZATION,
-            _ => IMAGENET_NORMALIZATION,
+            Architecture::EfficientNetLite(_) => Normalization::EFFICIENTNET_LITE,
+            _ => Normalization::IMAGENET,
         }
     }
 
