@@ -155,7 +155,7 @@ impl Architecture {
         }
     }
 
-    /// Builds the network with PyTorch's random initialisation, BatchNorms unfolded.
+    /// Builds the network with burn's random initialisation, BatchNorms unfolded.
     pub fn build(self, head: HeadSpec, device: &Device) -> Box<dyn Classifier> {
         build_ready(
             self,
@@ -242,7 +242,7 @@ impl Model {
         })
     }
 
-    /// A network with random initial weights (PyTorch's initialisers), in inference mode: for
+    /// A network with random initial weights (burn's initialisers), in inference mode: for
     /// benchmarks and tests that need no trained weights.
     pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
         let net = build_ready(architecture, head, &Device::default(), options, &mut |_| {
