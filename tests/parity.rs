@@ -87,6 +87,24 @@ fn resnet18_matches_torchvision() {
 }
 
 #[test]
+fn architectures_outside_the_zoo_are_errors_not_panics() {
+    let golden = golden("resnet18");
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("resnet18.safetensors");
+    write_synthetic_weights(&golden, &weights);
+    for arch in [
+        Architecture::Vgg {
+            depth: 12,
+            batch_norm: false,
+        },
+        Architecture::EfficientNetLite(5),
+    ] {
+        let err = Model::load(arch, &weights, LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("known models"), "{err}");
+    }
+}
+
+#[test]
 fn layer_names_resolve_and_folded_convolutions_are_refused() {
     let golden = golden("resnet18");
     let dir = tempfile::tempdir().unwrap();

@@ -53,7 +53,7 @@ fn round_filters(filters: usize, width: f64) -> usize {
 
 /// The native input resolution of EfficientNet-Lite`variant`.
 pub fn native_resolution(variant: usize) -> usize {
-    SCALING[variant].2
+    SCALING.get(variant).map_or(224, |s| s.2)
 }
 
 /// A mobile inverted bottleneck block (`MBConvBlock` without squeeze-excitation).

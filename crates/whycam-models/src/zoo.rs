@@ -156,6 +156,10 @@ impl Architecture {
     }
 
     /// Builds the network with burn's random initialisation, BatchNorms unfolded.
+    ///
+    /// # Panics
+    ///
+    /// For an architecture outside [`Architecture::ALL`].
     pub fn build(self, head: HeadSpec, device: &Device) -> Box<dyn Classifier> {
         build_ready(
             self,
@@ -166,7 +170,7 @@ impl Architecture {
             },
             &mut |_| Ok(()),
         )
-        .expect("building without weights cannot fail")
+        .expect("an architecture from Architecture::ALL")
     }
 }
 
@@ -244,11 +248,15 @@ impl Model {
 
     /// A network with random initial weights (burn's initialisers), in inference mode: for
     /// benchmarks and tests that need no trained weights.
+    ///
+    /// # Panics
+    ///
+    /// For an architecture outside [`Architecture::ALL`].
     pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
         let net = build_ready(architecture, head, &Device::default(), options, &mut |_| {
             Ok(())
         })
-        .expect("building without weights cannot fail");
+        .expect("an architecture from Architecture::ALL");
         Self {
             architecture,
             weights: PathBuf::new(),
@@ -298,6 +306,14 @@ fn build_ready(
     options: LoadOptions,
     load: &mut WeightSource<'_>,
 ) -> Result<Box<dyn Classifier>> {
+    // The variants carry numbers; only the combinations torchvision and the Lite package
+    // define exist (`Vgg { depth: 12 }` does not).
+    if !Architecture::ALL.contains(&architecture) {
+        return Err(ModelError::UnknownModel {
+            name: format!("{architecture:?}"),
+            known: Architecture::ALL.map(|a| a.name()).join(", "),
+        });
+    }
     Ok(match architecture {
         Architecture::EfficientNetLite(v) => {
             let m = EfficientNetLite::new(v as usize, head, device);
