@@ -48,6 +48,15 @@ fn synthetic_parity(name: &str, folds: &[bool]) {
     synthetic_parity_renamed(name, folds, |n| n.to_string());
 }
 
+/// The golden's synthetic state dict in a temporary safetensors file (kept while the
+/// returned directory lives).
+fn synthetic_weights(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join(format!("{name}.safetensors"));
+    write_synthetic_weights(&golden(name), &weights);
+    (dir, weights)
+}
+
 /// Parity with the state dict stored under other names (as training code or older
 /// torchvision releases save it).
 fn synthetic_parity_renamed(name: &str, folds: &[bool], rename: impl Fn(&str) -> String) {
@@ -88,10 +97,7 @@ fn resnet18_matches_torchvision() {
 
 #[test]
 fn architectures_outside_the_zoo_are_errors_not_panics() {
-    let golden = golden("resnet18");
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet18.safetensors");
-    write_synthetic_weights(&golden, &weights);
+    let (_dir, weights) = synthetic_weights("resnet18");
     for arch in [
         Architecture::Vgg {
             depth: 12,
@@ -106,10 +112,7 @@ fn architectures_outside_the_zoo_are_errors_not_panics() {
 
 #[test]
 fn layer_names_resolve_and_folded_convolutions_are_refused() {
-    let golden = golden("resnet18");
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet18.safetensors");
-    write_synthetic_weights(&golden, &weights);
+    let (_dir, weights) = synthetic_weights("resnet18");
     let arch = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R18);
     let folded = Model::load(arch, &weights, LoadOptions::default()).unwrap();
     assert_eq!(folded.stage("layer4").unwrap(), folded.net.default_stage());

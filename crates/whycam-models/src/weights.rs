@@ -37,6 +37,16 @@ enum Store {
     Safetensors(Box<SafetensorsStore>),
 }
 
+/// Runs the same code on either store (`ModuleStore` has generic methods, so no trait object).
+macro_rules! on_store {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Pytorch($s) => $body,
+            Store::Safetensors($s) => $body,
+        }
+    };
+}
+
 fn format_error(path: &Path, message: impl Into<String>) -> ModelError {
     ModelError::Format {
         path: path.to_path_buf(),
@@ -186,10 +196,7 @@ impl WeightsFile {
     /// Names of all tensors (after remapping and burn-store's contiguous renumbering).
     pub fn names(&mut self) -> Result<Vec<String>> {
         let path = self.path.clone();
-        let keys = match &mut self.store {
-            Store::Pytorch(s) => s.keys().map_err(|e| format_error(&path, e.to_string())),
-            Store::Safetensors(s) => s.keys().map_err(|e| format_error(&path, e.to_string())),
-        }?;
+        let keys = on_store!(&mut self.store, s => s.keys().map_err(|e| format_error(&path, e.to_string())))?;
         if keys.is_empty() {
             return Err(format_error(&path, "the checkpoint holds no tensors"));
         }
@@ -199,16 +206,10 @@ impl WeightsFile {
     /// The shape of tensor `name` as stored (PyTorch layout), if present.
     pub fn shape(&mut self, name: &str) -> Result<Option<Vec<usize>>> {
         let path = self.path.clone();
-        let tensor = match &mut self.store {
-            Store::Pytorch(s) => s
-                .get_tensor(name)
-                .map_err(|e| format_error(&path, e.to_string()))?
-                .map(|t| t.shape.to_vec()),
-            Store::Safetensors(s) => s
-                .get_tensor(name)
-                .map_err(|e| format_error(&path, e.to_string()))?
-                .map(|t| t.shape.to_vec()),
-        };
+        let tensor = on_store!(&mut self.store, s => s
+            .get_tensor(name)
+            .map_err(|e| format_error(&path, e.to_string()))?
+            .map(|t| t.shape.to_vec()));
         Ok(tensor)
     }
 
@@ -248,14 +249,9 @@ impl WeightsFile {
     /// error that lists them all.
     pub fn apply_to<M: ModuleSnapshot>(&mut self, module: &mut M, model: &str) -> Result<()> {
         let path = self.path.clone();
-        let result = match &mut self.store {
-            Store::Pytorch(s) => module
-                .load_from(s.as_mut())
-                .map_err(|e| format_error(&path, e.to_string())),
-            Store::Safetensors(s) => module
-                .load_from(s.as_mut())
-                .map_err(|e| format_error(&path, e.to_string())),
-        }?;
+        let result = on_store!(&mut self.store, s => module
+            .load_from(s.as_mut())
+            .map_err(|e| format_error(&path, e.to_string())))?;
         if result.missing.is_empty()
             && result
                 .unused
