@@ -1,10 +1,12 @@
-//! Decoding image files into 8-bit RGB, with EXIF orientation applied and a pixel
-//! budget checked from the header before any pixel is decoded.
+//! Decoding image files (or bytes downloaded from a URL) into 8-bit RGB, with EXIF
+//! orientation applied and a pixel budget checked from the header before any pixel is
+//! decoded.
 //!
 //! The result matches what torchvision users get from `PIL.Image.open(p).convert("RGB")`
 //! after `ImageOps.exif_transpose`: alpha is dropped (not composited), grey is
 //! replicated into the three channels, 16-bit and float samples are scaled to 8 bits.
 
+use std::io::{BufRead, Cursor, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -47,8 +49,27 @@ impl Default for DecodeLimits {
 /// JPEG, PNG, WebP, BMP, TIFF and GIF (first frame) are supported. EXIF orientation is
 /// applied. Never panics on malformed input: every failure is a [`DataError`] naming `path`.
 pub fn load_rgb8(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
-    // A decoder bug must not abort a whole batch; turn a panic into an error for this file.
-    match catch_unwind(AssertUnwindSafe(|| decode(path, limits))) {
+    without_panics(path, || {
+        let reader = ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
+        decode(reader, path, limits)
+    })
+}
+
+/// Decodes an image held in memory (a download) to 8-bit RGB, exactly as [`load_rgb8`]
+/// decodes a file.
+///
+/// `name` says where the bytes came from (a URL, or a file's path); every error names it.
+pub fn decode_rgb8(bytes: &[u8], name: &str, limits: &DecodeLimits) -> Result<RgbImage> {
+    let name = Path::new(name);
+    without_panics(name, || {
+        decode(ImageReader::new(Cursor::new(bytes)), name, limits)
+    })
+}
+
+/// Runs `decode`, turning a panic into an error naming `path`: a decoder bug must not
+/// abort a whole batch.
+fn without_panics(path: &Path, decode: impl FnOnce() -> Result<RgbImage>) -> Result<RgbImage> {
+    match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(payload) => {
             let what = payload
@@ -64,9 +85,13 @@ pub fn load_rgb8(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
     }
 }
 
-fn decode(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+/// Decodes what `reader` reads; `path` names the input in errors.
+fn decode<R: BufRead + Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+    limits: &DecodeLimits,
+) -> Result<RgbImage> {
+    let reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
     if reader.format().is_none() {
@@ -237,6 +262,37 @@ mod tests {
                 .dimensions(),
             (16, 8)
         );
+    }
+
+    #[test]
+    fn bytes_decode_like_files_and_errors_name_the_source() {
+        let name = "http://127.0.0.1:9/q.png";
+        let src = DynamicImage::ImageRgb8(quadrant_image());
+        let png = encode(&src, ImageFormat::Png);
+        let img = decode_rgb8(&png, name, &DecodeLimits::default()).unwrap();
+        assert_eq!(img, *src.as_rgb8().unwrap());
+        let jpeg = jpeg_with_orientation(src.as_rgb8().unwrap(), 6);
+        let img = decode_rgb8(&jpeg, name, &DecodeLimits::default()).unwrap();
+        assert_eq!(
+            img.dimensions(),
+            (8, 16),
+            "EXIF orientation applies to bytes too"
+        );
+
+        let decode_err = |bytes: &[u8]| {
+            let err = decode_rgb8(bytes, name, &DecodeLimits::default()).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(err.path(), Some(Path::new(name)));
+            err
+        };
+        let err = decode_err(b"");
+        assert!(matches!(err, DataError::Unsupported { .. }), "{err:?}");
+        let err = decode_err(b"<html>not an image</html>");
+        assert!(matches!(err, DataError::Unsupported { .. }), "{err:?}");
+        let err = decode_err(&png[..png.len() - 20]);
+        assert!(matches!(err, DataError::Decoding { .. }), "{err:?}");
+        let err = decode_err(&png_bomb_header(100_000, 100_000));
+        assert!(matches!(err, DataError::Limits { .. }), "{err:?}");
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong while reading or preparing an input.
 ///
-/// Every variant that concerns a file names it in its message.
+/// Every variant that concerns an input names it in its message. For an input given as
+/// a URL, the `path` fields hold the URL as it was given.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
@@ -41,6 +42,16 @@ pub enum DataError {
         /// The file that was refused.
         path: PathBuf,
         /// Which limit, and by how much it was exceeded.
+        message: String,
+    },
+
+    /// An input given as a URL could not be downloaded: unsupported scheme, network
+    /// failure, timeout, an HTTP status other than 2xx, or a body over the size limit.
+    #[error("cannot fetch {url}: {message}")]
+    Fetch {
+        /// The URL as it was given (not where redirects led).
+        url: String,
+        /// What went wrong.
         message: String,
     },
 
@@ -88,13 +99,15 @@ impl DataError {
         }
     }
 
-    /// The file this error concerns, if any.
+    /// The input this error concerns, if any: a file, or for an input given as a URL,
+    /// the URL (as a `Path`, good for display only).
     pub fn path(&self) -> Option<&Path> {
         match self {
             DataError::Io { path, .. }
             | DataError::Decoding { path, .. }
             | DataError::Unsupported { path, .. }
             | DataError::Limits { path, .. } => Some(path),
+            DataError::Fetch { url, .. } => Some(Path::new(url)),
             DataError::Size { path, .. } => path.as_deref(),
             DataError::Parameter { .. } => None,
         }
@@ -126,6 +139,13 @@ impl DataError {
             message: message.into(),
         }
     }
+
+    pub(crate) fn fetch(url: &str, message: impl Into<String>) -> Self {
+        DataError::Fetch {
+            url: url.to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +173,24 @@ mod tests {
             assert!(e.to_string().contains("some/dir/cat.jpg"), "{e}");
             assert_eq!(e.path(), Some(p));
         }
+    }
+
+    #[test]
+    fn fetch_errors_name_the_url() {
+        let url = "http://127.0.0.1:9/photos/cat.jpg?size=large";
+        let e = DataError::fetch(url, "HTTP status 404 Not Found");
+        assert_eq!(
+            e.to_string(),
+            "cannot fetch http://127.0.0.1:9/photos/cat.jpg?size=large: HTTP status 404 Not Found"
+        );
+        assert_eq!(e.path(), Some(Path::new(url)));
+        // A size error from preprocessing a downloaded image gets the URL too.
+        let e = DataError::Size {
+            path: None,
+            message: "expected 224x224 px".into(),
+        }
+        .with_path(Path::new(url));
+        assert_eq!(e.to_string(), format!("{url}: expected 224x224 px"));
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! Turning the paths given on a command line into the list of image files to process.
+//! Turning the paths and URLs given on a command line into the list of images to process.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
 use crate::error::DataError;
+use crate::fetch::{check_scheme, url_scheme};
+use crate::source::Source;
 
 /// File extensions (lower case) picked up when walking a directory.
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"];
@@ -26,17 +29,51 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, DataEr
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for input in inputs {
-        match std::fs::metadata(input) {
-            Err(e) => errors.push((input.clone(), DataError::io(input, e))),
-            Ok(meta) if meta.is_dir() => {
-                let (found, failed) = walk_directory(input);
-                files.extend(found);
-                errors.extend(failed);
-            }
-            Ok(_) => files.push(input.clone()),
-        }
+        let (found, failed) = expand_path(input);
+        files.extend(found);
+        errors.extend(failed);
     }
     (files, errors)
+}
+
+/// Expands `inputs` into image sources, in order: URLs and local files alike.
+///
+/// An input written `scheme://...` is a URL. An `http://` or `https://` URL is taken as it
+/// is, without contacting its host (a missing image shows up when it is loaded); any
+/// other scheme is returned as an error. Every other input is a path, expanded as
+/// [`collect_inputs`] does (a local path that happens to start with `http://` can be
+/// written `./http://...`). Errors are returned beside the sources found, each with the
+/// input it concerns; they never stop the collection.
+pub fn collect_sources<S: AsRef<OsStr>>(inputs: &[S]) -> (Vec<Source>, Vec<(Source, DataError)>) {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        let input = input.as_ref();
+        if let Some(url) = input.to_str().filter(|s| url_scheme(s).is_some()) {
+            let source = Source::Url(url.to_string());
+            match check_scheme(url) {
+                Ok(()) => sources.push(source),
+                Err(e) => errors.push((source, e)),
+            }
+            continue;
+        }
+        let (found, failed) = expand_path(Path::new(input));
+        sources.extend(found.into_iter().map(Source::File));
+        errors.extend(failed.into_iter().map(|(p, e)| (Source::File(p), e)));
+    }
+    (sources, errors)
+}
+
+/// One command-line path: itself if it is a file, its image files if it is a directory.
+fn expand_path(input: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, DataError)>) {
+    match std::fs::metadata(input) {
+        Err(e) => (
+            Vec::new(),
+            vec![(input.to_path_buf(), DataError::io(input, e))],
+        ),
+        Ok(meta) if meta.is_dir() => walk_directory(input),
+        Ok(_) => (vec![input.to_path_buf()], Vec::new()),
+    }
 }
 
 fn walk_directory(dir: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, DataError)>) {
@@ -125,6 +162,64 @@ mod tests {
     fn empty_input_list_gives_nothing() {
         let (files, errors) = collect_inputs(&[]);
         assert!(files.is_empty() && errors.is_empty());
+        let (sources, errors) = collect_sources::<String>(&[]);
+        assert!(sources.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn sources_mix_urls_files_and_directories_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in [
+            "photos/b.png",
+            "photos/a.jpg",
+            "photos/notes.txt",
+            "single.gif",
+        ] {
+            touch(&root.join(name));
+        }
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let inputs = vec![
+            "https://127.0.0.1:1/cat.jpg?w=640".to_string(),
+            s(&root.join("photos")),
+            "ftp://127.0.0.1/dog.png".to_string(),
+            s(&root.join("missing.png")),
+            "HTTP://127.0.0.1:1/".to_string(),
+            s(&root.join("single.gif")),
+        ];
+        let (sources, errors) = collect_sources(&inputs);
+        assert_eq!(
+            sources,
+            vec![
+                Source::Url("https://127.0.0.1:1/cat.jpg?w=640".to_string()),
+                Source::File(root.join("photos/a.jpg")),
+                Source::File(root.join("photos/b.png")),
+                Source::Url("HTTP://127.0.0.1:1/".to_string()),
+                Source::File(root.join("single.gif")),
+            ]
+        );
+
+        assert_eq!(errors.len(), 2);
+        let (source, err) = &errors[0];
+        assert_eq!(source, &Source::Url("ftp://127.0.0.1/dog.png".to_string()));
+        assert_eq!(
+            err.to_string(),
+            "cannot fetch ftp://127.0.0.1/dog.png: \
+             unsupported URL scheme \"ftp\": only http and https are accepted"
+        );
+        let (source, err) = &errors[1];
+        assert_eq!(source, &Source::File(root.join("missing.png")));
+        assert!(matches!(err, DataError::Io { .. }));
+        assert!(err.to_string().contains("missing.png"), "{err}");
+
+        // Paths given as PathBuf work the same, and agree with collect_inputs.
+        let paths = [root.join("photos"), root.join("single.gif")];
+        let (files, _) = collect_inputs(&paths);
+        let (sources, _) = collect_sources(&paths);
+        assert_eq!(
+            sources,
+            files.into_iter().map(Source::File).collect::<Vec<_>>()
+        );
     }
 
     #[test]

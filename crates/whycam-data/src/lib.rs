@@ -3,22 +3,32 @@
 //! ([`prepare`]), expanding command-line paths into image files ([`collect_inputs`]),
 //! and class names ([`imagenet_labels`], [`load_labels`]).
 //!
+//! Inputs may also be `http(s)://` URLs: [`collect_sources`] turns a command line into
+//! [`Source`]s, which load and prepare files and downloads alike; [`fetch_bytes`] does
+//! the download within [`FetchLimits`]. Only URLs the caller passes are ever contacted.
+//!
 //! This crate knows nothing about tensors or models; it hands out plain `Vec<f32>`s.
 
 #![deny(missing_docs)]
 
 mod decode;
 mod error;
+mod fetch;
 mod inputs;
 mod labels;
 mod preprocess;
+mod source;
+#[cfg(test)]
+mod test_server;
 
-pub use decode::{DecodeLimits, load_rgb8};
+pub use decode::{DecodeLimits, decode_rgb8, load_rgb8};
 pub use error::{DataError, Result};
+pub use fetch::{FetchLimits, fetch_bytes};
 pub use image::RgbImage;
-pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, has_image_extension};
+pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, collect_sources, has_image_extension};
 pub use labels::{imagenet_labels, load_labels};
 pub use preprocess::{
     CropRegion, Normalization, Prepared, Preprocess, PreprocessConfig, normalize_chw, prepare,
     prepare_file, resize_to_input,
 };
+pub use source::Source;
