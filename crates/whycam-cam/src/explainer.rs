@@ -1,0 +1,570 @@
+//! The pipeline every method shares, after pytorch-grad-cam's `base_cam.py`: one forward pass
+//! that keeps the target layers' activations, the gradients (computed only through the part of
+//! the network after each target layer), each method's combination, then ReLU, min-max scaling,
+//! the mean over layers, and optional test-time augmentation.
+//!
+//! Gradients flow only where they are needed: the forward pass runs without autodiff; the
+//! activation of a target layer then becomes the one tracked leaf, the rest of the network runs
+//! from it, and the target score is differentiated. The weights are not tracked, so no
+//! parameter gradient is computed either. pytorch-grad-cam back-propagates through the whole
+//! network, parameters included.
+
+use crate::error::{CamError, Result};
+use crate::method::Method;
+use crate::methods::{Combination, LayerSample, Needs, Probe};
+use crate::plane::Plane;
+use crate::projection::first_component;
+use crate::target::{Target, TargetSpec};
+use burn::prelude::*;
+use whycam_models::{Classifier, LinearHead, Model};
+
+/// How to explain.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    /// The methods, each giving one map per image and target.
+    pub methods: Vec<Method>,
+    /// Target layer names; empty means the model's default (the layer feeding the pooling).
+    pub layers: Vec<String>,
+    /// Average over horizontal flips × input scalings 0.9/1/1.1 (pytorch-grad-cam's
+    /// `aug_smooth`).
+    pub aug_smooth: bool,
+    /// Replace the channel sum by the first principal component (`eigen_smooth`).
+    pub eigen_smooth: bool,
+    /// Items per forward pass for Score-CAM's masked inputs and Ablation-CAM's ablations.
+    pub probe_batch_size: usize,
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        Self {
+            methods: vec![Method::GradCam],
+            layers: Vec::new(),
+            aug_smooth: false,
+            eigen_smooth: false,
+            probe_batch_size: 32,
+        }
+    }
+}
+
+/// One image's explanations.
+#[derive(Debug, Clone)]
+pub struct ImageExplanation {
+    /// The model's logits.
+    pub logits: Vec<f32>,
+    /// One entry per explained target.
+    pub targets: Vec<TargetExplanation>,
+}
+
+/// The maps of one target.
+#[derive(Debug, Clone)]
+pub struct TargetExplanation {
+    /// What was explained.
+    pub target: Target,
+    /// The target score of the image.
+    pub score: f32,
+    /// One per method, in the order of [`ExplainOptions::methods`].
+    pub maps: Vec<MethodMap>,
+}
+
+/// One method's result for one image and target.
+#[derive(Debug, Clone)]
+pub struct MethodMap {
+    /// The method.
+    pub method: Method,
+    /// The explanation in `[0, 1]`: at the target layer's resolution for one layer, at the
+    /// input's for several (pytorch-grad-cam's output before its final resize).
+    pub map: Plane,
+    /// Per target layer, the signed map before ReLU and scaling (for CAM, its mean is the
+    /// target score).
+    pub signed: Vec<Plane>,
+}
+
+#[derive(Debug, Clone)]
+struct TargetLayer {
+    name: String,
+    stage: usize,
+}
+
+/// Explains a model's decisions with a set of methods at a set of layers.
+pub struct Explainer<'m> {
+    model: &'m Model,
+    options: ExplainOptions,
+    layers: Vec<TargetLayer>,
+    head: Option<LinearHead>,
+}
+
+impl<'m> Explainer<'m> {
+    /// Checks the options against the model: the layers exist (and survived BatchNorm
+    /// folding), and CAM has the global-average-pool + linear head and the layer feeding it.
+    pub fn new(model: &'m Model, options: ExplainOptions) -> Result<Self> {
+        if options.methods.is_empty() {
+            return Err(CamError::Parameter("no CAM method given".into()));
+        }
+        let net = &model.net;
+        let names = if options.layers.is_empty() {
+            vec![net.stages().list()[net.default_stage()].name.clone()]
+        } else {
+            options.layers.clone()
+        };
+        let layers = names
+            .into_iter()
+            .map(|name| {
+                Ok(TargetLayer {
+                    stage: model.stage(&name)?,
+                    name,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let needs_maps = options
+            .methods
+            .iter()
+            .any(|m| m.implementation().needs() == Needs::ClassMaps);
+        let head = if needs_maps {
+            let unsupported = |layer: &str, reason: String| CamError::Unsupported {
+                method: Method::Cam.title().to_string(),
+                model: model.architecture.name(),
+                layer: layer.to_string(),
+                reason,
+            };
+            let last = net.stages().len() - 1;
+            let head = net.linear_head().ok_or_else(|| {
+                unsupported(
+                    &layers[0].name,
+                    "its head is not global-average-pool + linear; use a gradient method \
+                     such as gradcam, or retrain the head (whycam train --head linear)"
+                        .into(),
+                )
+            })?;
+            if let Some(other) = layers.iter().find(|l| l.stage != last) {
+                return Err(unsupported(
+                    &other.name,
+                    format!(
+                        "CAM needs the layer whose output feeds the global average pool (\"{}\")",
+                        net.stages().list()[last].name
+                    ),
+                ));
+            }
+            Some(head)
+        } else {
+            None
+        };
+        Ok(Self {
+            model,
+            options,
+            layers,
+            head,
+        })
+    }
+
+    /// The target layers' names, as given (or the default layer's).
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.layers.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    /// The methods, in order.
+    pub fn methods(&self) -> &[Method] {
+        &self.options.methods
+    }
+
+    /// Explains a batch of preprocessed images (`[N, 3, H, W]`): `spec` resolved per image
+    /// (with [`TargetSpec::Auto`], its `top_k` best classes), every method for every target.
+    pub fn explain(
+        &self,
+        images: Tensor<4>,
+        spec: &TargetSpec,
+        top_k: usize,
+        labels: &[String],
+    ) -> Result<Vec<ImageExplanation>> {
+        let [n, _, _, _] = images.dims();
+        let pass = self.forward(images.clone());
+        let classes = pass.logits.len() / n.max(1);
+        let logits: Vec<Vec<f32>> = pass.logits.chunks(classes).map(<[f32]>::to_vec).collect();
+        let targets: Vec<Vec<Target>> = logits
+            .iter()
+            .map(|l| spec.resolve(l, top_k, labels))
+            .collect();
+        let mut maps = self.maps(&images, &pass, &targets)?;
+        if self.options.aug_smooth {
+            self.smooth_over_augmentations(&images, &targets, &mut maps)?;
+        }
+        Ok(logits
+            .into_iter()
+            .zip(targets)
+            .zip(maps)
+            .map(|((logits, targets), maps)| ImageExplanation {
+                targets: targets
+                    .into_iter()
+                    .zip(maps)
+                    .map(|(target, maps)| TargetExplanation {
+                        score: target.score(&logits),
+                        target,
+                        maps,
+                    })
+                    .collect(),
+                logits,
+            })
+            .collect())
+    }
+
+    /// pytorch-grad-cam's `forward_augmentation_smoothing`: the mean of the maps of the six
+    /// variants flip × {0.9, 1, 1.1} (the input tensor multiplied), each flipped back. The
+    /// signed maps stay those of the unmodified images.
+    fn smooth_over_augmentations(
+        &self,
+        images: &Tensor<4>,
+        targets: &[Vec<Target>],
+        maps: &mut [Vec<Vec<MethodMap>>],
+    ) -> Result<()> {
+        let mut sums: Vec<Vec<Vec<Plane>>> = maps
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .map(|m| m.iter().map(|m| m.map.clone()).collect())
+                    .collect()
+            })
+            .collect();
+        for flip in [false, true] {
+            for factor in [0.9f32, 1.0, 1.1] {
+                if !flip && factor == 1.0 {
+                    continue; // the unmodified pass, already in `sums`
+                }
+                let mut x = images.clone().mul_scalar(factor);
+                if flip {
+                    x = x.flip([3]);
+                }
+                let pass = self.forward(x.clone());
+                let variant = self.maps(&x, &pass, targets)?;
+                for (sum, variant) in sums.iter_mut().flatten().zip(variant.into_iter().flatten()) {
+                    for (s, m) in sum.iter_mut().zip(variant) {
+                        let m = if flip {
+                            m.map.flipped_horizontally()
+                        } else {
+                            m.map
+                        };
+                        for (a, b) in s.data.iter_mut().zip(m.data) {
+                            *a += b;
+                        }
+                    }
+                }
+            }
+        }
+        for (image, sum) in maps.iter_mut().flatten().zip(sums.into_iter().flatten()) {
+            for (m, s) in image.iter_mut().zip(sum) {
+                m.map = s.scaled_by(1.0 / 6.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the network once, keeping the target layers' outputs.
+    fn forward(&self, images: Tensor<4>) -> Pass {
+        let net = &self.model.net;
+        let mut activations = vec![None; self.layers.len()];
+        let mut x = images;
+        for stage in 0..net.stages().len() {
+            x = net.run_stage(stage, x);
+            for (slot, layer) in activations.iter_mut().zip(&self.layers) {
+                if layer.stage == stage {
+                    *slot = Some(x.clone());
+                }
+            }
+        }
+        let logits = to_vec(net.head(x));
+        Pass {
+            activations: activations
+                .into_iter()
+                .map(|a| a.expect("every target layer is a stage of the network"))
+                .collect(),
+            logits,
+        }
+    }
+
+    /// The maps `[image][target][method]` of one forward pass.
+    fn maps(
+        &self,
+        images: &Tensor<4>,
+        pass: &Pass,
+        targets: &[Vec<Target>],
+    ) -> Result<Vec<Vec<Vec<MethodMap>>>> {
+        let net = &*self.model.net;
+        let [n, _, height, width] = images.dims();
+        let classes = pass.logits.len() / n.max(1);
+        let needs = |need: Needs| {
+            self.options
+                .methods
+                .iter()
+                .any(|m| m.implementation().needs() == need)
+        };
+        let layers: Vec<LayerData> = self
+            .layers
+            .iter()
+            .zip(&pass.activations)
+            .map(|(layer, act)| {
+                let [_, c, h, w] = act.dims();
+                let class_maps = match (&self.head, needs(Needs::ClassMaps)) {
+                    (Some(head), true) => Some(to_vec(class_activation_maps(head, act.clone()))),
+                    _ => None,
+                };
+                LayerData {
+                    stage: layer.stage,
+                    dims: [c, h, w],
+                    values: to_vec(act.clone()),
+                    class_maps,
+                }
+            })
+            .collect();
+        let inputs = if needs(Needs::Probe) {
+            to_vec(images.clone())
+        } else {
+            Vec::new()
+        };
+        let ranks = targets.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out: Vec<Vec<Vec<MethodMap>>> = targets
+            .iter()
+            .map(|t| Vec::with_capacity(t.len()))
+            .collect();
+        for rank in 0..ranks {
+            let coefficients = coefficient_matrix(targets, rank, n, classes);
+            let gradients: Vec<Option<Vec<f32>>> = layers
+                .iter()
+                .zip(&pass.activations)
+                .map(|(layer, act)| {
+                    needs(Needs::Gradients).then(|| {
+                        let coef = Tensor::<2>::from_data(
+                            TensorData::new(coefficients.clone(), [n, classes]),
+                            &act.device(),
+                        );
+                        to_vec(target_gradients(net, act.clone(), layer.stage, coef))
+                    })
+                })
+                .collect();
+            for (image, image_targets) in targets.iter().enumerate() {
+                let Some(target) = image_targets.get(rank) else {
+                    continue;
+                };
+                let logits = &pass.logits[image * classes..(image + 1) * classes];
+                let score = target.score(logits);
+                let mut per_method = Vec::with_capacity(self.options.methods.len());
+                for &method in &self.options.methods {
+                    let mut signed = Vec::with_capacity(layers.len());
+                    for (layer, grads) in layers.iter().zip(&gradients) {
+                        let [c, h, w] = layer.dims;
+                        let size = c * h * w;
+                        let probe = ModelProbe {
+                            net,
+                            stage: layer.stage,
+                            image: inputs
+                                .get(image * 3 * height * width..(image + 1) * 3 * height * width)
+                                .unwrap_or(&[]),
+                            input_size: (height, width),
+                            layer_dims: layer.dims,
+                            target,
+                            batch_size: self.options.probe_batch_size,
+                        };
+                        let sample = LayerSample {
+                            channels: c,
+                            height: h,
+                            width: w,
+                            activations: &layer.values[image * size..(image + 1) * size],
+                            gradients: grads.as_ref().map(|g| &g[image * size..(image + 1) * size]),
+                            class_maps: layer.class_maps.as_ref().map(|m| {
+                                let per_image = classes * h * w;
+                                &m[image * per_image..(image + 1) * per_image]
+                            }),
+                            target,
+                            score,
+                            probe: Some(&probe),
+                        };
+                        let combination = method.implementation().combine(&sample)?;
+                        signed.push(self.signed_map(combination, &sample));
+                    }
+                    let map = aggregate_layers(&signed, height, width);
+                    per_method.push(MethodMap {
+                        method,
+                        map,
+                        signed,
+                    });
+                }
+                out[image].push(per_method);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Turns a method's combination into the signed map (pytorch-grad-cam's `get_cam_image`).
+    fn signed_map(&self, combination: Combination, layer: &LayerSample<'_>) -> Plane {
+        let (c, h, w) = (layer.channels, layer.height, layer.width);
+        let n = h * w;
+        let sum_channels = |tensor: &[f32]| {
+            let mut map = vec![0.0f32; n];
+            for channel in tensor.chunks(n) {
+                for (m, v) in map.iter_mut().zip(channel) {
+                    *m += v;
+                }
+            }
+            Plane::new(h, w, map)
+        };
+        match combination {
+            Combination::ChannelWeights(weights) => {
+                let weighted: Vec<f32> = layer
+                    .activations
+                    .chunks(n)
+                    .zip(&weights)
+                    .flat_map(|(a, &wk)| a.iter().map(move |v| v * wk))
+                    .collect();
+                if self.options.eigen_smooth {
+                    first_component(&weighted, c, h, w)
+                } else {
+                    sum_channels(&weighted)
+                }
+            }
+            Combination::Elementwise(tensor) if self.options.eigen_smooth => {
+                first_component(&tensor, c, h, w)
+            }
+            Combination::Elementwise(tensor) => sum_channels(&tensor),
+            Combination::Projection(tensor) => first_component(&tensor, c, h, w),
+            Combination::Map(map) => Plane::new(h, w, map),
+        }
+    }
+}
+
+/// pytorch-grad-cam's per-layer ReLU and scaling, then `aggregate_multi_layers`: one layer
+/// stays at its resolution; several are resized to the input (`height × width`) and averaged.
+fn aggregate_layers(signed: &[Plane], height: usize, width: usize) -> Plane {
+    let scaled: Vec<Plane> = signed
+        .iter()
+        .map(|p| p.clone().relu().normalise_min_max())
+        .collect();
+    let (h, w) = if scaled.len() == 1 {
+        (scaled[0].height, scaled[0].width)
+    } else {
+        (height, width)
+    };
+    let mut mean = Plane::zeros(h, w);
+    for p in &scaled {
+        for (m, v) in mean.data.iter_mut().zip(p.resized(h, w).relu().data) {
+            *m += v;
+        }
+    }
+    mean.scaled_by(1.0 / scaled.len() as f32)
+        .normalise_min_max()
+}
+
+/// The activations of one forward pass and its logits.
+struct Pass {
+    activations: Vec<Tensor<4>>,
+    logits: Vec<f32>,
+}
+
+/// A target layer's activations on the CPU.
+struct LayerData {
+    stage: usize,
+    dims: [usize; 3],
+    values: Vec<f32>,
+    class_maps: Option<Vec<f32>>,
+}
+
+/// `[n, classes]` coefficients of each image's `rank`-th target (zeros where it has none).
+fn coefficient_matrix(targets: &[Vec<Target>], rank: usize, n: usize, classes: usize) -> Vec<f32> {
+    let mut matrix = vec![0.0f32; n * classes];
+    for (image, t) in targets.iter().enumerate() {
+        if let Some(t) = t.get(rank) {
+            for &(j, c) in &t.coefficients {
+                matrix[image * classes + j] += c;
+            }
+        }
+    }
+    matrix
+}
+
+/// The gradient of `Σ_i Σ_j coefficients[i, j] · logit_ij` with respect to the output of
+/// `stage`, differentiating only the stages after it and the head.
+pub fn target_gradients(
+    net: &dyn Classifier,
+    activations: Tensor<4>,
+    stage: usize,
+    coefficients: Tensor<2>,
+) -> Tensor<4> {
+    let leaf = activations.autodiff().require_grad();
+    let logits = net.logits_from(leaf.clone(), stage);
+    let score = (logits * coefficients).sum();
+    let grads = score.backward();
+    let dims = leaf.dims();
+    leaf.grad(&grads)
+        .unwrap_or_else(|| Tensor::zeros(dims, &leaf.device()))
+}
+
+/// CAM for every class at once: the feature map `[N, C, h, w]` contracted with the classifier
+/// weight `[K, C]`, plus the bias at every position: `[N, K, h, w]`. Averaged over positions,
+/// each map is the class's logit.
+pub fn class_activation_maps(head: &LinearHead, features: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = features.dims();
+    let k = head.weight.dims()[0];
+    let weight = head.weight.clone().unsqueeze::<3>().repeat_dim(0, n);
+    let maps = weight.matmul(features.reshape([n, c, h * w]));
+    let maps = match &head.bias {
+        Some(bias) => maps + bias.clone().reshape([1, k, 1]),
+        None => maps,
+    };
+    maps.reshape([n, k, h, w])
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
+}
+
+/// The extra forward passes of Score-CAM and Ablation-CAM for one image and target.
+struct ModelProbe<'a> {
+    net: &'a dyn Classifier,
+    stage: usize,
+    image: &'a [f32],
+    input_size: (usize, usize),
+    layer_dims: [usize; 3],
+    target: &'a Target,
+    batch_size: usize,
+}
+
+impl ModelProbe<'_> {
+    fn scores(&self, logits: Tensor<2>) -> Vec<f32> {
+        let classes = logits.dims()[1];
+        to_vec(logits)
+            .chunks(classes)
+            .map(|l| self.target.score(l))
+            .collect()
+    }
+}
+
+impl Probe for ModelProbe<'_> {
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn input_size(&self) -> (usize, usize) {
+        self.input_size
+    }
+
+    fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Vec<f32> {
+        let (h, w) = self.input_size;
+        let plane = h * w;
+        let mut data = Vec::with_capacity(count * 3 * plane);
+        for mask in masks.chunks(plane) {
+            for channel in self.image.chunks(plane) {
+                data.extend(channel.iter().zip(mask).map(|(x, m)| x * m));
+            }
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(data, [count, 3, h, w]), &Device::default());
+        self.scores(self.net.forward(x))
+    }
+
+    fn score_activations(&self, activations: &[f32], count: usize) -> Vec<f32> {
+        let [c, h, w] = self.layer_dims;
+        let x = Tensor::<4>::from_data(
+            TensorData::new(activations.to_vec(), [count, c, h, w]),
+            &Device::default(),
+        );
+        self.scores(self.net.logits_from(x, self.stage))
+    }
+}

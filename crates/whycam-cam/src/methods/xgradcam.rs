@@ -1,0 +1,31 @@
+//! XGrad-CAM: Fu et al., "Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation
+//! of CNNs", BMVC 2020.
+//!
+//! `w_k = Σ_positions g·A / (ΣA + 1e-7)` (pytorch-grad-cam `xgrad_cam.py`).
+
+use super::{CamMethod, Combination, LayerSample, Needs};
+use crate::error::Result;
+
+/// Axiom-based Grad-CAM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XGradCam;
+
+impl CamMethod for XGradCam {
+    fn needs(&self) -> Needs {
+        Needs::Gradients
+    }
+
+    fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
+        let n = layer.positions();
+        let grads = layer.gradients()?;
+        let weights = grads
+            .chunks(n)
+            .zip(layer.activations.chunks(n))
+            .map(|(g, a)| {
+                let sum: f32 = a.iter().sum::<f32>() + 1e-7;
+                g.iter().zip(a).map(|(g, a)| g * a / sum).sum()
+            })
+            .collect();
+        Ok(Combination::ChannelWeights(weights))
+    }
+}
