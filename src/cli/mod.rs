@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands. Each subcommand turns its arguments into a
 //! validated configuration, calls the libraries, and decides what the user sees.
 
+mod explain;
 mod fetch;
 mod model_args;
 mod models;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Classify images: top-k classes with probabilities.
     Predict(predict::PredictArgs),
+    /// Explain classifications with class activation maps (CAM, Grad-CAM, ...).
+    Explain(explain::ExplainArgs),
     /// Download pretrained weights and sample photos into the cache.
     Fetch(fetch::FetchArgs),
     /// List the architectures, or the layers of one.
@@ -49,6 +52,7 @@ pub fn init_logging(verbose: u8) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Models(args) => models::run(args),
     }

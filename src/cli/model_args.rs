@@ -43,6 +43,11 @@ pub struct LoadedModel {
 impl ModelArgs {
     /// Loads the model with BatchNorms folded (inference only).
     pub fn load(&self) -> anyhow::Result<LoadedModel> {
+        self.load_with(LoadOptions::default())
+    }
+
+    /// Loads the model with `options`.
+    pub fn load_with(&self, options: LoadOptions) -> anyhow::Result<LoadedModel> {
         let architecture: Architecture = self.model.parse()?;
         let preprocess = PreprocessConfig {
             size: self.size.unwrap_or(architecture.native_size() as u32),
@@ -62,7 +67,7 @@ impl ModelArgs {
             Some(path) => path.clone(),
             None => pretrained_weights(architecture)?,
         };
-        let model = Model::load(architecture, &weights, LoadOptions::default())?;
+        let model = Model::load(architecture, &weights, options)?;
         let labels = labels_for(self.labels.as_ref(), model.net.num_classes())?;
         let limits = DecodeLimits {
             max_pixels: self.max_pixels,

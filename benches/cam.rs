@@ -1,0 +1,110 @@
+//! Explanation time: Grad-CAM on ResNet-50 (`layer4`) and on the default model (its feature
+//! output) at batch 1 and 8, beside the forward pass alone, and Score-CAM on the default model
+//! (1280 channels) at batch 1. `tools/bench/compare_cam.sh` runs this and pytorch-grad-cam on
+//! the same machine in the same run and prints the ratios.
+//!
+//! The default model has its real weights and the inputs are real photos when the sample
+//! photos are in the cache (Score-CAM's cost depends on how many distinct masks the activations
+//! give); ResNet-50 is untrained, which changes nothing for Grad-CAM's cost.
+
+use burn::prelude::*;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::time::Duration;
+use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
+use whycam_data::{PreprocessConfig, prepare_file};
+use whycam_models::{Architecture, HeadSpec, LoadOptions, Model};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn default_model() -> Model {
+    let asset = whycam_assets::weights_asset("efficientnet-lite0").expect("catalogued");
+    let weights = whycam_assets::ensure(asset).expect("fetch the default model");
+    Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).expect("load")
+}
+
+/// `batch` sample photos prepared for `model` (cycled), as one tensor.
+fn photos(model: &Model, batch: usize) -> Tensor<4> {
+    let files = whycam_assets::ensure_sample_photos().expect("fetch the sample photos");
+    let cfg = PreprocessConfig {
+        size: model.architecture.native_size() as u32,
+        normalization: model.architecture.normalization(),
+        ..PreprocessConfig::default()
+    };
+    let size = cfg.size as usize;
+    let mut data = Vec::new();
+    for path in files.iter().cycle().take(batch) {
+        let limits = whycam_data::DecodeLimits::default();
+        data.extend(
+            prepare_file(path, &limits, &cfg)
+                .expect("sample photo")
+                .data,
+        );
+    }
+    Tensor::from_data(
+        TensorData::new(data, [batch, 3, size, size]),
+        &Device::default(),
+    )
+}
+
+fn explainer(model: &Model, method: Method) -> Explainer<'_> {
+    let options = ExplainOptions {
+        methods: vec![method],
+        ..ExplainOptions::default()
+    };
+    Explainer::new(model, options).expect("default layer")
+}
+
+fn cam(c: &mut Criterion) {
+    let resnet = Model::untrained(
+        "resnet50".parse().unwrap(),
+        HeadSpec {
+            classes: 1000,
+            bias: true,
+        },
+        LoadOptions::default(),
+    );
+    let lite = default_model();
+    let labels: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut group = c.benchmark_group("cam");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(2));
+    for (name, model) in [("resnet50", &resnet), ("efficientnet-lite0", &lite)] {
+        let gradcam = explainer(model, Method::GradCam);
+        for batch in [1usize, 8] {
+            let x = photos(model, batch);
+            let id = format!("{name}/b{batch}");
+            group.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
+                b.iter(|| model.net.forward(x.clone()).into_data())
+            });
+            group.bench_with_input(BenchmarkId::new("gradcam", &id), &x, |b, x| {
+                b.iter(|| {
+                    gradcam
+                        .explain(x.clone(), &TargetSpec::Auto, 1, &labels)
+                        .expect("explain")
+                })
+            });
+        }
+    }
+    let scorecam = explainer(&lite, Method::ScoreCam);
+    let x = photos(&lite, 1);
+    group.warm_up_time(Duration::from_millis(1));
+    group.measurement_time(Duration::from_secs(30));
+    group.bench_with_input(
+        BenchmarkId::new("scorecam", "efficientnet-lite0/b1"),
+        &x,
+        |b, x| {
+            b.iter(|| {
+                scorecam
+                    .explain(x.clone(), &TargetSpec::Auto, 1, &labels)
+                    .expect("explain")
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, cam);
+criterion_main!(benches);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Explanation speed of whycam against pytorch-grad-cam on this machine, in the same run:
+#   tools/bench/compare_cam.sh        (PyTorch from $WHYCAM_TORCH_PYTHON, default python3)
+# Prints median milliseconds per model and batch size: whycam's forward pass and Grad-CAM (and
+# their ratio, goal <= 1.1), pytorch-grad-cam's Grad-CAM (speed-up goal at batch 8 >= 2), and
+# Score-CAM on the default model (speed-up goal >= 2).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+python=${WHYCAM_TORCH_PYTHON:-python3}
+threads=${WHYCAM_BENCH_THREADS:-$(nproc)}
+export WHYCAM_BENCH_THREADS=$threads RAYON_NUM_THREADS=$threads
+cargo bench --bench cam -- --noplot >&2
+torch_json=$("$python" tools/bench/torch_cam.py 2>/dev/null || echo '{}')
+python3 - "$torch_json" <<'PY'
+import json, os, pathlib, sys
+torch = json.loads(sys.argv[1])
+root = pathlib.Path("target/criterion/cam")
+def ours(kind, key):
+    est = root / kind / key.replace("/", "_") / "new" / "estimates.json"
+    if not est.exists():
+        return None
+    return json.loads(est.read_text())["median"]["point_estimate"] / 1e6
+print(f"threads: {os.environ['WHYCAM_BENCH_THREADS']}")
+print(f"{'model/batch':<24}{'fwd ms':>9}{'gradcam ms':>12}{'cam/fwd':>9}{'pgc ms':>10}{'speed-up':>10}")
+for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]:
+    f, g, t = ours("forward", key), ours("gradcam", key), torch.get(f"gradcam/{key}")
+    cell = lambda v, w: f"{v:{w}.1f}" if v else " " * (w - 1) + "-"
+    ratio = f"{g / f:9.2f}" if f and g else "        -"
+    speed = f"{t / g:9.2f}x" if t and g else "         -"
+    print(f"{key:<24}{cell(f, 9)}{cell(g, 12)}{ratio}{cell(t, 10)}{speed}")
+s, t = ours("scorecam", "efficientnet-lite0/b1"), torch.get("scorecam/efficientnet-lite0/b1")
+if s:
+    speed = f"{t / s:.2f}x" if t else "-"
+    print(f"scorecam efficientnet-lite0/b1: whycam {s:.0f} ms, pytorch-grad-cam {t or 0:.0f} ms, speed-up {speed}")
+if not torch:
+    print("(PyTorch not found: set WHYCAM_TORCH_PYTHON to a python with torch, torchvision, efficientnet_lite_pytorch and grad-cam)")
+PY
