@@ -5,7 +5,10 @@
 //!
 //! The maps are compared at the target layer's resolution after ReLU and min-max scaling (the
 //! `--save-raw` output): within 1e-4, Score-CAM and Ablation-CAM within 1e-3, and maps made by
-//! an SVD projection up to the sign of the principal component.
+//! an SVD projection up to the sign of the principal component. The gradient methods at the
+//! middle layers have float64 goldens: there the seeded-random ResNet-50's maps are
+//! ill-conditioned (PyTorch's own float32 maps are up to 7.5e-3 off), and whycam must be within
+//! 4x PyTorch's float32 error where that exceeds the tolerance.
 
 mod support;
 
@@ -43,6 +46,9 @@ struct Case {
     signed_map: Option<Vec<f32>>,
     #[serde(default)]
     logit: Option<f32>,
+    /// For float64 goldens: how far PyTorch's own float32 map is from them.
+    #[serde(default)]
+    float32_gap: Option<f32>,
 }
 
 fn load_golden(model: &str) -> CamGolden {
@@ -73,7 +79,10 @@ fn resnet50() -> (tempfile::TempDir, Model) {
 
 /// The golden photo as a `[1, 3, s, s]` input, cropped as the case says.
 fn input(model: &Model, case: &Case) -> Tensor<4> {
-    let full = photo_batch(&[case.image.clone()], &model.architecture.normalization());
+    let full = photo_batch(
+        std::slice::from_ref(&case.image),
+        &model.architecture.normalization(),
+    );
     let (top, left, size) = match case.crop {
         Some([t, l, s]) => (t, l, s),
         None => (0, 0, 224),
@@ -91,11 +100,17 @@ fn input(model: &Model, case: &Case) -> Tensor<4> {
     )
 }
 
-fn tolerance(method: Method) -> f32 {
-    match method {
+/// 1e-4 (Score-CAM and Ablation-CAM 1e-3). Against a float64 golden whose map is
+/// ill-conditioned in float32 (PyTorch's own float32 map is further off than that), whycam must
+/// be about as close as PyTorch: within 4x PyTorch's float32 error. (The worst such case is
+/// Grad-CAM++ near the pole of its weights, 2 + ΣA·g = 0, on `_blocks.10`, whose activations
+/// have both signs: float32 inputs decide its third digit in PyTorch and in whycam alike.)
+fn tolerance(method: Method, case: &Case) -> f32 {
+    let base: f32 = match method {
         Method::ScoreCam | Method::AblationCam => 1e-3,
         _ => 1e-4,
-    }
+    };
+    base.max(4.0 * case.float32_gap.unwrap_or(0.0))
 }
 
 /// Runs every case (those marked slow only if `slow`); the cases sharing an input, layers
@@ -111,6 +126,7 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
     }
     assert!(!groups.is_empty(), "{}: no cases", golden.model);
     let mut worst: BTreeMap<&str, f32> = BTreeMap::new();
+    let mut torch_gap: BTreeMap<&str, f32> = BTreeMap::new();
     let mut failures = Vec::new();
     for cases in groups.values() {
         let first = cases[0];
@@ -155,15 +171,23 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
                     case.id
                 );
             }
+            if let Some(gap) = case.float32_gap {
+                let entry = torch_gap.entry(case.method.as_str()).or_default();
+                *entry = entry.max(gap);
+            }
             let entry = worst.entry(case.method.as_str()).or_default();
             *entry = entry.max(diff);
-            if diff > tolerance(method) {
+            if diff > tolerance(method, case) {
                 failures.push(format!("{}: max |difference| {diff:.2e}", case.id));
             }
         }
     }
     for (method, diff) in &worst {
-        println!("{} {method}: max |map difference| {diff:.2e}", golden.model);
+        let gap = torch_gap
+            .get(method)
+            .map(|g| format!(" (PyTorch float32 vs float64: {g:.2e})"))
+            .unwrap_or_default();
+        println!("{} {method}: max |map difference| {diff:.2e}{gap}", golden.model);
     }
     assert!(
         failures.is_empty(),

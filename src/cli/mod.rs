@@ -48,6 +48,22 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
+/// Prints each failed input on stderr; the exit code is 1 when there were any.
+pub(crate) fn exit_for_failures<'a>(
+    failures: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> ExitCode {
+    let mut any = false;
+    for (input, error) in failures {
+        eprintln!("error: {input}: {error}");
+        any = true;
+    }
+    if any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Runs a parsed command line; the exit code is 1 when some inputs failed.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

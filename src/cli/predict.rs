@@ -131,14 +131,12 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&mut out, &report)?;
     }
-    for e in &report.errors {
-        eprintln!("error: {}: {}", e.image, e.error);
-    }
-    Ok(if report.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(super::exit_for_failures(
+        report
+            .errors
+            .iter()
+            .map(|e| (e.image.as_str(), e.error.as_str())),
+    ))
 }
 
 /// Runs one batch through the network; one row of logits per image.

@@ -39,6 +39,14 @@ Conventions:
   * Projection cases (eigencam, eigengradcam and eigen_smooth=true) also hold "flipped_map": the
     same pipeline with get_2d_projection returning the negated projection (the sign of an SVD
     vector is arbitrary); a result matches if it equals either map.
+  * Precision: the gradient methods at the middle layers (resnet50 layer3, efficientnet-lite0
+    _blocks.10), whose gradients pass through a whole stage of the network, run in float64
+    (model.double(), input.double()), so the golden is the exact map rather than PyTorch's
+    float32 rounding of it; those cases also hold "float32_gap", the largest difference between
+    PyTorch's float32 and float64 maps. Some are ill-conditioned: resnet50 HiResCAM at layer3 on
+    coffee differs by 3.9e-3 between float32 and float64 PyTorch, and Grad-CAM++'s weights have
+    a pole where 2 + sum(A) * g = 0. Everything else (the last layers, Score-CAM, Ablation-CAM)
+    runs in float32; float64 convolutions on the CPU are too slow to run it all.
   * scorecam / ablationcam use pytorch-grad-cam's defaults (Score-CAM batch 16, Ablation-CAM batch
     32 and ratio 1.0). Cases with slow=true run them on a full 224 image (thousands of forward
     passes); the others use a 64x64 crop or a layer with few channels.
@@ -252,8 +260,8 @@ def make_cam(method, model, layers, fc, lite):
     return METHODS[method](model, layers)
 
 
-def run_case(c, model, layer_mods, fc, norm, lite):
-    x = mg.batch([c["image"]], *norm)
+def run_case(c, model, layer_mods, fc, norm, lite, dtype):
+    x = mg.batch([c["image"]], *norm).to(dtype)
     if c["crop"] is not None:
         top, left, size = c["crop"]
         x = x[:, :, top:top + size, left:left + size].contiguous()
@@ -298,16 +306,41 @@ def flat(a):
     return [float(f"{v:.7g}") for v in a.ravel().tolist()]
 
 
+def as_float64(model, layer_mods, fc):
+    """A float64 copy of the model, with its target layers and classifier looked up by name."""
+    import copy
+
+    names = {id(m): n for n, m in model.named_modules()}
+    double = copy.deepcopy(model).double().eval()
+    modules = dict(double.named_modules())
+    return (double, {k: modules[names[id(m)]] for k, m in layer_mods.items()},
+            modules[names[id(fc)]])
+
+
+FLOAT64_LAYERS = ("layer3", "_blocks.10")
+
+
+def needs_float64(c):
+    return (c["method"] not in ("scorecam", "ablationcam", "cam", "eigencam")
+            and any(layer in FLOAT64_LAYERS for layer in c["layers"]))
+
+
 def generate(name, build, cases):
     start = time.perf_counter()
     model, layer_mods, fc, norm = build()
+    model64, layer_mods64, fc64 = as_float64(model, layer_mods, fc)
     lite = name == "efficientnet-lite0"
     out = []
     notes = []
     slow_time = 0.0
     for c in cases:
         t = time.perf_counter()
-        r = run_case(c, model, layer_mods, fc, norm, lite)
+        r = run_case(c, model, layer_mods, fc, norm, lite, torch.float32)
+        if needs_float64(c):
+            r32 = r
+            r = run_case(c, model64, layer_mods64, fc64, norm, lite, torch.float64)
+            assert r["target"] == r32["target"], c["id"]
+            r["float32_gap"] = float(np.abs(np.float32(r["map"]) - np.float32(r32["map"])).max())
         dt = time.perf_counter() - t
         if c["method"] in ("scorecam", "ablationcam"):
             slow_time += dt

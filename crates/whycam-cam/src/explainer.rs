@@ -395,14 +395,15 @@ impl<'m> Explainer<'m> {
     fn signed_map(&self, combination: Combination, layer: &LayerSample<'_>) -> Plane {
         let (c, h, w) = (layer.channels, layer.height, layer.width);
         let n = h * w;
+        // Accumulated in f64: thousands of channels with mixed signs cancel.
         let sum_channels = |tensor: &[f32]| {
-            let mut map = vec![0.0f32; n];
+            let mut map = vec![0.0f64; n];
             for channel in tensor.chunks(n) {
-                for (m, v) in map.iter_mut().zip(channel) {
-                    *m += v;
+                for (m, &v) in map.iter_mut().zip(channel) {
+                    *m += f64::from(v);
                 }
             }
-            Plane::new(h, w, map)
+            Plane::new(h, w, map.into_iter().map(|v| v as f32).collect())
         };
         match combination {
             Combination::ChannelWeights(weights) => {

@@ -126,18 +126,7 @@ struct Tap {
 
 fn half_pixel_taps(from: usize, to: usize) -> Vec<Tap> {
     let scale = from as f32 / to as f32;
-    (0..to)
-        .map(|i| {
-            let x = ((i as f32 + 0.5) * scale - 0.5).max(0.0);
-            let first = (x.floor() as usize).min(from - 1);
-            let second = (first + 1).min(from - 1);
-            Tap {
-                first,
-                second,
-                weight: x - first as f32,
-            }
-        })
-        .collect()
+    taps(from, to, |i| ((i as f32 + 0.5) * scale - 0.5).max(0.0))
 }
 
 fn corner_taps(from: usize, to: usize) -> Vec<Tap> {
@@ -146,9 +135,14 @@ fn corner_taps(from: usize, to: usize) -> Vec<Tap> {
     } else {
         0.0
     };
+    taps(from, to, |i| i as f32 * scale)
+}
+
+/// The taps of `to` outputs whose source coordinates `source(i)` lie in `[0, from)`.
+fn taps(from: usize, to: usize, source: impl Fn(usize) -> f32) -> Vec<Tap> {
     (0..to)
         .map(|i| {
-            let x = i as f32 * scale;
+            let x = source(i);
             let first = (x.floor() as usize).min(from - 1);
             let second = (first + 1).min(from - 1);
             Tap {

@@ -151,27 +151,28 @@ impl TargetSpec {
     /// the `top_k` best classes. `logits.len() == 1` is a one-logit binary model.
     pub fn resolve(&self, logits: &[f32], top_k: usize, labels: &[String]) -> Vec<Target> {
         let binary = logits.len() == 1;
-        let class_target = |class: usize| {
-            let coef = if binary {
-                vec![(0, if class == 1 { 1.0 } else { -1.0 })]
+        // A one-logit head scores class 1 with the logit and class 0 with its negation.
+        let coefficient = |class: usize| {
+            if binary {
+                (0, if class == 1 { 1.0 } else { -1.0 })
             } else {
-                vec![(class, 1.0)]
-            };
-            Target {
-                class: Some(class),
-                name: labels
-                    .get(class)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class {class}")),
-                coefficients: coef,
+                (class, 1.0)
             }
+        };
+        let class_target = |class: usize| Target {
+            class: Some(class),
+            name: labels
+                .get(class)
+                .cloned()
+                .unwrap_or_else(|| format!("class {class}")),
+            coefficients: vec![coefficient(class)],
         };
         match self {
             TargetSpec::Class(c) => vec![class_target(*c)],
             TargetSpec::Group { name, classes } => vec![Target {
                 class: None,
                 name: name.clone(),
-                coefficients: classes.iter().map(|&c| (c, 1.0)).collect(),
+                coefficients: classes.iter().map(|&c| coefficient(c)).collect(),
             }],
             TargetSpec::Auto => ranked_classes(logits)
                 .into_iter()
@@ -279,6 +280,11 @@ mod tests {
         assert_eq!((neg.class, neg.score(&[-3.0])), (Some(0), 3.0));
         let pos = &TargetSpec::Class(1).resolve(&[-3.0], 1, &binary)[0];
         assert_eq!(pos.score(&[-3.0]), -3.0);
+        let group = TargetSpec::Group {
+            name: "both".into(),
+            classes: vec![0, 1],
+        };
+        assert_eq!(group.resolve(&[-3.0], 1, &binary)[0].score(&[-3.0]), 0.0);
     }
 
     #[test]

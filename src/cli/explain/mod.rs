@@ -239,14 +239,12 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&mut out, &summary, &json_path)?;
     }
-    for e in &summary.errors {
-        eprintln!("error: {}: {}", e.image, e.error);
-    }
-    Ok(if summary.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(super::exit_for_failures(
+        summary
+            .errors
+            .iter()
+            .map(|e| (e.image.as_str(), e.error.as_str())),
+    ))
 }
 
 fn decode(

@@ -16,10 +16,10 @@ impl CamMethod for GradCam {
     }
 
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
-        let n = layer.positions() as f32;
+        let n = layer.positions() as f64;
         let weights = sum_per_channel(layer.gradients()?, layer.positions())
             .into_iter()
-            .map(|s| s / n)
+            .map(|s| (s / n) as f32)
             .collect();
         Ok(Combination::ChannelWeights(weights))
     }

@@ -23,16 +23,20 @@ impl CamMethod for GradCamPlusPlus {
             .chunks(layer.positions())
             .zip(sums)
             .map(|(g, sum)| {
-                g.iter()
+                // In f64: the denominator has a pole where 2 + ΣA·g = 0.
+                let weight: f64 = g
+                    .iter()
                     .map(|&g| {
                         if g == 0.0 {
                             return 0.0;
                         }
+                        let g = f64::from(g);
                         let g2 = g * g;
                         let alpha = g2 / (2.0 * g2 + sum * g2 * g + 1e-6);
                         g.max(0.0) * alpha
                     })
-                    .sum()
+                    .sum();
+                weight as f32
             })
             .collect();
         Ok(Combination::ChannelWeights(weights))

@@ -90,12 +90,9 @@ impl<'a> LayerSample<'a> {
         self.probe.ok_or_else(|| missing("probe"))
     }
 
-    /// The per-channel sums of the activations over positions.
-    pub fn activation_sums(&self) -> Vec<f32> {
-        self.activations
-            .chunks(self.positions())
-            .map(|c| c.iter().sum())
-            .collect()
+    /// The per-channel sums of the activations over positions (accumulated in `f64`).
+    pub fn activation_sums(&self) -> Vec<f64> {
+        sum_per_channel(self.activations, self.positions())
     }
 }
 
@@ -127,9 +124,13 @@ pub trait CamMethod: Send + Sync {
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination>;
 }
 
-/// `Σ over positions` of `values` (`C × n`), one sum per channel.
-pub(crate) fn sum_per_channel(values: &[f32], positions: usize) -> Vec<f32> {
-    values.chunks(positions).map(|c| c.iter().sum()).collect()
+/// `Σ over positions` of `values` (`C × n`), one sum per channel, accumulated in `f64`: the
+/// golden maps are exact (float64) and some methods cancel large terms.
+pub(crate) fn sum_per_channel(values: &[f32], positions: usize) -> Vec<f64> {
+    values
+        .chunks(positions)
+        .map(|c| c.iter().map(|&v| f64::from(v)).sum())
+        .collect()
 }
 
 /// Element-wise `f(gradient, activation)` over the layer.

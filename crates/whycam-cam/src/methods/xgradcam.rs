@@ -22,8 +22,13 @@ impl CamMethod for XGradCam {
             .chunks(n)
             .zip(layer.activations.chunks(n))
             .map(|(g, a)| {
-                let sum: f32 = a.iter().sum::<f32>() + 1e-7;
-                g.iter().zip(a).map(|(g, a)| g * a / sum).sum()
+                let sum: f64 = a.iter().map(|&v| f64::from(v)).sum::<f64>() + 1e-7;
+                let weight: f64 = g
+                    .iter()
+                    .zip(a)
+                    .map(|(&g, &a)| f64::from(g) * f64::from(a) / sum)
+                    .sum();
+                weight as f32
             })
             .collect();
         Ok(Combination::ChannelWeights(weights))
