@@ -187,7 +187,10 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
             .get(method)
             .map(|g| format!(" (PyTorch float32 vs float64: {g:.2e})"))
             .unwrap_or_default();
-        println!("{} {method}: max |map difference| {diff:.2e}{gap}", golden.model);
+        println!(
+            "{} {method}: max |map difference| {diff:.2e}{gap}",
+            golden.model
+        );
     }
     assert!(
         failures.is_empty(),
