@@ -3,14 +3,8 @@
 mod support;
 
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn whycam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whycam"))
-        .args(args)
-        .output()
-        .expect("run whycam")
-}
+use std::process::Output;
+use support::whycam;
 
 fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {

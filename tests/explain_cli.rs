@@ -7,15 +7,8 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
-use support::{data_dir, golden, write_synthetic_weights};
-
-fn whycam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whycam"))
-        .args(args)
-        .output()
-        .expect("run whycam")
-}
+use std::process::Output;
+use support::{data_dir, golden, whycam, write_synthetic_weights};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

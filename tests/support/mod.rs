@@ -7,6 +7,15 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `whycam` binary built for these tests.
+pub fn whycam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_whycam"))
+        .args(args)
+        .output()
+        .expect("run whycam")
+}
 
 /// Root of the committed test data.
 pub fn data_dir() -> PathBuf {
