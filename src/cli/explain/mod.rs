@@ -16,7 +16,7 @@ use output::{
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use whycam_cam::{
     CamError, ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec,
@@ -252,18 +252,13 @@ fn decode(
     loaded: &LoadedModel,
     fetch: &FetchLimits,
 ) -> Result<Decoded, ImageError> {
+    // Errors of `prepare` do not know the input yet: `with_path` names it, as for files.
     let fail = |e: whycam_data::DataError| ImageError {
         image: source.to_string(),
-        error: e.to_string(),
+        error: e.with_path(Path::new(source.name().as_ref())).to_string(),
     };
     let original = source.load_rgb8(&loaded.limits, fetch).map_err(fail)?;
-    let prepared = prepare(&original, &loaded.preprocess).map_err(|e| ImageError {
-        image: source.to_string(),
-        error: match e.path() {
-            Some(_) => e.to_string(),
-            None => format!("{source}: {e}"),
-        },
-    })?;
+    let prepared = prepare(&original, &loaded.preprocess).map_err(fail)?;
     Ok(Decoded {
         source: source.clone(),
         original,

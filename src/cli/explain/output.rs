@@ -20,6 +20,16 @@ pub struct Item<'a> {
     pub base: PathBuf,
 }
 
+impl Item<'_> {
+    /// `base.ext`: `base` already has dots (`cat.gradcam`), which `with_extension` would cut.
+    fn path(&self, ext: &str) -> PathBuf {
+        let mut name = self.base.clone().into_os_string();
+        name.push(".");
+        name.push(ext);
+        name.into()
+    }
+}
+
 /// Writes one kind of file per item.
 pub trait MapWriter: Sync {
     /// Writes the item's file and returns its path.
@@ -34,7 +44,7 @@ pub struct OverlayPng {
 
 impl MapWriter for OverlayPng {
     fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let path = item.base.with_extension(extension_after(&item.base, "png"));
+        let path = item.path("png");
         let heatmap = Heatmap {
             height: item.map.height,
             width: item.map.width,
@@ -58,7 +68,7 @@ pub struct RawNpy;
 
 impl MapWriter for RawNpy {
     fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let path = item.base.with_extension(extension_after(&item.base, "npy"));
+        let path = item.path("npy");
         write_npy(&path, item.map).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
@@ -74,16 +84,6 @@ fn write_npy(path: &Path, map: &Plane) -> std::io::Result<()> {
         .begin_nd()?;
     writer.extend(map.data.iter().copied())?;
     writer.finish()
-}
-
-/// `base` has dots in its name (`cat.gradcam`), so `with_extension` would replace the method:
-/// keep the whole file name and append.
-fn extension_after(base: &Path, ext: &str) -> String {
-    let existing = base.extension().map(|e| e.to_string_lossy().into_owned());
-    match existing {
-        Some(e) => format!("{e}.{ext}"),
-        None => ext.to_string(),
-    }
 }
 
 /// `explanations.json`.
