@@ -14,9 +14,6 @@ use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::{PreprocessConfig, prepare_file};
 use whycam_models::{Architecture, HeadSpec, LoadOptions, Model};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn default_model() -> Model {
     let asset = whycam_assets::weights_asset("efficientnet-lite0").expect("catalogued");
     let weights = whycam_assets::ensure(asset).expect("fetch the default model");
@@ -56,6 +53,8 @@ fn explainer(model: &Model, method: Method) -> Explainer<'_> {
 }
 
 fn cam(c: &mut Criterion) {
+    // The binary's allocator and setting, so the timings are the program's.
+    whycam_alloc::keep_freed_memory();
     let resnet = Model::untrained(
         "resnet50".parse().unwrap(),
         HeadSpec {

@@ -8,10 +8,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 use whycam_models::{Architecture, HeadSpec, LoadOptions, Model};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn forward(c: &mut Criterion) {
+    // The binary's allocator and setting, so the timings are the program's.
+    whycam_alloc::keep_freed_memory();
     let device = Device::default();
     let mut group = c.benchmark_group("forward");
     group

@@ -5,12 +5,10 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
-// glibc's malloc returns large freed blocks to the kernel, and the page faults on fresh
-// memory dominated batched convolutions (../shared/PERF_NOTES.md); mimalloc reuses them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    // whycam-alloc installs mimalloc; keeping freed memory spares every layer's buffers
+    // fresh page faults.
+    whycam_alloc::keep_freed_memory();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
     match cli::run(args) {

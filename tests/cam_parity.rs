@@ -136,7 +136,7 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
             layers: first.layers.clone(),
             aug_smooth: first.aug_smooth,
             eigen_smooth: first.eigen_smooth,
-            probe_batch_size: 32,
+            probe_batch_size: None,
         };
         let explainer = Explainer::new(model, options).unwrap();
         let labels: Vec<String> = (0..model.net.num_classes())

@@ -30,8 +30,9 @@ pub struct ExplainOptions {
     pub aug_smooth: bool,
     /// Replace the channel sum by the first principal component (`eigen_smooth`).
     pub eigen_smooth: bool,
-    /// Items per forward pass for Score-CAM's masked inputs and Ablation-CAM's ablations.
-    pub probe_batch_size: usize,
+    /// Items per forward pass for Score-CAM's masked inputs and Ablation-CAM's ablations;
+    /// `None` takes each method's own default.
+    pub probe_batch_size: Option<usize>,
 }
 
 impl Default for ExplainOptions {
@@ -41,7 +42,7 @@ impl Default for ExplainOptions {
             layers: Vec::new(),
             aug_smooth: false,
             eigen_smooth: false,
-            probe_batch_size: 32,
+            probe_batch_size: None,
         }
     }
 }
@@ -359,7 +360,10 @@ impl<'m> Explainer<'m> {
                             input_size: (height, width),
                             layer_dims: layer.dims,
                             target,
-                            batch_size: self.options.probe_batch_size,
+                            batch_size: self
+                                .options
+                                .probe_batch_size
+                                .unwrap_or_else(|| method.implementation().probe_batch_size()),
                         };
                         let sample = LayerSample {
                             channels: c,

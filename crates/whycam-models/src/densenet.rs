@@ -7,6 +7,7 @@
 //! Most BatchNorms come before their convolutions (pre-activation); the ones that follow one,
 //! `norm0` after `conv0` and each layer's `norm2` after its `conv1`, are folded.
 
+use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
 use crate::layers::{Norm2d, conv, fold_into};
 use burn::module::Module;
@@ -14,7 +15,6 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 const EPS: f64 = 1e-5;
 const GROWTH: usize = 32;

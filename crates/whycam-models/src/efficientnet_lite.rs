@@ -10,13 +10,13 @@
 
 #![allow(clippy::used_underscore_binding)]
 
+use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
 use crate::layers::{Norm2d, conv_same, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu6;
 
 const EPS: f64 = 1e-3;
 

@@ -5,6 +5,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activation;
 pub mod classifier;
 pub mod densenet;
 pub mod efficientnet_lite;

@@ -1,6 +1,7 @@
 //! MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks",
 //! CVPR 2018), laid out as torchvision's `torchvision/models/mobilenetv2.py` (width 1.0).
 
+use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
 use crate::layers::{
     ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
@@ -9,7 +10,6 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu6;
 
 const EPS: f64 = 1e-5;
 

@@ -3,6 +3,7 @@
 //! stride of a bottleneck sits on its 3×3 convolution), so a torchvision state dict loads
 //! without renaming.
 
+use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
 use crate::layers::{
     ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
@@ -12,7 +13,6 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 const EPS: f64 = 1e-5;
 

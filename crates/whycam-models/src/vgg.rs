@@ -6,13 +6,13 @@
 //! burn-store renumbers the parameterised entries contiguously on load, and the original
 //! indices are kept as stage names (`features.29`).
 
+use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
 use crate::layers::{ConvOrNorm, Norm2d, conv, fold_sequence};
 use burn::module::Module;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 const EPS: f64 = 1e-5;
 

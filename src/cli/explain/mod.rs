@@ -69,9 +69,10 @@ pub struct ExplainArgs {
     /// Images explained together.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub batch_size: u32,
-    /// Masked inputs (Score-CAM) or ablations (Ablation-CAM) per forward pass.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub probe_batch_size: u32,
+    /// Masked inputs (Score-CAM) or ablations (Ablation-CAM) per forward pass. Default: 4 for
+    /// Score-CAM, 32 for Ablation-CAM.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub probe_batch_size: Option<u32>,
     /// Print explanations.json on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -115,7 +116,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         layers: args.layer.clone(),
         aug_smooth: args.aug_smooth,
         eigen_smooth: args.eigen_smooth,
-        probe_batch_size: args.probe_batch_size as usize,
+        probe_batch_size: args.probe_batch_size.map(|b| b as usize),
     };
     // A layer that BatchNorm folding removed (a convolution before its BatchNorm) needs the
     // model loaded unfolded.

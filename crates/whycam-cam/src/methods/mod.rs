@@ -122,6 +122,11 @@ pub trait CamMethod: Send + Sync {
 
     /// The method's combination for one image, target and layer.
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination>;
+
+    /// Items per [`Probe`] pass when the caller does not choose (methods that need a probe).
+    fn probe_batch_size(&self) -> usize {
+        32
+    }
 }
 
 /// `Σ over positions` of `values` (`C × n`), one sum per channel, accumulated in `f64`: the

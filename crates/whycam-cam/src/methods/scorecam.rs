@@ -24,6 +24,12 @@ impl CamMethod for ScoreCam {
         Needs::Probe
     }
 
+    /// Each item is a whole image through the whole network: four at a time keep the
+    /// activations of a 224×224 pass near the caches; 8-32 were 10-20% slower on 2 cores.
+    fn probe_batch_size(&self) -> usize {
+        4
+    }
+
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let probe = layer.probe()?;
         let (height, width) = probe.input_size();
