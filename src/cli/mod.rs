@@ -6,6 +6,7 @@ mod fetch;
 mod model_args;
 mod models;
 mod predict;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Explain classifications with class activation maps (CAM, Grad-CAM, ...).
     Explain(explain::ExplainArgs),
+    /// Write a self-contained HTML report of an `explain` run.
+    Report(report::ReportArgs),
     /// Download pretrained weights and sample photos into the cache.
     Fetch(fetch::FetchArgs),
     /// List the architectures, or the layers of one.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Report(args) => report::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Models(args) => models::run(args),
     }

@@ -30,21 +30,59 @@ impl Heatmap<'_> {
     }
 }
 
-/// Draws `map` over `original` with opacity `alpha`, inside `region`, the part of the
-/// original the network saw (a centre crop covers only part of it; outside, the image stays
-/// as it is). The map is upsampled bilinearly with half-pixel centres.
+/// How an overlay looks.
+#[derive(Debug, Clone, Copy)]
+pub struct OverlayStyle {
+    /// The colour map of the heatmap.
+    pub colormap: Colormap,
+    /// Opacity of the heatmap, 0 to 1.
+    pub alpha: f32,
+    /// Draw over a grey-scale copy of the image, so the heatmap's colours stand out.
+    pub gray_background: bool,
+}
+
+impl Default for OverlayStyle {
+    fn default() -> Self {
+        Self {
+            colormap: Colormap::Jet,
+            alpha: 0.5,
+            gray_background: false,
+        }
+    }
+}
+
+/// A signed map as values in `[0, 1]` for a diverging colour map: zero at 0.5, `±m` at the
+/// ends, where `m` is the largest magnitude (returned). An all-zero map is all 0.5.
+pub fn centre_signed(data: &[f32]) -> (Vec<f32>, f32) {
+    let m = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let unit = data
+        .iter()
+        .map(|&v| if m > 0.0 { 0.5 + 0.5 * v / m } else { 0.5 })
+        .collect();
+    (unit, m)
+}
+
+/// Draws `map` over `original` inside `region`, the part of the original the network saw (a
+/// centre crop covers only part of it; outside, the image stays as it is). The map is upsampled
+/// bilinearly with half-pixel centres.
 pub fn overlay(
     original: &RgbImage,
     region: &CropRegion,
     map: Heatmap<'_>,
-    colormap: Colormap,
-    alpha: f32,
+    style: &OverlayStyle,
 ) -> RgbImage {
-    let mut out = original.clone();
+    let mut out = if style.gray_background {
+        grayscale(original)
+    } else {
+        original.clone()
+    };
     if map.height == 0 || map.width == 0 || region.width <= 0.0 || region.height <= 0.0 {
         return out;
     }
-    let alpha = alpha.clamp(0.0, 1.0);
+    let (colormap, alpha) = (style.colormap, style.alpha.clamp(0.0, 1.0));
     let sy = map.height as f32 / region.height;
     let sx = map.width as f32 / region.width;
     let (w, h) = original.dimensions();
@@ -74,6 +112,18 @@ pub fn overlay(
     out
 }
 
+/// Luma (ITU-R BT.601, as PIL's `convert("L")`) in all three channels.
+fn grayscale(image: &RgbImage) -> RgbImage {
+    let mut out = image.clone();
+    for Rgb(p) in out.pixels_mut() {
+        let y = (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+            .round()
+            .clamp(0.0, 255.0) as u8;
+        *p = [y; 3];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,10 +143,28 @@ mod tests {
             width: 2,
             data: &data,
         };
-        let out = overlay(&original, &region, map, Colormap::Jet, 0.5);
+        let out = overlay(&original, &region, map, &OverlayStyle::default());
         assert_eq!(out.get_pixel(0, 0), &Rgb([100, 100, 100]));
         assert_eq!(out.get_pixel(7, 3), &Rgb([100, 100, 100]));
         // jet(1) = (128, 0, 0), blended half and half.
         assert_eq!(out.get_pixel(3, 2), &Rgb([114, 50, 50]));
+        let tinted = RgbImage::from_pixel(8, 4, Rgb([200, 100, 0]));
+        let gray = overlay(
+            &tinted,
+            &region,
+            map,
+            &OverlayStyle {
+                gray_background: true,
+                ..OverlayStyle::default()
+            },
+        );
+        assert_eq!(gray.get_pixel(0, 0), &Rgb([119, 119, 119]));
+    }
+
+    #[test]
+    fn signed_maps_centre_on_zero() {
+        let (unit, m) = centre_signed(&[-2.0, 0.0, 1.0]);
+        assert_eq!((unit, m), (vec![0.0, 0.5, 0.75], 2.0));
+        assert_eq!(centre_signed(&[0.0, 0.0]).0, [0.5, 0.5]);
     }
 }

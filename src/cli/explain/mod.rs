@@ -2,6 +2,8 @@
 //! JSON summary.
 
 mod output;
+pub mod summary;
+mod truth;
 
 use super::model_args::{LoadedModel, ModelArgs};
 use super::predict::rank;
@@ -9,21 +11,22 @@ use anyhow::{Context, bail};
 use burn::prelude::*;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use output::{
-    ClassScore, ExplanationSummary, ImageError, ImageSummary, Item, MapWriter, OverlayPng, RawNpy,
-    Summary, TargetSummary,
-};
+use output::{Item, MapWriter, OverlayPng, RawNpy, SignedPng, save_png};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use summary::{
+    ClassScore, ExplanationSummary, ImageError, ImageSummary, Summary, TargetSummary, Truth,
+};
+use truth::Truths;
 use whycam_cam::{
-    CamError, ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec,
+    CamError, ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, Plane, TargetSpec,
 };
 use whycam_data::{FetchLimits, Prepared, RgbImage, Source, collect_sources, prepare};
 use whycam_models::{LoadOptions, ModelError};
-use whycam_render::Colormap;
+use whycam_render::{Colormap, Heatmap, Layout, OverlayStyle, Panel, Tile, Verdict};
 
 /// Explain what the model looked at.
 #[derive(Debug, Args)]
@@ -54,9 +57,31 @@ pub struct ExplainArgs {
     /// Also write each map as float32 .npy at the target layer's resolution.
     #[arg(long)]
     pub save_raw: bool,
-    /// Colour map of the overlays.
+    /// Colour map of the overlays: jet, turbo, magma, inferno, viridis, gray, bwr.
     #[arg(long, default_value = "jet")]
     pub colormap: Colormap,
+    /// Draw the heatmaps over a grey-scale copy of the image.
+    #[arg(long)]
+    pub gray_background: bool,
+    /// Also write each signed map (before ReLU) in bwr centred on zero, with a colour bar:
+    /// <stem>.<method>.signed.png.
+    #[arg(long)]
+    pub signed: bool,
+    /// Also write a titled figure per image and method, the original beside each target's
+    /// heatmap: <stem>.<method>.figure.png.
+    #[arg(long)]
+    pub figure: bool,
+    /// Also write contact sheets of ROWSxCOLUMNS heatmaps (e.g. 5x5), one series per method:
+    /// grid.<method>.png, then grid.<method>.2.png...
+    #[arg(long)]
+    pub grid: Option<GridSize>,
+    /// True labels: a CSV of path,label (label name or index). Default: an input's folder
+    /// name, when it is a class label. Wrong predictions get red label boxes in grids.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Write report.html, a self-contained page of this run, at the end.
+    #[arg(long)]
+    pub report: bool,
     /// Opacity of the overlay.
     #[arg(long, default_value_t = 0.5)]
     pub alpha: f32,
@@ -85,6 +110,33 @@ pub struct ExplainArgs {
     /// Image files, directories (searched recursively) or http(s) URLs.
     pub inputs: Vec<String>,
 }
+
+/// `ROWSxCOLUMNS` of a contact sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridSize {
+    pub rows: u32,
+    pub columns: u32,
+}
+
+impl std::str::FromStr for GridSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("expected ROWSxCOLUMNS such as 5x5, got \"{s}\"");
+        let (r, c) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+        let (rows, columns): (u32, u32) = (
+            r.trim().parse().map_err(|_| bad())?,
+            c.trim().parse().map_err(|_| bad())?,
+        );
+        if rows == 0 || columns == 0 || rows * columns > 400 {
+            return Err(format!("a grid needs 1 to 400 tiles, got {rows}x{columns}"));
+        }
+        Ok(GridSize { rows, columns })
+    }
+}
+
+/// Side of a contact-sheet tile in pixels.
+const TILE: u32 = 192;
 
 /// An image decoded and prepared for the network.
 struct Decoded {
@@ -142,6 +194,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
+    let truths = match &args.truth {
+        Some(path) => Truths::from_csv(path, &loaded.labels)?,
+        None => Truths::default(),
+    };
     let (sources, missing) = collect_sources(&inputs);
     let mut errors: Vec<ImageError> = missing
         .into_iter()
@@ -150,13 +206,19 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             error: e.to_string(),
         })
         .collect();
-    let mut writers: Vec<Box<dyn MapWriter>> = vec![Box::new(OverlayPng {
+    let style = OverlayStyle {
         colormap: args.colormap,
         alpha: args.alpha,
-    })];
+        gray_background: args.gray_background,
+    };
+    let mut writers: Vec<Box<dyn MapWriter>> = vec![Box::new(OverlayPng)];
     if args.save_raw {
         writers.push(Box::new(RawNpy));
     }
+    if args.signed {
+        writers.push(Box::new(SignedPng { style }));
+    }
+    let mut tiles: Vec<Vec<Tile>> = vec![Vec::new(); explainer.methods().len()];
     let fetch = FetchLimits {
         timeout: std::time::Duration::from_secs(args.fetch_timeout),
         ..FetchLimits::default()
@@ -184,16 +246,23 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
                 Ok(explanations) => {
                     for (item, explanation) in batch.iter().zip(explanations) {
                         let stem = unique_stem(&mut stems, &item.source.stem());
-                        match write_image(
-                            &args,
-                            &explainer,
-                            &loaded,
-                            &writers,
-                            item,
-                            &explanation,
-                            &stem,
-                        ) {
-                            Ok(summary) => images.push(summary),
+                        let truth = truths.find(&item.source, &loaded.labels);
+                        let context = WriteContext {
+                            args: &args,
+                            explainer: &explainer,
+                            loaded: &loaded,
+                            writers: &writers,
+                            style: &style,
+                        };
+                        match write_image(&context, item, &explanation, &stem, truth) {
+                            Ok((summary, image_tiles)) => {
+                                images.push(summary);
+                                if args.grid.is_some() {
+                                    for (all, tile) in tiles.iter_mut().zip(image_tiles) {
+                                        all.push(tile);
+                                    }
+                                }
+                            }
                             Err(e) => errors.push(ImageError {
                                 image: item.source.to_string(),
                                 error: format!("{e:#}"),
@@ -210,6 +279,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
+    let grids = match args.grid {
+        Some(size) if !images.is_empty() => write_grids(&args.out, &explainer, &tiles, size)?,
+        _ => Vec::new(),
+    };
 
     let summary = Summary {
         model: loaded.model.architecture.name(),
@@ -228,17 +301,32 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         aug_smooth: args.aug_smooth,
         eigen_smooth: args.eigen_smooth,
         images,
+        grids,
         errors,
     };
     let json_path = args.out.join("explanations.json");
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(&json_path, format!("{json}\n"))
         .with_context(|| format!("writing {}", json_path.display()))?;
+    let report = if args.report {
+        Some(super::report::write(
+            &args.out,
+            &args.out.join("report.html"),
+        )?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{json}")?;
     } else {
         print_table(&mut out, &summary, &json_path)?;
+        if let Some(report) = &report {
+            writeln!(out, "report: {}", report.display())?;
+        }
+    }
+    if args.grid.is_some() && summary.images.is_empty() {
+        bail!("--grid: no image was explained, so there is nothing to put in a grid");
     }
     Ok(super::exit_for_failures(
         summary
@@ -297,44 +385,77 @@ fn unique_stem(used: &mut HashSet<String>, stem: &str) -> String {
     candidate
 }
 
+/// What writing one image's files needs besides the image.
+struct WriteContext<'a> {
+    args: &'a ExplainArgs,
+    explainer: &'a Explainer<'a>,
+    loaded: &'a LoadedModel,
+    writers: &'a [Box<dyn MapWriter>],
+    style: &'a OverlayStyle,
+}
+
+/// Writes one image's files; returns its summary and, per method, its contact-sheet tile.
 fn write_image(
-    args: &ExplainArgs,
-    explainer: &Explainer<'_>,
-    loaded: &LoadedModel,
-    writers: &[Box<dyn MapWriter>],
+    cx: &WriteContext<'_>,
     item: &Decoded,
     explanation: &ImageExplanation,
     stem: &str,
-) -> anyhow::Result<ImageSummary> {
-    let top = rank(&explanation.logits, &loaded.labels, 5);
+    truth: Option<usize>,
+) -> anyhow::Result<(ImageSummary, Vec<Tile>)> {
+    let labels = &cx.loaded.labels;
+    let probabilities = class_probabilities(&explanation.logits, labels);
+    let top = rank(&explanation.logits, labels, 5);
     let several = explanation.targets.len() > 1;
-    let layers: Vec<String> = explainer
+    let layers: Vec<String> = cx
+        .explainer
         .layer_names()
         .iter()
         .map(|s| s.to_string())
         .collect();
+    let methods = cx.explainer.methods();
+    // Per method, the overlays of every target with their titles (figures and tiles).
+    let mut panels: Vec<Vec<Panel>> = vec![Vec::new(); methods.len()];
     let mut explanations = Vec::new();
     for target in &explanation.targets {
+        let probability = target_probability(&target.target, &probabilities);
         for map in &target.maps {
             let mut name = format!("{stem}.{}", map.method.id());
             if several {
                 name = format!("{name}.{}", target.target.tag());
             }
-            let item = Item {
+            let heatmap = Heatmap {
+                height: map.map.height,
+                width: map.map.width,
+                data: &map.map.data,
+            };
+            let overlay =
+                whycam_render::overlay(&item.original, &item.prepared.region, heatmap, cx.style);
+            let signed = combined_signed(&map.signed);
+            let out = Item {
                 original: &item.original,
                 region: &item.prepared.region,
                 map: &map.map,
-                base: args.out.join(name),
+                signed: &signed,
+                overlay: &overlay,
+                base: cx.args.out.join(name),
             };
-            let files = writers
+            let files = cx
+                .writers
                 .par_iter()
-                .map(|w| w.write(&item).map(|p| p.display().to_string()))
+                .map(|w| w.write(&out).map(|p| p.display().to_string()))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            if let Some(slot) = methods.iter().position(|&m| m == map.method) {
+                panels[slot].push(Panel {
+                    image: overlay,
+                    title: format!("{} prob = {probability:.6}", target.target.name),
+                });
+            }
             explanations.push(ExplanationSummary {
                 target: TargetSummary {
                     index: target.target.class,
                     label: target.target.name.clone(),
                     score: target.score,
+                    probability,
                 },
                 method: map.method.id().to_string(),
                 layers: layers.clone(),
@@ -350,16 +471,128 @@ fn write_image(
             probability: p.probability,
         })
         .collect();
-    Ok(ImageSummary {
+    let prediction = scores[0].clone();
+    let truth = truth.map(|index| Truth {
+        index,
+        label: labels
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| format!("class {index}")),
+        correct: index == prediction.index,
+    });
+    let mut figures = Vec::new();
+    if cx.args.figure {
+        for (method, method_panels) in methods.iter().zip(&panels) {
+            let mut all = vec![Panel {
+                image: item.original.clone(),
+                title: stem.to_string(),
+            }];
+            all.extend(method_panels.iter().cloned());
+            let figure = whycam_render::side_by_side(&all, Layout::default())?;
+            let path = cx
+                .args
+                .out
+                .join(format!("{stem}.{}.figure.png", method.id()));
+            figures.push(save_png(&figure, path)?.display().to_string());
+        }
+    }
+    let tiles = panels
+        .iter()
+        .map(|method_panels| Tile {
+            image: method_panels
+                .first()
+                .map(|p| whycam_render::fit_within(&p.image, TILE, TILE))
+                .unwrap_or_else(|| whycam_render::fit_within(&item.original, TILE, TILE)),
+            label: format!("{}({:.2})", prediction.label, prediction.probability),
+            verdict: match &truth {
+                None => Verdict::Unknown,
+                Some(t) if t.correct => Verdict::Right,
+                Some(_) => Verdict::Wrong,
+            },
+            note: truth
+                .as_ref()
+                .filter(|t| !t.correct)
+                .map(|t| format!("true: {}", t.label)),
+        })
+        .collect();
+    let summary = ImageSummary {
         image: item.source.to_string(),
-        prediction: ClassScore {
-            index: scores[0].index,
-            label: scores[0].label.clone(),
-            probability: scores[0].probability,
-        },
+        prediction,
         top: scores,
+        truth,
         explanations,
-    })
+        figures,
+    };
+    Ok((summary, tiles))
+}
+
+/// Every class's probability (softmax; for a one-logit head, sigmoid for class 1 and its
+/// complement for class 0), indexed by class.
+fn class_probabilities(logits: &[f32], labels: &[String]) -> Vec<f32> {
+    let ranked = rank(logits, labels, logits.len().max(2));
+    let mut probabilities = vec![0.0; ranked.iter().map(|p| p.index + 1).max().unwrap_or(0)];
+    for p in ranked {
+        probabilities[p.index] = p.probability;
+    }
+    probabilities
+}
+
+/// The probability of a target: its class's, or the sum over a group's classes.
+fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
+    match target.class {
+        Some(c) => probabilities.get(c).copied().unwrap_or(0.0),
+        None => target
+            .coefficients
+            .iter()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|&(j, _)| probabilities.get(j).copied().unwrap_or(0.0))
+            .sum(),
+    }
+}
+
+/// One signed map from the per-layer ones: the map itself for one layer, else the mean at the
+/// finest layer's resolution.
+fn combined_signed(planes: &[Plane]) -> Plane {
+    let Some(finest) = planes.iter().max_by_key(|p| p.height * p.width) else {
+        return Plane::zeros(1, 1);
+    };
+    if planes.len() == 1 {
+        return finest.clone();
+    }
+    let (h, w) = (finest.height, finest.width);
+    let mut mean = Plane::zeros(h, w);
+    for plane in planes {
+        for (m, v) in mean.data.iter_mut().zip(plane.resized(h, w).data) {
+            *m += v / planes.len() as f32;
+        }
+    }
+    mean
+}
+
+/// Writes the contact sheets, `rows × columns` tiles a page, and returns their paths.
+fn write_grids(
+    out: &Path,
+    explainer: &Explainer<'_>,
+    tiles: &[Vec<Tile>],
+    size: GridSize,
+) -> anyhow::Result<Vec<String>> {
+    let per_page = (size.rows * size.columns) as usize;
+    let layout = Layout {
+        size: TILE,
+        font_size: 14.0,
+    };
+    let mut paths = Vec::new();
+    for (method, method_tiles) in explainer.methods().iter().zip(tiles) {
+        for (page, chunk) in method_tiles.chunks(per_page).enumerate() {
+            let sheet = whycam_render::contact_sheet(chunk, size.rows, size.columns, layout)?;
+            let name = match page {
+                0 => format!("grid.{}.png", method.id()),
+                n => format!("grid.{}.{}.png", method.id(), n + 1),
+            };
+            paths.push(save_png(&sheet, out.join(name))?.display().to_string());
+        }
+    }
+    Ok(paths)
 }
 
 fn print_table(

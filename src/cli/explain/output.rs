@@ -2,11 +2,10 @@
 //! `Sink` idea), and the `explanations.json` summary.
 
 use anyhow::Context;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use whycam_cam::Plane;
 use whycam_data::{CropRegion, RgbImage};
-use whycam_render::{Colormap, Heatmap};
+use whycam_render::{Colormap, Heatmap, OverlayStyle};
 
 /// One map of one image, ready to be written.
 pub struct Item<'a> {
@@ -16,6 +15,10 @@ pub struct Item<'a> {
     pub region: &'a CropRegion,
     /// The map in `[0, 1]`.
     pub map: &'a Plane,
+    /// The map before ReLU and scaling, at the layer's resolution.
+    pub signed: &'a Plane,
+    /// The heatmap drawn over the original.
+    pub overlay: &'a RgbImage,
     /// `DIR/<stem>.<method>[.<class>]`, without extension.
     pub base: PathBuf,
 }
@@ -37,30 +40,44 @@ pub trait MapWriter: Sync {
 }
 
 /// The heatmap over the original image, as PNG.
-pub struct OverlayPng {
-    pub colormap: Colormap,
-    pub alpha: f32,
-}
+pub struct OverlayPng;
 
 impl MapWriter for OverlayPng {
     fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let path = item.path("png");
+        save_png(item.overlay, item.path("png"))
+    }
+}
+
+/// The signed map (before ReLU) in bwr centred on zero over the original, with a colour bar.
+pub struct SignedPng {
+    pub style: OverlayStyle,
+}
+
+impl MapWriter for SignedPng {
+    fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
+        let (unit, m) = whycam_render::centre_signed(&item.signed.data);
         let heatmap = Heatmap {
-            height: item.map.height,
-            width: item.map.width,
-            data: &item.map.data,
+            height: item.signed.height,
+            width: item.signed.width,
+            data: &unit,
         };
-        whycam_render::overlay(
-            item.original,
-            item.region,
-            heatmap,
-            self.colormap,
-            self.alpha,
-        )
+        let style = OverlayStyle {
+            colormap: Colormap::Bwr,
+            ..self.style
+        };
+        let picture = whycam_render::overlay(item.original, item.region, heatmap, &style);
+        let font = (picture.height() as f32 / 24.0).clamp(11.0, 28.0);
+        let figure = whycam_render::with_colorbar(&picture, Colormap::Bwr, -m, m, font);
+        save_png(&figure, item.path("signed.png"))
+    }
+}
+
+/// Saves `image` as PNG at `path`, naming the file in the error.
+pub fn save_png(image: &RgbImage, path: PathBuf) -> anyhow::Result<PathBuf> {
+    image
         .save(&path)
         .with_context(|| format!("writing {}", path.display()))?;
-        Ok(path)
-    }
+    Ok(path)
 }
 
 /// The map itself as float32 `.npy`, shape `(h, w)`.
@@ -84,56 +101,4 @@ fn write_npy(path: &Path, map: &Plane) -> std::io::Result<()> {
         .begin_nd()?;
     writer.extend(map.data.iter().copied())?;
     writer.finish()
-}
-
-/// `explanations.json`.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub model: String,
-    pub weights: String,
-    pub layers: Vec<String>,
-    pub methods: Vec<String>,
-    pub target: String,
-    pub aug_smooth: bool,
-    pub eigen_smooth: bool,
-    pub images: Vec<ImageSummary>,
-    pub errors: Vec<ImageError>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ImageSummary {
-    pub image: String,
-    pub prediction: ClassScore,
-    pub top: Vec<ClassScore>,
-    pub explanations: Vec<ExplanationSummary>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClassScore {
-    pub index: usize,
-    pub label: String,
-    pub probability: f32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ExplanationSummary {
-    pub target: TargetSummary,
-    pub method: String,
-    pub layers: Vec<String>,
-    pub files: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TargetSummary {
-    /// The class index, absent for a group.
-    pub index: Option<usize>,
-    pub label: String,
-    /// The target score (logit, or sum of logits for a group).
-    pub score: f32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ImageError {
-    pub image: String,
-    pub error: String,
 }

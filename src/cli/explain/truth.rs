@@ -1,0 +1,167 @@
+//! True labels of inputs: from a `path,label` CSV (`--truth`), or from the folder an image
+//! sits in when its name is a class label (ImageFolder's layout: `val/tabby/cat1.jpg`).
+
+use anyhow::{Context, bail};
+use std::collections::HashMap;
+use std::path::Path;
+use whycam_data::Source;
+
+/// True class indices by input, as given in a CSV.
+#[derive(Debug, Default)]
+pub struct Truths {
+    /// By the path as written in the CSV.
+    by_path: HashMap<String, usize>,
+    /// By file name, for names that occur once.
+    by_name: HashMap<String, Option<usize>>,
+    /// Whether a CSV was given (then folder names are not consulted).
+    from_csv: bool,
+}
+
+impl Truths {
+    /// Reads `path,label` rows (a header row `path,label` is skipped). Labels are class names
+    /// or indices; an unknown label is an error naming the line.
+    pub fn from_csv(path: &Path, labels: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading true labels from {}", path.display()))?;
+        let mut truths = Truths {
+            from_csv: true,
+            ..Truths::default()
+        };
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || (n == 0 && line.eq_ignore_ascii_case("path,label")) {
+                continue;
+            }
+            let Some((file, label)) = line.rsplit_once(',') else {
+                bail!("{}:{}: expected path,label", path.display(), n + 1);
+            };
+            let Some(class) = class_of(label, labels) else {
+                bail!(
+                    "{}:{}: \"{}\" is not one of the model's {} classes",
+                    path.display(),
+                    n + 1,
+                    label.trim(),
+                    labels.len()
+                );
+            };
+            let file = file.trim().trim_matches('"');
+            truths.by_path.insert(file.to_string(), class);
+            if let Some(name) = Path::new(file).file_name() {
+                let name = name.to_string_lossy().into_owned();
+                let entry = truths.by_name.entry(name).or_insert(Some(class));
+                if *entry != Some(class) {
+                    // The same file name with two labels: ambiguous by name.
+                    *entry = None;
+                }
+            }
+        }
+        Ok(truths)
+    }
+
+    /// The true class of `source`, if known.
+    pub fn find(&self, source: &Source, labels: &[String]) -> Option<usize> {
+        let name = source.name();
+        if self.from_csv {
+            let file_name = Path::new(name.as_ref())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            return self
+                .by_path
+                .get(name.as_ref())
+                .copied()
+                .or_else(|| file_name.and_then(|f| self.by_name.get(&f).copied().flatten()));
+        }
+        match source {
+            Source::File(path) => path
+                .parent()
+                .and_then(|dir| dir.file_name())
+                .and_then(|dir| class_of(&dir.to_string_lossy(), labels)),
+            _ => None,
+        }
+    }
+}
+
+/// The class a label names: an index, a label, or one of a label's comma-separated synonyms,
+/// ignoring case and treating `_` and `-` as spaces.
+pub fn class_of(name: &str, labels: &[String]) -> Option<usize> {
+    let name = name.trim();
+    if let Ok(index) = name.parse::<usize>() {
+        return (index < labels.len()).then_some(index);
+    }
+    let wanted = normalise(name);
+    if wanted.is_empty() {
+        return None;
+    }
+    labels
+        .iter()
+        .position(|l| normalise(l) == wanted)
+        .or_else(|| {
+            labels
+                .iter()
+                .position(|l| l.split(',').any(|synonym| normalise(synonym) == wanted))
+        })
+}
+
+fn normalise(s: &str) -> String {
+    s.trim()
+        .chars()
+        .map(|c| match c {
+            '_' | '-' => ' ',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        ["tabby, tabby cat", "Egyptian cat", "golden retriever"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn folder_names_match_labels_loosely() {
+        let l = labels();
+        assert_eq!(class_of("golden_retriever", &l), Some(2));
+        assert_eq!(class_of("Egyptian-Cat", &l), Some(1));
+        assert_eq!(class_of("tabby cat", &l), Some(0));
+        assert_eq!(class_of("1", &l), Some(1));
+        assert_eq!(class_of("7", &l), None);
+        assert_eq!(class_of("photos", &l), None);
+        let truths = Truths::default();
+        let file = Source::File("data/golden_retriever/dog.jpg".into());
+        assert_eq!(truths.find(&file, &l), Some(2));
+        assert_eq!(truths.find(&Source::File("dog.jpg".into()), &l), None);
+    }
+
+    #[test]
+    fn csv_rows_by_path_or_file_name_and_bad_labels_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("truth.csv");
+        std::fs::write(&csv, "path,label\nphotos/a.jpg,Egyptian cat\nb.png,2\n").unwrap();
+        let truths = Truths::from_csv(&csv, &labels()).unwrap();
+        assert_eq!(
+            truths.find(&Source::File("photos/a.jpg".into()), &labels()),
+            Some(1)
+        );
+        assert_eq!(
+            truths.find(&Source::File("other/b.png".into()), &labels()),
+            Some(2)
+        );
+        // With a CSV, folder names are not consulted.
+        let foldered = Source::File("golden_retriever/c.jpg".into());
+        assert_eq!(truths.find(&foldered, &labels()), None);
+        std::fs::write(&csv, "a.jpg,tabby\nb.jpg,zebra\n").unwrap();
+        let error = Truths::from_csv(&csv, &labels()).unwrap_err().to_string();
+        assert!(
+            error.contains("truth.csv:2") && error.contains("zebra"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! `whycam report`: one self-contained HTML page for an `explain` run.
+//!
+//! Everything the page shows is inside the file: the pictures as JPEG data URIs (a small
+//! thumbnail for the list, a larger one for the detail view), the data as JSON, the style and
+//! the script. It makes no request, so it opens offline and can be mailed around. The list
+//! builds its rows from the data and only gives a row its pictures when it scrolls near the
+//! screen, so a run of a thousand images stays quick.
+
+use super::explain::summary::Summary;
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::Args;
+use image::RgbImage;
+use image::codecs::jpeg::JpegEncoder;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use whycam_data::DecodeLimits;
+
+static PAGE: &str = include_str!("page.html");
+
+/// Thumbnails in the list: longest side in pixels.
+const THUMB: u32 = 160;
+/// Pictures in the detail view.
+const DETAIL: u32 = 512;
+/// Figures and contact sheets.
+const FIGURE: u32 = 1400;
+
+/// Write a self-contained HTML report of an `explain` run.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The output directory of `whycam explain` (it holds explanations.json).
+    pub dir: PathBuf,
+    /// The HTML file to write. Default: DIR/report.html.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("report.html"));
+    let written = write(&args.dir, &out)?;
+    println!("report: {}", written.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The page's data.
+#[derive(Debug, Serialize)]
+struct PageData {
+    title: String,
+    model: String,
+    weights: String,
+    layers: Vec<String>,
+    methods: Vec<String>,
+    images: Vec<PageImage>,
+    grids: Vec<Picture>,
+    errors: Vec<PageError>,
+}
+
+#[derive(Debug, Serialize)]
+struct PageImage {
+    name: String,
+    prediction: PageClass,
+    top: Vec<PageClass>,
+    truth: Option<String>,
+    correct: Option<bool>,
+    original: Option<Picture>,
+    maps: Vec<PageMap>,
+    figures: Vec<Picture>,
+    /// Pictures that could not be read (moved or deleted since the run).
+    missing: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PageClass {
+    label: String,
+    index: usize,
+    probability: f32,
+}
+
+#[derive(Debug, Serialize)]
+struct PageMap {
+    method: String,
+    target: String,
+    probability: f32,
+    layers: String,
+    overlay: Option<Picture>,
+    signed: Option<Picture>,
+}
+
+#[derive(Debug, Serialize)]
+struct PageError {
+    image: String,
+    error: String,
+}
+
+/// A picture as data URIs.
+#[derive(Debug, Serialize)]
+struct Picture {
+    name: String,
+    thumb: String,
+    full: String,
+}
+
+/// Reads `dir/explanations.json` and the pictures it names, writes the page to `out`.
+pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+    let json_path = dir.join("explanations.json");
+    let text = std::fs::read_to_string(&json_path).with_context(|| {
+        format!(
+            "reading {} (is {} the output directory of whycam explain?)",
+            json_path.display(),
+            dir.display()
+        )
+    })?;
+    let summary: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an explain summary", json_path.display()))?;
+    if summary.images.is_empty() && summary.errors.is_empty() {
+        bail!(
+            "{}: the run has no images and no errors",
+            json_path.display()
+        );
+    }
+    let limits = DecodeLimits::default();
+    let images: Vec<PageImage> = summary
+        .images
+        .par_iter()
+        .map(|image| {
+            let mut missing = Vec::new();
+            let mut load = |file: &str, thumb: u32, full: u32| {
+                let picture = picture(dir, file, thumb, full, &limits);
+                if picture.is_none() {
+                    missing.push(file.to_string());
+                }
+                picture
+            };
+            let original = load(&image.image, THUMB, DETAIL);
+            let maps = image
+                .explanations
+                .iter()
+                .map(|e| {
+                    let overlay = e
+                        .files
+                        .iter()
+                        .find(|f| is_overlay(f))
+                        .and_then(|f| load(f, THUMB, DETAIL));
+                    let signed = e
+                        .files
+                        .iter()
+                        .find(|f| f.ends_with(".signed.png"))
+                        .and_then(|f| load(f, THUMB, DETAIL));
+                    PageMap {
+                        method: e.method.clone(),
+                        target: e.target.label.clone(),
+                        probability: e.target.probability,
+                        layers: e.layers.join(" + "),
+                        overlay,
+                        signed,
+                    }
+                })
+                .collect();
+            let figures = image
+                .figures
+                .iter()
+                .filter_map(|f| load(f, THUMB, FIGURE))
+                .collect();
+            let class = |c: &super::explain::summary::ClassScore| PageClass {
+                label: c.label.clone(),
+                index: c.index,
+                probability: c.probability,
+            };
+            PageImage {
+                name: image.image.clone(),
+                prediction: class(&image.prediction),
+                top: image.top.iter().map(class).collect(),
+                truth: image.truth.as_ref().map(|t| t.label.clone()),
+                correct: image.truth.as_ref().map(|t| t.correct),
+                original,
+                maps,
+                figures,
+                missing,
+            }
+        })
+        .collect();
+    let grids = summary
+        .grids
+        .par_iter()
+        .filter_map(|g| picture(dir, g, THUMB, FIGURE, &limits))
+        .collect();
+    let data = PageData {
+        title: format!(
+            "whycam: {} on {}",
+            summary.methods.join(", "),
+            summary.model
+        ),
+        model: summary.model.clone(),
+        weights: summary.weights.clone(),
+        layers: summary.layers.clone(),
+        methods: summary.methods.clone(),
+        images,
+        grids,
+        errors: summary
+            .errors
+            .iter()
+            .map(|e| PageError {
+                image: e.image.clone(),
+                error: e.error.clone(),
+            })
+            .collect(),
+    };
+    let html = render_page(&data)?;
+    std::fs::write(out, html).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out.to_path_buf())
+}
+
+/// The page with its data inlined. `</` is escaped so no string can close the script element.
+fn render_page(data: &PageData) -> anyhow::Result<String> {
+    let json = serde_json::to_string(data)?.replace("</", "<\\/");
+    let title = html_escape(&data.title);
+    Ok(PAGE.replace("{{TITLE}}", &title).replace("{{DATA}}", &json))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The heatmap overlay among an explanation's files (not the signed map, not the raw .npy).
+fn is_overlay(file: &str) -> bool {
+    file.ends_with(".png") && !file.ends_with(".signed.png")
+}
+
+/// Loads `file` (as recorded, or by its name inside `dir` when the run's directory moved)
+/// and encodes a thumbnail and a larger copy; `None` when it cannot be read.
+fn picture(
+    dir: &Path,
+    file: &str,
+    thumb: u32,
+    full: u32,
+    limits: &DecodeLimits,
+) -> Option<Picture> {
+    let recorded = Path::new(file);
+    let path = if recorded.is_file() {
+        recorded.to_path_buf()
+    } else {
+        dir.join(recorded.file_name()?)
+    };
+    let image = whycam_data::load_rgb8(&path, limits).ok()?;
+    Some(Picture {
+        name: file.to_string(),
+        thumb: jpeg_data_uri(&image, thumb, 75)?,
+        full: jpeg_data_uri(&image, full, 85)?,
+    })
+}
+
+fn jpeg_data_uri(image: &RgbImage, max_side: u32, quality: u8) -> Option<String> {
+    let scaled = whycam_render::fit_within(image, max_side, max_side);
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&scaled)
+        .ok()?;
+    Some(format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_cannot_close_the_script_element() {
+        let data = PageData {
+            title: "<b>".into(),
+            model: "m".into(),
+            weights: "w".into(),
+            layers: vec![],
+            methods: vec![],
+            images: vec![],
+            grids: vec![],
+            errors: vec![PageError {
+                image: "x</script><script>alert(1)</script>".into(),
+                error: "e".into(),
+            }],
+        };
+        let page = render_page(&data).unwrap();
+        assert_eq!(
+            page.matches("</script>").count(),
+            PAGE.matches("</script>").count()
+        );
+        assert!(page.contains("<title>&lt;b&gt;</title>"));
+    }
+
+    #[test]
+    fn overlays_are_the_plain_pngs() {
+        assert!(is_overlay("out/cat.gradcam.png"));
+        assert!(!is_overlay("out/cat.gradcam.signed.png"));
+        assert!(!is_overlay("out/cat.gradcam.npy"));
+    }
+}

@@ -1,0 +1,251 @@
+//! `whycam explain --figure --signed --grid --report` and `whycam report`, end to end; the
+//! report is opened in a real browser, Debian's chromium run headless (the README's test command
+//! installs it). The page's `#selftest` mode loads every picture and opens a detail view, then
+//! writes what rendered into the page, which `--dump-dom` returns. A screenshot is kept in
+//! `target/test-artifacts/report.png`.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{data_dir, whycam};
+
+/// Four photos, two in a folder named after a class (`tabby`: one of them, chelsea, is a
+/// tiger cat to the model, so it is misclassified), and a file that is not an image.
+fn inputs(root: &Path) -> PathBuf {
+    let dir = root.join("inputs");
+    std::fs::create_dir_all(dir.join("tabby")).unwrap();
+    std::fs::create_dir_all(dir.join("misc")).unwrap();
+    let photos = data_dir().join("photos224");
+    std::fs::copy(photos.join("chelsea.png"), dir.join("tabby/chelsea.png")).unwrap();
+    std::fs::copy(
+        photos.join("astronaut.png"),
+        dir.join("tabby/astronaut.png"),
+    )
+    .unwrap();
+    std::fs::copy(photos.join("coffee.png"), dir.join("misc/coffee.png")).unwrap();
+    std::fs::copy(photos.join("rocket.png"), dir.join("misc/rocket.png")).unwrap();
+    std::fs::write(dir.join("misc/broken.jpg"), b"not a jpeg").unwrap();
+    dir
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("explanations.json")).unwrap()).unwrap()
+}
+
+/// A chromium-like browser: `WHYCAM_CHROMIUM`, or the first of the usual names on PATH.
+fn browser() -> PathBuf {
+    if let Some(path) = std::env::var_os("WHYCAM_CHROMIUM") {
+        return path.into();
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(out) = Command::new("which").arg(name).output()
+            && out.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+    }
+    panic!(
+        "no chromium found: the README's test command installs Debian's chromium \
+         (apt-get install chromium), or set WHYCAM_CHROMIUM"
+    );
+}
+
+fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(browser);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--log-level=0",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+#[test]
+fn figures_grids_and_a_report_that_renders_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path());
+    let out = tmp.path().join("out");
+    let result = whycam(&[
+        "explain",
+        "--method",
+        "gradcam,cam",
+        "--top-k",
+        "2",
+        "--figure",
+        "--signed",
+        "--grid",
+        "2x2",
+        "--colormap",
+        "turbo",
+        "--report",
+        "--out",
+        out.to_str().unwrap(),
+        inputs.to_str().unwrap(),
+    ]);
+    // The broken file fails the run, and everything else is written.
+    assert_eq!(
+        result.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let s = summary(&out);
+    assert_eq!(s["images"].as_array().unwrap().len(), 4);
+    assert_eq!(s["errors"].as_array().unwrap().len(), 1);
+    // 4 images on a 2x2 page: one sheet per method.
+    assert_eq!(s["grids"].as_array().unwrap().len(), 2);
+    for grid in s["grids"].as_array().unwrap() {
+        let image = image::open(grid.as_str().unwrap()).unwrap();
+        assert!(image.width() > 2 * 192 && image.height() > 2 * 192);
+    }
+    let chelsea = s["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"].as_str().unwrap().ends_with("chelsea.png"))
+        .unwrap();
+    assert_eq!(chelsea["truth"]["label"], "tabby");
+    assert_eq!(chelsea["truth"]["correct"], false);
+    assert_eq!(chelsea["figures"].as_array().unwrap().len(), 2);
+    let files = chelsea["explanations"][0]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.as_str().unwrap().ends_with(".signed.png"))
+    );
+    // Probabilities of the two targets are the two best classes'.
+    let p0 = chelsea["explanations"][0]["target"]["probability"]
+        .as_f64()
+        .unwrap();
+    assert!((p0 - chelsea["top"][0]["probability"].as_f64().unwrap()).abs() < 1e-6);
+    let report = out.join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    // Self-contained: no request leaves the file.
+    for needle in ["http://", "https://", "src=\"/", "<link"] {
+        assert!(!html.contains(needle), "the report references {needle}");
+    }
+
+    let browser = browser();
+    let profile = tmp.path().join("profile");
+    let url = format!("file://{}#selftest", report.display());
+    let dom = headless(&browser, &profile)
+        .args(["--virtual-time-budget=30000", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let page = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    let start = page
+        .find("<pre id=\"selftest\">")
+        .unwrap_or_else(|| panic!("the self-test did not finish; browser log:\n{log}"));
+    let text = &page[start + "<pre id=\"selftest\">".len()..];
+    let text = &text[..text.find("</pre>").unwrap()];
+    let result: Value = serde_json::from_str(&text.replace("&amp;", "&")).unwrap();
+    assert_eq!(result["rows"], 4, "{result}");
+    assert_eq!(result["expectedRows"], 4, "{result}");
+    assert_eq!(
+        result["rendered"], result["images"],
+        "pictures that did not render: {result}"
+    );
+    // 4 originals + 4 images × 4 overlays in the list, and the detail view's pictures.
+    assert!(result["images"].as_u64().unwrap() >= 20, "{result}");
+    assert_eq!(result["missing"], 0, "{result}");
+    assert_eq!(
+        result["errorsShown"], 1,
+        "the failed input is listed: {result}"
+    );
+    assert_eq!(result["problems"].as_array().unwrap().len(), 0, "{result}");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console output: {console:#?}");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("report.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let shot = headless(&browser, &profile)
+        .args(["--window-size=1280,1400", "--virtual-time-budget=10000"])
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .expect("run chromium");
+    let picture = image::open(&screenshot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}); browser log:\n{}",
+            String::from_utf8_lossy(&shot.stderr)
+        )
+    });
+    assert_eq!((picture.width(), picture.height()), (1280, 1400));
+}
+
+#[test]
+fn report_command_rebuilds_the_page_and_refuses_a_directory_without_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let photo = data_dir().join("photos224/coffee.png");
+    let result = whycam(&[
+        "explain",
+        "--out",
+        out.to_str().unwrap(),
+        photo.to_str().unwrap(),
+    ]);
+    assert!(result.status.success());
+    let page = tmp.path().join("page.html");
+    let result = whycam(&[
+        "report",
+        "--out",
+        page.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("data:image/jpeg;base64,"));
+
+    let result = whycam(&["report", tmp.path().to_str().unwrap()]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("explanations.json"), "{stderr}");
+}
+
+#[test]
+fn a_grid_over_zero_images_is_an_error_not_an_empty_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    let out = tmp.path().join("out");
+    let result = whycam(&[
+        "explain",
+        "--grid",
+        "3x3",
+        "--out",
+        out.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert_ne!(result.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("--grid") && stderr.contains("no image"),
+        "{stderr}"
+    );
+    assert!(
+        !std::fs::read_dir(&out).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("grid"))
+    );
+    let bad = whycam(&["explain", "--grid", "0x3", broken.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 to 400 tiles"));
+}
