@@ -51,13 +51,19 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Prints each failed input on stderr; the exit code is 1 when there were any.
+/// Prints each failed input on stderr, naming the input once; the exit code is 1 when there
+/// were any.
 pub(crate) fn exit_for_failures<'a>(
     failures: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> ExitCode {
     let mut any = false;
     for (input, error) in failures {
-        eprintln!("error: {input}: {error}");
+        // Most errors already name their file; say it once.
+        if error.contains(input) {
+            eprintln!("error: {error}");
+        } else {
+            eprintln!("error: {input}: {error}");
+        }
         any = true;
     }
     if any {

@@ -23,9 +23,45 @@ static PAGE: &str = include_str!("page.html");
 /// Thumbnails in the list: longest side in pixels.
 const THUMB: u32 = 160;
 /// Pictures in the detail view.
-const DETAIL: u32 = 512;
+const DETAIL: u32 = 448;
 /// Figures and contact sheets.
-const FIGURE: u32 = 1400;
+const FIGURE: u32 = 1200;
+/// Above this many images a picture is stored once, at [`COMPACT`] pixels, for both the list
+/// and the detail view, and figures are linked rather than inlined: 1,000 images with two
+/// methods and figures make a page of tens of megabytes instead of 500.
+const LARGE_RUN: usize = 200;
+const COMPACT: u32 = 320;
+
+/// How big the pictures of one page are.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    /// Thumbnail side, or `None` to show the detail picture in the list too.
+    thumb: Option<u32>,
+    detail: u32,
+    quality: u8,
+    /// Inline the titled figures (else link the files).
+    inline_figures: bool,
+}
+
+impl Sizes {
+    fn for_run(images: usize) -> Self {
+        if images > LARGE_RUN {
+            Sizes {
+                thumb: None,
+                detail: COMPACT,
+                quality: 72,
+                inline_figures: false,
+            }
+        } else {
+            Sizes {
+                thumb: Some(THUMB),
+                detail: DETAIL,
+                quality: 82,
+                inline_figures: true,
+            }
+        }
+    }
+}
 
 /// Write a self-contained HTML report of an `explain` run.
 #[derive(Debug, Args)]
@@ -70,6 +106,8 @@ struct PageImage {
     original: Option<Picture>,
     maps: Vec<PageMap>,
     figures: Vec<Picture>,
+    /// Figures too many to inline: their paths relative to the page.
+    figure_links: Vec<String>,
     /// Pictures that could not be read (moved or deleted since the run).
     missing: Vec<String>,
 }
@@ -97,11 +135,13 @@ struct PageError {
     error: String,
 }
 
-/// A picture as data URIs.
+/// A picture as data URIs: `thumb` for the list (absent: use `full`), `full` for the detail
+/// view.
 #[derive(Debug, Serialize)]
 struct Picture {
     name: String,
-    thumb: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumb: Option<String>,
     full: String,
 }
 
@@ -124,19 +164,21 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     let limits = DecodeLimits::default();
+    let sizes = Sizes::for_run(summary.images.len());
+    let page_dir = out.parent().unwrap_or(Path::new("."));
     let images: Vec<PageImage> = summary
         .images
         .par_iter()
         .map(|image| {
             let mut missing = Vec::new();
-            let mut load = |file: &str, thumb: u32, full: u32| {
-                let picture = picture(dir, file, thumb, full, &limits);
+            let mut load = |file: &str, thumb: Option<u32>, full: u32| {
+                let picture = picture(dir, file, thumb, full, sizes.quality, &limits);
                 if picture.is_none() {
                     missing.push(file.to_string());
                 }
                 picture
             };
-            let original = load(&image.image, THUMB, DETAIL);
+            let original = load(&image.image, sizes.thumb, sizes.detail);
             let maps = image
                 .explanations
                 .iter()
@@ -145,12 +187,12 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                         .files
                         .iter()
                         .find(|f| is_overlay(f))
-                        .and_then(|f| load(f, THUMB, DETAIL));
+                        .and_then(|f| load(f, sizes.thumb, sizes.detail));
                     let signed = e
                         .files
                         .iter()
                         .find(|f| f.ends_with(".signed.png"))
-                        .and_then(|f| load(f, THUMB, DETAIL));
+                        .and_then(|f| load(f, None, sizes.detail));
                     PageMap {
                         method: e.method.clone(),
                         target: e.target.label.clone(),
@@ -161,11 +203,16 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                     }
                 })
                 .collect();
-            let figures = image
-                .figures
-                .iter()
-                .filter_map(|f| load(f, THUMB, FIGURE))
-                .collect();
+            let (figures, figure_links) = if sizes.inline_figures {
+                let inlined = image.figures.iter().filter_map(|f| load(f, None, FIGURE));
+                (inlined.collect(), Vec::new())
+            } else {
+                let links = image
+                    .figures
+                    .iter()
+                    .map(|f| relative_link(dir, page_dir, f));
+                (Vec::new(), links.collect())
+            };
             let class = |c: &super::explain::summary::ClassScore| PageClass {
                 label: c.label.clone(),
                 index: c.index,
@@ -180,6 +227,7 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                 original,
                 maps,
                 figures,
+                figure_links,
                 missing,
             }
         })
@@ -187,7 +235,7 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let grids = summary
         .grids
         .par_iter()
-        .filter_map(|g| picture(dir, g, THUMB, FIGURE, &limits))
+        .filter_map(|g| picture(dir, g, Some(THUMB), FIGURE, 82, &limits))
         .collect();
     let data = PageData {
         title: format!(
@@ -234,27 +282,55 @@ fn is_overlay(file: &str) -> bool {
     file.ends_with(".png") && !file.ends_with(".signed.png")
 }
 
-/// Loads `file` (as recorded, or by its name inside `dir` when the run's directory moved)
-/// and encodes a thumbnail and a larger copy; `None` when it cannot be read.
+/// Where a file the run recorded is now: as recorded, or by its name inside `dir` when the
+/// run's directory was moved or the page is built from another working directory.
+fn locate(dir: &Path, file: &str) -> Option<PathBuf> {
+    let recorded = Path::new(file);
+    if recorded.is_file() {
+        return Some(recorded.to_path_buf());
+    }
+    let inside = dir.join(recorded.file_name()?);
+    inside.is_file().then_some(inside)
+}
+
+/// Loads `file` and encodes it at `full` pixels (and a `thumb`nail when asked); `None` when
+/// it cannot be read.
 fn picture(
     dir: &Path,
     file: &str,
-    thumb: u32,
+    thumb: Option<u32>,
     full: u32,
+    quality: u8,
     limits: &DecodeLimits,
 ) -> Option<Picture> {
-    let recorded = Path::new(file);
-    let path = if recorded.is_file() {
-        recorded.to_path_buf()
-    } else {
-        dir.join(recorded.file_name()?)
+    let image = whycam_data::load_rgb8(&locate(dir, file)?, limits).ok()?;
+    let thumb = match thumb {
+        Some(side) => Some(jpeg_data_uri(&image, side, quality.min(75))?),
+        None => None,
     };
-    let image = whycam_data::load_rgb8(&path, limits).ok()?;
     Some(Picture {
         name: file.to_string(),
-        thumb: jpeg_data_uri(&image, thumb, 75)?,
-        full: jpeg_data_uri(&image, full, 85)?,
+        thumb,
+        full: jpeg_data_uri(&image, full, quality)?,
     })
+}
+
+/// `file` as a link from the page in `page_dir`: its name when both are in the same
+/// directory, else the path as found.
+fn relative_link(dir: &Path, page_dir: &Path, file: &str) -> String {
+    let Some(path) = locate(dir, file) else {
+        return file.to_string();
+    };
+    let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if same_dir(parent, page_dir) => {
+            name.to_string_lossy().into_owned()
+        }
+        _ => path.display().to_string(),
+    }
 }
 
 fn jpeg_data_uri(image: &RgbImage, max_side: u32, quality: u8) -> Option<String> {
