@@ -67,6 +67,16 @@ pub enum DataError {
         message: String,
     },
 
+    /// A dataset's files are not in the format they should be (wrong size, bad magic
+    /// number, a label out of range, a missing split file).
+    #[error("dataset {}: {message}", .path.display())]
+    Dataset {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// A configuration value is invalid (not tied to any file).
     #[error("invalid parameter: {message}")]
     Parameter {
@@ -106,7 +116,8 @@ impl DataError {
             DataError::Io { path, .. }
             | DataError::Decoding { path, .. }
             | DataError::Unsupported { path, .. }
-            | DataError::Limits { path, .. } => Some(path),
+            | DataError::Limits { path, .. }
+            | DataError::Dataset { path, .. } => Some(path),
             DataError::Fetch { url, .. } => Some(Path::new(url)),
             DataError::Size { path, .. } => path.as_deref(),
             DataError::Parameter { .. } => None,
@@ -135,6 +146,13 @@ impl DataError {
 
     pub(crate) fn limits(path: &Path, message: impl Into<String>) -> Self {
         DataError::Limits {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn dataset(path: &Path, message: impl Into<String>) -> Self {
+        DataError::Dataset {
             path: path.to_path_buf(),
             message: message.into(),
         }

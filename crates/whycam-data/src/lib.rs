@@ -11,22 +11,26 @@
 
 #![deny(missing_docs)]
 
+pub mod datasets;
 mod decode;
 mod error;
 mod fetch;
 mod inputs;
 mod labels;
+mod loader;
 mod preprocess;
 mod source;
 #[cfg(test)]
 mod test_server;
 
+pub use datasets::{Dataset, Split};
 pub use decode::{DecodeLimits, decode_rgb8, load_rgb8};
 pub use error::{DataError, Result};
 pub use fetch::{FetchLimits, fetch_bytes};
 pub use image::RgbImage;
 pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, collect_sources, has_image_extension};
 pub use labels::{imagenet_labels, load_labels};
+pub use loader::{Augment, Batch, Loader, LoaderConfig, Skipped};
 pub use preprocess::{
     CropRegion, Normalization, Prepared, Preprocess, PreprocessConfig, normalize_chw, prepare,
     prepare_file, resize_to_input,

@@ -335,6 +335,22 @@ impl SourceBox {
     }
 }
 
+/// The pixels `left..left+width` × `top..top+height` of `img` resized to `out`×`out`
+/// (antialiased bilinear, as [`prepare`] resizes): torchvision's `resized_crop`.
+pub(crate) fn crop_resized(
+    img: &RgbImage,
+    (left, top, width, height): (u32, u32, u32, u32),
+    out: u32,
+) -> Result<RgbImage> {
+    let region = SourceBox {
+        left: f64::from(left),
+        top: f64::from(top),
+        width: f64::from(width),
+        height: f64::from(height),
+    };
+    resize_bilinear(img, Some(region), out, out)
+}
+
 /// PIL-style antialiased bilinear resize of `img` (or of `region` of it) to `width`x`height`.
 fn resize_bilinear(
     img: &RgbImage,

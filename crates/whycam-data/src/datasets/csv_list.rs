@@ -1,0 +1,158 @@
+//! A CSV of `path,label`: paths relative to the CSV's folder (or absolute), labels class
+//! names (classes sorted by name) or class indices.
+
+use super::Dataset;
+use super::image_folder::ImageFolder;
+use crate::error::{DataError, Result};
+use image::RgbImage;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Images listed in a CSV file with their labels.
+#[derive(Debug)]
+pub struct CsvList {
+    inner: ImageFolder,
+}
+
+impl CsvList {
+    /// Reads `path`. A first row `path,label` (any case) is a header. Labels that are all
+    /// whole numbers are class indices (classes `0..=max`); otherwise the sorted distinct
+    /// labels are the classes.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(|e| DataError::dataset(path, e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut rows: Vec<(PathBuf, String)> = Vec::new();
+        for (n, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| DataError::dataset(path, e.to_string()))?;
+            if record.len() != 2 {
+                return Err(DataError::dataset(
+                    path,
+                    format!(
+                        "line {}: expected path,label, got {} fields",
+                        n + 1,
+                        record.len()
+                    ),
+                ));
+            }
+            let (file, label) = (&record[0], &record[1]);
+            if n == 0 && file.eq_ignore_ascii_case("path") && label.eq_ignore_ascii_case("label") {
+                continue;
+            }
+            if file.is_empty() || label.is_empty() {
+                return Err(DataError::dataset(
+                    path,
+                    format!("line {}: empty path or label", n + 1),
+                ));
+            }
+            rows.push((base.join(file), label.to_string()));
+        }
+        if rows.is_empty() {
+            return Err(DataError::dataset(path, "no rows of path,label"));
+        }
+        let numeric: Option<Vec<usize>> = rows.iter().map(|(_, l)| l.parse().ok()).collect();
+        let (classes, items) = match numeric {
+            Some(indices) => {
+                let count = indices.iter().max().map_or(0, |m| m + 1);
+                let classes = (0..count).map(|i| i.to_string()).collect();
+                let items = rows
+                    .into_iter()
+                    .zip(indices)
+                    .map(|((p, _), i)| (p, i))
+                    .collect();
+                (classes, items)
+            }
+            None => {
+                let classes: Vec<String> = rows
+                    .iter()
+                    .map(|(_, l)| l.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let items = rows
+                    .into_iter()
+                    .map(|(p, l)| {
+                        let label = classes.binary_search(&l).expect("label is a class");
+                        (p, label)
+                    })
+                    .collect();
+                (classes, items)
+            }
+        };
+        Ok(Self {
+            inner: ImageFolder::from_items(classes, items),
+        })
+    }
+}
+
+impl Dataset for CsvList {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(index)
+    }
+    fn image(&self, index: usize) -> Result<RgbImage> {
+        self.inner.image(index)
+    }
+    fn describe(&self, index: usize) -> String {
+        self.inner.describe(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::testing::summary;
+    use image::Rgb;
+
+    #[test]
+    fn names_or_indices_relative_to_the_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("img")).unwrap();
+        for (name, v) in [("a.png", 5u8), ("b.png", 6), ("c.png", 7)] {
+            RgbImage::from_pixel(2, 2, Rgb([v, 0, 0]))
+                .save(dir.path().join("img").join(name))
+                .unwrap();
+        }
+        let csv = dir.path().join("list.csv");
+        std::fs::write(
+            &csv,
+            "path,label\nimg/a.png,dog\nimg/b.png, cat\n\"img/c.png\",dog\n",
+        )
+        .unwrap();
+        let d = CsvList::open(&csv).unwrap();
+        assert_eq!(d.classes(), ["cat", "dog"]);
+        assert_eq!(
+            summary(&d),
+            (vec![1, 0, 1], vec![[5, 0, 0], [6, 0, 0], [7, 0, 0]])
+        );
+        std::fs::write(&csv, "img/a.png,2\nimg/b.png,0\n").unwrap();
+        let d = CsvList::open(&csv).unwrap();
+        assert_eq!(d.classes(), ["0", "1", "2"]);
+        assert_eq!((d.label(0), d.label(1)), (2, 0));
+    }
+
+    #[test]
+    fn malformed_rows_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("bad.csv");
+        std::fs::write(&csv, "a.png,cat\nb.png\n").unwrap();
+        let e = CsvList::open(&csv).unwrap_err().to_string();
+        assert!(e.contains("bad.csv"), "{e}");
+        std::fs::write(&csv, "path,label\n").unwrap();
+        assert!(
+            CsvList::open(&csv)
+                .unwrap_err()
+                .to_string()
+                .contains("no rows")
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! Labelled image datasets in the layouts torchvision reads: ImageFolder, a `path,label` CSV,
+//! Oxford-IIIT Pet, STL-10 and CIFAR-10 binaries, and IDX files (MNIST, Fashion-MNIST).
+//!
+//! Every reader indexes its files when opened (so a wrong layout fails at once, naming the
+//! file) and decodes one image at a time on demand; a corrupt image is an error for that
+//! index only, which the [`Loader`](crate::Loader) skips and counts.
+
+mod cifar10;
+mod csv_list;
+mod idx;
+mod image_folder;
+mod oxford_pet;
+mod stl10;
+
+pub use cifar10::Cifar10;
+pub use csv_list::CsvList;
+pub use idx::Idx;
+pub use image_folder::ImageFolder;
+pub use oxford_pet::{OxfordPet, PetTarget};
+pub use stl10::Stl10;
+
+use crate::error::{DataError, Result};
+use image::RgbImage;
+use std::path::Path;
+
+/// A labelled image dataset.
+pub trait Dataset: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Class names, indexed by label.
+    fn classes(&self) -> &[String];
+    /// The label of sample `index`, without decoding its image.
+    fn label(&self, index: usize) -> usize;
+    /// The image of sample `index`, decoded to RGB.
+    fn image(&self, index: usize) -> Result<RgbImage>;
+    /// Where sample `index` comes from, for messages (a path, or `file#record`).
+    fn describe(&self, index: usize) -> String;
+}
+
+/// Which part of a dataset with fixed splits to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The training part (Oxford-IIIT Pet: `trainval`).
+    Train,
+    /// The test part.
+    Test,
+}
+
+impl Split {
+    /// `train` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// Opens the dataset at `path`, recognising its layout:
+/// - a `.csv` file: [`CsvList`];
+/// - a directory holding (or named) `stl10_binary`: [`Stl10`];
+/// - `cifar-10-batches-bin`: [`Cifar10`];
+/// - `oxford-iiit-pet` (with `images/` and `annotations/`): [`OxfordPet`] with `pet_target`;
+/// - a directory with `*-images-idx3-ubyte[.gz]` files: [`Idx`];
+/// - any other directory: [`ImageFolder`] (one subfolder per class).
+///
+/// `split` chooses the part of the datasets that have fixed splits; an ImageFolder or CSV is
+/// read whole.
+pub fn open(path: &Path, split: Split, pet_target: PetTarget) -> Result<Box<dyn Dataset>> {
+    if path.is_file() {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            return Ok(Box::new(CsvList::open(path)?));
+        }
+        return Err(DataError::dataset(
+            path,
+            "a dataset file must be a .csv of path,label; give a directory for the other layouts",
+        ));
+    }
+    if !path.is_dir() {
+        return Err(DataError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
+    }
+    let find = |name: &str| -> Option<std::path::PathBuf> {
+        if path.file_name().is_some_and(|n| n == name) {
+            Some(path.to_path_buf())
+        } else {
+            let inside = path.join(name);
+            inside.is_dir().then_some(inside)
+        }
+    };
+    if let Some(dir) = find("stl10_binary") {
+        return Ok(Box::new(Stl10::open(&dir, split)?));
+    }
+    if let Some(dir) = find("cifar-10-batches-bin") {
+        return Ok(Box::new(Cifar10::open(&dir, split)?));
+    }
+    if let Some(dir) = find("oxford-iiit-pet") {
+        return Ok(Box::new(OxfordPet::open(&dir, split, pet_target)?));
+    }
+    if Idx::find(path, split).is_some() {
+        return Ok(Box::new(Idx::open_dir(path, split)?));
+    }
+    Ok(Box::new(ImageFolder::open(path)?))
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| DataError::io(path, e))
+}
+
+/// Class names from a text file (one per line), or `default` when the file is absent.
+pub(crate) fn class_names(file: &Path, default: &[&str]) -> Result<Vec<String>> {
+    if file.is_file() {
+        let text = std::fs::read_to_string(file).map_err(|e| DataError::io(file, e))?;
+        let names: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if !names.is_empty() {
+            return Ok(names);
+        }
+    }
+    Ok(default.iter().map(|s| s.to_string()).collect())
+}
+
+/// An RGB image from planar `R…G…B…` bytes of a `width × height` image; `column_major`
+/// when each plane is stored column by column (STL-10).
+pub(crate) fn from_planes(bytes: &[u8], width: u32, height: u32, column_major: bool) -> RgbImage {
+    let plane = (width * height) as usize;
+    RgbImage::from_fn(width, height, |x, y| {
+        let at = if column_major {
+            (x * height + y) as usize
+        } else {
+            (y * width + x) as usize
+        };
+        image::Rgb([bytes[at], bytes[plane + at], bytes[2 * plane + at]])
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the readers' tests.
+    use super::Dataset;
+
+    /// Every label, and every image's first pixel.
+    pub fn summary(d: &dyn Dataset) -> (Vec<usize>, Vec<[u8; 3]>) {
+        let labels = (0..d.len()).map(|i| d.label(i)).collect();
+        let pixels = (0..d.len())
+            .map(|i| d.image(i).unwrap().get_pixel(0, 0).0)
+            .collect();
+        (labels, pixels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planes_row_and_column_major() {
+        // 2×2: R = 0 1 2 3, G = 10.., B = 20..
+        let bytes = [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23];
+        let rows = from_planes(&bytes, 2, 2, false);
+        assert_eq!(rows.get_pixel(1, 0).0, [1, 11, 21]);
+        let columns = from_planes(&bytes, 2, 2, true);
+        assert_eq!(columns.get_pixel(1, 0).0, [2, 12, 22]);
+    }
+
+    #[test]
+    fn open_refuses_what_it_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("list.txt");
+        std::fs::write(&txt, "x").unwrap();
+        let e = open(&txt, Split::Train, PetTarget::Breed)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("list.txt") && e.contains(".csv"), "{e}");
+        let e = open(&dir.path().join("nope"), Split::Train, PetTarget::Breed)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+}
