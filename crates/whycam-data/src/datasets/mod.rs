@@ -178,6 +178,29 @@ mod tests {
     }
 
     #[test]
+    fn subsets_pick_and_refuse_indices_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["a", "b"] {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+            for i in 0..3 {
+                RgbImage::new(1, 1)
+                    .save(dir.path().join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let all: std::sync::Arc<dyn Dataset> =
+            std::sync::Arc::new(ImageFolder::open(dir.path()).unwrap());
+        let every = Subset::every(all.clone(), 2).unwrap();
+        assert_eq!(every.len(), 3);
+        assert_eq!(
+            (0..3).map(|i| every.label(i)).collect::<Vec<_>>(),
+            [0, 0, 1]
+        );
+        assert!(every.describe(2).ends_with("1.png"));
+        assert!(Subset::new(all, vec![0, 6]).is_err());
+    }
+
+    #[test]
     fn open_refuses_what_it_does_not_know() {
         let dir = tempfile::tempdir().unwrap();
         let txt = dir.path().join("list.txt");
@@ -192,5 +215,49 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("nope"), "{e}");
+    }
+}
+
+/// Some samples of another dataset, in a given order (a validation split, a `--limit`).
+pub struct Subset {
+    inner: std::sync::Arc<dyn Dataset>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// The samples `indices` of `inner`; an index past its end is an error.
+    pub fn new(inner: std::sync::Arc<dyn Dataset>, indices: Vec<usize>) -> Result<Self> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= inner.len()) {
+            return Err(DataError::parameter(format!(
+                "index {bad} is past the dataset's {} samples",
+                inner.len()
+            )));
+        }
+        Ok(Self { inner, indices })
+    }
+
+    /// Every `step`-th sample: a subset of `len / step` that keeps the class balance of a
+    /// dataset whose classes are spread evenly.
+    pub fn every(inner: std::sync::Arc<dyn Dataset>, step: usize) -> Result<Self> {
+        let indices = (0..inner.len()).step_by(step.max(1)).collect();
+        Self::new(inner, indices)
+    }
+}
+
+impl Dataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(self.indices[index])
+    }
+    fn image(&self, index: usize) -> Result<RgbImage> {
+        self.inner.image(self.indices[index])
+    }
+    fn describe(&self, index: usize) -> String {
+        self.inner.describe(self.indices[index])
     }
 }

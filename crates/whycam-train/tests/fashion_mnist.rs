@@ -1,0 +1,106 @@
+//! whycam-small on the real Fashion-MNIST (Debian's `dataset-fashion-mnist`, which
+//! `tools/test.sh` installs). The default suite trains one epoch on a tenth of the training
+//! set and must beat a floor on a tenth of the test set; the full run is `--ignored`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use whycam_data::datasets::{self, Dataset, PetTarget, Subset};
+use whycam_data::{
+    Augment, Loader, LoaderConfig, Normalization, Preprocess, PreprocessConfig, Split,
+};
+use whycam_train::{FitConfig, OptimizerKind, Schedule, WhycamSmallConfig, fit};
+
+fn root() -> PathBuf {
+    let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    assert!(
+        dir.is_dir(),
+        "{} is missing: tools/test.sh installs dataset-fashion-mnist",
+        dir.display()
+    );
+    dir
+}
+
+fn loader(dataset: Arc<dyn Dataset>, train: bool, seed: u64) -> Loader {
+    let config = LoaderConfig {
+        batch_size: if train { 128 } else { 500 },
+        preprocess: PreprocessConfig {
+            size: 28,
+            mode: Preprocess::None,
+            crop_fraction: 0.875,
+            normalization: Normalization {
+                mean: [0.2860; 3],
+                std: [0.3530; 3],
+            },
+        },
+        augment: train.then_some(Augment {
+            scale: (0.8, 1.0),
+            ratio: (0.9, 1.1),
+            flip: true,
+        }),
+        shuffle: train,
+        drop_last: false,
+        seed,
+        prefetch: 4,
+    };
+    Loader::new(dataset, config).unwrap()
+}
+
+/// Trains a `widths` whycam-small for `epochs` on every `step`-th training image and returns
+/// the accuracy on every `step`-th test image, and the seconds it took.
+fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
+    let open = |split| -> Arc<dyn Dataset> {
+        Arc::from(datasets::open(&root(), split, PetTarget::Breed).unwrap())
+    };
+    let train: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Train), step).unwrap());
+    let test: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Test), step).unwrap());
+    let device = burn::prelude::Device::default().autodiff();
+    let model = WhycamSmallConfig {
+        classes: 10,
+        widths,
+    }
+    .init(&device);
+    let config = FitConfig {
+        epochs,
+        lr: 1e-2,
+        weight_decay: 0.0,
+        optimizer: OptimizerKind::AdamW,
+        schedule: Schedule::OneCycle,
+    };
+    let start = Instant::now();
+    let mut last = None;
+    fit(
+        model,
+        &loader(train, true, 1),
+        Some(&loader(test, false, 1)),
+        &config,
+        |stats, _| {
+            eprintln!("{}", serde_json::to_string(stats).unwrap());
+            last = stats.valid_accuracy;
+        },
+    )
+    .unwrap();
+    (last.unwrap(), start.elapsed().as_secs_f64())
+}
+
+#[test]
+fn one_epoch_on_a_tenth_beats_the_floor() {
+    // A narrow network so the default suite stays quick.
+    let (accuracy, seconds) = run([16, 32, 64], 10, 1);
+    eprintln!("accuracy {accuracy:.4} in {seconds:.1} s");
+    assert!(
+        accuracy >= 0.65,
+        "test accuracy {accuracy:.4} after one epoch on 6,000 images"
+    );
+}
+
+/// The whole training set: `cargo test --release -p whycam-train -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn full_training_set() {
+    let (accuracy, seconds) = run([32, 64, 128], 1, 3);
+    eprintln!("accuracy {accuracy:.4} in {seconds:.1} s");
+    assert!(accuracy >= 0.88, "test accuracy {accuracy:.4}");
+}
