@@ -394,7 +394,8 @@ struct WriteContext<'a> {
     style: &'a OverlayStyle,
 }
 
-/// Writes one image's files; returns its summary and, per method, its contact-sheet tile.
+/// Writes one image's files; returns its summary and, with `--grid`, its contact-sheet tile
+/// per method.
 fn write_image(
     cx: &WriteContext<'_>,
     item: &Decoded,
@@ -498,6 +499,7 @@ fn write_image(
     }
     let tiles = panels
         .iter()
+        .filter(|_| cx.args.grid.is_some())
         .map(|method_panels| Tile {
             image: method_panels
                 .first()
