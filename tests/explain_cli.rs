@@ -201,6 +201,20 @@ fn urls_are_fetched_and_explained() {
     let s = summary(dir.path());
     assert_eq!(s["images"][0]["image"], url.as_str());
     assert_eq!(s["images"][0]["prediction"]["label"], "espresso");
+    // The download is kept for the report, which shows it as the original.
+    let copy = dir.path().join("espresso.original.jpg");
+    assert_eq!(
+        s["images"][0]["original"],
+        copy.display().to_string().as_str()
+    );
+    assert_eq!(image::open(&copy).unwrap().width(), 224);
+    let report = whycam(&["report", dir.path().to_str().unwrap()]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        !html.contains("\"missing\":[\""),
+        "the report lacks a picture"
+    );
 }
 
 #[test]

@@ -517,8 +517,20 @@ fn write_image(
                 .map(|t| format!("true: {}", t.label)),
         })
         .collect();
+    // A downloaded image exists nowhere else: keep a copy beside the maps for the report.
+    let original = match &item.source {
+        Source::Url(_) => {
+            let path = cx.args.out.join(format!("{stem}.original.jpg"));
+            item.original
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Some(path.display().to_string())
+        }
+        Source::File(_) => None,
+    };
     let summary = ImageSummary {
         image: item.source.to_string(),
+        original,
         prediction,
         top: scores,
         truth,

@@ -22,6 +22,9 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageSummary {
     pub image: String,
+    /// A copy of a downloaded input (`<stem>.original.jpg`), so the report can show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
     pub prediction: ClassScore,
     pub top: Vec<ClassScore>,
     /// The true label, from `--truth` or the input's folder name, when known.

@@ -178,7 +178,8 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                 }
                 picture
             };
-            let original = load(&image.image, sizes.thumb, sizes.detail);
+            let original_file = image.original.as_deref().unwrap_or(&image.image);
+            let original = load(original_file, sizes.thumb, sizes.detail);
             let maps = image
                 .explanations
                 .iter()
