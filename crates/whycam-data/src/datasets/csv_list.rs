@@ -1,24 +1,20 @@
 //! A CSV of `path,label`: paths relative to the CSV's folder (or absolute), labels class
 //! names (classes sorted by name) or class indices.
 
-use super::Dataset;
-use super::image_folder::ImageFolder;
+use super::image_folder::FileList;
 use crate::error::{DataError, Result};
-use image::RgbImage;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Images listed in a CSV file with their labels.
+/// Images listed in a CSV file with their labels (a [`FileList`]).
 #[derive(Debug)]
-pub struct CsvList {
-    inner: ImageFolder,
-}
+pub struct CsvList;
 
 impl CsvList {
     /// Reads `path`. A first row `path,label` (any case) is a header. Labels that are all
     /// whole numbers are class indices (classes `0..=max`); otherwise the sorted distinct
     /// labels are the classes.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path) -> Result<FileList> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(false)
@@ -83,35 +79,17 @@ impl CsvList {
                 (classes, items)
             }
         };
-        Ok(Self {
-            inner: ImageFolder::from_items(classes, items),
-        })
-    }
-}
-
-impl Dataset for CsvList {
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-    fn classes(&self) -> &[String] {
-        self.inner.classes()
-    }
-    fn label(&self, index: usize) -> usize {
-        self.inner.label(index)
-    }
-    fn image(&self, index: usize) -> Result<RgbImage> {
-        self.inner.image(index)
-    }
-    fn describe(&self, index: usize) -> String {
-        self.inner.describe(index)
+        Ok(FileList::new(classes, items))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datasets::Dataset;
     use crate::datasets::testing::summary;
     use image::Rgb;
+    use image::RgbImage;
 
     #[test]
     fn names_or_indices_relative_to_the_csv() {

@@ -1,4 +1,6 @@
-//! torchvision's `ImageFolder`: `root/<class>/**/<image>`, classes in sorted order.
+//! Datasets of image files with labels ([`FileList`]), and torchvision's `ImageFolder`
+//! layout, `root/<class>/**/<image>` with classes in sorted order. The CSV and Oxford-IIIT
+//! Pet readers make [`FileList`]s too.
 
 use super::Dataset;
 use crate::decode::{DecodeLimits, load_rgb8};
@@ -7,18 +9,22 @@ use crate::inputs::has_image_extension;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
-/// Images in one subfolder per class.
+/// Image files, each with a label.
 #[derive(Debug)]
-pub struct ImageFolder {
+pub struct FileList {
     classes: Vec<String>,
     items: Vec<(PathBuf, usize)>,
     limits: DecodeLimits,
 }
 
+/// Images in one subfolder per class.
+#[derive(Debug)]
+pub struct ImageFolder;
+
 impl ImageFolder {
     /// Indexes `root`: each subfolder (sorted by name) is a class, and the image files under
     /// it (searched recursively, sorted) are its samples.
-    pub fn open(root: &Path) -> Result<Self> {
+    pub fn open(root: &Path) -> Result<FileList> {
         let mut classes: Vec<String> = std::fs::read_dir(root)
             .map_err(|e| DataError::io(root, e))?
             .filter_map(|entry| entry.ok())
@@ -50,15 +56,13 @@ impl ImageFolder {
                 "the class folders hold no image files",
             ));
         }
-        Ok(Self {
-            classes,
-            items,
-            limits: DecodeLimits::default(),
-        })
+        Ok(FileList::new(classes, items))
     }
+}
 
-    /// A dataset of `items` (`path`, label) with `classes`, for list-based layouts.
-    pub(crate) fn from_items(classes: Vec<String>, items: Vec<(PathBuf, usize)>) -> Self {
+impl FileList {
+    /// A dataset of `items` (`path`, label) with `classes`.
+    pub(crate) fn new(classes: Vec<String>, items: Vec<(PathBuf, usize)>) -> Self {
         Self {
             classes,
             items,
@@ -67,7 +71,7 @@ impl ImageFolder {
     }
 }
 
-impl Dataset for ImageFolder {
+impl Dataset for FileList {
     fn len(&self) -> usize {
         self.items.len()
     }

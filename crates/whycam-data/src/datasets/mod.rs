@@ -15,7 +15,7 @@ mod stl10;
 pub use cifar10::Cifar10;
 pub use csv_list::CsvList;
 pub use idx::Idx;
-pub use image_folder::ImageFolder;
+pub use image_folder::{FileList, ImageFolder};
 pub use oxford_pet::{OxfordPet, PetTarget};
 pub use stl10::Stl10;
 

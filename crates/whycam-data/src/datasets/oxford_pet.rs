@@ -2,11 +2,9 @@
 //! `annotations/{trainval,test}.txt` with lines `name class-id species breed-id` (ids from 1;
 //! species 1 = cat, 2 = dog).
 
-use super::Dataset;
 use super::Split;
-use super::image_folder::ImageFolder;
+use super::image_folder::FileList;
 use crate::error::{DataError, Result};
-use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -23,15 +21,13 @@ pub enum PetTarget {
     FastaiRule,
 }
 
-/// The Oxford-IIIT Pet dataset.
+/// The Oxford-IIIT Pet dataset (a [`FileList`]).
 #[derive(Debug)]
-pub struct OxfordPet {
-    inner: ImageFolder,
-}
+pub struct OxfordPet;
 
 impl OxfordPet {
     /// Reads `root/annotations/{trainval|test}.txt` ([`Split::Train`] is `trainval`).
-    pub fn open(root: &Path, split: Split, target: PetTarget) -> Result<Self> {
+    pub fn open(root: &Path, split: Split, target: PetTarget) -> Result<FileList> {
         let list = root.join("annotations").join(match split {
             Split::Train => "trainval.txt",
             Split::Test => "test.txt",
@@ -99,9 +95,7 @@ impl OxfordPet {
             .zip(labels)
             .map(|((name, _, _), label)| (images.join(format!("{name}.jpg")), label))
             .collect();
-        Ok(Self {
-            inner: ImageFolder::from_items(classes, items),
-        })
+        Ok(FileList::new(classes, items))
     }
 }
 
@@ -122,29 +116,13 @@ fn title_case(raw: &str) -> String {
         .join(" ")
 }
 
-impl Dataset for OxfordPet {
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-    fn classes(&self) -> &[String] {
-        self.inner.classes()
-    }
-    fn label(&self, index: usize) -> usize {
-        self.inner.label(index)
-    }
-    fn image(&self, index: usize) -> Result<RgbImage> {
-        self.inner.image(index)
-    }
-    fn describe(&self, index: usize) -> String {
-        self.inner.describe(index)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datasets::Dataset;
     use crate::datasets::testing::summary;
     use image::Rgb;
+    use image::RgbImage;
 
     fn pets() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
