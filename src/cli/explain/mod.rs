@@ -6,7 +6,7 @@ pub mod summary;
 mod truth;
 
 use super::model_args::{LoadedModel, ModelArgs};
-use super::predict::rank;
+use super::predict::{Prediction, rank};
 use anyhow::{Context, bail};
 use burn::prelude::*;
 use clap::Args;
@@ -22,7 +22,7 @@ use summary::{
 };
 use truth::Truths;
 use whycam_cam::{
-    CamError, ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, Plane, TargetSpec,
+    CamError, ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec,
 };
 use whycam_data::{FetchLimits, Prepared, RgbImage, Source, collect_sources, prepare};
 use whycam_models::{LoadOptions, ModelError};
@@ -404,8 +404,8 @@ fn write_image(
     truth: Option<usize>,
 ) -> anyhow::Result<(ImageSummary, Vec<Tile>)> {
     let labels = &cx.loaded.labels;
-    let probabilities = class_probabilities(&explanation.logits, labels);
-    let top = rank(&explanation.logits, labels, 5);
+    let ranked = rank(&explanation.logits, labels, explanation.logits.len().max(2));
+    let probabilities = class_probabilities(&ranked);
     let several = explanation.targets.len() > 1;
     let layers: Vec<String> = cx
         .explainer
@@ -431,12 +431,11 @@ fn write_image(
             };
             let overlay =
                 whycam_render::overlay(&item.original, &item.prepared.region, heatmap, cx.style);
-            let signed = combined_signed(&map.signed);
             let out = Item {
                 original: &item.original,
                 region: &item.prepared.region,
                 map: &map.map,
-                signed: &signed,
+                signed: &map.signed,
                 overlay: &overlay,
                 base: cx.args.out.join(name),
             };
@@ -464,8 +463,9 @@ fn write_image(
             });
         }
     }
-    let scores: Vec<ClassScore> = top
+    let scores: Vec<ClassScore> = ranked
         .into_iter()
+        .take(5)
         .map(|p| ClassScore {
             index: p.index,
             label: p.label,
@@ -540,10 +540,9 @@ fn write_image(
     Ok((summary, tiles))
 }
 
-/// Every class's probability (softmax; for a one-logit head, sigmoid for class 1 and its
-/// complement for class 0), indexed by class.
-fn class_probabilities(logits: &[f32], labels: &[String]) -> Vec<f32> {
-    let ranked = rank(logits, labels, logits.len().max(2));
+/// Every class's probability, indexed by class, from a ranking of all classes (softmax; for a
+/// one-logit head, sigmoid for class 1 and its complement for class 0).
+fn class_probabilities(ranked: &[Prediction]) -> Vec<f32> {
     let mut probabilities = vec![0.0; ranked.iter().map(|p| p.index + 1).max().unwrap_or(0)];
     for p in ranked {
         probabilities[p.index] = p.probability;
@@ -562,25 +561,6 @@ fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32
             .map(|&(j, _)| probabilities.get(j).copied().unwrap_or(0.0))
             .sum(),
     }
-}
-
-/// One signed map from the per-layer ones: the map itself for one layer, else the mean at the
-/// finest layer's resolution.
-fn combined_signed(planes: &[Plane]) -> Plane {
-    let Some(finest) = planes.iter().max_by_key(|p| p.height * p.width) else {
-        return Plane::zeros(1, 1);
-    };
-    if planes.len() == 1 {
-        return finest.clone();
-    }
-    let (h, w) = (finest.height, finest.width);
-    let mut mean = Plane::zeros(h, w);
-    for plane in planes {
-        for (m, v) in mean.data.iter_mut().zip(plane.resized(h, w).data) {
-            *m += v / planes.len() as f32;
-        }
-    }
-    mean
 }
 
 /// Writes the contact sheets, `rows × columns` tiles a page, and returns their paths.

@@ -15,8 +15,8 @@ pub struct Item<'a> {
     pub region: &'a CropRegion,
     /// The map in `[0, 1]`.
     pub map: &'a Plane,
-    /// The map before ReLU and scaling, at the layer's resolution.
-    pub signed: &'a Plane,
+    /// Per target layer, the map before ReLU and scaling.
+    pub signed: &'a [Plane],
     /// The heatmap drawn over the original.
     pub overlay: &'a RgbImage,
     /// `DIR/<stem>.<method>[.<class>]`, without extension.
@@ -55,10 +55,11 @@ pub struct SignedPng {
 
 impl MapWriter for SignedPng {
     fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let (unit, m) = whycam_render::centre_signed(&item.signed.data);
+        let signed = combined_signed(item.signed);
+        let (unit, m) = whycam_render::centre_signed(&signed.data);
         let heatmap = Heatmap {
-            height: item.signed.height,
-            width: item.signed.width,
+            height: signed.height,
+            width: signed.width,
             data: &unit,
         };
         let style = OverlayStyle {
@@ -101,4 +102,23 @@ fn write_npy(path: &Path, map: &Plane) -> std::io::Result<()> {
         .begin_nd()?;
     writer.extend(map.data.iter().copied())?;
     writer.finish()
+}
+
+/// One signed map from the per-layer ones: the map itself for one layer, else the mean at the
+/// finest layer's resolution.
+fn combined_signed(planes: &[Plane]) -> Plane {
+    let Some(finest) = planes.iter().max_by_key(|p| p.height * p.width) else {
+        return Plane::zeros(1, 1);
+    };
+    if planes.len() == 1 {
+        return finest.clone();
+    }
+    let (h, w) = (finest.height, finest.width);
+    let mut mean = Plane::zeros(h, w);
+    for plane in planes {
+        for (m, v) in mean.data.iter_mut().zip(plane.resized(h, w).data) {
+            *m += v / planes.len() as f32;
+        }
+    }
+    mean
 }
