@@ -52,6 +52,16 @@ fn heatmap(data: &[f32]) -> Heatmap<'_> {
     }
 }
 
+/// `data` in jet over the original, at the default opacity.
+fn jet_overlay(data: &[f32]) -> RgbImage {
+    overlay(
+        &original(),
+        &region(),
+        heatmap(data),
+        &OverlayStyle::default(),
+    )
+}
+
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -102,12 +112,7 @@ fn check(name: &str, actual: &RgbImage) {
 #[test]
 fn overlay_jet_inside_the_crop_only() {
     let data = blob();
-    let picture = overlay(
-        &original(),
-        &region(),
-        heatmap(&data),
-        &OverlayStyle::default(),
-    );
+    let picture = jet_overlay(&data);
     // Outside the crop the original is untouched.
     assert_eq!(picture.get_pixel(5, 60), original().get_pixel(5, 60));
     check("overlay_jet", &picture);
@@ -151,18 +156,17 @@ fn signed_map_in_bwr_with_colour_bar() {
 fn titled_figure_of_two_classes() {
     let data = blob();
     let flipped: Vec<f32> = data.iter().rev().copied().collect();
-    let style = OverlayStyle::default();
     let panels = [
         Panel {
             image: original(),
             title: "input".into(),
         },
         Panel {
-            image: overlay(&original(), &region(), heatmap(&data), &style),
+            image: jet_overlay(&data),
             title: "cat prob = 0.999923".into(),
         },
         Panel {
-            image: overlay(&original(), &region(), heatmap(&flipped), &style),
+            image: jet_overlay(&flipped),
             title: "dog prob = 0.000077".into(),
         },
     ];
@@ -179,12 +183,7 @@ fn titled_figure_of_two_classes() {
 #[test]
 fn contact_sheet_with_label_boxes() {
     let data = blob();
-    let picture = overlay(
-        &original(),
-        &region(),
-        heatmap(&data),
-        &OverlayStyle::default(),
-    );
+    let picture = jet_overlay(&data);
     let tile = |label: &str, verdict, note: Option<&str>| Tile {
         image: picture.clone(),
         label: label.into(),

@@ -113,17 +113,15 @@ fn optimizer(config: &FitConfig) -> ModuleOptimizer {
     }
 }
 
-/// The batch as tensors on `device`, checking labels against the head.
-fn tensors(batch: &Batch, classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+/// The batch as tensors on `device` (its images moved, not copied), checking labels against
+/// the head.
+fn tensors(batch: Batch, classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>)> {
     if let Some(&label) = batch.labels.iter().find(|&&l| l >= classes) {
         return Err(TrainError::Labels { label, classes });
     }
     let n = batch.len();
     let side = ((batch.images.len() / (3 * n)) as f64).sqrt() as usize;
-    let images = Tensor::<4>::from_data(
-        TensorData::new(batch.images.clone(), [n, 3, side, side]),
-        device,
-    );
+    let images = Tensor::<4>::from_data(TensorData::new(batch.images, [n, 3, side, side]), device);
     let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     Ok((images, labels))
@@ -150,14 +148,15 @@ pub fn evaluate(model: &WhycamSmall, loader: &Loader) -> Result<(f64, f64, usize
         if batch.is_empty() {
             continue;
         }
-        let (x, y) = tensors(&batch, model.classes(), &device)?;
+        let n = batch.len();
+        let (x, y) = tensors(batch, model.classes(), &device)?;
         let logits = model.forward(x);
         let loss = loss_fn
             .forward(logits.clone(), y.clone())
             .into_scalar::<f32>() as f64;
-        loss_sum += loss * batch.len() as f64;
+        loss_sum += loss * n as f64;
         right += correct(&logits, &y);
-        seen += batch.len();
+        seen += n;
     }
     if seen == 0 {
         return Err(TrainError::Parameter(
@@ -197,12 +196,13 @@ pub fn fit(
             if batch.is_empty() {
                 continue;
             }
-            let (x, y) = tensors(&batch, model.classes(), &device)?;
+            let n = batch.len();
+            let (x, y) = tensors(batch, model.classes(), &device)?;
             let logits = model.forward(x);
             let loss = loss_fn.forward(logits.clone(), y.clone());
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * batch.len() as f64;
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * n as f64;
             right += correct(&logits, &y);
-            seen += batch.len();
+            seen += n;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = config.schedule.at(config.lr, step as f64 / steps as f64);
             model = optim.step(lr, model, grads);
