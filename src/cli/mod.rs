@@ -1,12 +1,15 @@
 //! Command-line parsing and the subcommands. Each subcommand turns its arguments into a
 //! validated configuration, calls the libraries, and decides what the user sees.
 
+mod data_args;
 mod explain;
 mod fetch;
 mod model_args;
 mod models;
 mod predict;
 mod report;
+mod test;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +37,11 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// List the architectures, or the layers of one.
     Models(models::ModelsArgs),
+    /// Train a CAM-ready classifier: fine-tune a zoo model with a new head, or train
+    /// whycam-small from scratch.
+    Train(train::TrainArgs),
+    /// Score a model on a labelled dataset: accuracy, per-class accuracy, confusion matrix.
+    Test(test::TestArgs),
 }
 
 /// Sets up `tracing` output on stderr.
@@ -81,5 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Models(args) => models::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Test(args) => test::run(args),
     }
 }

@@ -6,27 +6,33 @@ use clap::Args;
 use std::path::PathBuf;
 use whycam_data::{DecodeLimits, Preprocess, PreprocessConfig};
 use whycam_models::{Architecture, LoadOptions, Model};
+use whycam_train::{Sidecar, sidecar_path};
 
 /// Which model, which weights, how images are fed to it.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Architecture (see `whycam models`).
-    #[arg(long, default_value = "efficientnet-lite0")]
-    pub model: String,
+    /// Architecture (see `whycam models`). Default: efficientnet-lite0, or what the sidecar
+    /// of a `whycam train` checkpoint says.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Weights file (.pth/.pt state dict or .safetensors, PyTorch parameter names). Default:
-    /// the pretrained ImageNet weights for efficientnet-lite0/1/2, fetched into the cache.
+    /// the pretrained ImageNet weights for efficientnet-lite0/1/2, fetched into the cache. A
+    /// checkpoint of `whycam train` brings its architecture, labels and preprocessing in the
+    /// JSON beside it.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Class names, one per line (or a JSON array). Default: ImageNet's for 1000 classes.
+    /// Class names, one per line (or a JSON array). Default: the checkpoint's, or ImageNet's
+    /// for 1000 classes.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Input size in pixels. Default: the model's native resolution.
+    /// Input size in pixels. Default: the checkpoint's, or the model's native resolution.
     #[arg(long)]
     pub size: Option<u32>,
     /// crop: resize the shorter side to size/0.875 and centre-crop; stretch: resize to
-    /// size×size; none: use the image as it is (it must be size×size).
-    #[arg(long, default_value = "crop")]
-    pub preprocess: Preprocess,
+    /// size×size; none: use the image as it is (it must be size×size). Default: the
+    /// checkpoint's, or crop.
+    #[arg(long)]
+    pub preprocess: Option<Preprocess>,
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
     pub max_pixels: u64,
@@ -48,13 +54,44 @@ impl ModelArgs {
 
     /// Loads the model with `options`.
     pub fn load_with(&self, options: LoadOptions) -> anyhow::Result<LoadedModel> {
-        let architecture: Architecture = self.model.parse()?;
-        let preprocess = PreprocessConfig {
-            size: self.size.unwrap_or(architecture.native_size() as u32),
-            mode: self.preprocess,
-            normalization: architecture.normalization(),
-            ..PreprocessConfig::default()
+        let sidecar = match &self.weights {
+            Some(weights) => Sidecar::for_weights(weights)?,
+            None => None,
         };
+        let architecture: Architecture = match (&self.model, &sidecar) {
+            (Some(name), None) => name.parse()?,
+            (None, Some(s)) => s.architecture.parse()?,
+            (Some(name), Some(s)) => {
+                let wanted: Architecture = name.parse()?;
+                if wanted.name() != s.architecture {
+                    bail!(
+                        "--model {name}: {} holds a {} (see {})",
+                        self.weights
+                            .as_ref()
+                            .expect("a sidecar comes with weights")
+                            .display(),
+                        s.architecture,
+                        sidecar_path(self.weights.as_ref().expect("weights")).display()
+                    );
+                }
+                wanted
+            }
+            (None, None) => Architecture::DEFAULT,
+        };
+        let mut preprocess = match &sidecar {
+            Some(s) => s.preprocess,
+            None => PreprocessConfig {
+                size: architecture.native_size() as u32,
+                normalization: architecture.normalization(),
+                ..PreprocessConfig::default()
+            },
+        };
+        if let Some(size) = self.size {
+            preprocess.size = size;
+        }
+        if let Some(mode) = self.preprocess {
+            preprocess.mode = mode;
+        }
         preprocess.validate()?;
         let min = architecture.min_size() as u32;
         if preprocess.size < min {
@@ -68,7 +105,20 @@ impl ModelArgs {
             None => pretrained_weights(architecture)?,
         };
         let model = Model::load(architecture, &weights, options)?;
-        let labels = labels_for(self.labels.as_ref(), model.net.num_classes())?;
+        let labels = match (&self.labels, &sidecar) {
+            (None, Some(s)) => {
+                let wanted = model.net.num_classes().max(2);
+                if s.labels.len() != wanted {
+                    bail!(
+                        "{} names {} classes but the weights have {wanted}",
+                        sidecar_path(&weights).display(),
+                        s.labels.len()
+                    );
+                }
+                s.labels.clone()
+            }
+            _ => labels_for(self.labels.as_ref(), model.net.num_classes())?,
+        };
         let limits = DecodeLimits {
             max_pixels: self.max_pixels,
         };
@@ -81,7 +131,7 @@ impl ModelArgs {
     }
 }
 
-fn pretrained_weights(architecture: Architecture) -> anyhow::Result<PathBuf> {
+pub(crate) fn pretrained_weights(architecture: Architecture) -> anyhow::Result<PathBuf> {
     let name = architecture.name();
     let Some(asset) = whycam_assets::weights_asset(&name) else {
         bail!(
@@ -95,7 +145,7 @@ fn pretrained_weights(architecture: Architecture) -> anyhow::Result<PathBuf> {
 
 /// Class names: from `--labels`, else ImageNet's for a 1000-way head, else `class N`. A
 /// one-logit binary head has two classes (0 for a negative logit, 1 for a positive one).
-fn labels_for(path: Option<&PathBuf>, classes: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) fn labels_for(path: Option<&PathBuf>, classes: usize) -> anyhow::Result<Vec<String>> {
     let wanted = classes.max(2);
     match path {
         Some(path) => {

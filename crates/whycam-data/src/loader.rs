@@ -60,7 +60,7 @@ pub struct LoaderConfig {
 }
 
 /// A sample left out of its batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Skipped {
     /// Its index in the dataset.
     pub index: usize,

@@ -21,7 +21,10 @@ use crate::decode::{DecodeLimits, load_rgb8};
 use crate::error::{DataError, Result};
 
 /// How an image of any size is brought to the network's square input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Preprocess {
     /// Resize the shorter side to `size / crop_fraction`, then take the centre square.
     #[default]
@@ -68,7 +71,7 @@ impl FromStr for Preprocess {
 }
 
 /// Per-channel normalisation `x = (pixel / 255 - mean) / std`, in 0..1 units.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalization {
     /// Mean of the R, G, B channels.
     pub mean: [f32; 3],
@@ -108,7 +111,7 @@ impl Normalization {
 }
 
 /// Everything [`prepare`] needs to know.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PreprocessConfig {
     /// Side of the square network input, in pixels.
     pub size: u32,

@@ -15,9 +15,11 @@ pub mod mobilenet_v2;
 pub mod resnet;
 pub mod vgg;
 pub mod weights;
+pub mod whycam_small;
 pub mod zoo;
 
 pub use classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
 pub use error::{ModelError, Result};
 pub use weights::{WeightsFile, WeightsFormat};
-pub use zoo::{Architecture, LoadOptions, Model};
+pub use whycam_small::{WhycamSmall, WhycamSmallConfig};
+pub use zoo::{Architecture, LoadOptions, Model, Network};

@@ -248,10 +248,28 @@ impl WeightsFile {
     /// Loads every tensor into `module`; any missing, unexpected or wrongly shaped tensor is an
     /// error that lists them all.
     pub fn apply_to<M: ModuleSnapshot>(&mut self, module: &mut M, model: &str) -> Result<()> {
+        self.apply_except(module, model, &[])
+    }
+
+    /// As [`Self::apply_to`], but the tensors named in `keep` (PyTorch names) are left as
+    /// `module` has them: a new classifier head on pretrained features.
+    pub fn apply_except<M: ModuleSnapshot>(
+        &mut self,
+        module: &mut M,
+        model: &str,
+        keep: &[&str],
+    ) -> Result<()> {
         let path = self.path.clone();
-        let result = on_store!(&mut self.store, s => module
+        let mut result = on_store!(&mut self.store, s => module
             .load_from(s.as_mut())
             .map_err(|e| format_error(&path, e.to_string())))?;
+        let kept = |name: &str| keep.contains(&pytorch_name(name).as_str());
+        result.missing.retain(|(name, _)| !kept(name));
+        result.unused.retain(|name| !kept(name));
+        result.errors.retain(|e| match e {
+            ApplyError::ShapeMismatch { path, .. } => !kept(path),
+            _ => true,
+        });
         if result.missing.is_empty()
             && result
                 .unused

@@ -1,7 +1,7 @@
 //! The model zoo: architecture names as torchvision and the EfficientNet-Lite package spell
 //! them, and building a ready-to-run classifier from a weights file.
 
-use crate::classifier::{Classifier, HeadSpec};
+use crate::classifier::{Classifier, HeadSpec, LinearHead, Stages};
 use crate::densenet::DenseNet;
 use crate::efficientnet_lite::{EfficientNetLite, native_resolution};
 use crate::error::{ModelError, Result};
@@ -9,6 +9,7 @@ use crate::mobilenet_v2::MobileNetV2;
 use crate::resnet::{ResNet, ResNetDepth};
 use crate::vgg::Vgg;
 use crate::weights::WeightsFile;
+use crate::whycam_small::{WhycamSmall, WhycamSmallConfig};
 use burn::module::Module;
 use burn::prelude::*;
 use std::fmt;
@@ -34,11 +35,13 @@ pub enum Architecture {
     MobileNetV2,
     /// torchvision DenseNet-121.
     DenseNet121,
+    /// whycam's compact CNN for training from scratch (widths read from its weights).
+    WhycamSmall,
 }
 
 impl Architecture {
     /// Every architecture, in the order `--help` lists them.
-    pub const ALL: [Architecture; 20] = [
+    pub const ALL: [Architecture; 21] = [
         Architecture::EfficientNetLite(0),
         Architecture::EfficientNetLite(1),
         Architecture::EfficientNetLite(2),
@@ -83,6 +86,7 @@ impl Architecture {
         },
         Architecture::MobileNetV2,
         Architecture::DenseNet121,
+        Architecture::WhycamSmall,
     ];
 
     /// The default model: EfficientNet-Lite0.
@@ -107,6 +111,7 @@ impl Architecture {
             }
             Architecture::MobileNetV2 => "mobilenet_v2".to_string(),
             Architecture::DenseNet121 => "densenet121".to_string(),
+            Architecture::WhycamSmall => "whycam-small".to_string(),
         }
     }
 
@@ -114,6 +119,8 @@ impl Architecture {
     pub fn native_size(self) -> usize {
         match self {
             Architecture::EfficientNetLite(v) => native_resolution(v as usize),
+            // Trained at the data's own size; a checkpoint's sidecar records it.
+            Architecture::WhycamSmall => 64,
             _ => 224,
         }
     }
@@ -127,7 +134,7 @@ impl Architecture {
     }
 
     /// Names of the classifier weight and bias as burn-store indexes them.
-    fn classifier_keys(self) -> (&'static str, &'static str) {
+    pub fn classifier_keys(self) -> (&'static str, &'static str) {
         match self {
             Architecture::EfficientNetLite(_) => ("_fc.weight", "_fc.bias"),
             Architecture::ResNet(_) => ("fc.weight", "fc.bias"),
@@ -135,6 +142,7 @@ impl Architecture {
             Architecture::Vgg { .. } => ("classifier.2.weight", "classifier.2.bias"),
             Architecture::MobileNetV2 => ("classifier.0.weight", "classifier.0.bias"),
             Architecture::DenseNet121 => ("classifier.weight", "classifier.bias"),
+            Architecture::WhycamSmall => ("head.weight", "head.bias"),
         }
     }
 
@@ -151,26 +159,181 @@ impl Architecture {
         match self {
             Architecture::Vgg { .. } => 32,
             Architecture::DenseNet121 => 29,
+            Architecture::WhycamSmall => 4,
             _ => 1,
         }
     }
 
-    /// Builds the network with burn's random initialisation, BatchNorms unfolded.
+    /// Builds the network with burn's random initialisation, BatchNorms unfolded, in
+    /// inference mode. `whycam-small` gets [`WhycamSmallConfig::default`].
     ///
     /// # Panics
     ///
     /// For an architecture outside [`Architecture::ALL`].
     pub fn build(self, head: HeadSpec, device: &Device) -> Box<dyn Classifier> {
-        build_ready(
-            self,
-            head,
-            device,
-            LoadOptions {
-                fold_batchnorm: false,
-            },
-            &mut |_| Ok(()),
-        )
-        .expect("an architecture from Architecture::ALL")
+        let net = self
+            .network(head, &WhycamSmallConfig::default(), device)
+            .expect("an architecture from Architecture::ALL");
+        Box::new(net.valid())
+    }
+
+    /// A freshly initialised trainable network (`small` shapes `whycam-small` only).
+    pub fn network(
+        self,
+        head: HeadSpec,
+        small: &WhycamSmallConfig,
+        device: &Device,
+    ) -> Result<Network> {
+        // The variants carry numbers; only the combinations torchvision and the Lite package
+        // define exist (`Vgg { depth: 12 }` does not).
+        if !Architecture::ALL.contains(&self) {
+            return Err(ModelError::UnknownModel {
+                name: format!("{self:?}"),
+                known: Architecture::ALL.map(|a| a.name()).join(", "),
+            });
+        }
+        Ok(match self {
+            Architecture::EfficientNetLite(v) => {
+                Network::EfficientNetLite(EfficientNetLite::new(v as usize, head, device))
+            }
+            Architecture::ResNet(d) => Network::ResNet(ResNet::new(d, head, device)),
+            Architecture::Vgg { depth, batch_norm } => {
+                Network::Vgg(Vgg::new(depth as usize, batch_norm, head, device))
+            }
+            Architecture::MobileNetV2 => Network::MobileNetV2(MobileNetV2::new(head, device)),
+            Architecture::DenseNet121 => Network::DenseNet(DenseNet::new121(head, device)),
+            Architecture::WhycamSmall => Network::WhycamSmall(small.init(head, device)),
+        })
+    }
+
+    /// The network described by `file` (for `whycam-small`, its widths and input channels
+    /// come from the file's shapes), with `head`, weights still to load.
+    pub fn network_for(
+        self,
+        file: &mut WeightsFile,
+        head: HeadSpec,
+        device: &Device,
+    ) -> Result<Network> {
+        let small = match self {
+            Architecture::WhycamSmall => small_config(file)?,
+            _ => WhycamSmallConfig::default(),
+        };
+        self.network(head, &small, device)
+    }
+}
+
+impl Architecture {
+    /// A trainable network with `head` and the weights in `path`, except the tensors named in
+    /// `fresh` (PyTorch names), which keep their initial values: a new head on pretrained
+    /// features when they are [`Architecture::classifier_keys`].
+    pub fn load_network(
+        self,
+        path: &Path,
+        head: HeadSpec,
+        device: &Device,
+        fresh: &[&str],
+    ) -> Result<Network> {
+        let (weight_key, _) = self.classifier_keys();
+        let mut file = WeightsFile::open_for(path, self.key_remaps(), weight_key)?;
+        let mut network = self.network_for(&mut file, head, device)?;
+        file.apply_except(&mut network, &self.name(), fresh)?;
+        Ok(network)
+    }
+}
+
+/// The shape of a `whycam-small` checkpoint: `blocks.{i}.conv1.weight` is
+/// `[width_i, input_i, 3, 3]`.
+fn small_config(file: &mut WeightsFile) -> Result<WhycamSmallConfig> {
+    let mut config = WhycamSmallConfig {
+        widths: Vec::new(),
+        in_channels: 3,
+    };
+    while let Some(shape) = file.shape(&format!("blocks.{}.conv1.weight", config.widths.len()))? {
+        if shape.len() != 4 {
+            break;
+        }
+        if config.widths.is_empty() {
+            config.in_channels = shape[1];
+        }
+        config.widths.push(shape[0]);
+    }
+    if config.widths.is_empty() || !matches!(config.in_channels, 1 | 3) {
+        return Err(ModelError::Format {
+            path: file.path().to_path_buf(),
+            message: "not a whycam-small checkpoint: no blocks.0.conv1.weight of shape \
+                      [width, 1 or 3, 3, 3]"
+                .into(),
+        });
+    }
+    Ok(config)
+}
+
+/// Any network of the zoo as one burn module: what training works on.
+// Modules are not boxed in burn; the size difference does not matter for a handful of values.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Network {
+    /// EfficientNet-Lite.
+    EfficientNetLite(EfficientNetLite),
+    /// ResNet.
+    ResNet(ResNet),
+    /// VGG.
+    Vgg(Vgg),
+    /// MobileNetV2.
+    MobileNetV2(MobileNetV2),
+    /// DenseNet.
+    DenseNet(DenseNet),
+    /// whycam-small.
+    WhycamSmall(WhycamSmall),
+}
+
+/// Runs the same code on every variant.
+macro_rules! on_network {
+    ($net:expr, $m:ident => $body:expr) => {
+        match $net {
+            Network::EfficientNetLite($m) => $body,
+            Network::ResNet($m) => $body,
+            Network::Vgg($m) => $body,
+            Network::MobileNetV2($m) => $body,
+            Network::DenseNet($m) => $body,
+            Network::WhycamSmall($m) => $body,
+        }
+    };
+}
+
+impl Network {
+    /// Folds every BatchNorm into its convolution (inference only).
+    pub fn fold_batchnorm(&mut self) {
+        on_network!(self, m => m.fold_batchnorm())
+    }
+
+    /// The network as a [`Classifier`].
+    pub fn classifier(&self) -> &dyn Classifier {
+        on_network!(self, m => m)
+    }
+}
+
+impl Classifier for Network {
+    fn stages(&self) -> &Stages {
+        self.classifier().stages()
+    }
+    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+        self.classifier().run_stage(index, x)
+    }
+    fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        self.classifier().head(features)
+    }
+    fn num_classes(&self) -> usize {
+        self.classifier().num_classes()
+    }
+    fn default_stage(&self) -> usize {
+        self.classifier().default_stage()
+    }
+    fn linear_head(&self) -> Option<LinearHead> {
+        self.classifier().linear_head()
+    }
+    fn is_folded(&self) -> bool {
+        self.classifier().is_folded()
     }
 }
 
@@ -236,9 +399,9 @@ impl Model {
                 classes: 1,
                 bias: true,
             });
-        let net = build_ready(architecture, head, &Device::default(), options, &mut |m| {
-            m.load_from_file(&mut file, &name)
-        })?;
+        let mut net = architecture.network_for(&mut file, head, &Device::default())?;
+        file.apply_to(&mut net, &name)?;
+        let net = ready(net, options);
         Ok(Self {
             architecture,
             weights: weights.to_path_buf(),
@@ -253,10 +416,10 @@ impl Model {
     ///
     /// For an architecture outside [`Architecture::ALL`].
     pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
-        let net = build_ready(architecture, head, &Device::default(), options, &mut |_| {
-            Ok(())
-        })
-        .expect("an architecture from Architecture::ALL");
+        let net = architecture
+            .network(head, &WhycamSmallConfig::default(), &Device::default())
+            .expect("an architecture from Architecture::ALL");
+        let net = ready(net, options);
         Self {
             architecture,
             weights: PathBuf::new(),
@@ -282,83 +445,13 @@ impl Model {
     }
 }
 
-/// Gives a freshly built network its weights.
-type WeightSource<'a> = dyn FnMut(&mut dyn LoadInto) -> Result<()> + 'a;
-
-/// What [`WeightSource`]s can fill: any model of the zoo.
-pub trait LoadInto {
-    /// Applies `file` to this module.
-    fn load_from_file(&mut self, file: &mut WeightsFile, model: &str) -> Result<()>;
-}
-
-impl<M: Module> LoadInto for M {
-    fn load_from_file(&mut self, file: &mut WeightsFile, model: &str) -> Result<()> {
-        file.apply_to(self, model)
-    }
-}
-
-/// Builds `architecture`, lets `load` fill its weights, switches it to inference mode and
-/// folds its BatchNorms if asked.
-fn build_ready(
-    architecture: Architecture,
-    head: HeadSpec,
-    device: &Device,
-    options: LoadOptions,
-    load: &mut WeightSource<'_>,
-) -> Result<Box<dyn Classifier>> {
-    // The variants carry numbers; only the combinations torchvision and the Lite package
-    // define exist (`Vgg { depth: 12 }` does not).
-    if !Architecture::ALL.contains(&architecture) {
-        return Err(ModelError::UnknownModel {
-            name: format!("{architecture:?}"),
-            known: Architecture::ALL.map(|a| a.name()).join(", "),
-        });
-    }
-    Ok(match architecture {
-        Architecture::EfficientNetLite(v) => {
-            let m = EfficientNetLite::new(v as usize, head, device);
-            ready(m, options, load, EfficientNetLite::fold_batchnorm)?
-        }
-        Architecture::ResNet(d) => ready(
-            ResNet::new(d, head, device),
-            options,
-            load,
-            ResNet::fold_batchnorm,
-        )?,
-        Architecture::Vgg { depth, batch_norm } => {
-            let m = Vgg::new(depth as usize, batch_norm, head, device);
-            ready(m, options, load, Vgg::fold_batchnorm)?
-        }
-        Architecture::MobileNetV2 => ready(
-            MobileNetV2::new(head, device),
-            options,
-            load,
-            MobileNetV2::fold_batchnorm,
-        )?,
-        Architecture::DenseNet121 => ready(
-            DenseNet::new121(head, device),
-            options,
-            load,
-            DenseNet::fold_batchnorm,
-        )?,
-    })
-}
-
-fn ready<M>(
-    mut model: M,
-    options: LoadOptions,
-    load: &mut WeightSource<'_>,
-    fold: fn(&mut M),
-) -> Result<Box<dyn Classifier>>
-where
-    M: Module + Classifier + 'static,
-{
-    load(&mut model)?;
-    let mut model = model.valid();
+/// Switches `net` to inference mode and folds its BatchNorms if asked.
+fn ready(net: Network, options: LoadOptions) -> Box<dyn Classifier> {
+    let mut net = net.valid();
     if options.fold_batchnorm {
-        fold(&mut model);
+        net.fold_batchnorm();
     }
-    Ok(Box::new(model))
+    Box::new(net)
 }
 
 impl Model {

@@ -1,21 +1,25 @@
-//! The training loop: cross-entropy, Adam / AdamW / SGD with momentum, a learning rate that
-//! follows a one-cycle or cosine schedule step by step, and per-epoch train and validation
-//! loss and accuracy.
+//! The training loop: cross-entropy (or binary cross-entropy for a one-logit head), Adam /
+//! AdamW / SGD with momentum, a learning rate that follows a one-cycle or cosine schedule
+//! step by step, fastai's `fine_tune` freezing, and per-epoch train and validation loss and
+//! accuracy.
 
 use crate::error::{Result, TrainError};
-use crate::small::WhycamSmall;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use whycam_data::{Batch, Loader};
+use whycam_models::{Classifier, Network};
 
 /// The optimiser.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Adam (weight decay added to the gradient, as PyTorch's `Adam`).
     Adam,
@@ -26,7 +30,8 @@ pub enum OptimizerKind {
 }
 
 /// How the learning rate moves over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// The same all along.
     Constant,
@@ -61,20 +66,53 @@ impl Schedule {
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct FitConfig {
-    /// Passes over the training data.
+    /// Epochs with every layer trained (after the frozen ones).
     pub epochs: usize,
+    /// Epochs first spent on the head alone, the body frozen in inference mode (fastai's
+    /// `fine_tune(freeze_epochs=...)`). The unfrozen epochs then run at half the learning rate,
+    /// as `fine_tune` does.
+    pub freeze_epochs: usize,
     /// Peak learning rate.
     pub lr: f64,
     /// Weight decay (0 for none).
     pub weight_decay: f64,
     /// The optimiser.
     pub optimizer: OptimizerKind,
-    /// The learning-rate schedule.
+    /// The learning-rate schedule (per phase: frozen, then unfrozen).
     pub schedule: Schedule,
+    /// Epochs already done (when resuming): training continues with the next one, at the
+    /// learning rate it would have had.
+    pub start_epoch: usize,
+    /// Set from elsewhere (Ctrl-C) to stop after the current batch.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl FitConfig {
+    /// All epochs, frozen and unfrozen.
+    pub fn total_epochs(&self) -> usize {
+        self.freeze_epochs + self.epochs
+    }
+
+    /// Whether epoch `epoch` (0-based) trains the head only, and the peak learning rate and
+    /// the epoch's place in its phase (`index`, `epochs`).
+    fn phase(&self, epoch: usize) -> (bool, f64, usize, usize) {
+        if epoch < self.freeze_epochs {
+            (true, self.lr, epoch, self.freeze_epochs)
+        } else if self.freeze_epochs > 0 {
+            (
+                false,
+                self.lr / 2.0,
+                epoch - self.freeze_epochs,
+                self.epochs,
+            )
+        } else {
+            (false, self.lr, epoch, self.epochs)
+        }
+    }
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 1-based epoch.
     pub epoch: usize,
@@ -94,6 +132,10 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
+    /// Whether only the head was trained.
+    pub frozen: bool,
+    /// Stopped early (Ctrl-C): the numbers cover the batches done.
+    pub interrupted: bool,
 }
 
 fn optimizer(config: &FitConfig) -> ModuleOptimizer {
@@ -113,9 +155,60 @@ fn optimizer(config: &FitConfig) -> ModuleOptimizer {
     }
 }
 
+/// The loss of a head: cross-entropy over k logits, or binary cross-entropy with logits
+/// over one (label 1 is the positive class).
+enum Objective {
+    CrossEntropy(burn::nn::loss::CrossEntropyLoss),
+    Binary(burn::nn::loss::BinaryCrossEntropyLoss),
+}
+
+impl Objective {
+    fn for_head(classes: usize, device: &Device) -> Self {
+        if classes == 1 {
+            Objective::Binary(
+                BinaryCrossEntropyLossConfig::new()
+                    .with_logits(true)
+                    .init(device),
+            )
+        } else {
+            Objective::CrossEntropy(CrossEntropyLossConfig::new().init(device))
+        }
+    }
+
+    /// The classes the labels may take.
+    fn label_range(&self, head: usize) -> usize {
+        match self {
+            Objective::CrossEntropy(_) => head,
+            Objective::Binary(_) => 2,
+        }
+    }
+
+    fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+        match self {
+            Objective::CrossEntropy(l) => l.forward(logits, labels),
+            Objective::Binary(l) => {
+                let n = labels.dims()[0];
+                l.forward(logits.reshape([n]), labels)
+            }
+        }
+    }
+
+    /// The predicted class of each row.
+    fn predict(&self, logits: Tensor<2>) -> Tensor<1, Int> {
+        match self {
+            Objective::CrossEntropy(_) => logits.argmax(1).flatten::<1>(0, 1),
+            Objective::Binary(_) => logits.greater_elem(0.0).int().flatten::<1>(0, 1),
+        }
+    }
+}
+
 /// The batch as tensors on `device` (its images moved, not copied), checking labels against
 /// the head.
-fn tensors(batch: Batch, classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+fn tensors(
+    batch: Batch,
+    classes: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>, Vec<usize>)> {
     if let Some(&label) = batch.labels.iter().find(|&&l| l >= classes) {
         return Err(TrainError::Labels { label, classes });
     }
@@ -124,99 +217,210 @@ fn tensors(batch: Batch, classes: usize, device: &Device) -> Result<(Tensor<4>, 
     let images = Tensor::<4>::from_data(TensorData::new(batch.images, [n, 3, side, side]), device);
     let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
-    Ok((images, labels))
+    Ok((images, labels, batch.labels))
 }
 
-/// Correct predictions of `logits` against `labels`.
-fn correct(logits: &Tensor<2>, labels: &Tensor<1, Int>) -> usize {
-    let predicted = logits.clone().argmax(1).flatten::<1>(0, 1);
-    predicted
-        .equal(labels.clone())
-        .int()
-        .sum()
-        .into_scalar::<i64>() as usize
+fn to_vec(t: Tensor<1, Int>) -> Vec<usize> {
+    t.into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("integer predictions")
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
 }
 
-/// Mean loss and accuracy of `model` over `loader`'s epoch 0 (no autodiff, BatchNorm in
-/// evaluation mode).
-pub fn evaluate(model: &WhycamSmall, loader: &Loader) -> Result<(f64, f64, usize)> {
+/// What a model does on a dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Mean loss.
+    pub loss: f64,
+    /// Fraction right.
+    pub accuracy: f64,
+    /// Samples that could not be read, with why.
+    pub skipped: Vec<whycam_data::Skipped>,
+    /// The true label of each sample evaluated.
+    pub labels: Vec<usize>,
+    /// The predicted label of each.
+    pub predictions: Vec<usize>,
+}
+
+impl Evaluation {
+    /// `matrix[true][predicted]` counts over `classes` classes.
+    pub fn confusion(&self, classes: usize) -> Vec<Vec<usize>> {
+        let mut m = vec![vec![0; classes]; classes];
+        for (&t, &p) in self.labels.iter().zip(&self.predictions) {
+            if t < classes && p < classes {
+                m[t][p] += 1;
+            }
+        }
+        m
+    }
+}
+
+/// Loss, accuracy and every prediction of `model` over `loader`'s epoch 0 (no autodiff,
+/// BatchNorm in evaluation mode). A one-logit head predicts class 1 for a positive logit.
+pub fn evaluate(model: &dyn Classifier, loader: &Loader) -> Result<Evaluation> {
     let device = Device::default();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0, 0usize, 0usize, 0usize);
-    for batch in loader.epoch(0) {
-        skipped += batch.skipped.len();
+    let objective = Objective::for_head(model.num_classes(), &device);
+    let range = objective.label_range(model.num_classes());
+    let mut loss_sum = 0.0;
+    let mut out = Evaluation {
+        loss: 0.0,
+        accuracy: 0.0,
+        skipped: Vec::new(),
+        labels: Vec::new(),
+        predictions: Vec::new(),
+    };
+    for mut batch in loader.epoch(0) {
+        out.skipped.append(&mut batch.skipped);
         if batch.is_empty() {
             continue;
         }
         let n = batch.len();
-        let (x, y) = tensors(batch, model.classes(), &device)?;
+        let (x, y, labels) = tensors(batch, range, &device)?;
         let logits = model.forward(x);
-        let loss = loss_fn
-            .forward(logits.clone(), y.clone())
-            .into_scalar::<f32>() as f64;
+        let loss = objective.loss(logits.clone(), y).into_scalar::<f32>() as f64;
         loss_sum += loss * n as f64;
-        right += correct(&logits, &y);
-        seen += n;
+        out.predictions.extend(to_vec(objective.predict(logits)));
+        out.labels.extend(labels);
     }
+    let seen = out.labels.len();
     if seen == 0 {
         return Err(TrainError::Parameter(
             "no readable sample to evaluate on".into(),
         ));
     }
-    Ok((loss_sum / seen as f64, right as f64 / seen as f64, skipped))
+    let right = out
+        .labels
+        .iter()
+        .zip(&out.predictions)
+        .filter(|(a, b)| a == b)
+        .count();
+    out.loss = loss_sum / seen as f64;
+    out.accuracy = right as f64 / seen as f64;
+    Ok(out)
 }
 
-/// Trains `model` (made on an autodiff device) for `config.epochs` epochs of `train`,
-/// evaluating on `valid` after each; `on_epoch` sees each epoch's numbers. Returns the
-/// trained model.
+/// How [`fit`] ended.
+pub struct Fitted {
+    /// The trained model (on the autodiff device).
+    pub model: Network,
+    /// Stopped by [`FitConfig::stop`] before the last epoch's end.
+    pub interrupted: bool,
+}
+
+/// What a caller sees of training as it goes.
+pub trait Observer {
+    /// After each batch: the 0-based epoch, batches done in it, and the batch's mean loss.
+    fn batch(&mut self, _epoch: usize, _done: usize, _loss: f64) {}
+    /// A sample that could not be read and was left out.
+    fn skipped(&mut self, _sample: &whycam_data::Skipped) {}
+    /// After each epoch (and after an interrupted one), with the model as it is then; an
+    /// error (a checkpoint that cannot be written) ends training.
+    fn epoch(&mut self, stats: &EpochStats, model: &Network) -> Result<()>;
+}
+
+impl<F: FnMut(&EpochStats, &Network) -> Result<()>> Observer for F {
+    fn epoch(&mut self, stats: &EpochStats, model: &Network) -> Result<()> {
+        self(stats, model)
+    }
+}
+
+/// Trains `model` (made on an autodiff device) for the epochs of `config` after
+/// `config.start_epoch`, evaluating on `valid` after each and reporting to `observer`.
 pub fn fit(
-    mut model: WhycamSmall,
+    mut model: Network,
     train: &Loader,
     valid: Option<&Loader>,
     config: &FitConfig,
-    mut on_epoch: impl FnMut(&EpochStats, &WhycamSmall),
-) -> Result<WhycamSmall> {
-    if config.epochs == 0 || !(config.lr > 0.0 && config.lr.is_finite()) {
+    observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    if config.total_epochs() == 0 || !(config.lr > 0.0 && config.lr.is_finite()) {
         return Err(TrainError::Parameter(format!(
             "need at least one epoch and a positive learning rate, got {} and {}",
-            config.epochs, config.lr
+            config.total_epochs(),
+            config.lr
         )));
     }
     let device = Device::default().autodiff();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let classes = model.num_classes();
+    let objective = Objective::for_head(classes, &device);
+    let range = objective.label_range(classes);
+    if train.dataset().classes().len() > range {
+        return Err(TrainError::Parameter(format!(
+            "the training data has {} classes but the head has {} output(s){}",
+            train.dataset().classes().len(),
+            classes,
+            if classes == 1 {
+                " (a binary head takes two classes)"
+            } else {
+                ""
+            }
+        )));
+    }
     let mut optim = optimizer(config);
-    let steps = (train.batches_per_epoch() * config.epochs).max(1);
-    let mut step = 0usize;
-    let mut lr = config.schedule.at(config.lr, 0.0);
-    for epoch in 0..config.epochs {
+    let per_epoch = train.batches_per_epoch().max(1);
+    let last = model.stages().len() - 1;
+    let mut lr = config.lr;
+    for epoch in config.start_epoch..config.total_epochs() {
         let start = Instant::now();
+        let (frozen, peak, index, phase_epochs) = config.phase(epoch);
+        let steps = (per_epoch * phase_epochs).max(1);
+        let mut step = per_epoch * index;
+        // The frozen body runs without autodiff, in inference mode.
+        let body = frozen.then(|| model.valid());
         let (mut loss_sum, mut right, mut seen, mut skipped) = (0.0, 0usize, 0usize, 0usize);
+        let mut interrupted = false;
         for batch in train.epoch(epoch as u64) {
             skipped += batch.skipped.len();
+            for sample in &batch.skipped {
+                observer.skipped(sample);
+            }
             if batch.is_empty() {
                 continue;
             }
             let n = batch.len();
-            let (x, y) = tensors(batch, model.classes(), &device)?;
-            let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y.clone());
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * n as f64;
-            right += correct(&logits, &y);
+            let (x, y, _) = tensors(batch, range, &device)?;
+            let logits = match &body {
+                Some(body) => {
+                    let features = body.features_at(x.without_autodiff(), last);
+                    model.head(features.autodiff())
+                }
+                None => model.forward(x),
+            };
+            let loss = objective.loss(logits.clone(), y.clone());
+            let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
+            loss_sum += batch_loss * n as f64;
+            right += to_vec(objective.predict(logits.detach()))
+                .iter()
+                .zip(to_vec(y))
+                .filter(|(p, t)| **p == *t)
+                .count();
             seen += n;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = config.schedule.at(config.lr, step as f64 / steps as f64);
+            lr = config.schedule.at(peak, step as f64 / steps as f64);
             model = optim.step(lr, model, grads);
             step += 1;
+            observer.batch(epoch, step - per_epoch * index, batch_loss);
+            if config
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                interrupted = true;
+                break;
+            }
         }
         if seen == 0 {
             return Err(TrainError::Parameter(
                 "no readable sample to train on".into(),
             ));
         }
-        let (valid_loss, valid_accuracy) = match valid {
+        let (valid_loss, valid_accuracy) = match valid.filter(|_| !interrupted) {
             Some(loader) => {
-                let (loss, accuracy, _) = evaluate(&model.valid(), loader)?;
-                (Some(loss), Some(accuracy))
+                let e = evaluate(&model.valid(), loader)?;
+                (Some(e.loss), Some(e.accuracy))
             }
             None => (None, None),
         };
@@ -230,10 +434,21 @@ pub fn fit(
             skipped,
             seconds: start.elapsed().as_secs_f64(),
             lr,
+            frozen,
+            interrupted,
         };
-        on_epoch(&stats, &model);
+        observer.epoch(&stats, &model)?;
+        if interrupted {
+            return Ok(Fitted {
+                model,
+                interrupted: true,
+            });
+        }
     }
-    Ok(model)
+    Ok(Fitted {
+        model,
+        interrupted: false,
+    })
 }
 
 #[cfg(test)]

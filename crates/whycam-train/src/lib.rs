@@ -1,12 +1,15 @@
-//! Training CAM-ready classifiers: `whycam-small`, a compact CNN that ends in global average
-//! pooling and one linear layer, and the loop that fits it on a [`whycam_data::Loader`].
+//! Training CAM-ready classifiers: any network of the zoo (with a new linear or binary head)
+//! or `whycam-small` from scratch, fitted on a [`whycam_data::Loader`], saved as
+//! safetensors with a JSON sidecar.
 
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod error;
 mod fit;
-mod small;
 
+pub use checkpoint::{Sidecar, TrainingRecord, save, sidecar_path};
 pub use error::{Result, TrainError};
-pub use fit::{EpochStats, FitConfig, OptimizerKind, Schedule, evaluate, fit};
-pub use small::{WhycamSmall, WhycamSmallConfig};
+pub use fit::{
+    EpochStats, Evaluation, FitConfig, Fitted, Observer, OptimizerKind, Schedule, evaluate, fit,
+};

@@ -9,7 +9,8 @@ use whycam_data::datasets::{self, Dataset, PetTarget, Subset};
 use whycam_data::{
     Augment, Loader, LoaderConfig, Normalization, Preprocess, PreprocessConfig, Split,
 };
-use whycam_train::{FitConfig, OptimizerKind, Schedule, WhycamSmallConfig, fit};
+use whycam_models::{Architecture, HeadSpec, WhycamSmallConfig};
+use whycam_train::{FitConfig, OptimizerKind, Schedule, fit};
 
 fn root() -> PathBuf {
     let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
@@ -51,19 +52,28 @@ fn loader(dataset: Arc<dyn Dataset>, train: bool, seed: u64) -> Loader {
 /// Trains a `widths` whycam-small for `epochs` on every `step`-th training image and returns
 /// the accuracy on every `step`-th test image, and the seconds it took.
 fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
+    let small = WhycamSmallConfig {
+        widths: widths.to_vec(),
+        in_channels: 1,
+    };
     let open = |split| -> Arc<dyn Dataset> {
         Arc::from(datasets::open(&root(), split, PetTarget::Breed).unwrap())
     };
     let train: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Train), step).unwrap());
     let test: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Test), step).unwrap());
     let device = burn::prelude::Device::default().autodiff();
-    let model = WhycamSmallConfig {
+    let head = HeadSpec {
         classes: 10,
-        widths,
-    }
-    .init(&device);
+        bias: true,
+    };
+    let model = Architecture::WhycamSmall
+        .network(head, &small, &device)
+        .unwrap();
     let config = FitConfig {
         epochs,
+        freeze_epochs: 0,
+        start_epoch: 0,
+        stop: None,
         lr: 1e-2,
         weight_decay: 0.0,
         optimizer: OptimizerKind::AdamW,
@@ -76,9 +86,10 @@ fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
         &loader(train, true, 1),
         Some(&loader(test, false, 1)),
         &config,
-        |stats, _| {
+        &mut |stats: &whycam_train::EpochStats, _: &whycam_models::Network| {
             eprintln!("{}", serde_json::to_string(stats).unwrap());
             last = stats.valid_accuracy;
+            Ok(())
         },
     )
     .unwrap();

@@ -113,6 +113,20 @@ pub fn open(path: &Path, split: Split, pet_target: PetTarget) -> Result<Box<dyn 
 }
 
 /// Reads a whole file, naming it in the error.
+/// Whether `path` is a layout with its own test split (STL-10, CIFAR-10, Oxford-IIIT Pet,
+/// IDX files), which [`open`] then gives for [`Split::Test`].
+pub fn has_test_split(path: &Path) -> bool {
+    if !path.is_dir() {
+        return false;
+    }
+    let named =
+        |name: &str| path.file_name().is_some_and(|n| n == name) || path.join(name).is_dir();
+    named("stl10_binary")
+        || named("cifar-10-batches-bin")
+        || named("oxford-iiit-pet")
+        || Idx::find(path, Split::Test).is_some()
+}
+
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| DataError::io(path, e))
 }
@@ -197,7 +211,20 @@ mod tests {
             [0, 0, 1]
         );
         assert!(every.describe(2).ends_with("1.png"));
-        assert!(Subset::new(all, vec![0, 6]).is_err());
+        assert!(Subset::new(all.clone(), vec![0, 6]).is_err());
+        let b = Subset::of_classes(all.clone(), &["B".to_string()]).unwrap();
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.classes(), ["b"]);
+        assert_eq!(b.label(0), 0);
+        let e = Subset::of_classes(all.clone(), &["zebra".to_string()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("zebra") && e.contains("a, b"), "{e}");
+        let (rest, held) = Subset::split(all.clone(), 0.34, 7).unwrap();
+        assert_eq!((rest.len(), held.len()), (4, 2));
+        let (again, _) = Subset::split(all, 0.34, 7).unwrap();
+        assert_eq!(rest.indices, again.indices);
     }
 
     #[test]
@@ -222,6 +249,8 @@ mod tests {
 pub struct Subset {
     inner: std::sync::Arc<dyn Dataset>,
     indices: Vec<usize>,
+    /// Class names and the new label of each inner label, when the subset picks classes.
+    relabel: Option<(Vec<String>, Vec<Option<usize>>)>,
 }
 
 impl Subset {
@@ -233,7 +262,11 @@ impl Subset {
                 inner.len()
             )));
         }
-        Ok(Self { inner, indices })
+        Ok(Self {
+            inner,
+            indices,
+            relabel: None,
+        })
     }
 
     /// Every `step`-th sample: a subset of `len / step` that keeps the class balance of a
@@ -242,6 +275,72 @@ impl Subset {
         let indices = (0..inner.len()).step_by(step.max(1)).collect();
         Self::new(inner, indices)
     }
+
+    /// The samples of the classes `names` (matched ignoring case, `_`, `-` and spaces),
+    /// relabelled `0..names.len()` in that order.
+    pub fn of_classes(inner: std::sync::Arc<dyn Dataset>, names: &[String]) -> Result<Self> {
+        let key = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !matches!(c, '_' | '-' | ' '))
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let known = inner.classes();
+        let mut map = vec![None; known.len()];
+        let mut picked = Vec::new();
+        for (new, name) in names.iter().enumerate() {
+            let Some(old) = known.iter().position(|k| key(k) == key(name)) else {
+                return Err(DataError::parameter(format!(
+                    "no class {name:?} in the dataset; its classes are {}",
+                    known.join(", ")
+                )));
+            };
+            if map[old].is_some() {
+                return Err(DataError::parameter(format!(
+                    "class {name:?} is named twice"
+                )));
+            }
+            map[old] = Some(new);
+            picked.push(known[old].clone());
+        }
+        let indices = (0..inner.len())
+            .filter(|&i| map.get(inner.label(i)).copied().flatten().is_some())
+            .collect();
+        Ok(Self {
+            inner,
+            indices,
+            relabel: Some((picked, map)),
+        })
+    }
+
+    /// A seeded random split: `(rest, held_out)` with `fraction` of the samples held out
+    /// (fastai's `valid_pct`).
+    pub fn split(
+        inner: std::sync::Arc<dyn Dataset>,
+        fraction: f64,
+        seed: u64,
+    ) -> Result<(Self, Self)> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(DataError::parameter(format!(
+                "the held-out fraction must be between 0 and 1, got {fraction}"
+            )));
+        }
+        let n = inner.len();
+        if n < 2 {
+            return Err(DataError::parameter(format!(
+                "{n} sample(s) cannot be split into training and validation"
+            )));
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let held = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+        let mut rest = order.split_off(held);
+        rest.sort_unstable();
+        order.sort_unstable();
+        Ok((Self::new(inner.clone(), rest)?, Self::new(inner, order)?))
+    }
 }
 
 impl Dataset for Subset {
@@ -249,10 +348,17 @@ impl Dataset for Subset {
         self.indices.len()
     }
     fn classes(&self) -> &[String] {
-        self.inner.classes()
+        match &self.relabel {
+            Some((names, _)) => names,
+            None => self.inner.classes(),
+        }
     }
     fn label(&self, index: usize) -> usize {
-        self.inner.label(self.indices[index])
+        let label = self.inner.label(self.indices[index]);
+        match &self.relabel {
+            Some((_, map)) => map[label].expect("only samples of picked classes are indexed"),
+            None => label,
+        }
     }
     fn image(&self, index: usize) -> Result<RgbImage> {
         self.inner.image(self.indices[index])
