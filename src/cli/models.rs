@@ -16,6 +16,13 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
         None => {
             for arch in Architecture::ALL {
                 let pretrained = whycam_assets::weights_asset(&arch.name()).is_some();
+                if arch == Architecture::WhycamSmall {
+                    println!(
+                        "{:<20} any input size  trained from scratch by `whycam train`",
+                        arch.name()
+                    );
+                    continue;
+                }
                 println!(
                     "{:<20} input {:>3}px{}",
                     arch.name(),

@@ -68,7 +68,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_bias: bool,
     /// Channels of whycam-small's blocks.
-    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     pub widths: Vec<usize>,
     /// Epochs with every layer trained.
     #[arg(long, default_value_t = 3)]

@@ -36,22 +36,28 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+class Block(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(x)), inplace=True)
+
+
 class Small(nn.Module):
+    """whycam-small, with whycam's parameter names (blocks.{i}.conv1, ..., head)."""
+
     def __init__(self, classes, widths, in_channels):
         super().__init__()
         self.in_channels = in_channels
         blocks, c = [], in_channels
         for w in widths:
-            blocks.append(
-                nn.Sequential(
-                    nn.Conv2d(c, w, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(w),
-                    nn.ReLU(inplace=True),
-                    nn.Conv2d(w, w, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(w),
-                    nn.ReLU(inplace=True),
-                )
-            )
+            blocks.append(Block(c, w))
             c = w
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(c, classes)
@@ -76,15 +82,15 @@ def one_cycle(lr, progress):
 
 
 class Images(torch.utils.data.Dataset):
-    def __init__(self, images, labels, train):
+    def __init__(self, images, labels, train, crop_scale, mean=MEAN, std=STD):
         self.images, self.labels = images, labels
         steps = [transforms.Grayscale(3)]
         if train:
             steps = [
-                transforms.RandomResizedCrop(28, scale=(0.8, 1.0), ratio=(0.9, 1.1)),
+                transforms.RandomResizedCrop(28, scale=(crop_scale, 1.0)),
                 transforms.RandomHorizontalFlip(),
             ] + steps
-        steps += [transforms.ToTensor(), transforms.Normalize([MEAN] * 3, [STD] * 3)]
+        steps += [transforms.ToTensor(), transforms.Normalize([mean] * 3, [std] * 3)]
         self.transform = transforms.Compose(steps)
 
     def __len__(self):
@@ -98,8 +104,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--widths", default="32,64,128")
-    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--widths", default="16,32,64")
+    p.add_argument("--in-channels", type=int, default=1)
+    p.add_argument("--crop-scale", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -114,14 +121,16 @@ def main():
         read_idx(f"{d}/train-images-idx3-ubyte.gz")[:: a.every],
         read_idx(f"{d}/train-labels-idx1-ubyte.gz")[:: a.every],
         True,
+        a.crop_scale,
     )
     test = Images(
         read_idx(f"{d}/t10k-images-idx3-ubyte.gz")[:: a.every],
         read_idx(f"{d}/t10k-labels-idx1-ubyte.gz")[:: a.every],
         False,
+        a.crop_scale,
     )
     train_dl = torch.utils.data.DataLoader(train, a.batch_size, shuffle=True)
-    test_dl = torch.utils.data.DataLoader(test, 500)
+    test_dl = torch.utils.data.DataLoader(test, 256)
     widths = [int(w) for w in a.widths.split(",")]
     model = Small(10, widths, a.in_channels)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)

@@ -78,6 +78,23 @@ fn sniff(path: &Path) -> Result<WeightsFormat> {
             file.read_exact(&mut header[1..]).map_err(io)?;
             let json: serde_json::Value = serde_json::from_slice(&header)
                 .map_err(|e| format_error(path, format!("damaged safetensors header: {e}")))?;
+            let needed = json
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.values())
+                .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+                .max()
+                .unwrap_or(0);
+            let held = len - 8 - header_len;
+            if needed > held {
+                return Err(format_error(
+                    path,
+                    format!(
+                        "truncated safetensors file: its header describes {needed} bytes of \
+                         tensor data but the file holds {held}"
+                    ),
+                ));
+            }
             let producer = json
                 .get("__metadata__")
                 .and_then(|m| m.get("producer"))

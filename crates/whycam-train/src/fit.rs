@@ -130,6 +130,8 @@ pub struct EpochStats {
     pub skipped: usize,
     /// Wall-clock seconds of the epoch (training and validation).
     pub seconds: f64,
+    /// Of which training (batches, forward, backward, optimiser steps).
+    pub train_seconds: f64,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Whether only the head was trained.
@@ -417,6 +419,7 @@ pub fn fit(
                 "no readable sample to train on".into(),
             ));
         }
+        let train_seconds = start.elapsed().as_secs_f64();
         let (valid_loss, valid_accuracy) = match valid.filter(|_| !interrupted) {
             Some(loader) => {
                 let e = evaluate(&model.valid(), loader)?;
@@ -433,6 +436,7 @@ pub fn fit(
             images: seen,
             skipped,
             seconds: start.elapsed().as_secs_f64(),
+            train_seconds,
             lr,
             frozen,
             interrupted,

@@ -37,9 +37,8 @@ fn loader(dataset: Arc<dyn Dataset>, train: bool, seed: u64) -> Loader {
             },
         },
         augment: train.then_some(Augment {
-            scale: (0.8, 1.0),
-            ratio: (0.9, 1.1),
-            flip: true,
+            scale: (1.0, 1.0),
+            ..Augment::default()
         }),
         shuffle: train,
         drop_last: false,
@@ -62,6 +61,7 @@ fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
     let train: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Train), step).unwrap());
     let test: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Test), step).unwrap());
     let device = burn::prelude::Device::default().autodiff();
+    device.seed(1);
     let head = HeadSpec {
         classes: 10,
         bias: true,
@@ -75,7 +75,7 @@ fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
         start_epoch: 0,
         stop: None,
         lr: 1e-2,
-        weight_decay: 0.0,
+        weight_decay: 0.01,
         optimizer: OptimizerKind::AdamW,
         schedule: Schedule::OneCycle,
     };
@@ -107,11 +107,12 @@ fn one_epoch_on_a_tenth_beats_the_floor() {
     );
 }
 
-/// The whole training set: `cargo test --release -p whycam-train -- --ignored --nocapture`.
+/// The README's run, the whole training set for three epochs (about 11 minutes on 2 cores):
+/// `cargo test --release --workspace --test fashion_mnist -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn full_training_set() {
-    let (accuracy, seconds) = run([32, 64, 128], 1, 3);
+    let (accuracy, seconds) = run([16, 32, 64], 1, 3);
     eprintln!("accuracy {accuracy:.4} in {seconds:.1} s");
-    assert!(accuracy >= 0.88, "test accuracy {accuracy:.4}");
+    assert!(accuracy >= 0.91, "test accuracy {accuracy:.4}");
 }

@@ -54,7 +54,8 @@ pub struct ExplainArgs {
     /// Output directory.
     #[arg(long, default_value = "whycam-out")]
     pub out: PathBuf,
-    /// Also write each map as float32 .npy at the target layer's resolution.
+    /// Also write each map as float32 .npy at the target layer's resolution, and the map
+    /// before ReLU and scaling as .signed.npy (for CAM, its mean is the class's logit).
     #[arg(long)]
     pub save_raw: bool,
     /// Colour map of the overlays: jet, turbo, magma, inferno, viridis, gray, bwr.

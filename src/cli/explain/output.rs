@@ -81,13 +81,17 @@ pub fn save_png(image: &RgbImage, path: PathBuf) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The map itself as float32 `.npy`, shape `(h, w)`.
+/// The map itself as float32 `.npy`, shape `(h, w)`, and beside it the map before ReLU and
+/// scaling as `.signed.npy` (for CAM, its mean over positions is the class's logit).
 pub struct RawNpy;
 
 impl MapWriter for RawNpy {
     fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
         let path = item.path("npy");
         write_npy(&path, item.map).with_context(|| format!("writing {}", path.display()))?;
+        let signed = item.path("signed.npy");
+        write_npy(&signed, &combined_signed(item.signed))
+            .with_context(|| format!("writing {}", signed.display()))?;
         Ok(path)
     }
 }
