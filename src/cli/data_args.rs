@@ -8,6 +8,9 @@ use std::sync::Arc;
 use whycam_data::datasets::{self, Dataset, PetTarget, Subset};
 use whycam_data::{Augment, Loader, LoaderConfig, Preprocess, PreprocessConfig, Split};
 
+/// A dataset shared with the loader's threads.
+pub type Data = Arc<dyn Dataset>;
+
 /// What an Oxford-IIIT Pet image is labelled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PetTargetArg {
@@ -101,10 +104,7 @@ pub struct DataArgs {
 
 impl DataArgs {
     /// The training set and, when there is one, the validation set.
-    pub fn open_train_valid(
-        &self,
-        seed: u64,
-    ) -> anyhow::Result<(Arc<dyn Dataset>, Option<Arc<dyn Dataset>>)> {
+    pub fn open_train_valid(&self, seed: u64) -> anyhow::Result<(Data, Option<Data>)> {
         let s = &self.selection;
         let sub = |name: &str| {
             let dir = self.data.join(name);
