@@ -67,7 +67,7 @@ fn train_small(run: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn whycam_small_trains_resumes_and_its_checkpoint_needs_no_other_flag() {
+fn whycam_small_trains_and_its_checkpoint_needs_no_other_flag() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = train_small(&run, &["--epochs", "1"]);
@@ -156,17 +156,57 @@ fn whycam_small_trains_resumes_and_its_checkpoint_needs_no_other_flag() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(explained.join("stripes.gradcam.png").is_file());
 
-    // Resuming continues with epoch 2 and appends to the metrics.
-    let last = s(&run.join("last.safetensors"));
-    let out = train_small(&run, &["--epochs", "2", "--resume", &last]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let epochs = metrics(&run);
-    assert_eq!(epochs.len(), 2);
-    assert_eq!(epochs[1]["epoch"], 2);
-    assert_eq!(json(&run.join("last.json"))["epoch"], 2);
-    let out = train_small(&run, &["--epochs", "2", "--resume", &last]);
+    let out = train_small(
+        &run,
+        &[
+            "--epochs",
+            "1",
+            "--resume",
+            &s(&run.join("last.safetensors")),
+        ],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_run_split_in_two_and_resumed_matches_the_run_in_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let out = train_small(&whole, &["--epochs", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let split = dir.path().join("split");
+    let out = train_small(&split, &["--epochs", "2", "--stop-after", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped after epoch 1 of 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(metrics(&split).len(), 1);
+    // A copy without the optimiser state, to show that the state matters.
+    let cold = dir.path().join("cold");
+    std::fs::create_dir(&cold).unwrap();
+    for file in ["last.safetensors", "last.json"] {
+        std::fs::copy(split.join(file), cold.join(file)).unwrap();
+    }
+    for (run, expect_same) in [(&split, true), (&cold, false)] {
+        let last = s(&run.join("last.safetensors"));
+        let out = train_small(run, &["--epochs", "2", "--resume", &last]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).contains("optimiser starts afresh"),
+            !expect_same
+        );
+        let resumed = metrics(run).pop().unwrap();
+        assert_eq!(resumed["epoch"], 2);
+        let reference = &metrics(&whole)[1];
+        let diff = (resumed["train_loss"].as_f64().unwrap()
+            - reference["train_loss"].as_f64().unwrap())
+        .abs();
+        eprintln!("resumed ({expect_same}) vs whole: train loss differs by {diff:.2e}");
+        assert_eq!(diff < 1e-5, expect_same, "difference {diff}");
+    }
 }
 
 #[test]

@@ -98,9 +98,14 @@ pub struct TrainArgs {
     /// Seed of the initial weights, the order, the augmentation and the validation split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Continue a run from its last.safetensors (or best.safetensors).
+    /// Continue a run from its last.safetensors (or best.safetensors), with its optimiser
+    /// state.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of the run (its schedule still spans --epochs); resume
+    /// later with --resume RUN/last.safetensors.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
     /// The run folder: last/best checkpoints with their JSON, metrics.jsonl.
     #[arg(long, default_value = "whycam-run")]
     pub out: PathBuf,
@@ -201,6 +206,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         schedule: record.schedule,
         start_epoch: resume.as_ref().map_or(0, |(s, _)| s.epoch),
         stop: Some(stop),
+        optimizer_state: match &resume {
+            Some((_, weights)) => {
+                let state = whycam_train::optimizer_path(weights);
+                if state.is_file() {
+                    Some(state)
+                } else {
+                    eprintln!(
+                        "warning: no {}; the optimiser starts afresh",
+                        state.display()
+                    );
+                    None
+                }
+            }
+            None => None,
+        },
+        stop_after: args.stop_after,
     };
     anyhow::ensure!(
         config.start_epoch < config.total_epochs(),
@@ -270,6 +291,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if fitted.interrupted {
         eprintln!("interrupted: saved {}", last.display());
         return Ok(ExitCode::from(130));
+    }
+    if let Some(n) = args.stop_after.filter(|&n| n < config.total_epochs()) {
+        eprintln!(
+            "stopped after epoch {n} of {}; continue with --resume {}",
+            config.total_epochs(),
+            last.display()
+        );
     }
     println!("best: {}", run.out.join("best.safetensors").display());
     println!("last: {}", last.display());
@@ -472,7 +500,12 @@ impl Observer for Run {
         bar.set_message(format!("{loss:.4}"));
     }
 
-    fn epoch(&mut self, stats: &EpochStats, model: &Network) -> whycam_train::Result<()> {
+    fn epoch(
+        &mut self,
+        stats: &EpochStats,
+        model: &Network,
+        optim: &burn::optim::ModuleOptimizer,
+    ) -> whycam_train::Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -497,11 +530,11 @@ impl Observer for Run {
             }
         );
         let sidecar = self.sidecar(stats);
-        whycam_train::save(model, &self.out.join("last.safetensors"), &sidecar)?;
+        whycam_train::save(model, optim, &self.out.join("last.safetensors"), &sidecar)?;
         let s = score(stats);
         if !stats.interrupted && self.best.is_none_or(|b| s > b) {
             self.best = Some(s);
-            whycam_train::save(model, &self.out.join("best.safetensors"), &sidecar)?;
+            whycam_train::save(model, optim, &self.out.join("best.safetensors"), &sidecar)?;
         }
         Ok(())
     }

@@ -62,6 +62,12 @@ pub fn sidecar_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
+/// Where the optimiser state of a checkpoint goes: `last.safetensors` → `last.optim.bpk`
+/// (burn's burnpack format).
+pub fn optimizer_path(weights: &Path) -> PathBuf {
+    weights.with_extension("optim.bpk")
+}
+
 impl Sidecar {
     /// Reads the sidecar of `weights`, if there is one.
     pub fn for_weights(weights: &Path) -> Result<Option<Self>> {
@@ -82,9 +88,22 @@ impl Sidecar {
     }
 }
 
-/// Writes `model`'s weights to `weights` and `sidecar` beside it. Each file is written to a
-/// temporary name first and renamed, so an interrupted save never leaves a torn checkpoint.
-pub fn save(model: &Network, weights: &Path, sidecar: &Sidecar) -> Result<()> {
+/// Writes `model`'s weights to `weights`, the optimiser state and `sidecar` beside it. Each
+/// file is written to a temporary name first and renamed, so an interrupted save never leaves
+/// a torn checkpoint.
+pub fn save(
+    model: &Network,
+    optim: &burn::optim::ModuleOptimizer,
+    weights: &Path,
+    sidecar: &Sidecar,
+) -> Result<()> {
+    let state = optimizer_path(weights);
+    let tmp = state.with_extension("bpk.partial");
+    optim.save(&tmp).map_err(|e| TrainError::Checkpoint {
+        path: state.clone(),
+        message: format!("cannot write the optimiser state: {e}"),
+    })?;
+    rename(&tmp, &state)?;
     let tmp = weights.with_extension("safetensors.partial");
     let mut store = SafetensorsStore::from_file(&tmp)
         .with_to_adapter(BurnToPyTorchAdapter)

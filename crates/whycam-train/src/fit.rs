@@ -4,7 +4,7 @@
 //! accuracy.
 
 use crate::error::{Result, TrainError};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -85,6 +85,11 @@ pub struct FitConfig {
     pub start_epoch: usize,
     /// Set from elsewhere (Ctrl-C) to stop after the current batch.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Optimiser state saved with the checkpoint being resumed (moments, step counts).
+    pub optimizer_state: Option<std::path::PathBuf>,
+    /// End after this many epochs (counted from the start of the run) even if the schedule
+    /// goes on: a long run split over several sittings, resumed later.
+    pub stop_after: Option<usize>,
 }
 
 impl FitConfig {
@@ -318,21 +323,37 @@ pub trait Observer {
     fn batch(&mut self, _epoch: usize, _done: usize, _loss: f64) {}
     /// A sample that could not be read and was left out.
     fn skipped(&mut self, _sample: &whycam_data::Skipped) {}
-    /// After each epoch (and after an interrupted one), with the model as it is then; an
-    /// error (a checkpoint that cannot be written) ends training.
-    fn epoch(&mut self, stats: &EpochStats, model: &Network) -> Result<()>;
+    /// After each epoch (and after an interrupted one), with the model and the optimiser
+    /// as they are then; an error (a checkpoint that cannot be written) ends training.
+    fn epoch(&mut self, stats: &EpochStats, model: &Network, optim: &ModuleOptimizer)
+    -> Result<()>;
 }
 
 impl<F: FnMut(&EpochStats, &Network) -> Result<()>> Observer for F {
-    fn epoch(&mut self, stats: &EpochStats, model: &Network) -> Result<()> {
+    fn epoch(&mut self, stats: &EpochStats, model: &Network, _: &ModuleOptimizer) -> Result<()> {
         self(stats, model)
     }
+}
+
+/// Numbers a network's parameters 1, 2, 3, ... in module order. burn keys optimiser state by
+/// parameter id, and fresh ids are random: with these, the state saved with a checkpoint fits
+/// the same architecture rebuilt to resume it.
+pub fn stable_ids(network: Network) -> Network {
+    struct Renumber(u64);
+    impl ModuleMapper for Renumber {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, value, mapper) = param.consume();
+            self.0 += 1;
+            Param::from_mapped_value(ParamId::from(self.0), value, mapper)
+        }
+    }
+    network.map(&mut Renumber(0))
 }
 
 /// Trains `model` (made on an autodiff device) for the epochs of `config` after
 /// `config.start_epoch`, evaluating on `valid` after each and reporting to `observer`.
 pub fn fit(
-    mut model: Network,
+    model: Network,
     train: &Loader,
     valid: Option<&Loader>,
     config: &FitConfig,
@@ -361,7 +382,14 @@ pub fn fit(
             }
         )));
     }
+    let mut model = stable_ids(model);
     let mut optim = optimizer(config);
+    if let Some(path) = &config.optimizer_state {
+        optim = optim.load(path).map_err(|e| TrainError::Checkpoint {
+            path: path.clone(),
+            message: format!("cannot read the optimiser state: {e}"),
+        })?;
+    }
     let per_epoch = train.batches_per_epoch().max(1);
     let last = model.stages().len() - 1;
     let mut lr = config.lr;
@@ -383,7 +411,7 @@ pub fn fit(
                 continue;
             }
             let n = batch.len();
-            let (x, y, _) = tensors(batch, range, &device)?;
+            let (x, y, labels) = tensors(batch, range, &device)?;
             let logits = match &body {
                 Some(body) => {
                     let features = body.features_at(x.without_autodiff(), last);
@@ -391,13 +419,13 @@ pub fn fit(
                 }
                 None => model.forward(x),
             };
-            let loss = objective.loss(logits.clone(), y.clone());
+            let loss = objective.loss(logits.clone(), y);
             let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
             loss_sum += batch_loss * n as f64;
             right += to_vec(objective.predict(logits.detach()))
                 .iter()
-                .zip(to_vec(y))
-                .filter(|(p, t)| **p == *t)
+                .zip(&labels)
+                .filter(|(p, t)| p == t)
                 .count();
             seen += n;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -441,12 +469,15 @@ pub fn fit(
             frozen,
             interrupted,
         };
-        observer.epoch(&stats, &model)?;
+        observer.epoch(&stats, &model, &optim)?;
         if interrupted {
             return Ok(Fitted {
                 model,
                 interrupted: true,
             });
+        }
+        if config.stop_after.is_some_and(|n| epoch + 1 >= n) {
+            break;
         }
     }
     Ok(Fitted {
@@ -469,5 +500,30 @@ mod tests {
         assert_eq!(Schedule::Cosine.at(2.0, 0.0), 2.0);
         assert!(Schedule::Cosine.at(2.0, 1.0).abs() < 1e-12);
         assert_eq!(Schedule::Constant.at(0.3, 0.7), 0.3);
+    }
+
+    #[test]
+    fn fine_tune_trains_the_head_first_then_everything_at_half_the_rate() {
+        let config = FitConfig {
+            epochs: 3,
+            freeze_epochs: 2,
+            lr: 0.01,
+            weight_decay: 0.0,
+            optimizer: OptimizerKind::AdamW,
+            schedule: Schedule::OneCycle,
+            start_epoch: 0,
+            stop: None,
+            optimizer_state: None,
+            stop_after: None,
+        };
+        assert_eq!(config.total_epochs(), 5);
+        assert_eq!(config.phase(1), (true, 0.01, 1, 2));
+        assert_eq!(config.phase(2), (false, 0.005, 0, 3));
+        assert_eq!(config.phase(4), (false, 0.005, 2, 3));
+        let scratch = FitConfig {
+            freeze_epochs: 0,
+            ..config
+        };
+        assert_eq!(scratch.phase(2), (false, 0.01, 2, 3));
     }
 }

@@ -8,8 +8,9 @@ mod checkpoint;
 mod error;
 mod fit;
 
-pub use checkpoint::{Sidecar, TrainingRecord, save, sidecar_path};
+pub use checkpoint::{Sidecar, TrainingRecord, optimizer_path, save, sidecar_path};
 pub use error::{Result, TrainError};
 pub use fit::{
     EpochStats, Evaluation, FitConfig, Fitted, Observer, OptimizerKind, Schedule, evaluate, fit,
+    stable_ids,
 };

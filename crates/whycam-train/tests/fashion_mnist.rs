@@ -74,6 +74,8 @@ fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
         freeze_epochs: 0,
         start_epoch: 0,
         stop: None,
+        optimizer_state: None,
+        stop_after: None,
         lr: 1e-2,
         weight_decay: 0.01,
         optimizer: OptimizerKind::AdamW,
