@@ -40,6 +40,14 @@ fn metrics(run: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Runs whycam, which must fail with each of `needles` in its error output.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = whycam(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -379,62 +387,28 @@ fn a_corrupt_image_is_skipped_and_counted_and_mismatches_are_named() {
 
     // A model of the shapes tested on Fashion-MNIST: the class sets differ.
     let weights = s(&run.join("last.safetensors"));
-    let out = whycam(&[
-        "test",
-        "--weights",
-        &weights,
-        &fashion_mnist(),
-        "--limit",
-        "10",
-    ]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("circle, square") && err.contains("Ankle boot"),
-        "{err}"
+    let fm = fashion_mnist();
+    fails_with(
+        &["test", "--weights", &weights, &fm, "--limit", "10"],
+        &["circle, square", "Ankle boot"],
     );
 
-    // Resuming on other classes, and a binary head on ten classes.
-    let out = whycam(&[
-        "train",
-        &fashion_mnist(),
-        "--limit",
-        "20",
-        "--widths",
-        "4,8",
-        "--resume",
-        &weights,
-        "--epochs",
-        "3",
-        "--out",
-        &s(&run),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("trained on the classes circle, square"),
-        "{}",
-        stderr(&out)
+    // Resuming on other classes, a binary head on ten classes, an unknown class.
+    let out_dir = s(&run);
+    fails_with(
+        &[
+            "train", &fm, "--limit", "20", "--widths", "4,8", "--resume", &weights, "--epochs",
+            "3", "--out", &out_dir,
+        ],
+        &["trained on the classes circle, square"],
     );
-    let out = whycam(&[
-        "train",
-        &fashion_mnist(),
-        "--head",
-        "binary",
-        "--limit",
-        "20",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("--head binary needs two classes"),
-        "{}",
-        stderr(&out)
+    fails_with(
+        &["train", &fm, "--head", "binary", "--limit", "20"],
+        &["--head binary needs two classes"],
     );
-    let out = whycam(&["train", &fashion_mnist(), "--classes", "sneaker,zebra"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("no class \"zebra\""),
-        "{}",
-        stderr(&out)
+    fails_with(
+        &["train", &fm, "--classes", "sneaker,zebra"],
+        &["no class \"zebra\""],
     );
 
     // A truncated checkpoint.
@@ -442,26 +416,25 @@ fn a_corrupt_image_is_skipped_and_counted_and_mismatches_are_named() {
     let cut = dir.path().join("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     std::fs::copy(run.join("last.json"), dir.path().join("cut.json")).unwrap();
-    let image = data.join("circle/0.png");
-    let out = whycam(&["predict", "--weights", &s(&cut), &s(&image)]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("cut.safetensors") && err.contains("truncated"),
-        "{err}"
+    let (cut, image) = (s(&cut), s(&data.join("circle/0.png")));
+    fails_with(
+        &["predict", "--weights", &cut, &image],
+        &["cut.safetensors", "truncated"],
     );
-    let out = whycam(&[
-        "train",
-        &s(&data),
-        "--widths",
-        "4,8",
-        "--resume",
-        &s(&cut),
-        "--epochs",
-        "3",
-        "--out",
-        &s(&dir.path().join("run2")),
-    ]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("cut.safetensors"), "{}", stderr(&out));
+    let run2 = s(&dir.path().join("run2"));
+    fails_with(
+        &[
+            "train",
+            &s(&data),
+            "--widths",
+            "4,8",
+            "--resume",
+            &cut,
+            "--epochs",
+            "3",
+            "--out",
+            &run2,
+        ],
+        &["cut.safetensors"],
+    );
 }

@@ -48,17 +48,12 @@ pub struct Selection {
 
 impl Selection {
     /// Opens `path`'s `split` with the classes and limit applied.
-    pub fn open(&self, path: &Path, split: Split) -> anyhow::Result<Arc<dyn Dataset>> {
-        let data: Arc<dyn Dataset> =
-            Arc::from(datasets::open(path, split, self.pet_target.into())?);
+    pub fn open(&self, path: &Path, split: Split) -> anyhow::Result<Data> {
+        let data: Data = Arc::from(datasets::open(path, split, self.pet_target.into())?);
         self.select(data, self.limit)
     }
 
-    fn select(
-        &self,
-        mut data: Arc<dyn Dataset>,
-        limit: Option<usize>,
-    ) -> anyhow::Result<Arc<dyn Dataset>> {
+    fn select(&self, mut data: Data, limit: Option<usize>) -> anyhow::Result<Data> {
         if !self.classes.is_empty() {
             data = Arc::new(Subset::of_classes(data, &self.classes)?);
         }
@@ -124,21 +119,16 @@ impl DataArgs {
                 Some(s.select(open_any(&valid, s)?, self.valid_limit)?),
             )
         } else if datasets::has_test_split(&self.data) {
-            let test = Arc::from(datasets::open(
-                &self.data,
-                Split::Test,
-                s.pet_target.into(),
-            )?);
             (
                 s.open(&self.data, Split::Train)?,
-                Some(s.select(test, self.valid_limit)?),
+                Some(s.select(open_any(&self.data, s)?, self.valid_limit)?),
             )
         } else if self.valid_fraction > 0.0 {
             let all = s.open(&self.data, Split::Train)?;
             let (rest, held) = Subset::split(all, self.valid_fraction, seed)?;
-            let held: Arc<dyn Dataset> = Arc::new(held);
+            let held: Data = Arc::new(held);
             (
-                Arc::new(rest) as Arc<dyn Dataset>,
+                Arc::new(rest) as Data,
                 Some(s.select(held, self.valid_limit)?),
             )
         } else {
@@ -157,8 +147,9 @@ impl DataArgs {
     }
 }
 
-/// A validation folder given on its own, opened whole (no split, no class subset yet).
-fn open_any(path: &Path, s: &Selection) -> anyhow::Result<Arc<dyn Dataset>> {
+/// Validation data opened whole (no class subset or limit yet): a dataset's test split, or a
+/// folder given on its own.
+fn open_any(path: &Path, s: &Selection) -> anyhow::Result<Data> {
     let split = if datasets::has_test_split(path) {
         Split::Test
     } else {
@@ -173,7 +164,7 @@ fn open_any(path: &Path, s: &Selection) -> anyhow::Result<Arc<dyn Dataset>> {
 /// A loader over `data`. `augment` is `Some` for training (shuffled, with the given
 /// augmentation if any) and `None` for evaluation.
 pub fn loader(
-    data: Arc<dyn Dataset>,
+    data: Data,
     preprocess: PreprocessConfig,
     batch_size: u32,
     augment: Option<Option<Augment>>,

@@ -114,7 +114,7 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let architecture: Architecture = args.model.parse()?;
     let resume = match &args.resume {
-        Some(path) => Some(resume_point(path, architecture)?),
+        Some(path) => Some(resume_sidecar(path, architecture)?),
         None => None,
     };
     let scratch = architecture == Architecture::WhycamSmall || args.from_scratch;
@@ -127,7 +127,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             classes.join(", ")
         );
     }
-    if let Some((sidecar, _)) = &resume
+    if let Some(sidecar) = &resume
         && sidecar.labels != classes
     {
         bail!(
@@ -144,15 +144,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         },
         bias: !args.no_bias,
     };
+    let sample = match (&resume, scratch) {
+        (None, true) => Some(ImageSample::of(train_set.as_ref())?),
+        _ => None,
+    };
     let preprocess = match &resume {
-        Some((sidecar, _)) => sidecar.preprocess,
-        None => preprocessing(&args, architecture, train_set.as_ref(), scratch)?,
+        Some(sidecar) => sidecar.preprocess,
+        None => preprocessing(&args, architecture, sample.as_ref())?,
     };
     let device = burn::prelude::Device::default().autodiff();
     device.seed(args.seed);
     let small = WhycamSmallConfig {
         widths: args.widths.clone(),
-        in_channels: if scratch && is_grey(train_set.as_ref()) {
+        in_channels: if sample.as_ref().is_some_and(|s| s.grey) {
             1
         } else {
             3
@@ -162,8 +166,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         !small.widths.is_empty() && small.widths.iter().all(|&w| (1..=4096).contains(&w)),
         "--widths takes 1 to 4096 channels per block"
     );
-    let network = match &resume {
-        Some((_, weights)) => architecture.load_network(weights, head, &device, &[])?,
+    let network = match &args.resume {
+        Some(weights) => architecture.load_network(weights, Some(head), &device, &[])?,
         None if scratch => architecture.network(head, &small, &device)?,
         None => {
             let weights = match &args.weights {
@@ -171,7 +175,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 None => pretrained_weights(architecture)?,
             };
             let (w, b) = architecture.classifier_keys();
-            architecture.load_network(&weights, head, &device, &[w, b])?
+            architecture.load_network(&weights, Some(head), &device, &[w, b])?
         }
     };
     let lr = args.lr.unwrap_or(if scratch { 1e-2 } else { 2e-3 });
@@ -204,10 +208,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         weight_decay: args.weight_decay,
         optimizer: record.optimizer,
         schedule: record.schedule,
-        start_epoch: resume.as_ref().map_or(0, |(s, _)| s.epoch),
+        start_epoch: resume.as_ref().map_or(0, |s| s.epoch),
         stop: Some(stop),
-        optimizer_state: match &resume {
-            Some((_, weights)) => {
+        optimizer_state: match &args.resume {
+            Some(weights) => {
                 let state = whycam_train::optimizer_path(weights);
                 if state.is_file() {
                     Some(state)
@@ -274,10 +278,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         labels: classes,
         preprocess,
         record,
-        best: resume
-            .as_ref()
-            .and_then(|(s, _)| s.metrics.as_ref())
-            .map(score),
+        best: resume.as_ref().and_then(|s| s.metrics.as_ref()).map(score),
         bar: None,
         batches: train.batches_per_epoch() as u64,
         total_epochs: config.total_epochs(),
@@ -312,8 +313,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The checkpoint to resume and its sidecar.
-fn resume_point(path: &Path, architecture: Architecture) -> anyhow::Result<(Sidecar, PathBuf)> {
+/// The sidecar of the checkpoint to resume, which must be one of `architecture`.
+fn resume_sidecar(path: &Path, architecture: Architecture) -> anyhow::Result<Sidecar> {
     let Some(sidecar) = Sidecar::for_weights(path)? else {
         bail!(
             "--resume {}: no {} beside it; resume takes a checkpoint written by whycam train",
@@ -328,31 +329,22 @@ fn resume_point(path: &Path, architecture: Architecture) -> anyhow::Result<(Side
             sidecar.architecture
         );
     }
-    Ok((sidecar, path.to_path_buf()))
+    Ok(sidecar)
 }
 
-/// Size, resizing and normalisation: a pretrained model's own; from scratch, the images'
-/// own size (capped at 224) and the data's channel statistics.
+/// Size, resizing and normalisation: a pretrained model's own; from scratch (`sample`), the
+/// images' own size (capped at 224) and the data's channel statistics.
 fn preprocessing(
     args: &TrainArgs,
     architecture: Architecture,
-    data: &dyn Dataset,
-    scratch: bool,
+    sample: Option<&ImageSample>,
 ) -> anyhow::Result<PreprocessConfig> {
-    let sample = sample_indices(data.len());
-    let (size, normalization) = if scratch {
-        let side = sample
-            .iter()
-            .filter_map(|&i| data.image(i).ok())
-            .map(|im| im.width().max(im.height()))
-            .max()
-            .context("no readable image in the first samples of the training data")?;
-        (side.clamp(16, 224), channel_statistics(data, &sample))
-    } else {
-        (
+    let (size, normalization) = match sample {
+        Some(sample) => (sample.side.clamp(16, 224), sample.normalization),
+        None => (
             architecture.native_size() as u32,
             architecture.normalization(),
-        )
+        ),
     };
     let config = PreprocessConfig {
         size: args.data.size.unwrap_or(size),
@@ -364,50 +356,55 @@ fn preprocessing(
     Ok(config)
 }
 
-/// Up to 500 indices spread evenly over `len`.
-fn sample_indices(len: usize) -> Vec<usize> {
-    let step = (len / 500).max(1);
-    (0..len).step_by(step).take(500).collect()
+/// What a network trained from scratch learns from up to 500 training images spread evenly
+/// over the data, each decoded once: their largest side, the mean and standard deviation of
+/// each channel (0..1 units), and whether the first 50 are grey (R = G = B), in which case
+/// whycam-small reads one channel.
+struct ImageSample {
+    side: u32,
+    normalization: Normalization,
+    grey: bool,
 }
 
-/// Mean and standard deviation of each channel over the sampled images, in 0..1 units.
-fn channel_statistics(data: &dyn Dataset, sample: &[usize]) -> Normalization {
-    let mut sum = [0f64; 3];
-    let mut sq = [0f64; 3];
-    let mut n = 0f64;
-    for image in sample.iter().filter_map(|&i| data.image(i).ok()) {
-        for p in image.pixels() {
-            for c in 0..3 {
-                let v = p.0[c] as f64 / 255.0;
-                sum[c] += v;
-                sq[c] += v * v;
+impl ImageSample {
+    fn of(data: &dyn Dataset) -> anyhow::Result<Self> {
+        let step = (data.len() / 500).max(1);
+        let images = (0..data.len())
+            .step_by(step)
+            .take(500)
+            .filter_map(|i| data.image(i).ok());
+        let (mut side, mut grey, mut seen) = (0u32, true, 0usize);
+        let (mut sum, mut sq, mut n) = ([0f64; 3], [0f64; 3], 0f64);
+        for image in images {
+            side = side.max(image.width().max(image.height()));
+            if seen < 50 {
+                grey &= image.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]);
             }
-            n += 1.0;
+            seen += 1;
+            for p in image.pixels() {
+                for c in 0..3 {
+                    let v = p.0[c] as f64 / 255.0;
+                    sum[c] += v;
+                    sq[c] += v * v;
+                }
+                n += 1.0;
+            }
         }
+        anyhow::ensure!(
+            seen > 0,
+            "no readable image in the first samples of the training data"
+        );
+        let mean = sum.map(|s| s / n);
+        let std = [0, 1, 2].map(|c| (sq[c] / n - mean[c] * mean[c]).max(1e-6).sqrt());
+        Ok(Self {
+            side,
+            normalization: Normalization {
+                mean: mean.map(|m| m as f32),
+                std: std.map(|s| s as f32),
+            },
+            grey,
+        })
     }
-    let n = n.max(1.0);
-    let mean = sum.map(|s| s / n);
-    let std = [0, 1, 2].map(|c| (sq[c] / n - mean[c] * mean[c]).max(1e-6).sqrt());
-    Normalization {
-        mean: mean.map(|m| m as f32),
-        std: std.map(|s| s as f32),
-    }
-}
-
-/// Whether the sampled images are all grey (R = G = B): whycam-small then reads one channel.
-fn is_grey(data: &dyn Dataset) -> bool {
-    let mut any = false;
-    for image in sample_indices(data.len())
-        .into_iter()
-        .take(50)
-        .filter_map(|i| data.image(i).ok())
-    {
-        any = true;
-        if !image.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]) {
-            return false;
-        }
-    }
-    any
 }
 
 /// The first Ctrl-C asks training to stop after the current batch and save; a second one

@@ -208,7 +208,7 @@ impl Architecture {
 
     /// The network described by `file` (for `whycam-small`, its widths and input channels
     /// come from the file's shapes), with `head`, weights still to load.
-    pub fn network_for(
+    fn network_for(
         self,
         file: &mut WeightsFile,
         head: HeadSpec,
@@ -226,15 +226,26 @@ impl Architecture {
     /// A trainable network with `head` and the weights in `path`, except the tensors named in
     /// `fresh` (PyTorch names), which keep their initial values: a new head on pretrained
     /// features when they are [`Architecture::classifier_keys`].
+    /// `head: None` takes the head's size from the file.
     pub fn load_network(
         self,
         path: &Path,
-        head: HeadSpec,
+        head: Option<HeadSpec>,
         device: &Device,
         fresh: &[&str],
     ) -> Result<Network> {
-        let (weight_key, _) = self.classifier_keys();
+        let (weight_key, bias_key) = self.classifier_keys();
         let mut file = WeightsFile::open_for(path, self.key_remaps(), weight_key)?;
+        let head = match head {
+            Some(head) => head,
+            // Without a classifier tensor the load below fails anyway, listing every mismatch.
+            None => file
+                .head_spec(weight_key, bias_key, &self.name())?
+                .unwrap_or(HeadSpec {
+                    classes: 1,
+                    bias: true,
+                }),
+        };
         let mut network = self.network_for(&mut file, head, device)?;
         file.apply_except(&mut network, &self.name(), fresh)?;
         Ok(network)
@@ -389,18 +400,7 @@ impl Model {
     /// Builds `architecture` and loads `weights` into it (PyTorch `.pth`/`.pt` or safetensors,
     /// with PyTorch's parameter names). The number of classes is read from the file.
     pub fn load(architecture: Architecture, weights: &Path, options: LoadOptions) -> Result<Self> {
-        let (weight_key, bias_key) = architecture.classifier_keys();
-        let mut file = WeightsFile::open_for(weights, architecture.key_remaps(), weight_key)?;
-        let name = architecture.name();
-        // Without a classifier tensor the load below fails anyway, listing every mismatch.
-        let head = file
-            .head_spec(weight_key, bias_key, &name)?
-            .unwrap_or(HeadSpec {
-                classes: 1,
-                bias: true,
-            });
-        let mut net = architecture.network_for(&mut file, head, &Device::default())?;
-        file.apply_to(&mut net, &name)?;
+        let net = architecture.load_network(weights, None, &Device::default(), &[])?;
         let net = ready(net, options);
         Ok(Self {
             architecture,
