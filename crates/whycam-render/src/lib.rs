@@ -10,6 +10,7 @@ mod colormap;
 mod error;
 mod figure;
 mod overlay;
+mod scatter;
 mod text;
 mod turbo;
 
@@ -19,4 +20,5 @@ pub use figure::{
     Layout, Panel, Tile, Verdict, colorbar, contact_sheet, fit_within, side_by_side, with_colorbar,
 };
 pub use overlay::{Heatmap, OverlayStyle, centre_signed, overlay};
+pub use scatter::{Scatter, class_colour};
 pub use text::Text;

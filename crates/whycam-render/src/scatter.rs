@@ -1,0 +1,313 @@
+//! Scatter plots of 2-D layouts (PCA, t-SNE), coloured by class with a legend, as PNG (drawn
+//! here) and SVG (written as text), both in matplotlib's `tab10`/`tab20` colours.
+
+use crate::text::Text;
+use image::{Rgb, RgbImage};
+use std::fmt::Write as _;
+
+const TAB10: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+const TAB20_LIGHT: [[u8; 3]; 10] = [
+    [174, 199, 232],
+    [255, 187, 120],
+    [152, 223, 138],
+    [255, 152, 150],
+    [197, 176, 213],
+    [196, 156, 148],
+    [247, 182, 210],
+    [199, 199, 199],
+    [219, 219, 141],
+    [158, 218, 229],
+];
+
+/// The colour of class `i` of `n`: tab10 up to 10 classes, tab20 up to 20, then hues.
+pub fn class_colour(i: usize, n: usize) -> [u8; 3] {
+    if n <= 10 {
+        TAB10[i % 10]
+    } else if n <= 20 {
+        if i % 2 == 0 {
+            TAB10[i / 2]
+        } else {
+            TAB20_LIGHT[i / 2]
+        }
+    } else {
+        let h = i as f32 / n as f32 * 6.0;
+        let x = 1.0 - (h % 2.0 - 1.0).abs();
+        let (r, g, b) = match h as u32 {
+            0 => (1.0, x, 0.0),
+            1 => (x, 1.0, 0.0),
+            2 => (0.0, 1.0, x),
+            3 => (0.0, x, 1.0),
+            4 => (x, 0.0, 1.0),
+            _ => (1.0, 0.0, x),
+        };
+        [r, g, b].map(|c: f32| (c * 0.85 * 255.0) as u8)
+    }
+}
+
+/// A labelled 2-D point cloud.
+#[derive(Debug, Clone)]
+pub struct Scatter<'a> {
+    /// `(x, y)` per point.
+    pub points: &'a [[f32; 2]],
+    /// Class of each point.
+    pub labels: &'a [usize],
+    /// Class names, for the legend.
+    pub classes: &'a [String],
+    /// Above the plot.
+    pub title: String,
+    /// Under the x axis and beside the y axis.
+    pub axes: [String; 2],
+}
+
+/// Where things go on a `width × height` canvas.
+struct Frame {
+    left: f32,
+    top: f32,
+    right: f32,
+    bottom: f32,
+    bounds: [f32; 4],
+    legend_x: f32,
+}
+
+const FONT: f32 = 14.0;
+const RADIUS: f32 = 2.2;
+const ALPHA: f32 = 0.7;
+
+impl Scatter<'_> {
+    fn frame(&self, width: u32, height: u32) -> Frame {
+        let legend = self
+            .classes
+            .iter()
+            .map(|c| Text::new(c.as_str(), FONT).width())
+            .max()
+            .unwrap_or(0) as f32
+            + 40.0;
+        let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+        for p in self
+            .points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+        {
+            x0 = x0.min(p[0]);
+            x1 = x1.max(p[0]);
+            y0 = y0.min(p[1]);
+            y1 = y1.max(p[1]);
+        }
+        if x0 > x1 {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let pad = |a: f32, b: f32| ((b - a) * 0.04).max(1e-6);
+        let (px, py) = (pad(x0, x1), pad(y0, y1));
+        let right = width as f32 - legend - 10.0;
+        Frame {
+            left: 40.0,
+            top: 40.0,
+            right,
+            bottom: height as f32 - 40.0,
+            bounds: [x0 - px, x1 + px, y0 - py, y1 + py],
+            legend_x: right + 15.0,
+        }
+    }
+
+    fn to_canvas(f: &Frame, p: [f32; 2]) -> (f32, f32) {
+        let [x0, x1, y0, y1] = f.bounds;
+        (
+            f.left + (p[0] - x0) / (x1 - x0) * (f.right - f.left),
+            f.bottom - (p[1] - y0) / (y1 - y0) * (f.bottom - f.top),
+        )
+    }
+
+    /// The plot as a picture.
+    pub fn png(&self, width: u32, height: u32) -> RgbImage {
+        let f = self.frame(width, height);
+        let mut image = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+        let n = self.classes.len();
+        for (p, &label) in self.points.iter().zip(self.labels) {
+            let (cx, cy) = Self::to_canvas(&f, *p);
+            disc(&mut image, cx, cy, RADIUS, class_colour(label, n), ALPHA);
+        }
+        let black = [0, 0, 0];
+        rect_outline(&mut image, f.left, f.top, f.right, f.bottom, black);
+        Text::new(self.title.as_str(), FONT + 2.0).draw_centred(
+            &mut image,
+            ((f.left + f.right) / 2.0) as i32,
+            10,
+            black,
+        );
+        Text::new(self.axes[0].as_str(), FONT).draw_centred(
+            &mut image,
+            ((f.left + f.right) / 2.0) as i32,
+            f.bottom as i32 + 10,
+            black,
+        );
+        Text::new(self.axes[1].as_str(), FONT).draw(&mut image, 4, f.top as i32 - 20, black);
+        for (i, class) in self.classes.iter().enumerate() {
+            let y = f.top + 4.0 + i as f32 * (FONT + 8.0);
+            disc(
+                &mut image,
+                f.legend_x + 6.0,
+                y + FONT / 2.0,
+                5.0,
+                class_colour(i, n),
+                1.0,
+            );
+            Text::new(class.as_str(), FONT).draw(
+                &mut image,
+                (f.legend_x + 18.0) as i32,
+                y as i32,
+                black,
+            );
+        }
+        image
+    }
+
+    /// The plot as SVG text.
+    pub fn svg(&self, width: u32, height: u32) -> String {
+        let f = self.frame(width, height);
+        let n = self.classes.len();
+        let hex = |c: [u8; 3]| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]);
+        let mut s = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+             viewBox=\"0 0 {width} {height}\" font-family=\"DejaVu Sans, sans-serif\" \
+             font-size=\"{FONT}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        );
+        for class in 0..n {
+            let _ = write!(
+                s,
+                "<g fill=\"{}\" fill-opacity=\"{ALPHA}\">",
+                hex(class_colour(class, n))
+            );
+            for (p, _) in self
+                .points
+                .iter()
+                .zip(self.labels)
+                .filter(|(_, l)| **l == class)
+            {
+                let (x, y) = Self::to_canvas(&f, *p);
+                let _ = write!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{RADIUS}\"/>");
+            }
+            s.push_str("</g>\n");
+        }
+        let _ = writeln!(
+            s,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>",
+            f.left,
+            f.top,
+            f.right - f.left,
+            f.bottom - f.top
+        );
+        let cx = (f.left + f.right) / 2.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{cx}\" y=\"26\" text-anchor=\"middle\" font-size=\"{}\">{}</text>",
+            FONT + 2.0,
+            escape(&self.title)
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{cx}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            f.bottom + 24.0,
+            escape(&self.axes[0])
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"4\" y=\"{}\">{}</text>",
+            f.top - 8.0,
+            escape(&self.axes[1])
+        );
+        for (i, class) in self.classes.iter().enumerate() {
+            let y = f.top + 4.0 + i as f32 * (FONT + 8.0);
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+                f.legend_x + 6.0,
+                y + FONT / 2.0,
+                hex(class_colour(i, n)),
+                f.legend_x + 18.0,
+                y + FONT - 2.0,
+                escape(class)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A filled disc blended over the picture with opacity `alpha`.
+fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, colour: [u8; 3], alpha: f32) {
+    let (w, h) = (image.width() as i32, image.height() as i32);
+    for y in (cy - r).floor() as i32..=(cy + r).ceil() as i32 {
+        for x in (cx - r).floor() as i32..=(cx + r).ceil() as i32 {
+            if x < 0 || y < 0 || x >= w || y >= h {
+                continue;
+            }
+            let d = ((x as f32 + 0.5 - cx).powi(2) + (y as f32 + 0.5 - cy).powi(2)).sqrt();
+            let cover = (r + 0.5 - d).clamp(0.0, 1.0) * alpha;
+            if cover > 0.0 {
+                let p = image.get_pixel_mut(x as u32, y as u32);
+                for c in 0..3 {
+                    p.0[c] =
+                        (p.0[c] as f32 * (1.0 - cover) + colour[c] as f32 * cover).round() as u8;
+                }
+            }
+        }
+    }
+}
+
+fn rect_outline(image: &mut RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, colour: [u8; 3]) {
+    let (x0, y0, x1, y1) = (x0 as u32, y0 as u32, x1 as u32, y1 as u32);
+    for x in x0..=x1.min(image.width() - 1) {
+        image.put_pixel(x, y0, Rgb(colour));
+        image.put_pixel(x, y1.min(image.height() - 1), Rgb(colour));
+    }
+    for y in y0..=y1.min(image.height() - 1) {
+        image.put_pixel(x0, y, Rgb(colour));
+        image.put_pixel(x1.min(image.width() - 1), y, Rgb(colour));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_legend_and_svg_agree() {
+        let points = [[0.0, 0.0], [1.0, 1.0], [0.5, 0.2]];
+        let labels = [0, 1, 1];
+        let classes = ["cat".to_string(), "dog & co".to_string()];
+        let plot = Scatter {
+            points: &points,
+            labels: &labels,
+            classes: &classes,
+            title: "t-SNE".into(),
+            axes: ["x".into(), "y".into()],
+        };
+        let png = plot.png(400, 300);
+        let blue = png.pixels().filter(|p| p.0 == [31, 119, 180]).count();
+        assert!(blue > 10, "the legend's blue disc and the cat point");
+        let svg = plot.svg(400, 300);
+        assert_eq!(svg.matches("<circle").count(), 3 + 2);
+        assert!(svg.contains("dog &amp; co") && svg.ends_with("</svg>\n"));
+        assert_eq!(class_colour(3, 10), [214, 39, 40]);
+        assert_eq!(class_colour(1, 12), [174, 199, 232]);
+    }
+}
