@@ -32,6 +32,22 @@ impl From<PetTargetArg> for PetTarget {
     }
 }
 
+/// Which part of a dataset with fixed splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
 /// Which samples of a dataset.
 #[derive(Debug, Args)]
 pub struct Selection {

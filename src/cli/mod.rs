@@ -2,6 +2,7 @@
 //! validated configuration, calls the libraries, and decides what the user sees.
 
 mod data_args;
+mod embed;
 mod explain;
 mod fetch;
 mod model_args;
@@ -42,6 +43,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Score a model on a labelled dataset: accuracy, per-class accuracy, confusion matrix.
     Test(test::TestArgs),
+    /// Picture a model's feature space: PCA and t-SNE scatter plots coloured by class.
+    Embed(embed::EmbedArgs),
 }
 
 /// Sets up `tracing` output on stderr.
@@ -81,6 +84,19 @@ pub(crate) fn exit_for_failures<'a>(
     }
 }
 
+/// Writes `data` as a float32 `.npy` array of `shape` (C order).
+pub(crate) fn write_npy(path: &std::path::Path, shape: &[u64], data: &[f32]) -> std::io::Result<()> {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()
+}
+
 /// Runs a parsed command line; the exit code is 1 when some inputs failed.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -91,5 +107,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(args),
         Command::Train(args) => train::run(args),
         Command::Test(args) => test::run(args),
+        Command::Embed(args) => embed::run(args),
     }
 }

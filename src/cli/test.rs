@@ -1,22 +1,15 @@
 //! `whycam test`: a model's accuracy on a labelled dataset, per class, with the confusion
 //! matrix, as text and JSON.
 
-use super::data_args::{Selection, loader};
+use super::data_args::{Selection, SplitArg, loader};
 use super::model_args::ModelArgs;
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use whycam_data::Split;
 use whycam_data::datasets::{Dataset, Subset};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitArg {
-    Train,
-    Test,
-}
 
 /// Score a model on labelled data.
 #[derive(Debug, Args)]
@@ -65,11 +58,7 @@ struct Report {
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let loaded = args.model.load()?;
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-    };
-    let data = args.selection.open(&args.data, split)?;
+    let data = args.selection.open(&args.data, args.split.into())?;
     let data = match_labels(data, &loaded.labels)?;
     let loader = loader(data.clone(), loaded.preprocess, args.batch_size, None, 0)?;
     let e = whycam_train::evaluate(loaded.model.net.as_ref(), &loader)

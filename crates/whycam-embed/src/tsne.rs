@@ -21,7 +21,8 @@ pub enum Init {
 pub struct TsneConfig {
     /// Effective number of neighbours (30).
     pub perplexity: f32,
-    /// Step size; `None` is scikit-learn's "auto", max(n / 12 / 4, 50).
+    /// Step size; `None` is scikit-learn's "auto", max(n / early exaggeration / 4, 50)
+    /// (bhtsne's default too).
     pub learning_rate: Option<f32>,
     /// Gradient steps (1000).
     pub iterations: usize,
@@ -49,16 +50,50 @@ impl Default for TsneConfig {
     }
 }
 
+impl TsneConfig {
+    /// Checks the settings that do not depend on the data.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.perplexity >= 1.0 && self.perplexity.is_finite()) {
+            return Err(EmbedError::Parameter(format!(
+                "the perplexity must be a number of at least 1, got {}",
+                self.perplexity
+            )));
+        }
+        if let Some(lr) = self.learning_rate
+            && !(lr > 0.0 && lr.is_finite())
+        {
+            return Err(EmbedError::Parameter(format!(
+                "the learning rate must be positive, got {lr}"
+            )));
+        }
+        if self.iterations < 250 {
+            return Err(EmbedError::Parameter(format!(
+                "t-SNE needs at least 250 iterations (the first 250 are early exaggeration), \
+                 got {}",
+                self.iterations
+            )));
+        }
+        if !(self.theta > 0.0 && self.theta.is_finite()) {
+            return Err(EmbedError::Parameter(format!(
+                "Barnes-Hut theta must be positive, got {}",
+                self.theta
+            )));
+        }
+        Ok(())
+    }
+
+    /// The fewest points this perplexity allows: more than 3 × perplexity, since every point
+    /// takes its 3 × perplexity nearest neighbours into account.
+    pub fn min_points(&self) -> usize {
+        (3.0 * self.perplexity).floor() as usize + 2
+    }
+}
+
 /// A 2-D layout of the rows of `x` (`n × d`): `n × 2` values.
 pub fn tsne(x: &[f32], n: usize, d: usize, config: &TsneConfig) -> Result<Vec<f32>> {
+    config.validate()?;
+    let needed = config.min_points();
     crate::check(x, n, d, 2)?;
-    if !(config.perplexity >= 1.0 && config.perplexity.is_finite()) {
-        return Err(EmbedError::Parameter(format!(
-            "perplexity must be at least 1, got {}",
-            config.perplexity
-        )));
-    }
-    let needed = (3.0 * config.perplexity).ceil() as usize + 1;
     if n < needed {
         return Err(EmbedError::TooFew {
             n,
@@ -66,12 +101,6 @@ pub fn tsne(x: &[f32], n: usize, d: usize, config: &TsneConfig) -> Result<Vec<f3
             why: " for this perplexity (t-SNE needs more than 3 x perplexity points); \
                   lower --perplexity",
         });
-    }
-    if config.iterations < 250 || config.theta <= 0.0 {
-        return Err(EmbedError::Parameter(format!(
-            "t-SNE needs at least 250 iterations and theta > 0, got {} and {}",
-            config.iterations, config.theta
-        )));
     }
     let (data, dims) = if config.pca_dims > 0 && config.pca_dims < d.min(n) {
         let pca = Pca::fit(x, n, d, config.pca_dims)?;

@@ -1,7 +1,7 @@
 //! The model zoo: architecture names as torchvision and the EfficientNet-Lite package spell
 //! them, and building a ready-to-run classifier from a weights file.
 
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stages};
+use crate::classifier::{Classifier, HeadSpec, LinearHead, Stages, global_avg_pool};
 use crate::densenet::DenseNet;
 use crate::efficientnet_lite::{EfficientNetLite, native_resolution};
 use crate::error::{ModelError, Result};
@@ -465,5 +465,28 @@ impl Model {
             .into_data()
             .try_into_vec::<f32>()
             .expect("the network computes in f32")
+    }
+
+    /// For a batch of `n` preprocessed images: the output of stage `stage` globally average
+    /// pooled, row-major `[n, channels]` (for the last stage, what a linear head reads), and
+    /// the logits, row-major `[n, classes]`.
+    pub fn pooled_features(
+        &self,
+        images: Vec<f32>,
+        n: usize,
+        size: usize,
+        stage: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let device = Device::default();
+        let x = Tensor::<4>::from_data(TensorData::new(images, [n, 3, size, size]), &device);
+        let features = self.net.features_at(x, stage);
+        let pooled = global_avg_pool(features.clone());
+        let logits = self.net.logits_from(features, stage);
+        let vec = |t: Tensor<2>| {
+            t.into_data()
+                .try_into_vec::<f32>()
+                .expect("the network computes in f32")
+        };
+        (vec(pooled), vec(logits))
     }
 }

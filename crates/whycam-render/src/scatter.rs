@@ -173,6 +173,77 @@ impl Scatter<'_> {
         image
     }
 
+    /// The plot with small pictures of the samples drawn over their points, as in
+    /// scikit-learn's digits embedding example: points are taken in order and a picture is
+    /// drawn where no earlier one lies within `size` pixels, framed in its class's colour.
+    /// `picture(i)` gives sample `i`'s image (`None` leaves the point bare).
+    pub fn png_with_thumbnails(
+        &self,
+        width: u32,
+        height: u32,
+        size: u32,
+        mut picture: impl FnMut(usize) -> Option<RgbImage>,
+    ) -> RgbImage {
+        let mut image = self.png(width, height);
+        let f = self.frame(width, height);
+        let n = self.classes.len();
+        let size = size.max(4);
+        // Occupied cells of a grid `size` wide: a new picture only checks its neighbourhood.
+        let (cols, rows) = (width / size + 1, height / size + 1);
+        let mut taken: Vec<Option<(f32, f32)>> = vec![None; (cols * rows) as usize];
+        for (i, (p, &label)) in self.points.iter().zip(self.labels).enumerate() {
+            if !(p[0].is_finite() && p[1].is_finite()) {
+                continue;
+            }
+            let (cx, cy) = Self::to_canvas(&f, *p);
+            let (gx, gy) = ((cx / size as f32) as i64, (cy / size as f32) as i64);
+            let clear = (gx - 1..=gx + 1).all(|x| {
+                (gy - 1..=gy + 1).all(|y| {
+                    if x < 0 || y < 0 || x >= cols as i64 || y >= rows as i64 {
+                        return true;
+                    }
+                    taken[(y * cols as i64 + x) as usize].is_none_or(|(ox, oy)| {
+                        (ox - cx).abs() >= size as f32 || (oy - cy).abs() >= size as f32
+                    })
+                })
+            });
+            if !clear {
+                continue;
+            }
+            let Some(full) = picture(i) else { continue };
+            let inner = size - 4;
+            let thumb = image::imageops::thumbnail(&full, inner, inner);
+            let (x0, y0) = (cx - size as f32 / 2.0, cy - size as f32 / 2.0);
+            let colour = class_colour(label, n);
+            for dy in 0..size {
+                for dx in 0..size {
+                    let (x, y) = (x0 as i64 + dx as i64, y0 as i64 + dy as i64);
+                    if x < 0 || y < 0 || x >= width as i64 || y >= height as i64 {
+                        continue;
+                    }
+                    let border = dx < 2 || dy < 2 || dx >= size - 2 || dy >= size - 2;
+                    let pixel = if border {
+                        Rgb(colour)
+                    } else {
+                        let (tx, ty) = (
+                            (dx - 2) as i64 - (inner - thumb.width()) as i64 / 2,
+                            (dy - 2) as i64 - (inner - thumb.height()) as i64 / 2,
+                        );
+                        if tx < 0 || ty < 0 || tx >= thumb.width() as i64 || ty >= thumb.height() as i64 {
+                            Rgb([255, 255, 255])
+                        } else {
+                            *thumb.get_pixel(tx as u32, ty as u32)
+                        }
+                    };
+                    image.put_pixel(x as u32, y as u32, pixel);
+                }
+            }
+            taken[(gy.clamp(0, rows as i64 - 1) * cols as i64 + gx.clamp(0, cols as i64 - 1)) as usize] =
+                Some((cx, cy));
+        }
+        image
+    }
+
     /// The plot as SVG text.
     pub fn svg(&self, width: u32, height: u32) -> String {
         let f = self.frame(width, height);
@@ -309,5 +380,30 @@ mod tests {
         assert!(svg.contains("dog &amp; co") && svg.ends_with("</svg>\n"));
         assert_eq!(class_colour(3, 10), [214, 39, 40]);
         assert_eq!(class_colour(1, 12), [174, 199, 232]);
+    }
+
+    #[test]
+    fn thumbnails_are_spread_out_and_framed_in_class_colour() {
+        // Two close points and one far away: the second is hidden behind the first.
+        let points = [[0.0, 0.0], [0.001, 0.0], [1.0, 1.0]];
+        let labels = [0, 0, 1];
+        let classes = ["a".to_string(), "b".to_string()];
+        let plot = Scatter {
+            points: &points,
+            labels: &labels,
+            classes: &classes,
+            title: String::new(),
+            axes: [String::new(), String::new()],
+        };
+        let mut asked = Vec::new();
+        let png = plot.png_with_thumbnails(400, 300, 24, |i| {
+            asked.push(i);
+            Some(RgbImage::from_pixel(8, 8, Rgb([0, 200, 0])))
+        });
+        assert_eq!(asked, [0, 2]);
+        let green = png.pixels().filter(|p| p.0 == [0, 200, 0]).count();
+        assert_eq!(green, 2 * 20 * 20, "two thumbnails scaled to 20 px inside their frames");
+        let orange = png.pixels().filter(|p| p.0 == class_colour(1, 2)).count();
+        assert!(orange >= 4 * 22, "the frame of class b");
     }
 }

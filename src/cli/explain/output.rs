@@ -97,15 +97,7 @@ impl MapWriter for RawNpy {
 }
 
 fn write_npy(path: &Path, map: &Plane) -> std::io::Result<()> {
-    use npyz::WriterBuilder;
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[map.height as u64, map.width as u64])
-        .writer(file)
-        .begin_nd()?;
-    writer.extend(map.data.iter().copied())?;
-    writer.finish()
+    crate::cli::write_npy(path, &[map.height as u64, map.width as u64], &map.data)
 }
 
 /// One signed map from the per-layer ones: the map itself for one layer, else the mean at the

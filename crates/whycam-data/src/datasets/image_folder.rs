@@ -71,6 +71,18 @@ impl FileList {
     }
 }
 
+impl FileList {
+    /// Image files without labels, as one class named `images`, decoded within `limits`: a
+    /// way to feed loose files through a [`crate::Loader`].
+    pub fn unlabelled(paths: Vec<PathBuf>, limits: DecodeLimits) -> Self {
+        Self {
+            classes: vec!["images".to_string()],
+            items: paths.into_iter().map(|p| (p, 0)).collect(),
+            limits,
+        }
+    }
+}
+
 impl Dataset for FileList {
     fn len(&self) -> usize {
         self.items.len()
