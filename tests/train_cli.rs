@@ -7,30 +7,9 @@ mod support;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use support::whycam;
-
-fn fashion_mnist() -> String {
-    let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    assert!(
-        dir.is_dir(),
-        "{} is missing: tools/test.sh installs dataset-fashion-mnist",
-        dir.display()
-    );
-    dir.display().to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("JSON")
-}
+use support::{fails_with, fashion_mnist, json, s, stderr, whycam};
 
 fn metrics(run: &Path) -> Vec<Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -38,18 +17,6 @@ fn metrics(run: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
-}
-
-/// Runs whycam, which must fail with each of `needles` in its error output.
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = whycam(args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
-    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
 }
 
 /// Trains a tiny whycam-small on 1,000 Fashion-MNIST images into `run`.

@@ -231,7 +231,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 .failures
                 .iter()
                 .map(|(i, e)| (i.as_str(), e.as_str()))
-                .chain([("inputs", "no image could be read, so there is nothing to lay out")]),
+                .chain([(
+                    "inputs",
+                    "no image could be read, so there is nothing to lay out",
+                )]),
         ));
     }
     let out = &args.out;
@@ -405,9 +408,7 @@ fn open_inputs(
         return Ok((data, true, Vec::new()));
     }
     if !args.selection.classes.is_empty() {
-        bail!(
-            "--classes needs a labelled dataset; loose images are coloured by predicted class"
-        );
+        bail!("--classes needs a labelled dataset; loose images are coloured by predicted class");
     }
     let (files, missing) = collect_inputs(&inputs);
     let failures = missing
@@ -436,9 +437,9 @@ fn is_dataset(path: &Path) -> bool {
         || std::fs::read_dir(path).is_ok_and(|entries| {
             let entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
             entries.iter().any(|e| e.path().is_dir())
-                && !entries.iter().any(|e| {
-                    e.path().is_file() && whycam_data::has_image_extension(&e.path())
-                })
+                && !entries
+                    .iter()
+                    .any(|e| e.path().is_file() && whycam_data::has_image_extension(&e.path()))
         })
 }
 
@@ -552,7 +553,8 @@ fn write_features(out: &Path, points: &Points) -> anyhow::Result<()> {
     )
     .with_context(|| format!("writing {}", npy.display()))?;
     let path = out.join("samples.csv");
-    let mut csv = csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut csv =
+        csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
     let predicted = points.predicted.as_deref();
     let write = |csv: &mut csv::Writer<std::fs::File>| -> csv::Result<()> {
         csv.write_record(["path", "label", "predicted"])?;
@@ -702,8 +704,8 @@ fn write_layout(
             max_pixels: args.model.max_pixels,
         };
         plot.png_with_thumbnails(1600, 1280, 40, |i| points.image(i, &limits))
-        .save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
         Some(path.display().to_string())
     } else {
         None

@@ -85,7 +85,11 @@ pub(crate) fn exit_for_failures<'a>(
 }
 
 /// Writes `data` as a float32 `.npy` array of `shape` (C order).
-pub(crate) fn write_npy(path: &std::path::Path, shape: &[u64], data: &[f32]) -> std::io::Result<()> {
+pub(crate) fn write_npy(
+    path: &std::path::Path,
+    shape: &[u64],
+    data: &[f32],
+) -> std::io::Result<()> {
     use npyz::WriterBuilder;
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut writer = npyz::WriteOptions::new()

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use serde::Deserialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,6 +16,43 @@ pub fn whycam(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run whycam")
+}
+
+/// Debian's Fashion-MNIST (`tools/test.sh` installs it), or `$WHYCAM_FASHION_MNIST`.
+pub fn fashion_mnist() -> String {
+    let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    assert!(
+        dir.is_dir(),
+        "{} is missing: tools/test.sh installs dataset-fashion-mnist",
+        dir.display()
+    );
+    dir.display().to_string()
+}
+
+/// A run's standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A JSON file, parsed.
+pub fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// Runs whycam, which must fail with each of `needles` in its error output.
+pub fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = whycam(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+}
+
+/// A path as a string, for argument lists.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
 }
 
 /// Root of the committed test data.

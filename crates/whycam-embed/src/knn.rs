@@ -46,8 +46,13 @@ pub fn neighbour_agreement(x: &[f32], d: usize, labels: &[usize], k: usize) -> f
                             .filter(|&j| j != i)
                             .map(|j| (norms[i] + norms[j] - 2.0 * dots[(r, j)], j)),
                     );
-                    row.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    row[..k].iter().filter(|&&(_, j)| labels[j] == labels[i]).count() as f64
+                    row.select_nth_unstable_by(k - 1, |a, b| {
+                        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+                    });
+                    row[..k]
+                        .iter()
+                        .filter(|&&(_, j)| labels[j] == labels[i])
+                        .count() as f64
                         / k as f64
                 })
                 .sum::<f64>()
@@ -73,7 +78,11 @@ mod tests {
                 })
                 .collect();
             dist.sort_by(|a, b| a.0.total_cmp(&b.0));
-            total += dist[..k].iter().filter(|p| labels[p.1] == labels[i]).count() as f64 / k as f64;
+            total += dist[..k]
+                .iter()
+                .filter(|p| labels[p.1] == labels[i])
+                .count() as f64
+                / k as f64;
         }
         total / n as f64
     }

@@ -229,7 +229,11 @@ impl Scatter<'_> {
                             (dx - 2) as i64 - (inner - thumb.width()) as i64 / 2,
                             (dy - 2) as i64 - (inner - thumb.height()) as i64 / 2,
                         );
-                        if tx < 0 || ty < 0 || tx >= thumb.width() as i64 || ty >= thumb.height() as i64 {
+                        if tx < 0
+                            || ty < 0
+                            || tx >= thumb.width() as i64
+                            || ty >= thumb.height() as i64
+                        {
                             Rgb([255, 255, 255])
                         } else {
                             *thumb.get_pixel(tx as u32, ty as u32)
@@ -238,8 +242,8 @@ impl Scatter<'_> {
                     image.put_pixel(x as u32, y as u32, pixel);
                 }
             }
-            taken[(gy.clamp(0, rows as i64 - 1) * cols as i64 + gx.clamp(0, cols as i64 - 1)) as usize] =
-                Some((cx, cy));
+            taken[(gy.clamp(0, rows as i64 - 1) * cols as i64 + gx.clamp(0, cols as i64 - 1))
+                as usize] = Some((cx, cy));
         }
         image
     }
@@ -402,7 +406,11 @@ mod tests {
         });
         assert_eq!(asked, [0, 2]);
         let green = png.pixels().filter(|p| p.0 == [0, 200, 0]).count();
-        assert_eq!(green, 2 * 20 * 20, "two thumbnails scaled to 20 px inside their frames");
+        assert_eq!(
+            green,
+            2 * 20 * 20,
+            "two thumbnails scaled to 20 px inside their frames"
+        );
         let orange = png.pixels().filter(|p| p.0 == class_colour(1, 2)).count();
         assert!(orange >= 4 * 22, "the frame of class b");
     }
