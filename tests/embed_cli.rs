@@ -179,6 +179,7 @@ fn bad_features_and_too_few_points_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = s(&dir.path().join("out"));
     let data = fashion_mnist();
+    // t-SNE alone fails before the network runs.
     fails_with(
         &[
             "embed",
@@ -186,8 +187,8 @@ fn bad_features_and_too_few_points_are_named() {
             model(),
             "--limit",
             "50",
-            "--out",
-            &out,
+            "--method",
+            "tsne",
             &data,
         ],
         &[
@@ -195,20 +196,25 @@ fn bad_features_and_too_few_points_are_named() {
             "at least 92",
         ],
     );
-    // PCA needs no more than two.
+    // Both: the PCA picture is kept, the t-SNE error named, and the exit code is 1.
     let run = whycam(&[
         "embed",
         "--weights",
         model(),
         "--limit",
         "50",
-        "--method",
-        "pca",
         "--out",
         &out,
         &data,
     ]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("t-SNE of the features: 50 point(s) are too few: at least 92"),
+        "{err}"
+    );
+    assert!(dir.path().join("out/pca.png").is_file());
+    assert!(!dir.path().join("out/tsne.png").exists());
     fails_with(
         &["embed", "--weights", model(), "--perplexity", "0.5", &data],
         &["perplexity must be a number of at least 1"],

@@ -144,6 +144,9 @@ struct Layout {
     thumbnails: Option<String>,
     #[serde(flatten)]
     details: serde_json::Value,
+    /// The coordinates, `x, y` per point (in the CSV, not the summary).
+    #[serde(skip)]
+    xy: Vec<f32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,6 +191,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     if with_tsne {
         tsne_config.validate()?;
     }
+    // Asked for t-SNE alone, too few images fail before the network runs.
+    let tsne_only = args.method == Method::Tsne;
     let started = Instant::now();
     let (points, source, model) = match &args.features {
         Some(path) => (read_features(path)?, path.display().to_string(), None),
@@ -199,10 +204,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             };
             let layer = loaded.model.net.stages().list()[stage].name.clone();
             let (data, labelled, failures) = open_inputs(&args, &loaded)?;
-            if with_tsne && data.len() < tsne_config.min_points() {
+            if tsne_only && data.len() < tsne_config.min_points() {
                 bail!(
                     "{} image(s) are too few for t-SNE with perplexity {}: it needs at least {}; \
-                     lower --perplexity, add images or use --method pca",
+                     lower --perplexity, add images or use --method pca or both",
                     data.len(),
                     args.perplexity,
                     tsne_config.min_points()
@@ -270,36 +275,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
 
     let mut layouts = Vec::new();
     if with_pca {
-        let t = Instant::now();
-        let pca = Pca::fit(&points.features, n, points.dim, n.min(points.dim))
-            .context("PCA of the features")?;
-        let mut two = pca.clone();
-        two.components.truncate(2);
-        let mut xy = two.transform(&points.features, points.dim);
-        if two.components.len() == 1 {
-            xy = xy.into_iter().flat_map(|v| [v, 0.0]).collect();
-        }
-        let seconds = t.elapsed().as_secs_f64();
-        let ratio = &pca.explained_variance_ratio;
-        let first: Vec<String> = ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
-        println!(
-            "PCA: explained variance ratio PC1 {:.4}, PC2 {:.4} (together {:.4}); first {}: {}",
-            ratio[0],
-            ratio.get(1).copied().unwrap_or(0.0),
-            ratio.iter().take(2).sum::<f64>(),
-            first.len(),
-            first.join(" ")
-        );
-        let axes = [
-            format!("PC1 ({:.1}%)", ratio[0] * 100.0),
-            format!("PC2 ({:.1}%)", ratio.get(1).copied().unwrap_or(0.0) * 100.0),
-        ];
-        let details = serde_json::json!({
-            "explained_variance_ratio": ratio,
-            "explained_variance": pca.explained_variance,
-        });
-        let layout = write_layout(&args, &points, "pca", "PCA", axes, &xy, seconds, details)?;
-        let agreement = score(&xy, 2);
+        let layout = pca_layout(&args, &points)?;
+        let agreement = score(&layout.xy, 2);
         if let Some(a) = agreement {
             println!("  {k}-NN label agreement in the PCA plane: {a:.4}");
         }
@@ -308,48 +285,27 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             ..layout
         });
     }
+    let mut tsne_failure = None;
     if with_tsne {
-        let t = Instant::now();
-        let progress = spinner(format!(
-            "t-SNE of {n} points ({} iterations)",
-            tsne_config.iterations
-        ));
-        let xy = whycam_embed::tsne(&points.features, n, points.dim, &tsne_config);
-        progress.finish_and_clear();
-        let xy = xy.context("t-SNE of the features")?;
-        let seconds = t.elapsed().as_secs_f64();
-        println!(
-            "t-SNE: perplexity {}, {} iterations, {} start, seed {}: {seconds:.1} s",
-            tsne_config.perplexity,
-            tsne_config.iterations,
-            match tsne_config.init {
-                Init::Pca => "PCA",
-                Init::Random => "random",
-            },
-            tsne_config.seed
-        );
-        let details = serde_json::json!({
-            "perplexity": tsne_config.perplexity,
-            "learning_rate": tsne_config.learning_rate.map_or("auto".to_string(), |l| l.to_string()),
-            "iterations": tsne_config.iterations,
-            "theta": tsne_config.theta,
-            "init": format!("{:?}", tsne_config.init).to_lowercase(),
-            "seed": tsne_config.seed,
-            "pca_dims": tsne_config.pca_dims,
-        });
-        let axes = ["t-SNE 1".to_string(), "t-SNE 2".to_string()];
-        let layout = write_layout(&args, &points, "tsne", "t-SNE", axes, &xy, seconds, details)?;
-        let agreement = score(&xy, 2);
-        if let (Some(a), Some(f)) = (agreement, feature_agreement) {
-            println!(
-                "  {k}-NN label agreement in the t-SNE plane: {a:.4} ({:.3} of the feature space's)",
-                a / f
-            );
+        match tsne_layout(&args, &points, &tsne_config) {
+            Ok(layout) => {
+                let agreement = score(&layout.xy, 2);
+                if let (Some(a), Some(f)) = (agreement, feature_agreement) {
+                    println!(
+                        "  {k}-NN label agreement in the t-SNE plane: {a:.4} ({:.3} of the \
+                         feature space's)",
+                        a / f
+                    );
+                }
+                layouts.push(Layout {
+                    neighbour_agreement: agreement,
+                    ..layout
+                });
+            }
+            // Asked for both, the PCA picture stays and the t-SNE error counts as a failure.
+            Err(e) if with_pca => tsne_failure = Some(format!("{e:#}")),
+            Err(e) => return Err(e),
         }
-        layouts.push(Layout {
-            neighbour_agreement: agreement,
-            ..layout
-        });
     }
 
     let summary = Summary {
@@ -372,6 +328,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 input: input.clone(),
                 error: error.clone(),
             })
+            .chain(tsne_failure.map(|error| Failure {
+                input: "t-SNE".to_string(),
+                error,
+            }))
             .collect(),
     };
     let path = out.join("summary.json");
@@ -650,6 +610,72 @@ fn read_features(path: &Path) -> anyhow::Result<Points> {
     })
 }
 
+/// The PCA layout: all components' explained variance ratio, the first two drawn.
+fn pca_layout(args: &EmbedArgs, points: &Points) -> anyhow::Result<Layout> {
+    let (n, d) = (points.paths.len(), points.dim);
+    let t = Instant::now();
+    let pca = Pca::fit(&points.features, n, d, n.min(d)).context("PCA of the features")?;
+    let mut two = pca.clone();
+    two.components.truncate(2);
+    let mut xy = two.transform(&points.features, d);
+    if two.components.len() == 1 {
+        xy = xy.into_iter().flat_map(|v| [v, 0.0]).collect();
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let ratio = &pca.explained_variance_ratio;
+    let second = ratio.get(1).copied().unwrap_or(0.0);
+    let first: Vec<String> = ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
+    println!(
+        "PCA: explained variance ratio PC1 {:.4}, PC2 {second:.4} (together {:.4}); first {}: {}",
+        ratio[0],
+        ratio[0] + second,
+        first.len(),
+        first.join(" ")
+    );
+    let axes = [
+        format!("PC1 ({:.1}%)", ratio[0] * 100.0),
+        format!("PC2 ({:.1}%)", second * 100.0),
+    ];
+    let details = serde_json::json!({
+        "explained_variance_ratio": ratio,
+        "explained_variance": pca.explained_variance,
+    });
+    write_layout(args, points, "pca", "PCA", axes, xy, seconds, details)
+}
+
+/// The t-SNE layout.
+fn tsne_layout(args: &EmbedArgs, points: &Points, config: &TsneConfig) -> anyhow::Result<Layout> {
+    let n = points.paths.len();
+    let t = Instant::now();
+    let progress = spinner(format!(
+        "t-SNE of {n} points ({} iterations)",
+        config.iterations
+    ));
+    let xy = whycam_embed::tsne(&points.features, n, points.dim, config);
+    progress.finish_and_clear();
+    let xy = xy.context("t-SNE of the features")?;
+    let seconds = t.elapsed().as_secs_f64();
+    let init = match config.init {
+        Init::Pca => "pca",
+        Init::Random => "random",
+    };
+    println!(
+        "t-SNE: perplexity {}, {} iterations, {init} start, seed {}: {seconds:.1} s",
+        config.perplexity, config.iterations, config.seed
+    );
+    let details = serde_json::json!({
+        "perplexity": config.perplexity,
+        "learning_rate": config.learning_rate.map_or("auto".to_string(), |l| l.to_string()),
+        "iterations": config.iterations,
+        "theta": config.theta,
+        "init": init,
+        "seed": config.seed,
+        "pca_dims": config.pca_dims,
+    });
+    let axes = ["t-SNE 1".to_string(), "t-SNE 2".to_string()];
+    write_layout(args, points, "tsne", "t-SNE", axes, xy, seconds, details)
+}
+
 /// Writes a layout's CSV (`path,label,x,y`), PNG and SVG (and thumbnails when asked).
 #[allow(clippy::too_many_arguments)]
 fn write_layout(
@@ -658,7 +684,7 @@ fn write_layout(
     stem: &str,
     name: &'static str,
     axes: [String; 2],
-    xy: &[f32],
+    xy: Vec<f32>,
     seconds: f64,
     details: serde_json::Value,
 ) -> anyhow::Result<Layout> {
@@ -719,6 +745,7 @@ fn write_layout(
         svg: svg.display().to_string(),
         thumbnails,
         details,
+        xy,
     })
 }
 
