@@ -203,17 +203,17 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 None => loaded.model.net.default_stage(),
             };
             let layer = loaded.model.net.stages().list()[stage].name.clone();
-            let (data, labelled, failures) = open_inputs(&args, &loaded)?;
-            if tsne_only && data.len() < tsne_config.min_points() {
+            let inputs = open_inputs(&args, &loaded)?;
+            if tsne_only && inputs.data.len() < tsne_config.min_points() {
                 bail!(
                     "{} image(s) are too few for t-SNE with perplexity {}: it needs at least {}; \
                      lower --perplexity, add images or use --method pca or both",
-                    data.len(),
+                    inputs.data.len(),
                     args.perplexity,
                     tsne_config.min_points()
                 );
             }
-            let points = extract(&loaded, data, stage, args.batch_size, labelled, failures)?;
+            let points = extract(&loaded, inputs, stage, args.batch_size)?;
             let source = args
                 .inputs
                 .iter()
@@ -347,11 +347,17 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     ))
 }
 
-/// The inputs as a dataset, whether it is labelled, and the inputs that could not be found.
-fn open_inputs(
-    args: &EmbedArgs,
-    loaded: &LoadedModel,
-) -> anyhow::Result<(Data, bool, Vec<(String, String)>)> {
+/// The images to embed.
+struct Inputs {
+    data: Data,
+    /// Whether `data` carries the labels to colour by (else the predictions do).
+    labelled: bool,
+    /// Inputs that could not be found: (input, error).
+    failures: Vec<(String, String)>,
+}
+
+/// The inputs as a dataset.
+fn open_inputs(args: &EmbedArgs, loaded: &LoadedModel) -> anyhow::Result<Inputs> {
     let mut inputs = args.inputs.clone();
     if args.samples {
         inputs.extend(whycam_assets::ensure_sample_photos().context("fetching the sample photos")?);
@@ -365,7 +371,11 @@ fn open_inputs(
         && is_dataset(path)
     {
         let data = args.selection.open(path, args.split.into())?;
-        return Ok((data, true, Vec::new()));
+        return Ok(Inputs {
+            data,
+            labelled: true,
+            failures: Vec::new(),
+        });
     }
     if !args.selection.classes.is_empty() {
         bail!("--classes needs a labelled dataset; loose images are coloured by predicted class");
@@ -382,7 +392,11 @@ fn open_inputs(
         files = (0..limit).map(|i| files[i * len / limit].clone()).collect();
     }
     let data: Data = Arc::new(FileList::unlabelled(files, loaded.limits));
-    Ok((data, false, failures))
+    Ok(Inputs {
+        data,
+        labelled: false,
+        failures,
+    })
 }
 
 /// Whether `path` is a labelled dataset rather than a folder of loose images: a CSV list, a
@@ -406,12 +420,15 @@ fn is_dataset(path: &Path) -> bool {
 /// Runs the network over `data` in batches, pooling stage `stage`.
 fn extract(
     loaded: &LoadedModel,
-    data: Data,
+    inputs: Inputs,
     stage: usize,
     batch_size: u32,
-    labelled: bool,
-    mut failures: Vec<(String, String)>,
 ) -> anyhow::Result<Points> {
+    let Inputs {
+        data,
+        labelled,
+        mut failures,
+    } = inputs;
     let loader = loader(data.clone(), loaded.preprocess, batch_size, None, 0)?;
     let size = loaded.preprocess.size as usize;
     let progress = ProgressBar::new(data.len() as u64).with_style(

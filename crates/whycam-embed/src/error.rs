@@ -23,7 +23,7 @@ pub enum EmbedError {
         /// Points needed.
         needed: usize,
         /// Why, with a hint.
-        why: &'static str,
+        why: String,
     },
     /// A NaN or infinite feature.
     #[error("feature {column} of point {row} is not a finite number")]

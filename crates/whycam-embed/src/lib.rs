@@ -25,7 +25,7 @@ pub(crate) fn check(x: &[f32], n: usize, d: usize, at_least: usize) -> Result<()
         return Err(EmbedError::TooFew {
             n,
             needed: at_least,
-            why: "",
+            why: String::new(),
         });
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {

@@ -89,6 +89,21 @@ impl TsneConfig {
     }
 }
 
+/// Why a perplexity needs more points, and what would do for `n`.
+fn perplexity_hint(perplexity: f32, n: usize) -> String {
+    // floor(3p) + 2 <= n.
+    let most = (n.saturating_sub(2)) as f32 / 3.0;
+    let fix = if most >= 1.0 {
+        format!(
+            "lower --perplexity to at most {:.1}",
+            (most * 10.0).floor() / 10.0
+        )
+    } else {
+        "t-SNE needs at least 5 points".to_string()
+    };
+    format!(" for perplexity {perplexity} (t-SNE needs more than 3 x perplexity points); {fix}")
+}
+
 /// A 2-D layout of the rows of `x` (`n × d`): `n × 2` values.
 pub fn tsne(x: &[f32], n: usize, d: usize, config: &TsneConfig) -> Result<Vec<f32>> {
     config.validate()?;
@@ -98,8 +113,7 @@ pub fn tsne(x: &[f32], n: usize, d: usize, config: &TsneConfig) -> Result<Vec<f3
         return Err(EmbedError::TooFew {
             n,
             needed,
-            why: " for this perplexity (t-SNE needs more than 3 x perplexity points); \
-                  lower --perplexity",
+            why: perplexity_hint(config.perplexity, n),
         });
     }
     let (data, dims) = if config.pca_dims > 0 && config.pca_dims < d.min(n) {

@@ -36,7 +36,7 @@ pub fn class_colour(i: usize, n: usize) -> [u8; 3] {
     if n <= 10 {
         TAB10[i % 10]
     } else if n <= 20 {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             TAB10[i / 2]
         } else {
             TAB20_LIGHT[i / 2]
@@ -339,9 +339,8 @@ fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, colour: [u8; 3], alpha: 
             let cover = (r + 0.5 - d).clamp(0.0, 1.0) * alpha;
             if cover > 0.0 {
                 let p = image.get_pixel_mut(x as u32, y as u32);
-                for c in 0..3 {
-                    p.0[c] =
-                        (p.0[c] as f32 * (1.0 - cover) + colour[c] as f32 * cover).round() as u8;
+                for (v, &c) in p.0.iter_mut().zip(&colour) {
+                    *v = (*v as f32 * (1.0 - cover) + c as f32 * cover).round() as u8;
                 }
             }
         }
