@@ -16,6 +16,7 @@ use std::time::Instant;
 use whycam_data::datasets::{self, FileList};
 use whycam_data::{DecodeLimits, collect_inputs};
 use whycam_embed::{Init, Pca, TsneConfig, neighbour_agreement};
+use whycam_models::{LoadOptions, ModelError};
 use whycam_render::Scatter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,7 +77,7 @@ pub struct EmbedArgs {
     pub thumbnails: bool,
     /// Lay out features saved by an earlier run (its `features.npy`, n × d float32 or
     /// float64) instead of running a model; the `samples.csv` beside it names the points.
-    #[arg(long, conflicts_with_all = ["inputs", "samples", "layer"])]
+    #[arg(long, conflicts_with_all = ["inputs", "samples", "layer", "model", "weights"])]
     pub features: Option<PathBuf>,
     /// Take the inputs as loose image files coloured by predicted class, even a single
     /// folder of class folders.
@@ -197,9 +198,18 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let (points, source, model) = match &args.features {
         Some(path) => (read_features(path)?, path.display().to_string(), None),
         None => {
-            let loaded = args.model.load()?;
+            let mut loaded = args.model.load()?;
             let stage = match &args.layer {
-                Some(name) => loaded.model.stage(name)?,
+                Some(name) => match loaded.model.stage(name) {
+                    // A convolution's output before its BatchNorm: load the model unfolded.
+                    Err(ModelError::StageFolded { .. }) => {
+                        loaded = args.model.load_with(LoadOptions {
+                            fold_batchnorm: false,
+                        })?;
+                        loaded.model.stage(name)?
+                    }
+                    found => found?,
+                },
                 None => loaded.model.net.default_stage(),
             };
             let layer = loaded.model.net.stages().list()[stage].name.clone();
@@ -218,6 +228,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 .inputs
                 .iter()
                 .map(|p| p.display().to_string())
+                .chain(args.samples.then(|| "the sample photos".to_string()))
                 .collect::<Vec<_>>()
                 .join(" ");
             let model = (

@@ -79,21 +79,29 @@ struct Frame {
     bottom: f32,
     bounds: [f32; 4],
     legend_x: f32,
+    legend_rows: usize,
+    legend_column: f32,
 }
 
 const FONT: f32 = 14.0;
+/// Height of a legend row.
+const LINE: f32 = FONT + 8.0;
 const RADIUS: f32 = 2.2;
 const ALPHA: f32 = 0.7;
 
 impl Scatter<'_> {
     fn frame(&self, width: u32, height: u32) -> Frame {
-        let legend = self
+        let column = self
             .classes
             .iter()
             .map(|c| Text::new(c.as_str(), FONT).width())
             .max()
             .unwrap_or(0) as f32
-            + 40.0;
+            + 30.0;
+        // As many legend rows as fit under the top margin; more classes take more columns.
+        let legend_rows = (((height as f32 - 50.0) / LINE) as usize).max(1);
+        let columns = self.classes.len().div_ceil(legend_rows).max(1);
+        let legend = column * columns as f32 + 10.0;
         let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
         for p in self
             .points
@@ -118,7 +126,17 @@ impl Scatter<'_> {
             bottom: height as f32 - 40.0,
             bounds: [x0 - px, x1 + px, y0 - py, y1 + py],
             legend_x: right + 15.0,
+            legend_rows,
+            legend_column: column,
         }
+    }
+
+    /// Top left of legend entry `i`.
+    fn legend_at(f: &Frame, i: usize) -> (f32, f32) {
+        (
+            f.legend_x + (i / f.legend_rows) as f32 * f.legend_column,
+            f.top + 4.0 + (i % f.legend_rows) as f32 * LINE,
+        )
     }
 
     fn to_canvas(f: &Frame, p: [f32; 2]) -> (f32, f32) {
@@ -154,21 +172,16 @@ impl Scatter<'_> {
         );
         Text::new(self.axes[1].as_str(), FONT).draw(&mut image, 4, f.top as i32 - 20, black);
         for (i, class) in self.classes.iter().enumerate() {
-            let y = f.top + 4.0 + i as f32 * (FONT + 8.0);
+            let (x, y) = Self::legend_at(&f, i);
             disc(
                 &mut image,
-                f.legend_x + 6.0,
+                x + 6.0,
                 y + FONT / 2.0,
                 5.0,
                 class_colour(i, n),
                 1.0,
             );
-            Text::new(class.as_str(), FONT).draw(
-                &mut image,
-                (f.legend_x + 18.0) as i32,
-                y as i32,
-                black,
-            );
+            Text::new(class.as_str(), FONT).draw(&mut image, (x + 18.0) as i32, y as i32, black);
         }
         image
     }
@@ -212,7 +225,7 @@ impl Scatter<'_> {
             }
             let Some(full) = picture(i) else { continue };
             let inner = size - 4;
-            let thumb = image::imageops::thumbnail(&full, inner, inner);
+            let thumb = fit(&full, inner);
             let (x0, y0) = (cx - size as f32 / 2.0, cy - size as f32 / 2.0);
             let colour = class_colour(label, n);
             for dy in 0..size {
@@ -303,20 +316,36 @@ impl Scatter<'_> {
             escape(&self.axes[1])
         );
         for (i, class) in self.classes.iter().enumerate() {
-            let y = f.top + 4.0 + i as f32 * (FONT + 8.0);
+            let (x, y) = Self::legend_at(&f, i);
             let _ = writeln!(
                 s,
                 "<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
-                f.legend_x + 6.0,
+                x + 6.0,
                 y + FONT / 2.0,
                 hex(class_colour(i, n)),
-                f.legend_x + 18.0,
+                x + 18.0,
                 y + FONT - 2.0,
                 escape(class)
             );
         }
         s.push_str("</svg>\n");
         s
+    }
+}
+
+/// `image` scaled to fit a `side × side` square, keeping its aspect: averaged down, or
+/// enlarged with crisp pixels (a 28-pixel Fashion-MNIST image stays legible).
+fn fit(image: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let scale = side as f32 / w.max(h).max(1) as f32;
+    let (tw, th) = (
+        ((w as f32 * scale).round() as u32).clamp(1, side),
+        ((h as f32 * scale).round() as u32).clamp(1, side),
+    );
+    if scale < 1.0 {
+        image::imageops::thumbnail(image, tw, th)
+    } else {
+        image::imageops::resize(image, tw, th, image::imageops::FilterType::Nearest)
     }
 }
 
@@ -383,6 +412,28 @@ mod tests {
         assert!(svg.contains("dog &amp; co") && svg.ends_with("</svg>\n"));
         assert_eq!(class_colour(3, 10), [214, 39, 40]);
         assert_eq!(class_colour(1, 12), [174, 199, 232]);
+    }
+
+    #[test]
+    fn many_classes_fill_legend_columns_inside_the_picture() {
+        let classes: Vec<String> = (0..37).map(|i| format!("breed {i}")).collect();
+        let labels: Vec<usize> = (0..37).collect();
+        let points: Vec<[f32; 2]> = (0..37).map(|i| [i as f32, (i * i) as f32]).collect();
+        let plot = Scatter {
+            points: &points,
+            labels: &labels,
+            classes: &classes,
+            title: String::new(),
+            axes: [String::new(), String::new()],
+        };
+        let f = plot.frame(1000, 400);
+        assert_eq!(f.legend_rows, 15);
+        let (x, y) = Scatter::legend_at(&f, 36);
+        assert!(
+            x + f.legend_column <= 1000.0 && y + LINE <= 400.0,
+            "{x} {y}"
+        );
+        assert!(f.right > f.left + 100.0, "room is left for the points");
     }
 
     #[test]
