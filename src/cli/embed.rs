@@ -273,9 +273,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         }
     );
     let k = args.neighbours;
-    let score = |x: &[f32], d: usize| {
-        (k > 0 && points.classes.len() > 1).then(|| neighbour_agreement(x, d, &points.labels, k))
-    };
+    // The score means something with at least two classes and more points than neighbours.
+    let scored = k > 0 && points.classes.len() > 1 && n > k + 1;
+    let score = |x: &[f32], d: usize| scored.then(|| neighbour_agreement(x, d, &points.labels, k));
     let feature_agreement = score(&points.features, points.dim);
     if let Some(a) = feature_agreement {
         println!(
@@ -757,7 +757,9 @@ fn write_layout(
         let limits = DecodeLimits {
             max_pixels: args.model.max_pixels,
         };
-        plot.png_with_thumbnails(1600, 1280, 40, |i| points.image(i, &limits))
+        // Large pictures for a few points, 40 px for thousands.
+        let side = (1000.0 / (points.paths.len() as f32).sqrt()).clamp(40.0, 160.0) as u32;
+        plot.png_with_thumbnails(1600, 1280, side, |i| points.image(i, &limits))
             .save(&path)
             .with_context(|| format!("writing {}", path.display()))?;
         Some(path.display().to_string())
