@@ -259,6 +259,11 @@ fn bad_features_and_too_few_points_are_named() {
         ],
         &["feature 1 of point 3 is not a finite number"],
     );
+    let empty = features("empty.npy", &[0, 3], &[]);
+    fails_with(
+        &["embed", "--features", &empty, "--out", &out],
+        &["empty.npy: holds no features"],
+    );
     let flat = features("flat.npy", &[600], &spread);
     fails_with(
         &["embed", "--features", &flat, "--out", &out],
@@ -306,6 +311,12 @@ fn loose_images_are_coloured_by_prediction_and_a_corrupt_one_is_named() {
         })
         .count();
     assert!(colourful > 1000, "{colourful}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fails_with(
+        &["embed", "--weights", model(), &s(&empty)],
+        &["no image files in", "empty"],
+    );
     fails_with(
         &[
             "embed",

@@ -392,11 +392,21 @@ fn open_inputs(args: &EmbedArgs, loaded: &LoadedModel) -> anyhow::Result<Inputs>
         bail!("--classes needs a labelled dataset; loose images are coloured by predicted class");
     }
     let (files, missing) = collect_inputs(&inputs);
-    let failures = missing
+    let failures: Vec<(String, String)> = missing
         .into_iter()
         .map(|(path, e)| (path.display().to_string(), e.to_string()))
         .collect();
     let mut files = files;
+    if files.is_empty() && failures.is_empty() {
+        bail!(
+            "no image files in {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if let Some(limit) = args.selection.limit.filter(|&l| l < files.len()) {
         anyhow::ensure!(limit > 0, "--limit must be at least 1");
         let len = files.len();
@@ -570,6 +580,9 @@ fn read_features(path: &Path) -> anyhow::Result<Points> {
         );
     };
     let (n, d) = (n as usize, d as usize);
+    if n == 0 || d == 0 {
+        bail!("{}: holds no features (shape {shape:?})", path.display());
+    }
     let features: Vec<f32> = match npy.dtype() {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
             npy.into_vec::<f32>()
