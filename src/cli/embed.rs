@@ -627,8 +627,13 @@ fn read_features(path: &Path) -> anyhow::Result<Points> {
             vec!["points".to_string(); n],
         )
     };
-    // Classes in order of first appearance keep a saved dataset's colours.
-    let mut classes: Vec<String> = Vec::new();
+    // The class order of the run that saved the features keeps its colours; else the order
+    // of first appearance.
+    let mut classes: Vec<String> = std::fs::read_to_string(path.with_file_name("summary.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|summary| serde_json::from_value(summary["classes"].clone()).ok())
+        .unwrap_or_default();
     let labels = names
         .iter()
         .map(|name| {

@@ -78,12 +78,16 @@ struct Frame {
     right: f32,
     bottom: f32,
     bounds: [f32; 4],
+    /// Axis ticks: value and label.
+    xticks: Vec<(f32, String)>,
+    yticks: Vec<(f32, String)>,
     legend_x: f32,
     legend_rows: usize,
     legend_column: f32,
 }
 
 const FONT: f32 = 14.0;
+const TICK_FONT: f32 = 11.0;
 /// Height of a legend row.
 const LINE: f32 = FONT + 8.0;
 const RADIUS: f32 = 2.2;
@@ -118,13 +122,23 @@ impl Scatter<'_> {
         }
         let pad = |a: f32, b: f32| ((b - a) * 0.04).max(1e-6);
         let (px, py) = (pad(x0, x1), pad(y0, y1));
+        let bounds = [x0 - px, x1 + px, y0 - py, y1 + py];
+        let xticks = ticks(bounds[0], bounds[1]);
+        let yticks = ticks(bounds[2], bounds[3]);
+        let label_width = yticks
+            .iter()
+            .map(|(_, l)| Text::new(l.as_str(), TICK_FONT).width())
+            .max()
+            .unwrap_or(0) as f32;
         let right = width as f32 - legend - 10.0;
         Frame {
-            left: 40.0,
+            left: (label_width + 14.0).max(40.0),
             top: 40.0,
             right,
-            bottom: height as f32 - 40.0,
-            bounds: [x0 - px, x1 + px, y0 - py, y1 + py],
+            bottom: height as f32 - 52.0,
+            bounds,
+            xticks,
+            yticks,
             legend_x: right + 15.0,
             legend_rows,
             legend_column: column,
@@ -167,9 +181,30 @@ impl Scatter<'_> {
         Text::new(self.axes[0].as_str(), FONT).draw_centred(
             &mut image,
             ((f.left + f.right) / 2.0) as i32,
-            f.bottom as i32 + 10,
+            f.bottom as i32 + 26,
             black,
         );
+        for (v, label) in &f.xticks {
+            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
+            for y in 0..4 {
+                put(&mut image, x as i64, f.bottom as i64 + 1 + y, black);
+            }
+            Text::new(label.as_str(), TICK_FONT).draw_centred(
+                &mut image,
+                x as i32,
+                f.bottom as i32 + 7,
+                black,
+            );
+        }
+        for (v, label) in &f.yticks {
+            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
+            for x in 0..4 {
+                put(&mut image, f.left as i64 - 1 - x, y as i64, black);
+            }
+            let text = Text::new(label.as_str(), TICK_FONT);
+            let (w, h) = (text.width() as i32, text.height() as i32);
+            text.draw(&mut image, f.left as i32 - 7 - w, y as i32 - h / 2, black);
+        }
         Text::new(self.axes[1].as_str(), FONT).draw(&mut image, 4, f.top as i32 - 20, black);
         for (i, class) in self.classes.iter().enumerate() {
             let (x, y) = Self::legend_at(&f, i);
@@ -306,9 +341,47 @@ impl Scatter<'_> {
         let _ = writeln!(
             s,
             "<text x=\"{cx}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            f.bottom + 24.0,
+            f.bottom + 40.0,
             escape(&self.axes[0])
         );
+        let _ = write!(s, "<g stroke=\"black\">");
+        for (v, _) in &f.xticks {
+            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
+            let _ = write!(
+                s,
+                "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\"/>",
+                f.bottom,
+                f.bottom + 4.0
+            );
+        }
+        for (v, _) in &f.yticks {
+            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
+            let _ = write!(
+                s,
+                "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/>",
+                f.left - 4.0,
+                f.left
+            );
+        }
+        let _ = writeln!(s, "</g>\n<g font-size=\"{TICK_FONT}\">");
+        for (v, label) in &f.xticks {
+            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+                f.bottom + 17.0
+            );
+        }
+        for (v, label) in &f.yticks {
+            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
+            let _ = write!(
+                s,
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
+                f.left - 7.0,
+                y + 4.0
+            );
+        }
+        s.push_str("</g>\n");
         let _ = writeln!(
             s,
             "<text x=\"4\" y=\"{}\">{}</text>",
@@ -346,6 +419,46 @@ fn fit(image: &RgbImage, side: u32) -> RgbImage {
         image::imageops::thumbnail(image, tw, th)
     } else {
         image::imageops::resize(image, tw, th, image::imageops::FilterType::Nearest)
+    }
+}
+
+/// Four to eight round tick values (steps of 1, 2 or 5 × 10^k) inside `lo..=hi`, with labels
+/// carrying as many decimals as the step needs.
+fn ticks(lo: f32, hi: f32) -> Vec<(f32, String)> {
+    let span = (hi - lo) as f64;
+    if !(span > 0.0 && span.is_finite()) {
+        return Vec::new();
+    }
+    let magnitude = 10f64.powf((span / 5.0).log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| span / step <= 8.0)
+        .unwrap_or(10.0 * magnitude);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let (first, last) = (
+        (lo as f64 / step).ceil() as i64,
+        (hi as f64 / step).floor() as i64,
+    );
+    (first..=last)
+        .map(|i| {
+            let v = i as f64 * step;
+            let label = format!("{v:.decimals$}");
+            // No "-0".
+            let label = if v == 0.0 {
+                format!("{:.decimals$}", 0.0)
+            } else {
+                label
+            };
+            (v as f32, label)
+        })
+        .collect()
+}
+
+/// Sets one pixel if it lies inside the picture.
+fn put(image: &mut RgbImage, x: i64, y: i64, colour: [u8; 3]) {
+    if x >= 0 && y >= 0 && x < image.width() as i64 && y < image.height() as i64 {
+        image.put_pixel(x as u32, y as u32, Rgb(colour));
     }
 }
 
@@ -412,6 +525,19 @@ mod tests {
         assert!(svg.contains("dog &amp; co") && svg.ends_with("</svg>\n"));
         assert_eq!(class_colour(3, 10), [214, 39, 40]);
         assert_eq!(class_colour(1, 12), [174, 199, 232]);
+    }
+
+    #[test]
+    fn ticks_are_round_and_inside_the_range() {
+        let t = ticks(-12.3, 47.0);
+        let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["-10", "0", "10", "20", "30", "40"]);
+        assert_eq!(ticks(-6.0, 8.0).len(), 8, "-6 to 8 in steps of 2");
+        let t = ticks(0.0012, 0.0091);
+        assert_eq!(t[0].1, "0.002");
+        assert!(t.iter().all(|(v, _)| (0.0012..=0.0091).contains(v)));
+        assert_eq!(ticks(-0.5, 0.5)[2].1, "0.0");
+        assert!(ticks(1.0, 1.0).is_empty());
     }
 
     #[test]
