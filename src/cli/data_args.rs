@@ -73,14 +73,35 @@ impl Selection {
         if !self.classes.is_empty() {
             data = Arc::new(Subset::of_classes(data, &self.classes)?);
         }
-        if let Some(limit) = limit.filter(|&l| l < data.len()) {
+        let data = limited(data, limit)?;
+        anyhow::ensure!(!data.is_empty(), "the dataset has no samples");
+        Ok(data)
+    }
+}
+
+/// A dataset read in order to score or picture a model: which split, which samples, and the
+/// batch size.
+#[derive(Debug, Args)]
+pub struct EvalData {
+    /// Which split of a dataset that has two.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_size: u32,
+}
+
+/// At most `limit` samples of `data`, spread evenly.
+pub fn limited(data: Data, limit: Option<usize>) -> anyhow::Result<Data> {
+    match limit.filter(|&l| l < data.len()) {
+        Some(limit) => {
             anyhow::ensure!(limit > 0, "--limit must be at least 1");
             let len = data.len();
             let indices = (0..limit).map(|i| i * len / limit).collect();
-            data = Arc::new(Subset::new(data, indices)?);
+            Ok(Arc::new(Subset::new(data, indices)?))
         }
-        anyhow::ensure!(!data.is_empty(), "the dataset has no samples");
-        Ok(data)
+        None => Ok(data),
     }
 }
 

@@ -3,7 +3,7 @@
 //! average-pooled into a feature vector; PCA and Barnes-Hut t-SNE lay the vectors out in 2-D,
 //! drawn coloured by class, with the coordinates as CSV and the features as `.npy`.
 
-use super::data_args::{Data, Selection, SplitArg, loader};
+use super::data_args::{Data, EvalData, limited, loader};
 use super::model_args::{LoadedModel, ModelArgs};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -86,13 +86,8 @@ pub struct EmbedArgs {
     /// Add the sample photos (fetched into the cache on first use) to the inputs.
     #[arg(long)]
     pub samples: bool,
-    /// Which split of a dataset that has two.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    pub split: SplitArg,
     #[command(flatten)]
-    pub selection: Selection,
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub batch_size: u32,
+    pub eval: EvalData,
     /// Directory for the pictures, CSVs, features and summary.
     #[arg(long, default_value = "whycam-embed")]
     pub out: PathBuf,
@@ -192,8 +187,6 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     if with_tsne {
         tsne_config.validate()?;
     }
-    // Asked for t-SNE alone, too few images fail before the network runs.
-    let tsne_only = args.method == Method::Tsne;
     let started = Instant::now();
     let (points, source, model) = match &args.features {
         Some(path) => (read_features(path)?, path.display().to_string(), None),
@@ -214,7 +207,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             };
             let layer = loaded.model.net.stages().list()[stage].name.clone();
             let inputs = open_inputs(&args, &loaded)?;
-            if tsne_only && inputs.data.len() < tsne_config.min_points() {
+            // Asked for t-SNE alone, too few images fail before the network runs.
+            if !with_pca && inputs.data.len() < tsne_config.min_points() {
                 bail!(
                     "{} image(s) are too few for t-SNE with perplexity {}: it needs at least {}; \
                      lower --perplexity, add images or use --method pca or both",
@@ -223,7 +217,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                     tsne_config.min_points()
                 );
             }
-            let points = extract(&loaded, inputs, stage, args.batch_size)?;
+            let points = extract(&loaded, inputs, stage, args.eval.batch_size)?;
             let source = args
                 .inputs
                 .iter()
@@ -381,14 +375,14 @@ fn open_inputs(args: &EmbedArgs, loaded: &LoadedModel) -> anyhow::Result<Inputs>
         && !args.images
         && is_dataset(path)
     {
-        let data = args.selection.open(path, args.split.into())?;
+        let data = args.eval.selection.open(path, args.eval.split.into())?;
         return Ok(Inputs {
             data,
             labelled: true,
             failures: Vec::new(),
         });
     }
-    if !args.selection.classes.is_empty() {
+    if !args.eval.selection.classes.is_empty() {
         bail!("--classes needs a labelled dataset; loose images are coloured by predicted class");
     }
     let (files, missing) = collect_inputs(&inputs);
@@ -396,7 +390,6 @@ fn open_inputs(args: &EmbedArgs, loaded: &LoadedModel) -> anyhow::Result<Inputs>
         .into_iter()
         .map(|(path, e)| (path.display().to_string(), e.to_string()))
         .collect();
-    let mut files = files;
     if files.is_empty() && failures.is_empty() {
         bail!(
             "no image files in {}",
@@ -407,12 +400,10 @@ fn open_inputs(args: &EmbedArgs, loaded: &LoadedModel) -> anyhow::Result<Inputs>
                 .join(", ")
         );
     }
-    if let Some(limit) = args.selection.limit.filter(|&l| l < files.len()) {
-        anyhow::ensure!(limit > 0, "--limit must be at least 1");
-        let len = files.len();
-        files = (0..limit).map(|i| files[i * len / limit].clone()).collect();
-    }
-    let data: Data = Arc::new(FileList::unlabelled(files, loaded.limits));
+    let data = limited(
+        Arc::new(FileList::unlabelled(files, loaded.limits)),
+        args.eval.selection.limit,
+    )?;
     Ok(Inputs {
         data,
         labelled: false,
@@ -473,13 +464,11 @@ fn extract(
             dim = pooled.len() / n;
             features.extend(pooled);
             let classes = logits.len() / n;
-            predicted.extend(logits.chunks(classes).map(|row| {
-                if classes == 1 {
-                    usize::from(row[0] > 0.0)
-                } else {
-                    (0..classes).fold(0, |b, i| if row[i] > row[b] { i } else { b })
-                }
-            }));
+            predicted.extend(
+                logits
+                    .chunks(classes)
+                    .map(|row| super::predict::rank(row, &loaded.labels, 1).remove(0).label),
+            );
             truth.extend(batch.labels);
             paths.extend(batch.indices.iter().map(|&i| data.describe(i)));
             indices.extend(batch.indices);
@@ -487,14 +476,10 @@ fn extract(
         progress.inc(done);
     }
     progress.finish_and_clear();
-    let predicted_names: Vec<String> = predicted
-        .iter()
-        .map(|&p| loaded.labels[p].clone())
-        .collect();
     let (labels, classes, coloured_by) = if labelled {
         (truth, data.classes().to_vec(), "true class")
     } else {
-        let (labels, classes) = legend(&predicted_names);
+        let (labels, classes) = legend(&predicted);
         (labels, classes, "predicted class")
     };
     Ok(Points {
@@ -503,7 +488,7 @@ fn extract(
         paths,
         labels,
         classes,
-        predicted: Some(predicted_names),
+        predicted: Some(predicted),
         coloured_by,
         failures,
         images: Some((data, indices)),

@@ -1,7 +1,7 @@
 //! `whycam test`: a model's accuracy on a labelled dataset, per class, with the confusion
 //! matrix, as text and JSON.
 
-use super::data_args::{Selection, SplitArg, loader};
+use super::data_args::{EvalData, loader};
 use super::model_args::ModelArgs;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -18,13 +18,8 @@ pub struct TestArgs {
     pub model: ModelArgs,
     /// The labelled data (any layout `whycam train` reads).
     pub data: PathBuf,
-    /// Which split of a dataset that has two.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    pub split: SplitArg,
     #[command(flatten)]
-    pub selection: Selection,
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub batch_size: u32,
+    pub eval: EvalData,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -58,9 +53,18 @@ struct Report {
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let loaded = args.model.load()?;
-    let data = args.selection.open(&args.data, args.split.into())?;
+    let data = args
+        .eval
+        .selection
+        .open(&args.data, args.eval.split.into())?;
     let data = match_labels(data, &loaded.labels)?;
-    let loader = loader(data.clone(), loaded.preprocess, args.batch_size, None, 0)?;
+    let loader = loader(
+        data.clone(),
+        loaded.preprocess,
+        args.eval.batch_size,
+        None,
+        0,
+    )?;
     let e = whycam_train::evaluate(loaded.model.net.as_ref(), &loader)
         .with_context(|| format!("testing on {}", args.data.display()))?;
     let labels = loaded.labels.clone();

@@ -454,12 +454,19 @@ fn ready(net: Network, options: LoadOptions) -> Box<dyn Classifier> {
     Box::new(net)
 }
 
+/// `n` preprocessed images (`n × 3 × size × size` values, NCHW) as a tensor.
+fn input_batch(images: Vec<f32>, n: usize, size: usize) -> Tensor<4> {
+    Tensor::<4>::from_data(
+        TensorData::new(images, [n, 3, size, size]),
+        &Device::default(),
+    )
+}
+
 impl Model {
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
     /// row-major `[n, classes]`.
     pub fn logits(&self, images: Vec<f32>, n: usize, size: usize) -> Vec<f32> {
-        let device = Device::default();
-        let x = Tensor::<4>::from_data(TensorData::new(images, [n, 3, size, size]), &device);
+        let x = input_batch(images, n, size);
         self.net
             .forward(x)
             .into_data()
@@ -477,8 +484,7 @@ impl Model {
         size: usize,
         stage: usize,
     ) -> (Vec<f32>, Vec<f32>) {
-        let device = Device::default();
-        let x = Tensor::<4>::from_data(TensorData::new(images, [n, 3, size, size]), &device);
+        let x = input_batch(images, n, size);
         let features = self.net.features_at(x, stage);
         let pooled = global_avg_pool(features.clone());
         let logits = self.net.logits_from(features, stage);

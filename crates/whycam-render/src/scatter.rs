@@ -71,6 +71,16 @@ pub struct Scatter<'a> {
     pub axes: [String; 2],
 }
 
+/// An axis tick placed on the canvas.
+struct CanvasTick<'a> {
+    /// The mark, `[x0, y0, x1, y1]`.
+    line: [f32; 4],
+    /// Where the label goes: its top centre, or (right-aligned) the middle of its right edge.
+    text: [f32; 2],
+    right_aligned: bool,
+    label: &'a str,
+}
+
 /// Where things go on a `width × height` canvas.
 struct Frame {
     left: f32,
@@ -153,6 +163,29 @@ impl Scatter<'_> {
         )
     }
 
+    /// The axis ticks on the canvas: x ticks under the frame, y ticks left of it.
+    fn canvas_ticks(f: &Frame) -> Vec<CanvasTick<'_>> {
+        let x_ticks = f.xticks.iter().map(|(v, label)| {
+            let (x, _) = Self::to_canvas(f, [*v, f.bounds[2]]);
+            CanvasTick {
+                line: [x, f.bottom + 1.0, x, f.bottom + 5.0],
+                text: [x, f.bottom + 7.0],
+                right_aligned: false,
+                label,
+            }
+        });
+        let y_ticks = f.yticks.iter().map(|(v, label)| {
+            let (_, y) = Self::to_canvas(f, [f.bounds[0], *v]);
+            CanvasTick {
+                line: [f.left - 4.0, y, f.left, y],
+                text: [f.left - 7.0, y],
+                right_aligned: true,
+                label,
+            }
+        });
+        x_ticks.chain(y_ticks).collect()
+    }
+
     fn to_canvas(f: &Frame, p: [f32; 2]) -> (f32, f32) {
         let [x0, x1, y0, y1] = f.bounds;
         (
@@ -184,26 +217,21 @@ impl Scatter<'_> {
             f.bottom as i32 + 26,
             black,
         );
-        for (v, label) in &f.xticks {
-            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
-            for y in 0..4 {
-                put(&mut image, x as i64, f.bottom as i64 + 1 + y, black);
+        for tick in Self::canvas_ticks(&f) {
+            let [x0, y0, x1, y1] = tick.line.map(|v| v as i64);
+            for y in y0..y1.max(y0 + 1) {
+                for x in x0..x1.max(x0 + 1) {
+                    put(&mut image, x, y, black);
+                }
             }
-            Text::new(label.as_str(), TICK_FONT).draw_centred(
-                &mut image,
-                x as i32,
-                f.bottom as i32 + 7,
-                black,
-            );
-        }
-        for (v, label) in &f.yticks {
-            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
-            for x in 0..4 {
-                put(&mut image, f.left as i64 - 1 - x, y as i64, black);
+            let text = Text::new(tick.label, TICK_FONT);
+            let (x, y) = (tick.text[0] as i32, tick.text[1] as i32);
+            if tick.right_aligned {
+                let (w, h) = (text.width() as i32, text.height() as i32);
+                text.draw(&mut image, x - w, y - h / 2, black);
+            } else {
+                text.draw_centred(&mut image, x, y, black);
             }
-            let text = Text::new(label.as_str(), TICK_FONT);
-            let (w, h) = (text.width() as i32, text.height() as i32);
-            text.draw(&mut image, f.left as i32 - 7 - w, y as i32 - h / 2, black);
         }
         Text::new(self.axes[1].as_str(), FONT).draw(&mut image, 4, f.top as i32 - 20, black);
         for (i, class) in self.classes.iter().enumerate() {
@@ -344,41 +372,27 @@ impl Scatter<'_> {
             f.bottom + 40.0,
             escape(&self.axes[0])
         );
-        let _ = write!(s, "<g stroke=\"black\">");
-        for (v, _) in &f.xticks {
-            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
+        let ticks = Self::canvas_ticks(&f);
+        s.push_str("<g stroke=\"black\">");
+        for t in &ticks {
+            let [x1, y1, x2, y2] = t.line;
             let _ = write!(
                 s,
-                "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\"/>",
-                f.bottom,
-                f.bottom + 4.0
-            );
-        }
-        for (v, _) in &f.yticks {
-            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
-            let _ = write!(
-                s,
-                "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/>",
-                f.left - 4.0,
-                f.left
+                "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\"/>"
             );
         }
         let _ = writeln!(s, "</g>\n<g font-size=\"{TICK_FONT}\">");
-        for (v, label) in &f.xticks {
-            let (x, _) = Self::to_canvas(&f, [*v, f.bounds[2]]);
+        for t in &ticks {
+            // SVG places text by its baseline.
+            let (anchor, baseline) = if t.right_aligned {
+                ("end", t.text[1] + 4.0)
+            } else {
+                ("middle", t.text[1] + 10.0)
+            };
             let _ = write!(
                 s,
-                "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
-                f.bottom + 17.0
-            );
-        }
-        for (v, label) in &f.yticks {
-            let (_, y) = Self::to_canvas(&f, [f.bounds[0], *v]);
-            let _ = write!(
-                s,
-                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
-                f.left - 7.0,
-                y + 4.0
+                "<text x=\"{:.1}\" y=\"{baseline:.1}\" text-anchor=\"{anchor}\">{}</text>",
+                t.text[0], t.label
             );
         }
         s.push_str("</g>\n");
