@@ -4,18 +4,23 @@
 //! Regenerate with `~/venvs/ref/bin/python tools/reference/cam_goldens.py`.
 //!
 //! The maps are compared at the target layer's resolution after ReLU and min-max scaling (the
-//! `--save-raw` output): within 1e-4, Score-CAM and Ablation-CAM within 1e-3, and maps made by
-//! an SVD projection up to the sign of the principal component. The gradient methods at the
-//! middle layers have float64 goldens: there the seeded-random ResNet-50's maps are
-//! ill-conditioned (PyTorch's own float32 maps are up to 7.5e-3 off), and whycam must be within
-//! 4x PyTorch's float32 error where that exceeds the tolerance.
+//! `--save-raw` output), maps made by an SVD projection up to the sign of the principal
+//! component. Every golden is pytorch-grad-cam run in float64, the exact map, and carries
+//! `float32_gap`: the farthest PyTorch's float32 lands from it over four float32 runs, one as
+//! is and three with the input perturbed by a relative 2^-22 and every weight by 2^-23 (as
+//! whycam's BatchNorm folding rounds each folded weight once more). Whycam computes in float32
+//! with kernels that round differently on every CPU (burn-flex and gemm choose AVX-512, AVX2 +
+//! FMA or SSE at run time), so a tolerance tuned on one machine's float32 result tests that
+//! machine. The bound instead follows the problem's float32 conditioning, which is the same on
+//! every CPU: see [`bound`]. `tools/test.sh` runs [`worst_conditioned_maps_match_pytorch_grad_cam`]
+//! again at each lower SIMD level.
 
 mod support;
 
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{data_dir, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use support::{data_dir, golden, max_abs_diff, photo_batch, simd, write_synthetic_weights};
 use whycam_cam::{
     ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps, target_gradients,
 };
@@ -46,9 +51,9 @@ struct Case {
     signed_map: Option<Vec<f32>>,
     #[serde(default)]
     logit: Option<f32>,
-    /// For float64 goldens: how far PyTorch's own float32 map is from them.
-    #[serde(default)]
-    float32_gap: Option<f32>,
+    /// How far PyTorch's float32 maps land from this float64 one (the largest of four runs, three
+    /// of them perturbed).
+    float32_gap: f32,
 }
 
 fn load_golden(model: &str) -> CamGolden {
@@ -100,24 +105,27 @@ fn input(model: &Model, case: &Case) -> Tensor<4> {
     )
 }
 
-/// 1e-4 (Score-CAM and Ablation-CAM 1e-3). Against a float64 golden whose map is
-/// ill-conditioned in float32 (PyTorch's own float32 map is further off than that), whycam must
-/// be about as close as PyTorch: within 4x PyTorch's float32 error. (The worst such case is
-/// Grad-CAM++ near the pole of its weights, 2 + ΣA·g = 0, on `_blocks.10`, whose activations
-/// have both signs: float32 inputs decide its third digit in PyTorch and in whycam alike.)
-fn tolerance(method: Method, case: &Case) -> f32 {
-    let base: f32 = match method {
-        Method::ScoreCam | Method::AblationCam => 1e-3,
-        _ => 1e-4,
-    };
-    base.max(4.0 * case.float32_gap.unwrap_or(0.0))
+/// Whycam's maps are within this of the float64 golden wherever the problem is well conditioned:
+/// 1e-4 of the [0, 1] map is some 1,000 float32 ulps, room for summation orders of any width.
+const FLOOR: f32 = 1e-4;
+
+/// Where float32 itself is far from the float64 map (middle layers of a random ResNet-50, Grad-CAM++
+/// near the pole of its weights where 2 + ΣA·g = 0, Ablation-CAM's differences of nearly equal
+/// scores), whycam, being float32 too, may be as far off as PyTorch's float32 is, times this
+/// margin for rounding orders other than PyTorch's.
+const FLOAT32_MULTIPLE: f32 = 4.0;
+
+/// The largest |whycam − float64 golden| a case allows: `max(FLOOR, FLOAT32_MULTIPLE ×
+/// float32_gap)`.
+fn bound(case: &Case) -> f32 {
+    FLOOR.max(FLOAT32_MULTIPLE * case.float32_gap)
 }
 
-/// Runs every case (those marked slow only if `slow`); the cases sharing an input, layers
-/// and options are explained together, one forward pass for all their methods.
-fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
+/// Runs the given cases; those sharing an input, layers and options are explained together,
+/// one forward pass for all their methods.
+fn check_model<'a>(model: &Model, golden: &CamGolden, cases: impl IntoIterator<Item = &'a Case>) {
     let mut groups: BTreeMap<String, Vec<&Case>> = BTreeMap::new();
-    for case in golden.cases.iter().filter(|c| c.slow == slow) {
+    for case in cases {
         let key = format!(
             "{}|{:?}|{:?}|{}|{}|{}",
             case.image, case.crop, case.layers, case.target, case.aug_smooth, case.eigen_smooth
@@ -125,8 +133,8 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
         groups.entry(key).or_default().push(case);
     }
     assert!(!groups.is_empty(), "{}: no cases", golden.model);
-    let mut worst: BTreeMap<&str, f32> = BTreeMap::new();
-    let mut torch_gap: BTreeMap<&str, f32> = BTreeMap::new();
+    let level = simd::check_level();
+    let mut worst: BTreeMap<&str, Worst> = BTreeMap::new();
     let mut failures = Vec::new();
     for cases in groups.values() {
         let first = cases[0];
@@ -159,37 +167,43 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
                 diff = diff.min(max_abs_diff(&map.map.data, flipped));
             }
             if let (Some(signed), Some(logit)) = (&case.signed_map, case.logit) {
+                // A linear map of the activations, well conditioned: FLOOR relative to its
+                // largest value.
                 let ours = &map.signed[0];
+                let scale = signed.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let diff = max_abs_diff(&ours.data, signed);
                 assert!(
-                    max_abs_diff(&ours.data, signed) < 1e-3,
-                    "{}: signed CAM",
+                    diff <= FLOOR * scale,
+                    "{}: signed CAM off by {diff}",
                     case.id
                 );
-                assert!(
-                    (ours.mean() - logit).abs() < 1e-3 * logit.abs().max(1.0),
-                    "{}",
+                let diff = (ours.mean() - logit).abs();
+                assert!(diff <= FLOOR * scale, "{}: mean off by {diff}", case.id);
+            }
+            let bound = bound(case);
+            worst
+                .entry(case.method.as_str())
+                .or_default()
+                .record(case, diff, bound);
+            if diff > bound {
+                failures.push(format!(
+                    "{}: max |difference| {diff:.2e} > bound {bound:.2e} (SIMD {level})",
                     case.id
-                );
-            }
-            if let Some(gap) = case.float32_gap {
-                let entry = torch_gap.entry(case.method.as_str()).or_default();
-                *entry = entry.max(gap);
-            }
-            let entry = worst.entry(case.method.as_str()).or_default();
-            *entry = entry.max(diff);
-            if diff > tolerance(method, case) {
-                failures.push(format!("{}: max |difference| {diff:.2e}", case.id));
+                ));
             }
         }
     }
-    for (method, diff) in &worst {
-        let gap = torch_gap
-            .get(method)
-            .map(|g| format!(" (PyTorch float32 vs float64: {g:.2e})"))
-            .unwrap_or_default();
+    for (method, w) in &worst {
         println!(
-            "{} {method}: max |map difference| {diff:.2e}{gap}",
-            golden.model
+            "{} {method} (SIMD {level}): max |difference| {:.2e}; closest to its bound: {} \
+             {:.2e} of {:.2e} ({:.0}%); PyTorch float32 gap up to {:.2e}",
+            golden.model,
+            w.diff,
+            w.case,
+            w.diff_at_ratio,
+            w.bound_at_ratio,
+            100.0 * w.ratio,
+            w.gap
         );
     }
     assert!(
@@ -198,6 +212,30 @@ fn check_model(model: &Model, golden: &CamGolden, slow: bool) {
         golden.model,
         failures.join("\n")
     );
+}
+
+/// Per method, the largest difference and the case that came closest to its bound.
+#[derive(Default)]
+struct Worst {
+    diff: f32,
+    gap: f32,
+    ratio: f32,
+    case: String,
+    diff_at_ratio: f32,
+    bound_at_ratio: f32,
+}
+
+impl Worst {
+    fn record(&mut self, case: &Case, diff: f32, bound: f32) {
+        self.diff = self.diff.max(diff);
+        self.gap = self.gap.max(case.float32_gap);
+        if diff / bound >= self.ratio {
+            self.ratio = diff / bound;
+            self.case = case.id.clone();
+            self.diff_at_ratio = diff;
+            self.bound_at_ratio = bound;
+        }
+    }
 }
 
 /// A golden whose maps are all flat could not catch a wrong method.
@@ -215,11 +253,33 @@ fn assert_informative(golden: &CamGolden) {
     }
 }
 
+/// The cases of the normal run (not those marked slow).
+fn quick_cases(golden: &CamGolden) -> impl Iterator<Item = &Case> {
+    golden.cases.iter().filter(|c| !c.slow)
+}
+
+/// Per method, the quick case on which PyTorch's float32 lands farthest from float64, where the
+/// rounding of one SIMD level would show first; only where that case's bound is above the
+/// [`FLOOR`], i.e. the method is ill conditioned somewhere. These run again under an emulator
+/// some 100 times slower than the CPU (`tools/test.sh`); the well-conditioned methods (CAM,
+/// Eigen-CAM, Score-CAM: every case within a few percent of its bound's floor natively) would
+/// only add minutes there.
+fn worst_conditioned_cases(golden: &CamGolden) -> Vec<&Case> {
+    let mut worst: BTreeMap<&str, &Case> = BTreeMap::new();
+    for case in quick_cases(golden) {
+        let entry = worst.entry(case.method.as_str()).or_insert(case);
+        if case.float32_gap > entry.float32_gap {
+            *entry = case;
+        }
+    }
+    worst.into_values().filter(|c| bound(c) > FLOOR).collect()
+}
+
 #[test]
 fn efficientnet_lite0_maps_match_pytorch_grad_cam() {
     let golden = load_golden("efficientnet-lite0");
     assert_informative(&golden);
-    check_model(&lite0(), &golden, false);
+    check_model(&lite0(), &golden, quick_cases(&golden));
 }
 
 #[test]
@@ -227,7 +287,18 @@ fn resnet50_maps_match_pytorch_grad_cam() {
     let golden = load_golden("resnet50");
     assert_informative(&golden);
     let (_dir, model) = resnet50();
-    check_model(&model, &golden, false);
+    check_model(&model, &golden, quick_cases(&golden));
+}
+
+/// The subset that `tools/test.sh` also runs at every lower SIMD level (under qemu, some 100
+/// times slower than the CPU itself).
+#[test]
+fn worst_conditioned_maps_match_pytorch_grad_cam() {
+    let golden = load_golden("resnet50");
+    let (_dir, model) = resnet50();
+    check_model(&model, &golden, worst_conditioned_cases(&golden));
+    let golden = load_golden("efficientnet-lite0");
+    check_model(&lite0(), &golden, worst_conditioned_cases(&golden));
 }
 
 /// Score-CAM and Ablation-CAM at the full 224×224 input (thousands of forward passes).
@@ -236,7 +307,7 @@ fn resnet50_maps_match_pytorch_grad_cam() {
 fn resnet50_slow_methods_match_at_full_size() {
     let golden = load_golden("resnet50");
     let (_dir, model) = resnet50();
-    check_model(&model, &golden, true);
+    check_model(&model, &golden, golden.cases.iter().filter(|c| c.slow));
 }
 
 /// The gradient whycam computes through the layers after the target equals the one from

@@ -2,16 +2,34 @@
 //! `tools/reference/make_goldens.py` (torch + torchvision + efficientnet_lite_pytorch) on five
 //! real photos at `--preprocess none`. Regenerate with
 //! `~/venvs/ref/bin/python tools/reference/make_goldens.py`.
+//!
+//! The goldens are PyTorch's float32 logits, chosen well conditioned (the seeded-random
+//! networks' gains in make_goldens.py): each file records how far they are from PyTorch's
+//! float64 logits (`float32_noise`), and [`assert_well_conditioned`] holds that to a tenth of
+//! the tolerance. Float32 rounding then moves logits by some 1e-5 on any CPU, whichever SIMD
+//! level its kernels run at (`tools/test.sh` runs this test at each), so 1e-3 leaves room for
+//! rounding and catches any wrong layer, weight or padding.
 
 mod support;
 
 use support::{
-    Golden, golden, max_abs_diff, photo_batch, write_synthetic_weights,
+    Golden, golden, max_abs_diff, photo_batch, simd, write_synthetic_weights,
     write_synthetic_weights_renamed,
 };
 use whycam_models::{Architecture, LoadOptions, Model};
 
 const TOLERANCE: f32 = 1e-3;
+
+/// A golden whose own float32 rounding used much of the tolerance would make the test one of the
+/// machine's rounding rather than of whycam.
+fn assert_well_conditioned(golden: &Golden) {
+    assert!(
+        golden.float32_noise <= TOLERANCE / 10.0,
+        "{}: PyTorch's float32 logits are {:.2e} from float64, more than a tenth of {TOLERANCE}",
+        golden.model,
+        golden.float32_noise
+    );
+}
 
 fn check(golden: &Golden, model: &Model) -> f32 {
     let arch = model.architecture;
@@ -19,9 +37,13 @@ fn check(golden: &Golden, model: &Model) -> f32 {
     let logits = model.logits(batch, golden.images.len(), golden.size);
     let expected: Vec<f32> = golden.logits.iter().flatten().copied().collect();
     let diff = max_abs_diff(&logits, &expected);
+    assert_well_conditioned(golden);
     println!(
-        "{arch} (folded: {}): max |logit difference| = {diff:.2e}",
-        model.net.is_folded()
+        "{arch} (folded: {}, SIMD {}): max |logit difference| = {diff:.2e} (PyTorch float32 vs \
+         float64: {:.2e})",
+        model.net.is_folded(),
+        simd::check_level(),
+        golden.float32_noise
     );
     assert!(
         diff <= TOLERANCE,

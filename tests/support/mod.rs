@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod simd;
+
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -71,6 +73,8 @@ pub struct Golden {
     pub seed: u64,
     #[serde(default)]
     pub gain: f64,
+    /// The largest |float32 − float64| of PyTorch's logits on these photos.
+    pub float32_noise: f32,
     /// `[name, shape, "norm" | "plain"]` in state-dict order.
     #[serde(default)]
     pub tensors: Vec<(String, Vec<usize>, String)>,

