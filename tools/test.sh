@@ -87,19 +87,29 @@ echo
 echo "=== summary"
 for name in "${runs[@]}"; do
     awk -v run="$name" '
-        /^ *Running / { binary = $2 }
+        /^ *Running / {
+            binary = $0
+            sub(/^ *Running /, "", binary)
+            if (match(binary, /deps\/[^)]*/)) {
+                target = substr(binary, RSTART + 5, RLENGTH - 5)
+                sub(/-[0-9a-f]+$/, "", target)
+                sub(/ \(.*/, "", binary)
+                binary = target ", " binary
+            }
+        }
         /^---- .* stdout ----$/ { current = $2; lines = -1; next }
         lines < 0 && /panicked at/ { lines = 0; next }
         lines >= 0 && current != "" {
-            if ($0 == "" || /^note: / || lines == 6) { current = ""; lines = -1; next }
+            if ($0 == "" || /^note: / || /^stack backtrace:/ || lines == 6) {
+                current = ""; lines = -1; next
+            }
             panics[current] = panics[current] "\n      " $0
             lines++
         }
         /^test .* \.\.\. FAILED$/ { failed[++n] = $2; where[n] = binary }
         /^test result:/ { passed += $4; failures += $6 }
-        /^error: / { errors = errors "\n  " $0; in_error = 1; next }
-        in_error && /^    / { errors = errors "\n  " $0; next }
-        { in_error = 0 }
+        /^error: / { errors = errors "\n  " $0; next }
+        /^    `/ { errors = errors "\n  " $0 }
         END {
             printf "%s: %d passed, %d failed\n", run, passed, failures
             for (i = 1; i <= n; i++)
