@@ -349,19 +349,17 @@ def flat(a):
 def copy_model(model, layer_mods, fc, dtype):
     """A copy of the model in dtype, with its target layers and classifier looked up by name."""
     names = {id(m): n for n, m in model.named_modules()}
-    double = copy.deepcopy(model).to(dtype).eval()
-    modules = dict(double.named_modules())
-    return (double, {k: modules[names[id(m)]] for k, m in layer_mods.items()},
+    copied = copy.deepcopy(model).to(dtype).eval()
+    modules = dict(copied.named_modules())
+    return (copied, {k: modules[names[id(m)]] for k, m in layer_mods.items()},
             modules[names[id(fc)]])
 
 
 def float32_gap(r64, r32):
     """max |map32 - map64|, for projection maps the smaller of the distances to the map and to
     its sign-flipped version."""
-    gap = np.abs(np.float64(r32["map"]) - np.float64(r64["map"])).max()
-    if "flipped_map" in r64:
-        gap = min(gap, np.abs(np.float64(r32["map"]) - np.float64(r64["flipped_map"])).max())
-    return float(gap)
+    keys = ["map", "flipped_map"] if "flipped_map" in r64 else ["map"]
+    return min(float(np.abs(np.float64(r32["map"]) - np.float64(r64[k])).max()) for k in keys)
 
 
 def generate(name, build, cases, keep_slow):

@@ -416,10 +416,15 @@ mod tests {
                  esac\n",
                 log = log.display()
             );
-            let python = dir.join("python");
-            std::fs::write(&python, script).unwrap();
-            std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-            python
+            write_script(dir, "python", &script)
+        }
+
+        /// Writes an executable `/bin/sh` script `dir/name`.
+        fn write_script(dir: &Path, name: &str, script: &str) -> PathBuf {
+            let path = dir.join(name);
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
         }
 
         /// A shim whose interpreter is gone (pyenv's, a moved venv's) exits 127.
@@ -428,13 +433,11 @@ mod tests {
             let _guard = process_lock();
             let dir = tempfile::tempdir().unwrap();
             let (_, asset) = fake_weights(dir.path());
-            let python = dir.path().join("python3");
-            std::fs::write(
-                &python,
+            let python = write_script(
+                dir.path(),
+                "python3",
                 "#!/bin/sh\necho 'python3: not found' >&2\nexit 127\n",
-            )
-            .unwrap();
-            std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+            );
             let err = Cache::new(dir.path().join("cache"))
                 .with_python(&python)
                 .ensure(&asset)

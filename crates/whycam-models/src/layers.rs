@@ -59,12 +59,6 @@ pub fn fold_into(conv: &mut Conv2d, norm: &mut Norm2d) {
     let Norm2d::Batch(bn) = norm else { return };
     let device = conv.weight.device();
     let [out_channels, in_per_group, kh, kw] = conv.weight.dims();
-    let host = |t: Tensor<1>| -> Vec<f64> {
-        t.into_data()
-            .convert::<f64>()
-            .try_into_vec::<f64>()
-            .expect("converted to f64")
-    };
     let gamma = host(bn.gamma.val());
     let beta = host(bn.beta.val());
     let mean = host(bn.running_mean.value());
@@ -73,13 +67,7 @@ pub fn fold_into(conv: &mut Conv2d, norm: &mut Norm2d) {
         Some(b) => host(b.val()),
         None => vec![0.0; out_channels],
     };
-    let weight_in = conv
-        .weight
-        .val()
-        .into_data()
-        .convert::<f64>()
-        .try_into_vec::<f64>()
-        .expect("converted to f64");
+    let weight_in = host(conv.weight.val());
     let scale: Vec<f64> = (0..out_channels)
         .map(|o| gamma[o] / (var[o] + bn.epsilon).sqrt())
         .collect();
@@ -101,6 +89,14 @@ pub fn fold_into(conv: &mut Conv2d, norm: &mut Norm2d) {
         &device,
     )));
     *norm = Norm2d::Folded(Identity::new());
+}
+
+/// A tensor's values as f64, row-major.
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("converted to f64")
 }
 
 /// A convolution with PyTorch's symmetric padding (`padding = pad`), no dilation.
