@@ -24,8 +24,8 @@ fn default_model() -> Model {
 fn photos(model: &Model, batch: usize) -> Tensor<4> {
     let files = whycam_assets::ensure_sample_photos().expect("fetch the sample photos");
     let cfg = PreprocessConfig {
-        size: model.architecture.native_size() as u32,
-        normalization: model.architecture.normalization(),
+        size: model.native_size() as u32,
+        normalization: model.normalization(),
         ..PreprocessConfig::default()
     };
     let size = cfg.size as usize;
@@ -76,7 +76,7 @@ fn cam(c: &mut Criterion) {
             let x = photos(model, batch);
             let id = format!("{name}/b{batch}");
             group.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
-                b.iter(|| model.net.forward(x.clone()).into_data())
+                b.iter(|| model.net.forward(x.clone()).expect("forward").into_data())
             });
             group.bench_with_input(BenchmarkId::new("gradcam", &id), &x, |b, x| {
                 b.iter(|| {

@@ -36,7 +36,7 @@ fn forward(c: &mut Criterion) {
             );
             group.bench_with_input(BenchmarkId::new(name, format!("b{batch}")), &x, |b, x| {
                 b.iter(|| {
-                    let logits = model.net.forward(x.clone());
+                    let logits = model.net.forward(x.clone()).expect("forward");
                     // Wait for the result so lazy backends are timed too.
                     logits.into_data()
                 })

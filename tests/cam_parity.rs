@@ -84,10 +84,7 @@ fn resnet50() -> (tempfile::TempDir, Model) {
 
 /// The golden photo as a `[1, 3, s, s]` input, cropped as the case says.
 fn input(model: &Model, case: &Case) -> Tensor<4> {
-    let full = photo_batch(
-        std::slice::from_ref(&case.image),
-        &model.architecture.normalization(),
-    );
+    let full = photo_batch(std::slice::from_ref(&case.image), &model.normalization());
     let (top, left, size) = match case.crop {
         Some([t, l, s]) => (t, l, s),
         None => (0, 0, 224),
@@ -330,7 +327,7 @@ fn target_layer_gradient_equals_the_full_network_gradient() {
     let names: Vec<String> = ["chelsea.png", "coffee.png"].map(String::from).to_vec();
     let x = Tensor::<4>::from_data(
         TensorData::new(
-            photo_batch(&names, &model.architecture.normalization()),
+            photo_batch(&names, &model.normalization()),
             [2, 3, 224, 224],
         ),
         &device,
@@ -341,14 +338,16 @@ fn target_layer_gradient_equals_the_full_network_gradient() {
     );
     for layer in ["layer3", "layer4"] {
         let stage = model.stage(layer).unwrap();
-        let partial = target_gradients(net, net.features_at(x.clone(), stage), stage, coef.clone());
+        let trace = net.trace(x.clone(), &[stage]).unwrap();
+        let partial = target_gradients(net, &trace, 0, coef.clone()).unwrap();
 
         let input = x.clone().autodiff().require_grad();
-        let features = net.features_at(input.clone(), stage);
-        let probe = Tensor::<4>::zeros(features.dims(), &device)
+        let probe = Tensor::<4>::zeros(trace.activations[0].dims(), &device)
             .autodiff()
             .require_grad();
-        let logits = net.logits_from(features + probe.clone(), stage);
+        let logits = net
+            .forward_perturbed(input.clone(), stage, probe.clone())
+            .unwrap();
         let grads = (logits * coef.clone()).sum().backward();
         let full = probe.grad(&grads).expect("gradient at the target layer");
         assert!(input.grad(&grads).is_some(), "the input is in the graph");
@@ -371,14 +370,23 @@ fn class_activation_maps_average_to_the_logits() {
     let names: Vec<String> = ["chelsea.png", "rocket.png"].map(String::from).to_vec();
     let x = Tensor::<4>::from_data(
         TensorData::new(
-            photo_batch(&names, &model.architecture.normalization()),
+            photo_batch(&names, &model.normalization()),
             [2, 3, 224, 224],
         ),
         &Device::default(),
     );
-    let stage = net.default_stage();
-    let features = net.features_at(x.clone(), stage);
-    let logits: Vec<f32> = net.forward(x).into_data().try_into_vec::<f32>().unwrap();
+    let stage = net.default_layer();
+    let features = net
+        .trace(x.clone(), &[stage])
+        .unwrap()
+        .activations
+        .remove(0);
+    let logits: Vec<f32> = net
+        .forward(x)
+        .unwrap()
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
     let head = net
         .linear_head()
         .expect("EfficientNet-Lite has a linear head");

@@ -33,9 +33,11 @@ fn assert_well_conditioned(golden: &Golden) {
 }
 
 fn check(golden: &Golden, model: &Model) -> f32 {
-    let arch = model.architecture;
-    let batch = photo_batch(&golden.images, &arch.normalization());
-    let logits = model.logits(batch, golden.images.len(), golden.size);
+    let arch = &model.name;
+    let batch = photo_batch(&golden.images, &model.normalization());
+    let logits = model
+        .logits(batch, golden.images.len(), golden.size)
+        .unwrap();
     let expected: Vec<f32> = golden.logits.iter().flatten().copied().collect();
     let diff = max_abs_diff(&logits, &expected);
     assert_well_conditioned(golden);
@@ -138,10 +140,10 @@ fn layer_names_resolve_and_folded_convolutions_are_refused() {
     let (_dir, weights) = synthetic_weights("resnet18");
     let arch = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R18);
     let folded = Model::load(arch, &weights, LoadOptions::default()).unwrap();
-    assert_eq!(folded.stage("layer4").unwrap(), folded.net.default_stage());
+    assert_eq!(folded.stage("layer4").unwrap(), folded.net.default_layer());
     assert_eq!(
         folded.stage("layer4.1").unwrap(),
-        folded.net.default_stage()
+        folded.net.default_layer()
     );
     assert_eq!(folded.stage("bn1").unwrap(), 1);
     let err = folded.stage("conv1").unwrap_err().to_string();

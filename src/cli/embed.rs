@@ -203,9 +203,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                     }
                     found => found?,
                 },
-                None => loaded.model.net.default_stage(),
+                None => loaded.model.net.default_layer(),
             };
-            let layer = loaded.model.net.stages().list()[stage].name.clone();
+            let layer = loaded.model.layer_name(stage).to_string();
             let inputs = open_inputs(&args, &loaded)?;
             // Asked for t-SNE alone, too few images fail before the network runs.
             if !with_pca && inputs.data.len() < tsne_config.min_points() {
@@ -226,7 +226,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(" ");
             let model = (
-                loaded.model.architecture.name(),
+                loaded.model.name.clone(),
                 loaded.model.weights.display().to_string(),
                 layer,
             );
@@ -460,7 +460,7 @@ fn extract(
         );
         if !batch.is_empty() {
             let n = batch.len();
-            let (pooled, logits) = loaded.model.pooled_features(batch.images, n, size, stage);
+            let (pooled, logits) = loaded.model.pooled_features(batch.images, n, size, stage)?;
             dim = pooled.len() / n;
             features.extend(pooled);
             let classes = logits.len() / n;

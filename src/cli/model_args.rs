@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use whycam_data::{DecodeLimits, Preprocess, PreprocessConfig};
 use whycam_models::{Architecture, LoadOptions, Model};
 use whycam_train::{Sidecar, sidecar_path};
@@ -15,7 +15,8 @@ pub struct ModelArgs {
     /// of a `whycam train` checkpoint says.
     #[arg(long)]
     pub model: Option<String>,
-    /// Weights file (.pth/.pt state dict or .safetensors, PyTorch parameter names). Default:
+    /// Weights file: a .pth/.pt state dict or .safetensors (PyTorch parameter names), or any
+    /// classifier exported to ONNX (`torch.onnx.export`; no --model needed). Default:
     /// the pretrained ImageNet weights for efficientnet-lite0/1/2, fetched into the cache. A
     /// checkpoint of `whycam train` brings its architecture, labels and preprocessing in the
     /// JSON beside it.
@@ -33,6 +34,13 @@ pub struct ModelArgs {
     /// checkpoint's, or crop.
     #[arg(long)]
     pub preprocess: Option<Preprocess>,
+    /// Per-channel mean of the input normalisation, as R,G,B in [0, 1]. Default: the
+    /// checkpoint's or the architecture's (ImageNet's for ONNX graphs).
+    #[arg(long, value_parser = parse_rgb, value_name = "R,G,B")]
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel standard deviation of the input normalisation, as R,G,B.
+    #[arg(long, value_parser = parse_rgb, value_name = "R,G,B")]
+    pub std: Option<[f32; 3]>,
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
     pub max_pixels: u64,
@@ -54,6 +62,9 @@ impl ModelArgs {
 
     /// Loads the model with `options`.
     pub fn load_with(&self, options: LoadOptions) -> anyhow::Result<LoadedModel> {
+        if let Some(path) = self.weights.as_ref().filter(|p| is_onnx(p)) {
+            return self.load_onnx(path);
+        }
         let sidecar = match &self.weights {
             Some(weights) => Sidecar::for_weights(weights)?,
             None => None,
@@ -86,13 +97,7 @@ impl ModelArgs {
                 ..PreprocessConfig::default()
             },
         };
-        if let Some(size) = self.size {
-            preprocess.size = size;
-        }
-        if let Some(mode) = self.preprocess {
-            preprocess.mode = mode;
-        }
-        preprocess.validate()?;
+        self.override_preprocess(&mut preprocess)?;
         let min = architecture.min_size() as u32;
         if preprocess.size < min {
             bail!(
@@ -128,6 +133,88 @@ impl ModelArgs {
             preprocess,
             limits,
         })
+    }
+}
+
+impl ModelArgs {
+    /// An ONNX graph: its architecture is the file; preprocessing comes from the options, the
+    /// graph's fixed input size, or ImageNet's defaults.
+    fn load_onnx(&self, path: &Path) -> anyhow::Result<LoadedModel> {
+        if let Some(name) = &self.model {
+            bail!(
+                "--model {name}: {} is an ONNX graph, which brings its own architecture; \
+                 drop --model",
+                path.display()
+            );
+        }
+        let model = Model::load_onnx(path)?;
+        let mut preprocess = PreprocessConfig {
+            size: model.native_size() as u32,
+            normalization: model.normalization(),
+            ..PreprocessConfig::default()
+        };
+        self.override_preprocess(&mut preprocess)?;
+        if model.fixed_size() && preprocess.size as usize != model.native_size() {
+            let n = model.native_size();
+            bail!(
+                "{} takes only {n}x{n} inputs (its input shape is fixed), got --size {}; \
+                 export it with dynamic height and width to feed other sizes",
+                path.display(),
+                preprocess.size
+            );
+        }
+        let labels = labels_for(self.labels.as_ref(), model.net.num_classes())?;
+        Ok(LoadedModel {
+            model,
+            labels,
+            preprocess,
+            limits: DecodeLimits {
+                max_pixels: self.max_pixels,
+            },
+        })
+    }
+
+    /// Applies `--size`, `--preprocess`, `--mean` and `--std`.
+    fn override_preprocess(&self, preprocess: &mut PreprocessConfig) -> anyhow::Result<()> {
+        if let Some(size) = self.size {
+            preprocess.size = size;
+        }
+        if let Some(mode) = self.preprocess {
+            preprocess.mode = mode;
+        }
+        if let Some(mean) = self.mean {
+            preprocess.normalization.mean = mean;
+        }
+        if let Some(std) = self.std {
+            if std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
+                bail!("--std {std:?}: every deviation must be positive");
+            }
+            preprocess.normalization.std = std;
+        }
+        preprocess.validate()?;
+        Ok(())
+    }
+}
+
+/// Whether a weights file is an ONNX graph: by its extension, else by its first bytes.
+pub(crate) fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        || (!path.extension().is_some_and(|e| {
+            ["pth", "pt", "bin", "safetensors"]
+                .contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+        }) && whycam_models::onnx::looks_like_onnx(path))
+}
+
+/// `R,G,B` as three floats.
+fn parse_rgb(text: &str) -> Result<[f32; 3], String> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>().map_err(|e| format!("{v:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match values.as_slice() {
+        [r, g, b] if values.iter().all(|v| v.is_finite()) => Ok([*r, *g, *b]),
+        _ => Err(format!("expected three numbers R,G,B, got {text:?}")),
     }
 }
 

@@ -106,7 +106,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if !ok.is_empty() {
-            let logits = classify(&loaded, &ok);
+            let logits = classify(&loaded, &ok)?;
             for ((path, _), row) in ok.iter().zip(logits) {
                 results.push(ImageResult {
                     image: path.display().to_string(),
@@ -119,7 +119,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
 
     let report = Report {
-        model: loaded.model.architecture.name(),
+        model: loaded.model.name.clone(),
         weights: loaded.model.weights.display().to_string(),
         results,
         errors,
@@ -140,15 +140,15 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs one batch through the network; one row of logits per image.
-fn classify(loaded: &LoadedModel, batch: &[(PathBuf, Prepared)]) -> Vec<Vec<f32>> {
+fn classify(loaded: &LoadedModel, batch: &[(PathBuf, Prepared)]) -> anyhow::Result<Vec<Vec<f32>>> {
     let size = loaded.preprocess.size as usize;
     let mut data = Vec::with_capacity(batch.len() * 3 * size * size);
     for (_, p) in batch {
         data.extend_from_slice(&p.data);
     }
-    let logits = loaded.model.logits(data, batch.len(), size);
+    let logits = loaded.model.logits(data, batch.len(), size)?;
     let classes = loaded.model.net.num_classes();
-    logits.chunks(classes).map(<[f32]>::to_vec).collect()
+    Ok(logits.chunks(classes).map(<[f32]>::to_vec).collect())
 }
 
 /// Softmax over the logits (sigmoid for a one-logit head, whose classes are 0 for a negative

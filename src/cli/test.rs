@@ -83,7 +83,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let report = Report {
-        model: loaded.model.architecture.name(),
+        model: loaded.model.name.clone(),
         weights: loaded.model.weights.display().to_string(),
         data: args.data.display().to_string(),
         images: e.labels.len(),

@@ -16,7 +16,7 @@ use crate::plane::Plane;
 use crate::projection::first_component;
 use crate::target::{Target, TargetSpec};
 use burn::prelude::*;
-use whycam_models::{Classifier, LinearHead, Model};
+use whycam_models::{Explainable, LinearHead, Model, Trace};
 
 /// How to explain.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl<'m> Explainer<'m> {
         }
         let net = &model.net;
         let names = if options.layers.is_empty() {
-            vec![net.stages().list()[net.default_stage()].name.clone()]
+            vec![model.layer_name(net.default_layer()).to_string()]
         } else {
             options.layers.clone()
         };
@@ -123,11 +123,11 @@ impl<'m> Explainer<'m> {
         let head = if needs_maps {
             let unsupported = |layer: &str, reason: String| CamError::Unsupported {
                 method: Method::Cam.title().to_string(),
-                model: model.architecture.name(),
+                model: model.name.clone(),
                 layer: layer.to_string(),
                 reason,
             };
-            let last = net.stages().len() - 1;
+            let last = net.default_layer();
             let head = net.linear_head().ok_or_else(|| {
                 unsupported(
                     &layers[0].name,
@@ -141,7 +141,7 @@ impl<'m> Explainer<'m> {
                     &other.name,
                     format!(
                         "CAM needs the layer whose output feeds the global average pool (\"{}\")",
-                        net.stages().list()[last].name
+                        model.layer_name(last)
                     ),
                 ));
             }
@@ -177,7 +177,7 @@ impl<'m> Explainer<'m> {
         labels: &[String],
     ) -> Result<Vec<ImageExplanation>> {
         let [n, _, _, _] = images.dims();
-        let pass = self.forward(images.clone());
+        let pass = self.forward(images.clone())?;
         let classes = pass.logits.len() / n.max(1);
         let logits: Vec<Vec<f32>> = pass.logits.chunks(classes).map(<[f32]>::to_vec).collect();
         let targets: Vec<Vec<Target>> = logits
@@ -233,7 +233,7 @@ impl<'m> Explainer<'m> {
                 if flip {
                     x = x.flip([3]);
                 }
-                let pass = self.forward(x.clone());
+                let pass = self.forward(x.clone())?;
                 let variant = self.maps(&x, &pass, targets)?;
                 for (sum, variant) in sums.iter_mut().flatten().zip(variant.into_iter().flatten()) {
                     for (s, m) in sum.iter_mut().zip(variant) {
@@ -257,27 +257,15 @@ impl<'m> Explainer<'m> {
         Ok(())
     }
 
-    /// Runs the network once, keeping the target layers' outputs.
-    fn forward(&self, images: Tensor<4>) -> Pass {
-        let net = &self.model.net;
-        let mut activations = vec![None; self.layers.len()];
-        let mut x = images;
-        for stage in 0..net.stages().len() {
-            x = net.run_stage(stage, x);
-            for (slot, layer) in activations.iter_mut().zip(&self.layers) {
-                if layer.stage == stage {
-                    *slot = Some(x.clone());
-                }
-            }
-        }
-        let logits = to_vec(net.head(x));
-        Pass {
-            activations: activations
-                .into_iter()
-                .map(|a| a.expect("every target layer is a stage of the network"))
-                .collect(),
-            logits,
-        }
+    /// Runs the network once, keeping the target layers' outputs (and what resuming from
+    /// them needs).
+    fn forward(&self, images: Tensor<4>) -> Result<Pass> {
+        let layers: Vec<usize> = self.layers.iter().map(|l| l.stage).collect();
+        let trace = self.model.net.trace(images, &layers)?;
+        Ok(Pass {
+            logits: to_vec(trace.logits.clone()),
+            trace,
+        })
     }
 
     /// The maps `[image][target][method]` of one forward pass.
@@ -288,6 +276,7 @@ impl<'m> Explainer<'m> {
         targets: &[Vec<Target>],
     ) -> Result<Vec<Vec<Vec<MethodMap>>>> {
         let net = &*self.model.net;
+        let trace = &pass.trace;
         let [n, _, height, width] = images.dims();
         let classes = pass.logits.len() / n.max(1);
         let needs = |need: Needs| {
@@ -296,18 +285,16 @@ impl<'m> Explainer<'m> {
                 .iter()
                 .any(|m| m.implementation().needs() == need)
         };
-        let layers: Vec<LayerData> = self
-            .layers
+        let layers: Vec<LayerData> = trace
+            .activations
             .iter()
-            .zip(&pass.activations)
-            .map(|(layer, act)| {
+            .map(|act| {
                 let [_, c, h, w] = act.dims();
                 let class_maps = match (&self.head, needs(Needs::ClassMaps)) {
                     (Some(head), true) => Some(to_vec(class_activation_maps(head, act.clone()))),
                     _ => None,
                 };
                 LayerData {
-                    stage: layer.stage,
                     dims: [c, h, w],
                     values: to_vec(act.clone()),
                     class_maps,
@@ -326,19 +313,22 @@ impl<'m> Explainer<'m> {
             .collect();
         for rank in 0..ranks {
             let coefficients = coefficient_matrix(targets, rank, n, classes);
-            let gradients: Vec<Option<Vec<f32>>> = layers
+            let gradients: Vec<Option<Vec<f32>>> = trace
+                .activations
                 .iter()
-                .zip(&pass.activations)
-                .map(|(layer, act)| {
-                    needs(Needs::Gradients).then(|| {
-                        let coef = Tensor::<2>::from_data(
-                            TensorData::new(coefficients.clone(), [n, classes]),
-                            &act.device(),
-                        );
-                        to_vec(target_gradients(net, act.clone(), layer.stage, coef))
-                    })
+                .enumerate()
+                .map(|(position, act)| {
+                    needs(Needs::Gradients)
+                        .then(|| {
+                            let coef = Tensor::<2>::from_data(
+                                TensorData::new(coefficients.clone(), [n, classes]),
+                                &act.device(),
+                            );
+                            target_gradients(net, trace, position, coef).map(to_vec)
+                        })
+                        .transpose()
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             for (image, image_targets) in targets.iter().enumerate() {
                 let Some(target) = image_targets.get(rank) else {
                     continue;
@@ -348,12 +338,14 @@ impl<'m> Explainer<'m> {
                 let mut per_method = Vec::with_capacity(self.options.methods.len());
                 for &method in &self.options.methods {
                     let mut signed = Vec::with_capacity(layers.len());
-                    for (layer, grads) in layers.iter().zip(&gradients) {
+                    for (position, (layer, grads)) in layers.iter().zip(&gradients).enumerate() {
                         let [c, h, w] = layer.dims;
                         let size = c * h * w;
                         let probe = ModelProbe {
                             net,
-                            stage: layer.stage,
+                            trace,
+                            position,
+                            image_index: image,
                             image: inputs
                                 .get(image * 3 * height * width..(image + 1) * 3 * height * width)
                                 .unwrap_or(&[]),
@@ -455,15 +447,14 @@ fn aggregate_layers(signed: &[Plane], height: usize, width: usize) -> Plane {
         .normalise_min_max()
 }
 
-/// The activations of one forward pass and its logits.
+/// The trace of one forward pass and its logits on the host.
 struct Pass {
-    activations: Vec<Tensor<4>>,
+    trace: Trace,
     logits: Vec<f32>,
 }
 
 /// A target layer's activations on the CPU.
 struct LayerData {
-    stage: usize,
     dims: [usize; 3],
     values: Vec<f32>,
     class_maps: Option<Vec<f32>>,
@@ -482,21 +473,25 @@ fn coefficient_matrix(targets: &[Vec<Target>], rank: usize, n: usize, classes: u
     matrix
 }
 
-/// The gradient of `Σ_i Σ_j coefficients[i, j] · logit_ij` with respect to the output of
-/// `stage`, differentiating only the stages after it and the head.
+/// The gradient of `Σ_i Σ_j coefficients[i, j] · logit_ij` with respect to the activations
+/// of the trace's layer at `position`, differentiating only what follows it.
 pub fn target_gradients(
-    net: &dyn Classifier,
-    activations: Tensor<4>,
-    stage: usize,
+    net: &dyn Explainable,
+    trace: &Trace,
+    position: usize,
     coefficients: Tensor<2>,
-) -> Tensor<4> {
-    let leaf = activations.autodiff().require_grad();
-    let logits = net.logits_from(leaf.clone(), stage);
+) -> Result<Tensor<4>> {
+    let leaf = trace.activations[position]
+        .clone()
+        .autodiff()
+        .require_grad();
+    let logits = net.resume(trace, position, leaf.clone())?;
     let score = (logits * coefficients).sum();
     let grads = score.backward();
     let dims = leaf.dims();
-    leaf.grad(&grads)
-        .unwrap_or_else(|| Tensor::zeros(dims, &leaf.device()))
+    Ok(leaf
+        .grad(&grads)
+        .unwrap_or_else(|| Tensor::zeros(dims, &leaf.device())))
 }
 
 /// CAM for every class at once: the feature map `[N, C, h, w]` contracted with the classifier
@@ -523,8 +518,10 @@ fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 /// The extra forward passes of Score-CAM and Ablation-CAM for one image and target.
 struct ModelProbe<'a> {
-    net: &'a dyn Classifier,
-    stage: usize,
+    net: &'a dyn Explainable,
+    trace: &'a Trace,
+    position: usize,
+    image_index: usize,
     image: &'a [f32],
     input_size: (usize, usize),
     layer_dims: [usize; 3],
@@ -551,7 +548,7 @@ impl Probe for ModelProbe<'_> {
         self.input_size
     }
 
-    fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Vec<f32> {
+    fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Result<Vec<f32>> {
         let (h, w) = self.input_size;
         let plane = h * w;
         let mut data = Vec::with_capacity(count * 3 * plane);
@@ -561,15 +558,16 @@ impl Probe for ModelProbe<'_> {
             }
         }
         let x = Tensor::<4>::from_data(TensorData::new(data, [count, 3, h, w]), &Device::default());
-        self.scores(self.net.forward(x))
+        Ok(self.scores(self.net.forward(x)?))
     }
 
-    fn score_activations(&self, activations: &[f32], count: usize) -> Vec<f32> {
+    fn score_activations(&self, activations: &[f32], count: usize) -> Result<Vec<f32>> {
         let [c, h, w] = self.layer_dims;
         let x = Tensor::<4>::from_data(
             TensorData::new(activations.to_vec(), [count, c, h, w]),
             &Device::default(),
         );
-        self.scores(self.net.logits_from(x, self.stage))
+        let trace = self.trace.for_image(self.image_index, count);
+        Ok(self.scores(self.net.resume(&trace, self.position, x)?))
     }
 }

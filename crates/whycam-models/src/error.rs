@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while naming, building or loading a model.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// The weights file could not be read.
     #[error("cannot read weights {path}: {source}")]
@@ -58,6 +59,104 @@ pub enum ModelError {
         name: String,
         /// The architecture.
         model: String,
+    },
+    /// An ONNX file that is damaged, not ONNX, or a graph whycam cannot use.
+    #[error("cannot load ONNX model {path}: {message}")]
+    Onnx {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Operators whycam does not interpret, all listed (refused before any image is read).
+    #[error(
+        "cannot run ONNX model {path}: unsupported operators {ops}\n  nodes: {nodes}\n\
+         (whycam interprets the operators that CNN classifiers export to; please report the \
+         missing ones)"
+    )]
+    OnnxUnsupported {
+        /// The model file.
+        path: PathBuf,
+        /// The op types, each with its count.
+        ops: String,
+        /// The nodes (or the first of them).
+        nodes: String,
+    },
+    /// An external data file the model names could not be read.
+    #[error("ONNX model {path} keeps its weights in {data}, which cannot be read: {source}")]
+    ExternalData {
+        /// The model file.
+        path: PathBuf,
+        /// The data file.
+        data: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The graph's input is not one batch of RGB images.
+    #[error("ONNX model {path} does not take images: {reason}")]
+    NotAnImage {
+        /// The model file.
+        path: PathBuf,
+        /// What its inputs are.
+        reason: String,
+    },
+    /// A weight holds NaN or infinity.
+    #[error("weights {path}: tensor {tensor:?} holds {what}")]
+    NonFinite {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// `NaN` or `infinity`.
+        what: String,
+    },
+    /// The layer exists but has no spatial map (it lies after global pooling).
+    #[error(
+        "layer {name:?} of {model} has shape {shape:?}: no spatial map to explain (it comes after \
+         the global pooling); pass a layer before it, such as the default {default:?}"
+    )]
+    NoSpatialMap {
+        /// The layer asked for.
+        name: String,
+        /// The model.
+        model: String,
+        /// Its output shape.
+        shape: Vec<usize>,
+        /// The default target layer.
+        default: String,
+    },
+    /// An ONNX node failed on the given input.
+    #[error("{model}: node {node:?} ({op}) failed: {message}")]
+    Execution {
+        /// The model.
+        model: String,
+        /// The node's name.
+        node: String,
+        /// Its op type.
+        op: String,
+        /// What went wrong (shapes, usually).
+        message: String,
+    },
+    /// No layer of an ONNX graph has this name.
+    #[error(
+        "{model} has no layer {name:?}; closest names: {closest} (`whycam models {path}` lists \
+         them all; BatchNorms are folded into their convolutions, pass the convolution's name)"
+    )]
+    UnknownLayer {
+        /// The name asked for.
+        name: String,
+        /// The model.
+        model: String,
+        /// The most similar names.
+        closest: String,
+        /// The model file.
+        path: PathBuf,
+    },
+    /// A trace was resumed at a layer it was not made for.
+    #[error("internal: no traced layer at position {position}")]
+    TracePosition {
+        /// The position asked for.
+        position: usize,
     },
 }
 

@@ -5,7 +5,9 @@ use crate::classifier::{Classifier, HeadSpec, LinearHead, Stages, global_avg_poo
 use crate::densenet::DenseNet;
 use crate::efficientnet_lite::{EfficientNetLite, native_resolution};
 use crate::error::{ModelError, Result};
+use crate::explainable::Explainable;
 use crate::mobilenet_v2::MobileNetV2;
+use crate::onnx::OnnxModel;
 use crate::resnet::{ResNet, ResNetDepth};
 use crate::vgg::Vgg;
 use crate::weights::WeightsFile;
@@ -388,12 +390,19 @@ impl Default for LoadOptions {
 /// A classifier with its weights, ready for inference.
 #[derive(Debug)]
 pub struct Model {
-    /// The architecture.
-    pub architecture: Architecture,
+    /// The zoo architecture, or `None` for an ONNX graph.
+    pub architecture: Option<Architecture>,
+    /// The name shown to users: the architecture's, or the ONNX file's name.
+    pub name: String,
     /// Where the weights came from.
     pub weights: PathBuf,
     /// The network.
-    pub net: Box<dyn Classifier>,
+    pub net: Box<dyn Explainable>,
+    /// The input size the network was made for (an ONNX graph's fixed size, else 224 for a
+    /// graph, or the architecture's native resolution).
+    native_size: usize,
+    /// Whether the graph only takes its one fixed input size.
+    fixed_size: bool,
 }
 
 impl Model {
@@ -402,11 +411,35 @@ impl Model {
     pub fn load(architecture: Architecture, weights: &Path, options: LoadOptions) -> Result<Self> {
         let net = architecture.load_network(weights, None, &Device::default(), &[])?;
         let net = ready(net, options);
+        Ok(Self::zoo(architecture, weights, net))
+    }
+
+    /// Loads an ONNX classifier (see [`OnnxModel`]).
+    pub fn load_onnx(path: &Path) -> Result<Self> {
+        let net = OnnxModel::load(path)?;
+        let fixed = net.input_size();
         Ok(Self {
-            architecture,
-            weights: weights.to_path_buf(),
-            net,
+            architecture: None,
+            name: path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            weights: path.to_path_buf(),
+            native_size: fixed.map_or(224, |(h, _)| h),
+            fixed_size: fixed.is_some(),
+            net: Box::new(net),
         })
+    }
+
+    fn zoo(architecture: Architecture, weights: &Path, net: Network) -> Self {
+        Self {
+            architecture: Some(architecture),
+            name: architecture.name(),
+            weights: weights.to_path_buf(),
+            native_size: architecture.native_size(),
+            fixed_size: false,
+            net: Box::new(net),
+        }
     }
 
     /// A network with random initial weights (burn's initialisers), in inference mode: for
@@ -419,39 +452,49 @@ impl Model {
         let net = architecture
             .network(head, &WhycamSmallConfig::default(), &Device::default())
             .expect("an architecture from Architecture::ALL");
-        let net = ready(net, options);
-        Self {
-            architecture,
-            weights: PathBuf::new(),
-            net,
-        }
+        Self::zoo(architecture, Path::new(""), ready(net, options))
     }
 
-    /// Resolves a layer name (`layer4`, `features.29`, `_blocks.15`) to a stage index.
+    /// The input resolution the model was made for.
+    pub fn native_size(&self) -> usize {
+        self.native_size
+    }
+
+    /// Whether the model takes only its native size (an ONNX graph with a fixed input shape).
+    pub fn fixed_size(&self) -> bool {
+        self.fixed_size
+    }
+
+    /// The input normalisation the weights expect: the architecture's, or ImageNet's for a
+    /// graph (which carries none).
+    pub fn normalization(&self) -> Normalization {
+        self.architecture
+            .map_or(Normalization::IMAGENET, Architecture::normalization)
+    }
+
+    /// The smallest input the network takes.
+    pub fn min_size(&self) -> usize {
+        self.architecture.map_or(1, Architecture::min_size)
+    }
+
+    /// Resolves a layer name (`layer4`, `features.29`, `_blocks.15`) to a layer index.
     pub fn stage(&self, name: &str) -> Result<usize> {
-        let stages = self.net.stages();
-        let index = stages.find(name).ok_or_else(|| ModelError::UnknownStage {
-            name: name.to_string(),
-            model: self.architecture.name(),
-            known: stages.all_names().join(", "),
-        })?;
-        if self.net.is_folded() && stages.list()[index].before_batchnorm {
-            return Err(ModelError::StageFolded {
-                name: name.to_string(),
-                model: self.architecture.name(),
-            });
-        }
-        Ok(index)
+        self.net.find_layer(name, &self.name)
+    }
+
+    /// The name of layer `index`.
+    pub fn layer_name(&self, index: usize) -> &str {
+        &self.net.layers().list()[index].name
     }
 }
 
 /// Switches `net` to inference mode and folds its BatchNorms if asked.
-fn ready(net: Network, options: LoadOptions) -> Box<dyn Classifier> {
+fn ready(net: Network, options: LoadOptions) -> Network {
     let mut net = net.valid();
     if options.fold_batchnorm {
         net.fold_batchnorm();
     }
-    Box::new(net)
+    net
 }
 
 /// `n` preprocessed images (`n × 3 × size × size` values, NCHW) as a tensor.
@@ -465,34 +508,31 @@ fn input_batch(images: Vec<f32>, n: usize, size: usize) -> Tensor<4> {
 impl Model {
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
     /// row-major `[n, classes]`.
-    pub fn logits(&self, images: Vec<f32>, n: usize, size: usize) -> Vec<f32> {
+    pub fn logits(&self, images: Vec<f32>, n: usize, size: usize) -> Result<Vec<f32>> {
         let x = input_batch(images, n, size);
-        self.net
-            .forward(x)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("the network computes in f32")
+        Ok(host(self.net.forward(x)?))
     }
 
-    /// For a batch of `n` preprocessed images: the output of stage `stage` globally average
-    /// pooled, row-major `[n, channels]` (for the last stage, what a linear head reads), and
-    /// the logits, row-major `[n, classes]`.
+    /// For a batch of `n` preprocessed images: the output of layer `layer` globally average
+    /// pooled, row-major `[n, channels]` (for the default layer, what a linear head reads),
+    /// and the logits, row-major `[n, classes]`.
     pub fn pooled_features(
         &self,
         images: Vec<f32>,
         n: usize,
         size: usize,
-        stage: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+        layer: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let x = input_batch(images, n, size);
-        let features = self.net.features_at(x, stage);
-        let pooled = global_avg_pool(features.clone());
-        let logits = self.net.logits_from(features, stage);
-        let vec = |t: Tensor<2>| {
-            t.into_data()
-                .try_into_vec::<f32>()
-                .expect("the network computes in f32")
-        };
-        (vec(pooled), vec(logits))
+        let mut trace = self.net.trace(x, &[layer])?;
+        let features = trace.activations.remove(0);
+        Ok((host(global_avg_pool(features)), host(trace.logits)))
     }
+}
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("the network computes in f32")
 }

@@ -267,7 +267,7 @@ impl Evaluation {
 
 /// Loss, accuracy and every prediction of `model` over `loader`'s epoch 0 (no autodiff,
 /// BatchNorm in evaluation mode). A one-logit head predicts class 1 for a positive logit.
-pub fn evaluate(model: &dyn Classifier, loader: &Loader) -> Result<Evaluation> {
+pub fn evaluate(model: &dyn whycam_models::Explainable, loader: &Loader) -> Result<Evaluation> {
     let device = Device::default();
     let objective = Objective::for_head(model.num_classes(), &device);
     let range = objective.label_range(model.num_classes());
@@ -286,7 +286,7 @@ pub fn evaluate(model: &dyn Classifier, loader: &Loader) -> Result<Evaluation> {
         }
         let n = batch.len();
         let (x, y, labels) = tensors(batch, range, &device)?;
-        let logits = model.forward(x);
+        let logits = model.forward(x)?;
         let loss = objective.loss(logits.clone(), y).into_scalar::<f32>() as f64;
         loss_sum += loss * n as f64;
         out.predictions.extend(to_vec(objective.predict(logits)));

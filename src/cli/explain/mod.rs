@@ -286,7 +286,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     };
 
     let summary = Summary {
-        model: loaded.model.architecture.name(),
+        model: loaded.model.name.clone(),
         weights: loaded.model.weights.display().to_string(),
         layers: explainer
             .layer_names()

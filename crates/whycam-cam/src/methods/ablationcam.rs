@@ -50,7 +50,7 @@ impl CamMethod for AblationCam {
             }
             for (&channel, score) in chunk
                 .iter()
-                .zip(probe.score_activations(&batch, chunk.len()))
+                .zip(probe.score_activations(&batch, chunk.len())?)
             {
                 ablated_scores[channel] = score;
             }

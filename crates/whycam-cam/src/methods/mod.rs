@@ -39,10 +39,10 @@ pub trait Probe: Sync {
     fn input_size(&self) -> (usize, usize);
     /// Scores the image multiplied by each of `count` masks (`count × height × width`, values
     /// in `[0, 1]`, the same mask for every colour channel).
-    fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Vec<f32>;
+    fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Result<Vec<f32>>;
     /// Scores `count` replacements of the target layer's activations (`count × C × h × w`),
     /// running only the part of the network after the layer.
-    fn score_activations(&self, activations: &[f32], count: usize) -> Vec<f32>;
+    fn score_activations(&self, activations: &[f32], count: usize) -> Result<Vec<f32>>;
 }
 
 /// Everything a method may use about one image, one target and one layer.

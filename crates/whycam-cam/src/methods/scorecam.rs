@@ -62,7 +62,7 @@ impl CamMethod for ScoreCam {
                 let values = &layer.activations[channel * n..(channel + 1) * n];
                 masks.extend(mask(values, layer.height, layer.width, height, width));
             }
-            scores.extend(probe.score_masked_inputs(&masks, chunk.len()));
+            scores.extend(probe.score_masked_inputs(&masks, chunk.len())?);
         }
         let per_channel: Vec<f32> = owner.iter().map(|&slot| scores[slot]).collect();
         Ok(Combination::ChannelWeights(softmax(&per_channel)))
@@ -115,14 +115,14 @@ mod tests {
         fn input_size(&self) -> (usize, usize) {
             (4, 4)
         }
-        fn score_masked_inputs(&self, masks: &[f32], count: usize) -> Vec<f32> {
+        fn score_masked_inputs(&self, masks: &[f32], count: usize) -> crate::Result<Vec<f32>> {
             *self.0.lock().unwrap() += count;
-            masks
+            Ok(masks
                 .chunks(16)
                 .map(|m| m.iter().sum::<f32>() / 16.0)
-                .collect()
+                .collect())
         }
-        fn score_activations(&self, _: &[f32], _: usize) -> Vec<f32> {
+        fn score_activations(&self, _: &[f32], _: usize) -> crate::Result<Vec<f32>> {
             unreachable!()
         }
     }

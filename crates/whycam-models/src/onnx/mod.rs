@@ -1,0 +1,910 @@
+//! Any CNN classifier exported with `torch.onnx.export`, run by whycam's own interpreter on
+//! burn tensors, so gradients flow through it like through a zoo network.
+//!
+//! Loading parses the protobuf, reads the initializers (inline or external data), parses every
+//! node (refusing the graph with the list of operators whycam lacks), names values by the
+//! PyTorch module paths the exporter recorded, and runs the graph once on a blank image: that
+//! checks it end to end before any user image, and gives every value's shape, from which the
+//! default CAM target (the last 4-D value before the spatial dimensions collapse) is found.
+
+mod names;
+pub(crate) mod ops;
+pub(crate) mod proto;
+pub(crate) mod value;
+
+use crate::classifier::{LinearHead, Stage, Stages};
+use crate::error::{ModelError, Result};
+use crate::explainable::{Explainable, Trace};
+use burn::prelude::*;
+use ops::{Inputs, Op, Reduce};
+use proto::{ExternalData, ReadError};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use value::{Float, Value};
+
+pub use proto::looks_like_onnx;
+
+/// One interpreted node.
+#[derive(Debug, Clone)]
+struct Node {
+    op: Op,
+    op_type: String,
+    name: String,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<usize>,
+}
+
+/// A layer whycam can explain, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// The name shown: the shortest PyTorch module path, else the node's name.
+    pub name: String,
+    /// Every other name it answers to (longer module paths, the node's and the value's names).
+    pub aliases: Vec<String>,
+    /// The op type of the node that computes it.
+    pub op: String,
+    /// Its shape at the graph's native input size, batch 1.
+    pub shape: Vec<usize>,
+}
+
+/// An ONNX classifier.
+#[derive(Debug)]
+pub struct OnnxModel {
+    path: PathBuf,
+    value_names: Vec<String>,
+    nodes: Vec<Node>,
+    constants: Vec<Option<Value>>,
+    input: usize,
+    output: usize,
+    /// The graph's fixed input height and width, if it has them.
+    input_size: Option<(usize, usize)>,
+    /// The graph's fixed batch size, if it has one (inputs are then run in chunks of it).
+    static_batch: Option<usize>,
+    /// Per value, the last node that reads it (values the output reads: past the end).
+    last_use: Vec<usize>,
+    stages: Stages,
+    /// Per layer (index of `stages`), its value and listing.
+    layer_values: Vec<usize>,
+    infos: Vec<LayerInfo>,
+    /// Module paths and node names of values that are not layers (no spatial map): name →
+    /// shape, for a clear refusal.
+    flat_names: HashMap<String, Vec<usize>>,
+    default_layer: usize,
+    classes: usize,
+    head: Option<LinearHead>,
+}
+
+/// Value names to dense ids.
+#[derive(Default)]
+struct ValueIds {
+    ids: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+impl ValueIds {
+    fn id(&mut self, name: &str) -> usize {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+}
+
+/// Formats `count × op` lists.
+fn counted(items: &[String]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in items {
+        *counts.entry(i.as_str()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| {
+            if *n > 1 {
+                format!("{k} (x{n})")
+            } else {
+                k.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl OnnxModel {
+    /// Loads and checks an ONNX classifier.
+    pub fn load(path: &Path) -> Result<Self> {
+        let device = Device::default();
+        let onnx_err = |message: String| ModelError::Onnx {
+            path: path.to_path_buf(),
+            message,
+        };
+        let map_read = |e: ReadError| match e {
+            ReadError::Io(source) => ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ReadError::ExternalData { path: data, source } => ModelError::ExternalData {
+                path: path.to_path_buf(),
+                data,
+                source,
+            },
+            ReadError::Format(message) => onnx_err(message),
+        };
+        let model = proto::read_model(path).map_err(map_read)?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(13, |o| o.version);
+        let graph = &model.graph;
+        let mut ids = ValueIds::default();
+        let mut id_of = |name: &str| ids.id(name);
+        let mut external = ExternalData::new(path);
+        let mut constants: HashMap<usize, Value> = HashMap::new();
+        for init in &graph.initializer {
+            let value = proto::tensor_value(init, &mut external, &device).map_err(map_read)?;
+            if let Value::Float(f) = &value
+                && let Some(bad) = f.to_vec().into_iter().find(|v| !v.is_finite())
+            {
+                return Err(ModelError::NonFinite {
+                    path: path.to_path_buf(),
+                    tensor: init.name.clone(),
+                    what: if bad.is_nan() { "NaN" } else { "infinity" }.to_string(),
+                });
+            }
+            constants.insert(id_of(&init.name), value);
+        }
+        // The image input: the one graph input that is not an initializer.
+        let initializers: std::collections::HashSet<&str> =
+            graph.initializer.iter().map(|i| i.name.as_str()).collect();
+        let inputs: Vec<_> = graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .collect();
+        let not_image = |reason: String| ModelError::NotAnImage {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let [image] = inputs.as_slice() else {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(not_image(format!(
+                "it has {} inputs ({}); whycam feeds one batch of images",
+                names.len(),
+                names.join(", ")
+            )));
+        };
+        let tensor_type = image.type_.tensor_type();
+        if tensor_type.elem_type != 1 {
+            return Err(not_image(format!(
+                "input {:?} has element type {} (whycam feeds float32 images)",
+                image.name, tensor_type.elem_type
+            )));
+        }
+        let dims: Vec<Option<usize>> = tensor_type
+            .shape
+            .dim
+            .iter()
+            .map(|d| (d.has_dim_value() && d.dim_value() > 0).then(|| d.dim_value() as usize))
+            .collect();
+        if dims.len() != 4 {
+            return Err(not_image(format!(
+                "input {:?} has rank {} (whycam feeds [batch, 3, height, width])",
+                image.name,
+                dims.len()
+            )));
+        }
+        if let Some(c) = dims[1]
+            && c != 3
+        {
+            return Err(not_image(format!(
+                "input {:?} has {c} channels (whycam feeds RGB images, 3 channels)",
+                image.name
+            )));
+        }
+        let input = id_of(&image.name);
+        let input_size = dims[2].zip(dims[3]);
+        let static_batch = dims[0];
+
+        let mut nodes = Vec::with_capacity(graph.node.len());
+        let mut unsupported: Vec<(String, String)> = Vec::new();
+        let mut scopes = Vec::with_capacity(graph.node.len());
+        for node in &graph.node {
+            let op = match Op::parse(node, opset, &mut external, &device) {
+                Ok(op) => op,
+                Err(reason) => {
+                    let what = match reason {
+                        None => node.op_type.clone(),
+                        Some(r) => format!("{} with {r}", node.op_type),
+                    };
+                    unsupported.push((what, node.name.clone()));
+                    continue;
+                }
+            };
+            let outputs: Vec<usize> = node.output.iter().map(|o| id_of(o)).collect();
+            if let Op::Constant(value) = op {
+                if let Some(&out) = outputs.first() {
+                    constants.insert(out, value);
+                }
+                continue;
+            }
+            let inputs = node
+                .input
+                .iter()
+                .map(|i| (!i.is_empty()).then(|| id_of(i)))
+                .collect();
+            scopes.push(names::scopes(node));
+            nodes.push(Node {
+                op,
+                op_type: node.op_type.clone(),
+                name: node.name.clone(),
+                inputs,
+                outputs,
+            });
+        }
+        if !unsupported.is_empty() {
+            let ops: Vec<String> = unsupported.iter().map(|(o, _)| o.clone()).collect();
+            let mut listed: Vec<String> = unsupported
+                .iter()
+                .take(20)
+                .map(|(o, n)| format!("{n} ({o})"))
+                .collect();
+            if unsupported.len() > 20 {
+                listed.push(format!("and {} more", unsupported.len() - 20));
+            }
+            return Err(ModelError::OnnxUnsupported {
+                path: path.to_path_buf(),
+                ops: counted(&ops),
+                nodes: listed.join(", "),
+            });
+        }
+        let Some(output_name) = graph.output.first().map(|o| o.name.clone()) else {
+            return Err(onnx_err("the graph has no output".to_string()));
+        };
+        if graph.output.len() > 1 {
+            return Err(onnx_err(format!(
+                "the graph has {} outputs; whycam explains a classifier with one logits output",
+                graph.output.len()
+            )));
+        }
+        let output = id_of(&output_name);
+        let value_names = ids.names;
+        let count = value_names.len();
+        let mut constant_vec: Vec<Option<Value>> = vec![None; count];
+        for (id, v) in constants {
+            constant_vec[id] = Some(v);
+        }
+        let mut last_use = vec![0usize; count];
+        for (i, node) in nodes.iter().enumerate() {
+            for v in node.inputs.iter().flatten() {
+                last_use[*v] = i;
+            }
+        }
+        last_use[output] = usize::MAX;
+        names::merge_repeated_calls(&mut scopes);
+
+        let mut model = OnnxModel {
+            path: path.to_path_buf(),
+            value_names,
+            nodes,
+            constants: constant_vec,
+            input,
+            output,
+            input_size,
+            static_batch,
+            last_use,
+            stages: Stages::default(),
+            layer_values: Vec::new(),
+            infos: Vec::new(),
+            flat_names: HashMap::new(),
+            default_layer: 0,
+            classes: 0,
+            head: None,
+        };
+        model.catalogue(&scopes, &device)?;
+        Ok(model)
+    }
+
+    fn display_name(&self) -> String {
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    /// The graph's fixed input size `(height, width)`, when it has one.
+    pub fn input_size(&self) -> Option<(usize, usize)> {
+        self.input_size
+    }
+
+    /// The layers with their shapes, in execution order, and the index of the default.
+    pub fn layer_infos(&self) -> (&[LayerInfo], usize) {
+        (&self.infos, self.default_layer)
+    }
+
+    /// Runs the graph on a blank image to learn every value's shape, then names the layers,
+    /// finds the default target and the linear head.
+    fn catalogue(&mut self, scopes: &[Vec<String>], device: &Device) -> Result<()> {
+        let (h, w) = self.input_size.unwrap_or((224, 224));
+        let batch = self.static_batch.unwrap_or(1);
+        let images = Tensor::<4>::zeros([batch, 3, h, w], device);
+        let mut locals = self.fresh_locals(images);
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let keep = vec![true; self.value_names.len()];
+        self.run(&mut locals, &all, &keep)?;
+        let shape_of = |v: usize| -> Option<Vec<usize>> {
+            match locals[v].as_ref().or(self.constants[v].as_ref()) {
+                Some(Value::Float(f)) => Some(f.dims()),
+                _ => None,
+            }
+        };
+        let out = shape_of(self.output).unwrap_or_default();
+        if out.len() != 2 || out[0] != batch {
+            return Err(ModelError::Onnx {
+                path: self.path.clone(),
+                message: format!(
+                    "its output {:?} has shape {out:?}; whycam explains classifiers whose \
+                     output is [batch, classes] logits",
+                    self.value_names[self.output]
+                ),
+            });
+        }
+        self.classes = out[1];
+
+        // Module path -> the last float value computed in its scope.
+        let mut module_output: BTreeMap<String, usize> = BTreeMap::new();
+        for (node, scope) in self.nodes.iter().zip(scopes) {
+            let Some(&out) = node.outputs.first() else {
+                continue;
+            };
+            if shape_of(out).is_none() {
+                continue;
+            }
+            for path in scope {
+                module_output.insert(path.clone(), out);
+            }
+        }
+        let mut modules_of: HashMap<usize, Vec<String>> = HashMap::new();
+        for (path, &v) in &module_output {
+            modules_of.entry(v).or_default().push(path.clone());
+        }
+        let mut stages = Stages::default();
+        let mut layer_values = Vec::new();
+        let mut infos = Vec::new();
+        for node in &self.nodes {
+            for &out in &node.outputs {
+                let Some(shape) = shape_of(out) else { continue };
+                let mut modules = modules_of.get(&out).cloned().unwrap_or_default();
+                modules.sort_by_key(|m| (m.len(), m.clone()));
+                let mut names = modules.clone();
+                if !node.name.is_empty() && !names.contains(&node.name) {
+                    names.push(node.name.clone());
+                }
+                let value_name = &self.value_names[out];
+                if !names.contains(value_name) {
+                    names.push(value_name.clone());
+                }
+                if shape.len() != 4 || shape[2] * shape[3] <= 1 {
+                    for n in names {
+                        self.flat_names.entry(n).or_insert_with(|| shape.clone());
+                    }
+                    continue;
+                }
+                let index = stages.push(Stage::new(names[0].clone()));
+                for alias in &names[1..] {
+                    stages.alias(alias.clone(), index);
+                }
+                layer_values.push(out);
+                infos.push(LayerInfo {
+                    name: names[0].clone(),
+                    aliases: names[1..].to_vec(),
+                    op: node.op_type.clone(),
+                    shape,
+                });
+            }
+        }
+        if layer_values.is_empty() {
+            return Err(ModelError::NotAnImage {
+                path: self.path.clone(),
+                reason: "no value of the graph is a 4-D feature map".to_string(),
+            });
+        }
+        // The default target: the input of the last node that collapses the spatial axes
+        // (global pooling, a mean, a flatten): squeeze-excitation blocks pool too, but the
+        // classifier's own pooling comes after them.
+        let spatial = |shape: &[usize]| shape.len() == 4 && shape[2] * shape[3] > 1;
+        let collapse = self.nodes.iter().rev().find_map(|node| {
+            let x = (*node.inputs.first()?)?;
+            let out = shape_of(*node.outputs.first()?)?;
+            (spatial(&shape_of(x)?) && !spatial(&out) && out.len() <= 4).then_some(x)
+        });
+        let default_value = collapse
+            .filter(|v| layer_values.contains(v))
+            .unwrap_or(*layer_values.last().expect("at least one layer"));
+        self.default_layer = layer_values
+            .iter()
+            .position(|&v| v == default_value)
+            .expect("the default is a layer");
+        self.stages = stages;
+        self.layer_values = layer_values;
+        self.infos = infos;
+        self.head = self.find_linear_head(default_value);
+        Ok(())
+    }
+
+    /// The nodes reading value `v`.
+    fn consumers(&self, v: usize) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.inputs.contains(&Some(v)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Global average pooling, reshapes, then one Gemm (or MatMul + Add) with constant weights
+    /// producing the output: the head CAM needs.
+    fn find_linear_head(&self, features: usize) -> Option<LinearHead> {
+        let single = |v: usize| -> Option<&Node> {
+            match self.consumers(v).as_slice() {
+                [i] => Some(&self.nodes[*i]),
+                _ => None,
+            }
+        };
+        let pool = single(features)?;
+        match &pool.op {
+            Op::GlobalPool(Reduce::Mean) => {}
+            Op::Reduce {
+                kind: Reduce::Mean, ..
+            } => {}
+            _ => return None,
+        }
+        let mut node = single(pool.outputs[0])?;
+        while matches!(
+            node.op,
+            Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Identity
+        ) {
+            node = single(node.outputs[0])?;
+        }
+        let constant = |slot: usize| -> Option<Float> {
+            match self.constants[(*node.inputs.get(slot)?)?].as_ref()? {
+                Value::Float(f) => Some(f.clone()),
+                Value::Int(_) => None,
+            }
+        };
+        let (weight, bias, out) = match &node.op {
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a: false,
+                trans_b,
+            } => {
+                let b = constant(1)?.tensor::<2>();
+                let weight = if *trans_b { b } else { b.transpose() }.mul_scalar(*alpha);
+                let bias = match node.inputs.get(2).copied().flatten() {
+                    Some(_) => Some(
+                        constant(2)?
+                            .reshaped(&[weight.dims()[0]])
+                            .tensor::<1>()
+                            .mul_scalar(*beta),
+                    ),
+                    None => None,
+                };
+                (weight, bias, node.outputs[0])
+            }
+            Op::MatMul => {
+                let weight = constant(1)?.tensor::<2>().transpose();
+                let add = single(node.outputs[0]);
+                match add {
+                    Some(add) if matches!(add.op, Op::Binary(ops::Binary::Add)) => {
+                        let other = add
+                            .inputs
+                            .iter()
+                            .flatten()
+                            .find(|&&v| v != node.outputs[0])?;
+                        let bias = match self.constants[*other].as_ref()? {
+                            Value::Float(f) => f.reshaped(&[weight.dims()[0]]).tensor::<1>(),
+                            Value::Int(_) => return None,
+                        };
+                        (weight, Some(bias), add.outputs[0])
+                    }
+                    _ => (weight, None, node.outputs[0]),
+                }
+            }
+            _ => return None,
+        };
+        (out == self.output).then_some(LinearHead { weight, bias })
+    }
+
+    fn fresh_locals(&self, images: Tensor<4>) -> Vec<Option<Value>> {
+        let mut locals = vec![None; self.value_names.len()];
+        locals[self.input] = Some(Value::Float(Float::from_tensor(images)));
+        locals
+    }
+
+    /// Runs `nodes` (in order), dropping each value after its last reader unless `keep` says.
+    fn run(&self, locals: &mut [Option<Value>], nodes: &[usize], keep: &[bool]) -> Result<()> {
+        self.run_perturbed(locals, nodes, keep, None)
+    }
+
+    /// [`run`](Self::run), adding `delta` to value `perturb.0` as it is computed.
+    fn run_perturbed(
+        &self,
+        locals: &mut [Option<Value>],
+        nodes: &[usize],
+        keep: &[bool],
+        perturb: Option<(usize, &Tensor<4>)>,
+    ) -> Result<()> {
+        let device = Device::default();
+        for &i in nodes {
+            let node = &self.nodes[i];
+            let values: Vec<Option<&Value>> = node
+                .inputs
+                .iter()
+                .map(|v| v.and_then(|v| locals[v].as_ref().or(self.constants[v].as_ref())))
+                .collect();
+            if let Some(missing) = node
+                .inputs
+                .iter()
+                .zip(&values)
+                .find_map(|(v, x)| if v.is_some() && x.is_none() { *v } else { None })
+            {
+                return Err(self.failure(
+                    node,
+                    format!(
+                        "its input {:?} was never computed",
+                        self.value_names[missing]
+                    ),
+                ));
+            }
+            let outs = node
+                .op
+                .eval(
+                    &Inputs {
+                        values,
+                        device: &device,
+                    },
+                    node.outputs.len(),
+                )
+                .map_err(|m| self.failure(node, m))?;
+            for (slot, value) in node.outputs.iter().zip(outs) {
+                locals[*slot] = Some(match (perturb, value) {
+                    (Some((v, delta)), Value::Float(f)) if v == *slot && f.rank == 4 => {
+                        Value::Float(Float::from_tensor(f.tensor::<4>() + delta.clone()))
+                    }
+                    (_, value) => value,
+                });
+            }
+            for v in node.inputs.iter().flatten() {
+                if self.last_use[*v] == i && !keep[*v] {
+                    locals[*v] = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn failure(&self, node: &Node, message: String) -> ModelError {
+        ModelError::Execution {
+            model: self.display_name(),
+            node: if node.name.is_empty() {
+                self.value_names[node.outputs[0]].clone()
+            } else {
+                node.name.clone()
+            },
+            op: node.op_type.clone(),
+            message,
+        }
+    }
+
+    fn logits(&self, locals: &mut [Option<Value>]) -> Result<Tensor<2>> {
+        match locals[self.output].take() {
+            Some(Value::Float(f)) if f.rank == 2 => Ok(f.tensor::<2>()),
+            other => Err(ModelError::Execution {
+                model: self.display_name(),
+                node: self.value_names[self.output].clone(),
+                op: "output".to_string(),
+                message: format!(
+                    "the output has shape {:?}, not [batch, classes]",
+                    other.map(|v| v.dims())
+                ),
+            }),
+        }
+    }
+
+    /// The nodes downstream of value `v`, in order, and the values they read from upstream.
+    fn downstream(&self, v: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut produced = vec![false; self.value_names.len()];
+        produced[v] = true;
+        let mut nodes = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.inputs.iter().flatten().any(|&x| produced[x]) {
+                nodes.push(i);
+                for &o in &node.outputs {
+                    produced[o] = true;
+                }
+            }
+        }
+        let mut side: Vec<usize> = nodes
+            .iter()
+            .flat_map(|&i| self.nodes[i].inputs.iter().flatten().copied())
+            .filter(|&x| !produced[x] && self.constants[x].is_none())
+            .collect();
+        side.sort_unstable();
+        side.dedup();
+        (nodes, side)
+    }
+
+    /// Splits a batch into the graph's fixed batch size, when it has one.
+    fn chunks(&self, n: usize) -> Result<Vec<(usize, usize)>> {
+        match self.static_batch {
+            Some(b) if b != n => {
+                if !n.is_multiple_of(b) {
+                    return Err(ModelError::Execution {
+                        model: self.display_name(),
+                        node: self.value_names[self.input].clone(),
+                        op: "input".to_string(),
+                        message: format!("the graph takes batches of {b}, not {n}"),
+                    });
+                }
+                Ok((0..n / b).map(|i| (i * b, b)).collect())
+            }
+            _ => Ok(vec![(0, n)]),
+        }
+    }
+
+    fn trace_chunk(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {
+        let mut keep = vec![false; self.value_names.len()];
+        let mut sides = Vec::with_capacity(layers.len());
+        for &layer in layers {
+            let v = self.layer_values[layer];
+            keep[v] = true;
+            let (_, side) = self.downstream(v);
+            for &s in &side {
+                keep[s] = true;
+            }
+            sides.push(side);
+        }
+        let batch = images.dims()[0];
+        let mut locals = self.fresh_locals(images);
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.run(&mut locals, &all, &keep)?;
+        let activations = layers
+            .iter()
+            .map(|&l| match &locals[self.layer_values[l]] {
+                Some(Value::Float(f)) if f.rank == 4 => Ok(f.tensor::<4>()),
+                _ => Err(ModelError::TracePosition { position: l }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let side_inputs = sides
+            .iter()
+            .map(|side| {
+                side.iter()
+                    .filter_map(|&s| locals[s].clone().map(|v| (s, v)))
+                    .collect()
+            })
+            .collect();
+        let logits = self.logits(&mut locals)?;
+        let mut trace = Trace::new(logits, activations, layers);
+        trace.side_inputs = side_inputs;
+        trace.batch = batch;
+        Ok(trace)
+    }
+
+    fn resume_chunk(&self, trace: &Trace, position: usize, x: Tensor<4>) -> Result<Tensor<2>> {
+        let v = self.layer_values[trace.layer(position)?];
+        let (nodes, _) = self.downstream(v);
+        let mut locals: Vec<Option<Value>> = vec![None; self.value_names.len()];
+        locals[v] = Some(Value::Float(Float::from_tensor(x)));
+        for (id, value) in &trace.side_inputs[position] {
+            locals[*id] = Some(value.clone());
+        }
+        let keep = vec![false; self.value_names.len()];
+        self.run(&mut locals, &nodes, &keep)?;
+        self.logits(&mut locals)
+    }
+}
+
+/// Rows `start..start + len` of every batched value of a trace.
+fn trace_rows(trace: &Trace, start: usize, len: usize) -> Trace {
+    let rows = |t: Tensor<2>| t.narrow(0, start, len);
+    Trace {
+        logits: rows(trace.logits.clone()),
+        activations: trace
+            .activations
+            .iter()
+            .map(|a| a.clone().narrow(0, start, len))
+            .collect(),
+        side_inputs: trace
+            .side_inputs
+            .iter()
+            .map(|side| {
+                side.iter()
+                    .map(|(id, v)| (*id, v.batch_rows(start, len, trace.batch)))
+                    .collect()
+            })
+            .collect(),
+        layers: trace.layers.clone(),
+        batch: len,
+    }
+}
+
+/// Traces of consecutive chunks as one.
+fn join_traces(parts: Vec<Trace>) -> Trace {
+    let first = &parts[0];
+    let batch = parts.iter().map(|p| p.batch).sum();
+    let layers = first.layers.clone();
+    let count = first.activations.len();
+    let side_inputs = (0..count)
+        .map(|position| {
+            first.side_inputs[position]
+                .iter()
+                .enumerate()
+                .map(|(k, (id, v))| {
+                    let joined = match v {
+                        Value::Float(f) if f.rank > 0 && f.dims()[0] == first.batch => {
+                            let axis = f.axis(0);
+                            Value::Float(Float {
+                                t: Tensor::cat(
+                                    parts
+                                        .iter()
+                                        .map(|p| match &p.side_inputs[position][k].1 {
+                                            Value::Float(f) => f.t.clone(),
+                                            Value::Int(_) => unreachable!("same graph, same kinds"),
+                                        })
+                                        .collect(),
+                                    axis,
+                                ),
+                                rank: f.rank,
+                            })
+                        }
+                        other => other.clone(),
+                    };
+                    (*id, joined)
+                })
+                .collect()
+        })
+        .collect();
+    let logits = Tensor::cat(parts.iter().map(|p| p.logits.clone()).collect(), 0);
+    let activations = (0..count)
+        .map(|i| Tensor::cat(parts.iter().map(|p| p.activations[i].clone()).collect(), 0))
+        .collect();
+    let mut trace = Trace::new(logits, activations, &layers);
+    trace.side_inputs = side_inputs;
+    trace.batch = batch;
+    trace
+}
+
+impl Explainable for OnnxModel {
+    fn layers(&self) -> &Stages {
+        &self.stages
+    }
+
+    fn default_layer(&self) -> usize {
+        self.default_layer
+    }
+
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+
+    fn linear_head(&self) -> Option<LinearHead> {
+        self.head.clone()
+    }
+
+    fn is_folded(&self) -> bool {
+        true
+    }
+
+    fn find_layer(&self, name: &str, model: &str) -> Result<usize> {
+        if let Some(i) = self.stages.find(name) {
+            return Ok(i);
+        }
+        // BatchNorm is folded into its convolution by both exporters: `bn2` names `conv2`'s
+        // output (torchvision's naming: convN then bnN).
+        if let Some((parent, last)) = name.rsplit_once('.').map_or(Some(("", name)), Some)
+            && let Some(n) = last.strip_prefix("bn")
+        {
+            let conv = if parent.is_empty() {
+                format!("conv{n}")
+            } else {
+                format!("{parent}.conv{n}")
+            };
+            if let Some(i) = self.stages.find(&conv) {
+                return Ok(i);
+            }
+        }
+        if let Some(shape) = self.flat_names.get(name) {
+            return Err(ModelError::NoSpatialMap {
+                name: name.to_string(),
+                model: model.to_string(),
+                shape: shape.clone(),
+                default: self.stages.list()[self.default_layer].name.clone(),
+            });
+        }
+        let mut names: Vec<(f64, String)> = self
+            .stages
+            .all_names()
+            .into_iter()
+            .map(|n| (strsim::normalized_damerau_levenshtein(name, &n), n))
+            .collect();
+        names.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let close: Vec<String> = names.into_iter().take(5).map(|(_, n)| n).collect();
+        Err(ModelError::UnknownLayer {
+            name: name.to_string(),
+            model: model.to_string(),
+            closest: close.join(", "),
+            path: self.path.clone(),
+        })
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>> {
+        let n = images.dims()[0];
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let keep = vec![false; self.value_names.len()];
+        let mut parts = Vec::new();
+        for (start, len) in self.chunks(n)? {
+            let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
+            self.run(&mut locals, &all, &keep)?;
+            parts.push(self.logits(&mut locals)?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 0)
+        })
+    }
+
+    fn forward_perturbed(
+        &self,
+        images: Tensor<4>,
+        layer: usize,
+        delta: Tensor<4>,
+    ) -> Result<Tensor<2>> {
+        let v = self.layer_values[layer];
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let keep = vec![false; self.value_names.len()];
+        let n = images.dims()[0];
+        let mut parts = Vec::new();
+        for (start, len) in self.chunks(n)? {
+            let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
+            let delta = delta.clone().narrow(0, start, len);
+            self.run_perturbed(&mut locals, &all, &keep, Some((v, &delta)))?;
+            parts.push(self.logits(&mut locals)?);
+        }
+        Ok(Tensor::cat(parts, 0))
+    }
+
+    fn trace(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {
+        let n = images.dims()[0];
+        let chunks = self.chunks(n)?;
+        if chunks.len() == 1 {
+            return self.trace_chunk(images, layers);
+        }
+        let parts = chunks
+            .into_iter()
+            .map(|(start, len)| self.trace_chunk(images.clone().narrow(0, start, len), layers))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(join_traces(parts))
+    }
+
+    fn resume(&self, trace: &Trace, position: usize, activations: Tensor<4>) -> Result<Tensor<2>> {
+        let n = activations.dims()[0];
+        let chunks = self.chunks(n)?;
+        if chunks.len() == 1 {
+            return self.resume_chunk(trace, position, activations);
+        }
+        let parts = chunks
+            .into_iter()
+            .map(|(start, len)| {
+                self.resume_chunk(
+                    &trace_rows(trace, start, len),
+                    position,
+                    activations.clone().narrow(0, start, len),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(parts, 0))
+    }
+}

@@ -1,0 +1,1622 @@
+//! The ONNX operators whycam interprets: parsed once at load time (so a graph with an operator
+//! whycam lacks is refused before any image), evaluated on burn tensors (float values, with
+//! autodiff) or on the host (integer shape arithmetic).
+//!
+//! Semantics follow the ONNX operator specification (opsets 11 to 22); where an attribute
+//! moved to an input between opsets, both forms are read.
+
+use super::proto::{ExternalData, tensor_value};
+use super::value::{Float, Int, MAX_RANK, Value};
+use burn::prelude::*;
+use burn::tensor::Slice;
+use burn::tensor::activation;
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
+use onnx_ir::{AttributeProto, NodeProto};
+
+/// Why an operator could not be evaluated.
+pub type OpResult<T> = std::result::Result<T, String>;
+
+/// A float function of one float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    Relu,
+    Sigmoid,
+    Tanh,
+    Erf,
+    Sqrt,
+    Neg,
+    Exp,
+    Log,
+    Abs,
+    Reciprocal,
+    Softplus,
+    Mish,
+    HardSwish,
+    Floor,
+    Ceil,
+    HardSigmoid { alpha: f32, beta: f32 },
+    LeakyRelu(f32),
+    Elu(f32),
+    Gelu { tanh: bool },
+}
+
+/// An element-wise function of two tensors, with numpy broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+}
+
+/// Reductions over axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    Mean,
+    Max,
+    Min,
+    Sum,
+}
+
+/// How a convolution or pooling pads its input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AutoPad {
+    /// `pads` as given (all zero by default).
+    Explicit(Vec<usize>),
+    /// Output size ceil(in / stride); the odd pixel at the end (`SAME_UPPER`) or start.
+    Same { upper: bool },
+    /// No padding.
+    Valid,
+}
+
+/// The window of a convolution or pooling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub kernel: Option<[usize; 2]>,
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    pub pad: AutoPad,
+}
+
+/// One parsed ONNX operator.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Unary(Unary),
+    Binary(Binary),
+    /// Variadic `Max`/`Min`/`Sum`.
+    Variadic(Binary),
+    PRelu,
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+    Conv {
+        window: Window,
+        groups: usize,
+    },
+    MaxPool {
+        window: Window,
+        ceil: bool,
+    },
+    AveragePool {
+        window: Window,
+        ceil: bool,
+        count_include_pad: bool,
+    },
+    GlobalPool(Reduce),
+    Reduce {
+        kind: Reduce,
+        axes: Option<Vec<i64>>,
+        keepdims: bool,
+        noop_empty: bool,
+    },
+    BatchNorm {
+        eps: f32,
+    },
+    LayerNorm {
+        axis: i64,
+        eps: f32,
+    },
+    InstanceNorm {
+        eps: f32,
+    },
+    GroupNorm {
+        groups: usize,
+        eps: f32,
+    },
+    Flatten {
+        axis: i64,
+    },
+    Reshape {
+        allowzero: bool,
+    },
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    MatMul,
+    Concat {
+        axis: i64,
+    },
+    Split {
+        axis: i64,
+        split: Option<Vec<i64>>,
+    },
+    Slice {
+        attrs: Option<[Vec<i64>; 3]>,
+    },
+    Pad {
+        mode: String,
+        pads: Option<Vec<i64>>,
+        value: f32,
+    },
+    Softmax {
+        axis: i64,
+        legacy: bool,
+    },
+    Constant(Value),
+    ConstantOfShape(Value),
+    Expand,
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
+    Gather {
+        axis: i64,
+    },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Cast {
+        float: bool,
+    },
+    Range,
+    Identity,
+}
+
+/// Attribute lookup on a node.
+struct Attrs<'a>(&'a [AttributeProto]);
+
+impl<'a> Attrs<'a> {
+    fn get(&self, name: &str) -> Option<&'a AttributeProto> {
+        self.0.iter().find(|a| a.name == name)
+    }
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.get(name).map_or(default, |a| a.i)
+    }
+    fn float(&self, name: &str, default: f32) -> f32 {
+        self.get(name).map_or(default, |a| a.f)
+    }
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.get(name).map(|a| a.ints.clone())
+    }
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+    }
+}
+
+fn pair(values: Option<Vec<i64>>, default: usize, what: &str) -> OpResult<[usize; 2]> {
+    match values {
+        None => Ok([default; 2]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok([v[0] as usize, v[1] as usize]),
+        Some(v) => Err(format!("{what} {v:?} (whycam runs 2-D windows only)")),
+    }
+}
+
+fn window(a: &Attrs<'_>) -> OpResult<Window> {
+    let kernel = match a.ints("kernel_shape") {
+        None => None,
+        some => Some(pair(some, 1, "kernel_shape")?),
+    };
+    let pad = match a.string("auto_pad").as_deref() {
+        None | Some("NOTSET") | Some("") => match a.ints("pads") {
+            None => AutoPad::Explicit(vec![0; 4]),
+            Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
+                AutoPad::Explicit(p.iter().map(|&x| x as usize).collect())
+            }
+            Some(p) => return Err(format!("pads {p:?}")),
+        },
+        Some("SAME_UPPER") => AutoPad::Same { upper: true },
+        Some("SAME_LOWER") => AutoPad::Same { upper: false },
+        Some("VALID") => AutoPad::Valid,
+        Some(other) => return Err(format!("auto_pad {other:?}")),
+    };
+    Ok(Window {
+        kernel,
+        strides: pair(a.ints("strides"), 1, "strides")?,
+        dilations: pair(a.ints("dilations"), 1, "dilations")?,
+        pad,
+    })
+}
+
+impl Op {
+    /// Parses a node, or says why whycam cannot run it (`Err(None)`: the operator itself is
+    /// unknown; `Err(Some(reason))`: an attribute whycam does not support).
+    pub fn parse(
+        node: &NodeProto,
+        opset: i64,
+        external: &mut ExternalData,
+        device: &Device,
+    ) -> std::result::Result<Op, Option<String>> {
+        let a = Attrs(&node.attribute);
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(None);
+        }
+        let unary = |u| Ok(Op::Unary(u));
+        let op = match node.op_type.as_str() {
+            "Relu" => unary(Unary::Relu),
+            "Sigmoid" => unary(Unary::Sigmoid),
+            "Tanh" => unary(Unary::Tanh),
+            "Erf" => unary(Unary::Erf),
+            "Sqrt" => unary(Unary::Sqrt),
+            "Neg" => unary(Unary::Neg),
+            "Exp" => unary(Unary::Exp),
+            "Log" => unary(Unary::Log),
+            "Abs" => unary(Unary::Abs),
+            "Reciprocal" => unary(Unary::Reciprocal),
+            "Softplus" => unary(Unary::Softplus),
+            "Mish" => unary(Unary::Mish),
+            "HardSwish" => unary(Unary::HardSwish),
+            "Floor" => unary(Unary::Floor),
+            "Ceil" => unary(Unary::Ceil),
+            "HardSigmoid" => unary(Unary::HardSigmoid {
+                alpha: a.float("alpha", 0.2),
+                beta: a.float("beta", 0.5),
+            }),
+            "LeakyRelu" => unary(Unary::LeakyRelu(a.float("alpha", 0.01))),
+            "Elu" => unary(Unary::Elu(a.float("alpha", 1.0))),
+            "Gelu" => match a.string("approximate").as_deref() {
+                None | Some("none") => unary(Unary::Gelu { tanh: false }),
+                Some("tanh") => unary(Unary::Gelu { tanh: true }),
+                Some(other) => Err(format!("approximate {other:?}")),
+            },
+            "Add" => Ok(Op::Binary(Binary::Add)),
+            "Sub" => Ok(Op::Binary(Binary::Sub)),
+            "Mul" => Ok(Op::Binary(Binary::Mul)),
+            "Div" => Ok(Op::Binary(Binary::Div)),
+            "Pow" => Ok(Op::Binary(Binary::Pow)),
+            "Max" => Ok(Op::Variadic(Binary::Max)),
+            "Min" => Ok(Op::Variadic(Binary::Min)),
+            "Sum" => Ok(Op::Variadic(Binary::Add)),
+            "PRelu" => Ok(Op::PRelu),
+            "Clip" => Ok(Op::Clip {
+                min: a.get("min").map(|x| x.f),
+                max: a.get("max").map(|x| x.f),
+            }),
+            "Conv" => window(&a).map(|window| Op::Conv {
+                window,
+                groups: a.int("group", 1).max(1) as usize,
+            }),
+            "MaxPool" => {
+                if a.int("storage_order", 0) != 0 {
+                    Err("storage_order 1".to_string())
+                } else {
+                    window(&a).map(|window| Op::MaxPool {
+                        window,
+                        ceil: a.int("ceil_mode", 0) != 0,
+                    })
+                }
+            }
+            "AveragePool" => window(&a).map(|window| Op::AveragePool {
+                window,
+                ceil: a.int("ceil_mode", 0) != 0,
+                count_include_pad: a.int("count_include_pad", 0) != 0,
+            }),
+            "GlobalAveragePool" => Ok(Op::GlobalPool(Reduce::Mean)),
+            "GlobalMaxPool" => Ok(Op::GlobalPool(Reduce::Max)),
+            "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" => Ok(Op::Reduce {
+                kind: match node.op_type.as_str() {
+                    "ReduceMean" => Reduce::Mean,
+                    "ReduceMax" => Reduce::Max,
+                    "ReduceMin" => Reduce::Min,
+                    _ => Reduce::Sum,
+                },
+                axes: a.ints("axes"),
+                keepdims: a.int("keepdims", 1) != 0,
+                noop_empty: a.int("noop_with_empty_axes", 0) != 0,
+            }),
+            "BatchNormalization" => {
+                if a.int("training_mode", 0) != 0 {
+                    Err("training_mode 1 (export the model in eval mode)".to_string())
+                } else {
+                    Ok(Op::BatchNorm {
+                        eps: a.float("epsilon", 1e-5),
+                    })
+                }
+            }
+            "LayerNormalization" => Ok(Op::LayerNorm {
+                axis: a.int("axis", -1),
+                eps: a.float("epsilon", 1e-5),
+            }),
+            "InstanceNormalization" => Ok(Op::InstanceNorm {
+                eps: a.float("epsilon", 1e-5),
+            }),
+            "GroupNormalization" => Ok(Op::GroupNorm {
+                groups: a.int("num_groups", 1).max(1) as usize,
+                eps: a.float("epsilon", 1e-5),
+            }),
+            "Flatten" => Ok(Op::Flatten {
+                axis: a.int("axis", 1),
+            }),
+            "Reshape" => Ok(Op::Reshape {
+                allowzero: a.int("allowzero", 0) != 0,
+            }),
+            "Transpose" => Ok(Op::Transpose {
+                perm: a.ints("perm"),
+            }),
+            "Gemm" => Ok(Op::Gemm {
+                alpha: a.float("alpha", 1.0),
+                beta: a.float("beta", 1.0),
+                trans_a: a.int("transA", 0) != 0,
+                trans_b: a.int("transB", 0) != 0,
+            }),
+            "MatMul" => Ok(Op::MatMul),
+            "Concat" => Ok(Op::Concat {
+                axis: a.int("axis", 0),
+            }),
+            "Split" => Ok(Op::Split {
+                axis: a.int("axis", 0),
+                split: a.ints("split"),
+            }),
+            "Slice" => Ok(Op::Slice {
+                attrs: match (a.ints("starts"), a.ints("ends")) {
+                    (Some(starts), Some(ends)) => {
+                        let axes = a
+                            .ints("axes")
+                            .unwrap_or_else(|| (0..starts.len() as i64).collect());
+                        Some([starts, ends, axes])
+                    }
+                    _ => None,
+                },
+            }),
+            "Pad" => {
+                let mode = a.string("mode").unwrap_or_else(|| "constant".to_string());
+                if !["constant", "reflect", "edge"].contains(&mode.as_str()) {
+                    Err(format!("mode {mode:?}"))
+                } else {
+                    Ok(Op::Pad {
+                        mode,
+                        pads: a.ints("pads"),
+                        value: a.float("value", 0.0),
+                    })
+                }
+            }
+            "Softmax" => Ok(Op::Softmax {
+                axis: a.int("axis", if opset >= 13 { -1 } else { 1 }),
+                legacy: opset < 13,
+            }),
+            "Constant" => constant(&a, external, device).map(Op::Constant),
+            "ConstantOfShape" => Ok(Op::ConstantOfShape(match a.get("value") {
+                Some(attr) if attr.t.is_some() => {
+                    tensor_value(&attr.t, external, device).map_err(|e| Some(read_error(e)))?
+                }
+                _ => Value::Float(Float::from_vec(vec![0.0], &[1], device)),
+            })),
+            "Expand" => Ok(Op::Expand),
+            "Shape" => Ok(Op::Shape {
+                start: a.int("start", 0),
+                end: a.get("end").map(|x| x.i),
+            }),
+            "Gather" => Ok(Op::Gather {
+                axis: a.int("axis", 0),
+            }),
+            "Unsqueeze" => Ok(Op::Unsqueeze {
+                axes: a.ints("axes"),
+            }),
+            "Squeeze" => Ok(Op::Squeeze {
+                axes: a.ints("axes"),
+            }),
+            "Cast" => Ok(Op::Cast {
+                float: matches!(a.int("to", 1), 1 | 10 | 11 | 16),
+            }),
+            "Range" => Ok(Op::Range),
+            "Identity" | "Dropout" => Ok(Op::Identity),
+            _ => return Err(None),
+        };
+        op.map_err(Some)
+    }
+}
+
+fn read_error(e: super::proto::ReadError) -> String {
+    match e {
+        super::proto::ReadError::Io(e) => e.to_string(),
+        super::proto::ReadError::ExternalData { path, source } => {
+            format!("cannot read external data {}: {source}", path.display())
+        }
+        super::proto::ReadError::Format(m) => m,
+    }
+}
+
+fn constant(a: &Attrs<'_>, external: &mut ExternalData, device: &Device) -> OpResult<Value> {
+    if let Some(attr) = a.get("value") {
+        return tensor_value(&attr.t, external, device).map_err(read_error);
+    }
+    if let Some(attr) = a.get("value_float") {
+        return Ok(Value::Float(Float::from_vec(vec![attr.f], &[], device)));
+    }
+    if let Some(attr) = a.get("value_floats") {
+        let n = attr.floats.len();
+        return Ok(Value::Float(Float::from_vec(
+            attr.floats.clone(),
+            &[n],
+            device,
+        )));
+    }
+    if let Some(attr) = a.get("value_int") {
+        return Ok(Value::Int(Int {
+            data: vec![attr.i],
+            shape: vec![],
+        }));
+    }
+    if let Some(attr) = a.get("value_ints") {
+        return Ok(Value::Int(Int::vector(attr.ints.clone())));
+    }
+    Err("a Constant without a value whycam reads (sparse or string)".to_string())
+}
+
+/// `axis` (negative counts from the end) as an index into `rank` dimensions.
+pub fn norm_axis(axis: i64, rank: usize) -> OpResult<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(format!("axis {axis} out of range for rank {rank}"))
+    }
+}
+
+/// numpy's broadcast of two shapes.
+pub fn broadcast(a: &[usize], b: &[usize]) -> OpResult<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    (0..rank)
+        .map(|i| {
+            let da = if i + a.len() >= rank {
+                a[i + a.len() - rank]
+            } else {
+                1
+            };
+            let db = if i + b.len() >= rank {
+                b[i + b.len() - rank]
+            } else {
+                1
+            };
+            match (da, db) {
+                (x, y) if x == y => Ok(x),
+                (1, y) => Ok(y),
+                (x, 1) => Ok(x),
+                _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+            }
+        })
+        .collect()
+}
+
+/// The inputs of one node during evaluation.
+pub struct Inputs<'a> {
+    pub values: Vec<Option<&'a Value>>,
+    pub device: &'a Device,
+}
+
+impl Inputs<'_> {
+    fn get(&self, i: usize) -> OpResult<&Value> {
+        self.values
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| format!("input {i} is missing"))
+    }
+    fn opt(&self, i: usize) -> Option<&Value> {
+        self.values.get(i).copied().flatten()
+    }
+    fn float(&self, i: usize) -> OpResult<Float> {
+        Ok(self.get(i)?.float(self.device))
+    }
+    fn ints(&self, i: usize) -> OpResult<Vec<i64>> {
+        Ok(self.get(i)?.int().data)
+    }
+    fn opt_ints(&self, i: usize) -> Option<Vec<i64>> {
+        self.opt(i).map(|v| v.int().data)
+    }
+    fn scalar(&self, i: usize) -> Option<f32> {
+        self.opt(i).and_then(|v| match v {
+            Value::Float(f) if f.len() == 1 => f.to_vec().first().copied(),
+            Value::Int(n) if n.data.len() == 1 => Some(n.data[0] as f32),
+            _ => None,
+        })
+    }
+}
+
+fn rank4(x: &Float, what: &str) -> OpResult<Tensor<4>> {
+    if x.rank != 4 {
+        return Err(format!("{what} needs a 4-D input, got {:?}", x.dims()));
+    }
+    Ok(x.tensor::<4>())
+}
+
+/// Resolves a window's padding for an input of `size` (H, W): `[(top, bottom), (left, right)]`.
+fn paddings(w: &Window, kernel: [usize; 2], size: [usize; 2]) -> [(usize, usize); 2] {
+    match &w.pad {
+        AutoPad::Explicit(p) => [(p[0], p[2]), (p[1], p[3])],
+        AutoPad::Valid => [(0, 0); 2],
+        AutoPad::Same { upper } => std::array::from_fn(|i| {
+            let out = size[i].div_ceil(w.strides[i]);
+            let span = (kernel[i] - 1) * w.dilations[i] + 1;
+            let total = ((out - 1) * w.strides[i] + span).saturating_sub(size[i]);
+            let small = total / 2;
+            if *upper {
+                (small, total - small)
+            } else {
+                (total - small, small)
+            }
+        }),
+    }
+}
+
+fn one(v: Value) -> OpResult<Vec<Value>> {
+    Ok(vec![v])
+}
+
+fn float(t: Float) -> OpResult<Vec<Value>> {
+    one(Value::Float(t))
+}
+
+impl Op {
+    /// Evaluates the operator; `outputs` is the node's number of outputs.
+    pub fn eval(&self, x: &Inputs<'_>, outputs: usize) -> OpResult<Vec<Value>> {
+        match self {
+            Op::Unary(u) => float(unary(*u, x.float(0)?)),
+            Op::Binary(b) => binary(*b, x.get(0)?, x.get(1)?, x.device).map(|v| vec![v]),
+            Op::Variadic(b) => {
+                let mut acc = x.get(0)?.clone();
+                for i in 1..x.values.len() {
+                    acc = binary(*b, &acc, x.get(i)?, x.device)?;
+                }
+                one(acc)
+            }
+            Op::PRelu => {
+                let (v, slope) = (x.float(0)?, x.float(1)?);
+                broadcast(&v.dims(), &slope.dims())?;
+                float(Float {
+                    t: v.t.clone().clamp_min(0.0) + v.t.clamp_max(0.0) * slope.t,
+                    rank: v.rank,
+                })
+            }
+            Op::Clip { min, max } => {
+                let v = x.float(0)?;
+                let min = x.scalar(1).or(*min);
+                let max = x.scalar(2).or(*max);
+                let t = match (min, max) {
+                    (Some(lo), Some(hi)) => v.t.clamp(lo, hi),
+                    (Some(lo), None) => v.t.clamp_min(lo),
+                    (None, Some(hi)) => v.t.clamp_max(hi),
+                    (None, None) => v.t,
+                };
+                float(Float { t, rank: v.rank })
+            }
+            Op::Conv { window: w, groups } => {
+                let input = x.float(0)?;
+                let weight = x.float(1)?;
+                let xt = rank4(&input, "Conv")?;
+                let wt = rank4(&weight, "Conv weight")?;
+                let [_, c, h, wd] = xt.dims();
+                let [m, cg, kh, kw] = wt.dims();
+                if cg * groups != c || m % groups != 0 {
+                    return Err(format!(
+                        "input {:?} does not fit weight {:?} with {groups} groups",
+                        input.dims(),
+                        weight.dims()
+                    ));
+                }
+                let kernel = [kh, kw];
+                if w.kernel.is_some_and(|k| k != kernel) {
+                    return Err("kernel_shape disagrees with the weight".to_string());
+                }
+                let pads = paddings(w, kernel, [h, wd]);
+                check_window(kernel, w, pads, [h, wd])?;
+                let bias = match x.opt(2) {
+                    Some(b) => {
+                        let b = b.float(x.device);
+                        if b.dims() != [m] {
+                            return Err(format!("bias {:?} for {m} channels", b.dims()));
+                        }
+                        Some(b.tensor::<1>())
+                    }
+                    None => None,
+                };
+                let options = ConvOptions::new_with_padding(w.strides, pads, w.dilations, *groups);
+                float(Float::from_tensor(conv2d(xt, wt, bias, options)))
+            }
+            Op::MaxPool { window: w, ceil } => {
+                if outputs > 1 {
+                    return Err("MaxPool's indices output is not supported".to_string());
+                }
+                let xt = rank4(&x.float(0)?, "MaxPool")?;
+                let [_, _, h, wd] = xt.dims();
+                let kernel = w.kernel.ok_or("MaxPool without kernel_shape")?;
+                let pads = paddings(w, kernel, [h, wd]);
+                check_window(kernel, w, pads, [h, wd])?;
+                let options = MaxPoolOptions::new(kernel)
+                    .with_stride(w.strides)
+                    .with_padding_pairs(pads)
+                    .with_dilation(w.dilations)
+                    .with_ceil_mode(*ceil);
+                float(Float::from_tensor(max_pool2d(xt, options)))
+            }
+            Op::AveragePool {
+                window: w,
+                ceil,
+                count_include_pad,
+            } => {
+                let xt = rank4(&x.float(0)?, "AveragePool")?;
+                let [_, _, h, wd] = xt.dims();
+                let kernel = w.kernel.ok_or("AveragePool without kernel_shape")?;
+                if w.dilations != [1, 1] {
+                    return Err("dilated AveragePool".to_string());
+                }
+                let pads = paddings(w, kernel, [h, wd]);
+                check_window(kernel, w, pads, [h, wd])?;
+                let options = AvgPoolOptions::new(kernel)
+                    .with_stride(w.strides)
+                    .with_padding_pairs(pads)
+                    .with_count_include_pad(*count_include_pad)
+                    .with_ceil_mode(*ceil);
+                float(Float::from_tensor(avg_pool2d(xt, options)))
+            }
+            Op::GlobalPool(kind) => {
+                let v = x.float(0)?;
+                if v.rank < 3 {
+                    return Err(format!("global pooling of a {:?} tensor", v.dims()));
+                }
+                let axes: Vec<usize> = (2..v.rank).collect();
+                float(reduce(*kind, &v, &axes, true))
+            }
+            Op::Reduce {
+                kind,
+                axes,
+                keepdims,
+                noop_empty,
+            } => {
+                let v = x.float(0)?;
+                let axes = axes.clone().or_else(|| x.opt_ints(1)).unwrap_or_default();
+                if axes.is_empty() && *noop_empty {
+                    return float(v);
+                }
+                let axes: Vec<usize> = if axes.is_empty() {
+                    (0..v.rank).collect()
+                } else {
+                    axes.iter()
+                        .map(|&a| norm_axis(a, v.rank))
+                        .collect::<OpResult<_>>()?
+                };
+                float(reduce(*kind, &v, &axes, *keepdims))
+            }
+            Op::BatchNorm { eps } => {
+                let v = x.float(0)?;
+                let dims = v.dims();
+                if dims.len() < 2 {
+                    return Err(format!("BatchNormalization of a {dims:?} tensor"));
+                }
+                let c = dims[1];
+                let mut shape = vec![c];
+                shape.extend(std::iter::repeat_n(1, dims.len() - 2));
+                let param = |i: usize| -> OpResult<Tensor<MAX_RANK>> {
+                    let p = x.float(i)?;
+                    if p.len() != c {
+                        return Err(format!(
+                            "parameter {i} has {:?} values for {c} channels",
+                            p.dims()
+                        ));
+                    }
+                    Ok(p.reshaped(&shape).t)
+                };
+                let (scale, bias, mean, var) = (param(1)?, param(2)?, param(3)?, param(4)?);
+                let factor = scale / (var + *eps).sqrt();
+                float(Float {
+                    t: (v.t - mean) * factor + bias,
+                    rank: v.rank,
+                })
+            }
+            Op::LayerNorm { axis, eps } => {
+                let v = x.float(0)?;
+                let axis = norm_axis(*axis, v.rank)?;
+                let axes: Vec<usize> = (axis..v.rank).collect();
+                let normalised = standardise(&v, &axes, *eps);
+                let mut t = normalised.t;
+                if let Some(scale) = x.opt(1) {
+                    t = t * scale.float(x.device).t;
+                }
+                if let Some(bias) = x.opt(2) {
+                    t = t + bias.float(x.device).t;
+                }
+                float(Float { t, rank: v.rank })
+            }
+            Op::InstanceNorm { eps } => {
+                let v = x.float(0)?;
+                let dims = v.dims();
+                if dims.len() < 3 {
+                    return Err(format!("InstanceNormalization of a {dims:?} tensor"));
+                }
+                let axes: Vec<usize> = (2..v.rank).collect();
+                let normalised = standardise(&v, &axes, *eps);
+                let mut shape = vec![dims[1]];
+                shape.extend(std::iter::repeat_n(1, dims.len() - 2));
+                let scale = x.float(1)?.reshaped(&shape).t;
+                let bias = x.float(2)?.reshaped(&shape).t;
+                float(Float {
+                    t: normalised.t * scale + bias,
+                    rank: v.rank,
+                })
+            }
+            Op::GroupNorm { groups, eps } => {
+                let v = x.float(0)?;
+                let dims = v.dims();
+                if dims.len() < 3 || dims[1] % groups != 0 {
+                    return Err(format!("GroupNormalization of {dims:?} in {groups} groups"));
+                }
+                let (n, c) = (dims[0], dims[1]);
+                let rest: usize = dims[2..].iter().product();
+                let grouped = v.reshaped(&[n, *groups, c / groups * rest]);
+                let normalised = standardise(&grouped, &[2], *eps).reshaped(&dims);
+                let mut shape = vec![c];
+                shape.extend(std::iter::repeat_n(1, dims.len() - 2));
+                let per_channel = |p: Float| -> OpResult<Tensor<MAX_RANK>> {
+                    if p.len() == c {
+                        Ok(p.reshaped(&shape).t)
+                    } else if p.len() == *groups {
+                        // Opset 18's per-group scale and bias.
+                        let g = p
+                            .reshaped(&[*groups, 1])
+                            .t
+                            .repeat_dim(MAX_RANK - 1, c / groups);
+                        Ok(Float { t: g, rank: 2 }.reshaped(&shape).t)
+                    } else {
+                        Err(format!("GroupNormalization parameter {:?}", p.dims()))
+                    }
+                };
+                let scale = per_channel(x.float(1)?)?;
+                let bias = per_channel(x.float(2)?)?;
+                float(Float {
+                    t: normalised.t * scale + bias,
+                    rank: v.rank,
+                })
+            }
+            Op::Flatten { axis } => {
+                let v = x.get(0)?;
+                let dims = v.dims();
+                let axis = if *axis == dims.len() as i64 {
+                    dims.len()
+                } else {
+                    norm_axis(*axis, dims.len())?
+                };
+                let outer: usize = dims[..axis].iter().product();
+                let inner: usize = dims[axis..].iter().product();
+                one(reshape_value(v, &[outer, inner]))
+            }
+            Op::Reshape { allowzero } => {
+                let v = x.get(0)?;
+                let dims = v.dims();
+                let spec = x.ints(1)?;
+                let shape = reshape_target(&dims, &spec, *allowzero)?;
+                one(reshape_value(v, &shape))
+            }
+            Op::Transpose { perm } => {
+                let v = x.get(0)?;
+                let rank = v.dims().len();
+                let perm: Vec<usize> = match perm {
+                    Some(p) => p
+                        .iter()
+                        .map(|&a| norm_axis(a, rank))
+                        .collect::<OpResult<_>>()?,
+                    None => (0..rank).rev().collect(),
+                };
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if sorted != (0..rank).collect::<Vec<_>>() {
+                    return Err(format!("perm {perm:?} for rank {rank}"));
+                }
+                match v {
+                    Value::Float(f) => {
+                        let offset = MAX_RANK - rank;
+                        let full: [usize; MAX_RANK] = std::array::from_fn(|i| {
+                            if i < offset {
+                                i
+                            } else {
+                                offset + perm[i - offset]
+                            }
+                        });
+                        float(Float {
+                            t: f.t.clone().permute(full),
+                            rank,
+                        })
+                    }
+                    Value::Int(i) if rank <= 1 => one(Value::Int(i.clone())),
+                    Value::Int(_) => Err("Transpose of an integer tensor".to_string()),
+                }
+            }
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => {
+                let a = x.float(0)?;
+                let b = x.float(1)?;
+                if a.rank != 2 || b.rank != 2 {
+                    return Err(format!("Gemm of {:?} and {:?}", a.dims(), b.dims()));
+                }
+                let mut at = a.tensor::<2>();
+                let mut bt = b.tensor::<2>();
+                if *trans_a {
+                    at = at.transpose();
+                }
+                if *trans_b {
+                    bt = bt.transpose();
+                }
+                if at.dims()[1] != bt.dims()[0] {
+                    return Err(format!("Gemm of {:?} and {:?}", at.dims(), bt.dims()));
+                }
+                let mut y = at.matmul(bt);
+                if *alpha != 1.0 {
+                    y = y.mul_scalar(*alpha);
+                }
+                let mut y = Float::from_tensor(y);
+                if let Some(c) = x.opt(2) {
+                    let c = c.float(x.device);
+                    broadcast(&y.dims(), &c.dims())?;
+                    let ct = if *beta != 1.0 {
+                        c.t.mul_scalar(*beta)
+                    } else {
+                        c.t
+                    };
+                    y.t = y.t + ct;
+                }
+                float(y)
+            }
+            Op::MatMul => matmul(&x.float(0)?, &x.float(1)?).and_then(float),
+            Op::Concat { axis } => concat(x, *axis),
+            Op::Split { axis, split } => {
+                let v = x.float(0)?;
+                let dims = v.dims();
+                let axis = norm_axis(*axis, v.rank)?;
+                let sizes: Vec<usize> = match split.clone().or_else(|| x.opt_ints(1)) {
+                    Some(s) => s.iter().map(|&s| s.max(0) as usize).collect(),
+                    None => {
+                        let each = dims[axis].div_ceil(outputs.max(1));
+                        let mut left = dims[axis];
+                        (0..outputs)
+                            .map(|_| {
+                                let s = each.min(left);
+                                left -= s;
+                                s
+                            })
+                            .collect()
+                    }
+                };
+                if sizes.iter().sum::<usize>() != dims[axis] {
+                    return Err(format!("split {sizes:?} of axis {axis} of {dims:?}"));
+                }
+                let mut start = 0;
+                Ok(sizes
+                    .iter()
+                    .map(|&s| {
+                        let part = v.t.clone().narrow(v.axis(axis), start, s);
+                        start += s;
+                        Value::Float(Float {
+                            t: part,
+                            rank: v.rank,
+                        })
+                    })
+                    .collect())
+            }
+            Op::Slice { attrs } => {
+                let v = x.get(0)?;
+                let (starts, ends, axes, steps) = match attrs {
+                    Some([s, e, a]) => (s.clone(), e.clone(), Some(a.clone()), None),
+                    None => (x.ints(1)?, x.ints(2)?, x.opt_ints(3), x.opt_ints(4)),
+                };
+                slice(v, &starts, &ends, axes, steps).map(|v| vec![v])
+            }
+            Op::Pad { mode, pads, value } => {
+                let v = x.float(0)?;
+                let pads = match pads {
+                    Some(p) => p.clone(),
+                    None => x.ints(1)?,
+                };
+                let value = x.scalar(2).unwrap_or(*value);
+                let rank = v.rank;
+                let axes: Vec<usize> = match x.opt_ints(3) {
+                    Some(a) => a
+                        .iter()
+                        .map(|&a| norm_axis(a, rank))
+                        .collect::<OpResult<_>>()?,
+                    None => (0..rank).collect(),
+                };
+                if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
+                    return Err(format!("pads {pads:?} for axes {axes:?}"));
+                }
+                let mut pairs = [(0usize, 0usize); MAX_RANK];
+                for (i, &a) in axes.iter().enumerate() {
+                    pairs[v.axis(a)] = (pads[i] as usize, pads[i + axes.len()] as usize);
+                }
+                let mode = match mode.as_str() {
+                    "reflect" => PadMode::Reflect,
+                    "edge" => PadMode::Edge,
+                    _ => PadMode::Constant(value),
+                };
+                float(Float {
+                    t: v.t.pad(pairs, mode),
+                    rank,
+                })
+            }
+            Op::Softmax { axis, legacy } => {
+                let v = x.float(0)?;
+                let axis = norm_axis(*axis, v.rank)?;
+                if *legacy && axis + 1 < v.rank {
+                    let dims = v.dims();
+                    let outer: usize = dims[..axis].iter().product();
+                    let inner: usize = dims[axis..].iter().product();
+                    let flat = v.reshaped(&[outer, inner]);
+                    let t = activation::softmax(flat.t, MAX_RANK - 1);
+                    return float(Float { t, rank: 2 }.reshaped(&dims));
+                }
+                float(Float {
+                    t: activation::softmax(v.t.clone(), v.axis(axis)),
+                    rank: v.rank,
+                })
+            }
+            Op::Constant(c) => one(c.clone()),
+            Op::ConstantOfShape(fill) => {
+                let shape: Vec<usize> = x.ints(0)?.iter().map(|&d| d.max(0) as usize).collect();
+                let count: usize = shape.iter().product();
+                one(match fill {
+                    Value::Float(f) => {
+                        let v = f.to_vec().first().copied().unwrap_or(0.0);
+                        Value::Float(Float::from_vec(vec![v; count], &shape, x.device))
+                    }
+                    Value::Int(i) => Value::Int(Int {
+                        data: vec![i.data.first().copied().unwrap_or(0); count],
+                        shape,
+                    }),
+                })
+            }
+            Op::Expand => {
+                let v = x.get(0)?;
+                let target: Vec<usize> = x.ints(1)?.iter().map(|&d| d.max(0) as usize).collect();
+                let shape = broadcast(&v.dims(), &target)?;
+                match v {
+                    Value::Float(f) => {
+                        let zeros = Tensor::zeros(super::value::padded(&shape), x.device);
+                        float(Float {
+                            t: f.t.clone() + zeros,
+                            rank: shape.len(),
+                        })
+                    }
+                    Value::Int(i) if i.data.len() == 1 => one(Value::Int(Int {
+                        data: vec![i.data[0]; shape.iter().product()],
+                        shape,
+                    })),
+                    Value::Int(_) => Err("Expand of an integer tensor".to_string()),
+                }
+            }
+            Op::Shape { start, end } => {
+                let dims = x.get(0)?.dims();
+                let r = dims.len() as i64;
+                let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+                let (s, e) = (clampi(*start), clampi(end.unwrap_or(r)));
+                let data = dims[s..e.max(s)].iter().map(|&d| d as i64).collect();
+                one(Value::Int(Int::vector(data)))
+            }
+            Op::Gather { axis } => gather(x.get(0)?, &x.get(1)?.int(), *axis),
+            Op::Unsqueeze { axes } => {
+                let v = x.get(0)?;
+                let dims = v.dims();
+                let axes = axes.clone().map_or_else(|| x.ints(1), Ok)?;
+                let rank = dims.len() + axes.len();
+                let mut axes: Vec<usize> = axes
+                    .iter()
+                    .map(|&a| norm_axis(a, rank))
+                    .collect::<OpResult<_>>()?;
+                axes.sort_unstable();
+                let mut shape = Vec::with_capacity(rank);
+                let mut rest = dims.iter();
+                for i in 0..rank {
+                    if axes.binary_search(&i).is_ok() {
+                        shape.push(1);
+                    } else {
+                        shape.push(*rest.next().ok_or("duplicate Unsqueeze axes")?);
+                    }
+                }
+                one(reshape_value(v, &shape))
+            }
+            Op::Squeeze { axes } => {
+                let v = x.get(0)?;
+                let dims = v.dims();
+                let axes = axes.clone().or_else(|| x.opt_ints(1));
+                let keep: Vec<usize> = match axes {
+                    Some(axes) => {
+                        let axes: Vec<usize> = axes
+                            .iter()
+                            .map(|&a| norm_axis(a, dims.len()))
+                            .collect::<OpResult<_>>()?;
+                        if let Some(&a) = axes.iter().find(|&&a| dims[a] != 1) {
+                            return Err(format!("Squeeze of axis {a} of {dims:?}"));
+                        }
+                        dims.iter()
+                            .enumerate()
+                            .filter(|(i, _)| !axes.contains(i))
+                            .map(|(_, &d)| d)
+                            .collect()
+                    }
+                    None => dims.iter().copied().filter(|&d| d != 1).collect(),
+                };
+                one(reshape_value(v, &keep))
+            }
+            Op::Cast { float: to_float } => {
+                let v = x.get(0)?;
+                one(if *to_float {
+                    Value::Float(v.float(x.device))
+                } else {
+                    Value::Int(v.int())
+                })
+            }
+            Op::Range => {
+                let (start, limit, delta) = (x.get(0)?, x.get(1)?, x.get(2)?);
+                if [start, limit, delta]
+                    .iter()
+                    .all(|v| matches!(v, Value::Int(_)))
+                {
+                    let (s, l, d) = (
+                        start.int().data[0],
+                        limit.int().data[0],
+                        delta.int().data[0],
+                    );
+                    if d == 0 {
+                        return Err("Range with delta 0".to_string());
+                    }
+                    let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as i64;
+                    return one(Value::Int(Int::vector((0..n).map(|i| s + i * d).collect())));
+                }
+                let f = |v: &Value| v.float(x.device).to_vec().first().copied().unwrap_or(0.0);
+                let (s, l, d) = (f(start), f(limit), f(delta));
+                if d == 0.0 {
+                    return Err("Range with delta 0".to_string());
+                }
+                let n = ((l - s) / d).ceil().max(0.0) as usize;
+                let data: Vec<f32> = (0..n).map(|i| s + i as f32 * d).collect();
+                float(Float::from_vec(data, &[n], x.device))
+            }
+            Op::Identity => one(x.get(0)?.clone()),
+        }
+    }
+}
+
+fn check_window(
+    kernel: [usize; 2],
+    w: &Window,
+    pads: [(usize, usize); 2],
+    size: [usize; 2],
+) -> OpResult<()> {
+    for i in 0..2 {
+        let span = (kernel[i] - 1) * w.dilations[i] + 1;
+        if size[i] + pads[i].0 + pads[i].1 < span {
+            return Err(format!(
+                "a {}x{} input is smaller than the {}x{} window",
+                size[0], size[1], kernel[0], kernel[1]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unary(u: Unary, v: Float) -> Float {
+    let t = v.t;
+    let t = match u {
+        Unary::Relu => activation::relu(t),
+        Unary::Sigmoid => activation::sigmoid(t),
+        Unary::Tanh => t.tanh(),
+        Unary::Erf => t.erf(),
+        Unary::Sqrt => t.sqrt(),
+        Unary::Neg => t.neg(),
+        Unary::Exp => t.exp(),
+        Unary::Log => t.log(),
+        Unary::Abs => t.abs(),
+        Unary::Reciprocal => t.recip(),
+        Unary::Softplus => activation::softplus(t, 1.0),
+        Unary::Mish => activation::mish(t),
+        Unary::HardSwish => activation::hard_swish(t),
+        Unary::Floor => t.floor(),
+        Unary::Ceil => t.ceil(),
+        Unary::HardSigmoid { alpha, beta } => {
+            activation::hard_sigmoid(t, f64::from(alpha), f64::from(beta))
+        }
+        Unary::LeakyRelu(alpha) => activation::leaky_relu(t, f64::from(alpha)),
+        Unary::Elu(alpha) => {
+            // x for x > 0, alpha (e^x - 1) otherwise.
+            let negative = (t.clone().clamp_max(0.0).exp() - 1.0) * alpha;
+            t.clamp_min(0.0) + negative
+        }
+        Unary::Gelu { tanh: false } => activation::gelu(t),
+        Unary::Gelu { tanh: true } => activation::gelu_approximate(t),
+    };
+    Float { t, rank: v.rank }
+}
+
+fn binary(op: Binary, a: &Value, b: &Value, device: &Device) -> OpResult<Value> {
+    let shape = broadcast(&a.dims(), &b.dims())?;
+    if let (Value::Int(a), Value::Int(b)) = (a, b) {
+        return host_binary(op, a, b, shape).map(Value::Int);
+    }
+    let fa = a.float(device);
+    let rank = shape.len();
+    // A constant scalar exponent: x^2, x^0.5, x^3 in GELU's tanh form.
+    if op == Binary::Pow && b.dims().iter().product::<usize>() == 1 {
+        let e = b.float(device).to_vec()[0];
+        let t = if e == 2.0 {
+            fa.t.clone() * fa.t
+        } else if e == 1.0 {
+            fa.t
+        } else if e == 0.5 {
+            fa.t.sqrt()
+        } else {
+            fa.t.powf_scalar(e)
+        };
+        return Ok(Value::Float(Float { t, rank }));
+    }
+    let fb = b.float(device);
+    let t = match op {
+        Binary::Add => fa.t + fb.t,
+        Binary::Sub => fa.t - fb.t,
+        Binary::Mul => fa.t * fb.t,
+        Binary::Div => fa.t / fb.t,
+        Binary::Pow => fa.t.powf(fb.t),
+        Binary::Max => fa.t.max_pair(fb.t),
+        Binary::Min => fa.t.min_pair(fb.t),
+    };
+    Ok(Value::Float(Float { t, rank }))
+}
+
+fn host_binary(op: Binary, a: &Int, b: &Int, shape: Vec<usize>) -> OpResult<Int> {
+    let count: usize = shape.iter().product();
+    let index = |v: &Int, flat: usize| -> usize {
+        // Map an output index onto a broadcast operand.
+        let mut rest = flat;
+        let mut idx = 0;
+        let mut stride = 1;
+        let offset = shape.len() - v.shape.len();
+        for axis in (0..shape.len()).rev() {
+            let coord = rest % shape[axis];
+            rest /= shape[axis];
+            if axis >= offset {
+                let d = v.shape[axis - offset];
+                if d != 1 {
+                    idx += coord * stride;
+                }
+                stride *= d;
+            }
+        }
+        idx
+    };
+    let data = (0..count)
+        .map(|i| {
+            let (x, y) = (a.data[index(a, i)], b.data[index(b, i)]);
+            match op {
+                Binary::Add => Ok(x.wrapping_add(y)),
+                Binary::Sub => Ok(x.wrapping_sub(y)),
+                Binary::Mul => Ok(x.wrapping_mul(y)),
+                Binary::Div if y == 0 => Err("integer division by zero".to_string()),
+                Binary::Div => Ok(x / y),
+                Binary::Pow => Ok(x.wrapping_pow(y.clamp(0, 63) as u32)),
+                Binary::Max => Ok(x.max(y)),
+                Binary::Min => Ok(x.min(y)),
+            }
+        })
+        .collect::<OpResult<_>>()?;
+    Ok(Int { data, shape })
+}
+
+/// Mean, max, min or sum over `axes` (ONNX axes, normalised); keeps or drops them.
+fn reduce(kind: Reduce, v: &Float, axes: &[usize], keepdims: bool) -> Float {
+    let mut t = v.t.clone();
+    for &a in axes {
+        let axis = v.axis(a);
+        t = match kind {
+            Reduce::Mean => t.mean_dim(axis),
+            Reduce::Max => t.max_dim(axis),
+            Reduce::Min => t.min_dim(axis),
+            Reduce::Sum => t.sum_dim(axis),
+        };
+    }
+    let kept = Float { t, rank: v.rank };
+    if keepdims {
+        return kept;
+    }
+    let dims: Vec<usize> = v
+        .dims()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, &d)| d)
+        .collect();
+    kept.reshaped(&dims)
+}
+
+/// `(x - mean) / sqrt(var + eps)` over `axes` (biased variance, as every normalisation).
+fn standardise(v: &Float, axes: &[usize], eps: f32) -> Float {
+    let mean = reduce(Reduce::Mean, v, axes, true);
+    let centred = v.t.clone() - mean.t;
+    let var = reduce(
+        Reduce::Mean,
+        &Float {
+            t: centred.clone() * centred.clone(),
+            rank: v.rank,
+        },
+        axes,
+        true,
+    );
+    Float {
+        t: centred / (var.t + eps).sqrt(),
+        rank: v.rank,
+    }
+}
+
+fn reshape_value(v: &Value, shape: &[usize]) -> Value {
+    match v {
+        Value::Float(f) => Value::Float(f.reshaped(shape)),
+        Value::Int(i) => Value::Int(Int {
+            data: i.data.clone(),
+            shape: shape.to_vec(),
+        }),
+    }
+}
+
+/// ONNX Reshape's target: 0 copies the input's dimension (unless `allowzero`), -1 is inferred.
+pub fn reshape_target(dims: &[usize], spec: &[i64], allowzero: bool) -> OpResult<Vec<usize>> {
+    let total: usize = dims.iter().product();
+    let mut shape = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                shape.push(1);
+            }
+            0 if !allowzero => shape.push(*dims.get(i).ok_or("Reshape 0 past the input's rank")?),
+            s if s >= 0 => shape.push(s as usize),
+            _ => return Err(format!("Reshape to {spec:?}")),
+        }
+    }
+    let known: usize = shape.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(format!("cannot reshape {dims:?} to {spec:?}"));
+        }
+        shape[i] = total / known;
+    } else if known != total {
+        return Err(format!("cannot reshape {dims:?} to {spec:?}"));
+    }
+    Ok(shape)
+}
+
+fn matmul(a: &Float, b: &Float) -> OpResult<Float> {
+    let (da, db) = (a.dims(), b.dims());
+    let a2 = if a.rank == 1 {
+        a.reshaped(&[1, da[0]])
+    } else {
+        a.clone()
+    };
+    let b2 = if b.rank == 1 {
+        b.reshaped(&[db[0], 1])
+    } else {
+        b.clone()
+    };
+    let (ea, eb) = (a2.dims(), b2.dims());
+    let (k1, k2) = (ea[ea.len() - 1], eb[eb.len() - 2]);
+    if k1 != k2 {
+        return Err(format!("MatMul of {da:?} and {db:?}"));
+    }
+    let batch = broadcast(&ea[..ea.len() - 2], &eb[..eb.len() - 2])?;
+    let mut shape = batch.clone();
+    shape.push(ea[ea.len() - 2]);
+    shape.push(eb[eb.len() - 1]);
+    let t = a2.t.matmul(b2.t);
+    let out = Float {
+        t,
+        rank: shape.len(),
+    };
+    let mut final_shape = batch;
+    if a.rank > 1 {
+        final_shape.push(ea[ea.len() - 2]);
+    }
+    if b.rank > 1 {
+        final_shape.push(eb[eb.len() - 1]);
+    }
+    Ok(out.reshaped(&final_shape))
+}
+
+fn concat(x: &Inputs<'_>, axis: i64) -> OpResult<Vec<Value>> {
+    let values: Vec<&Value> = (0..x.values.len())
+        .map(|i| x.get(i))
+        .collect::<OpResult<_>>()?;
+    let rank = values[0].dims().len();
+    let a = norm_axis(axis, rank)?;
+    let first = values[0].dims();
+    for v in &values {
+        let d = v.dims();
+        if d.len() != rank || (0..rank).any(|i| i != a && d[i] != first[i]) {
+            return Err(format!("Concat of {first:?} and {d:?} on axis {a}"));
+        }
+    }
+    if values.iter().all(|v| matches!(v, Value::Int(_))) {
+        if rank != 1 {
+            return Err("Concat of integer tensors of rank > 1".to_string());
+        }
+        let data = values.iter().flat_map(|v| v.int().data).collect();
+        return one(Value::Int(Int::vector(data)));
+    }
+    let floats: Vec<Float> = values.iter().map(|v| v.float(x.device)).collect();
+    let axis = floats[0].axis(a);
+    float(Float {
+        t: Tensor::cat(floats.into_iter().map(|f| f.t).collect(), axis),
+        rank,
+    })
+}
+
+/// ONNX Slice's clamping of one axis: `(start, end, step)` as burn's `Slice`.
+fn slice_range(start: i64, end: i64, step: i64, dim: usize) -> OpResult<(Slice, usize)> {
+    if step == 0 {
+        return Err("Slice with step 0".to_string());
+    }
+    let d = dim as i64;
+    let fix = |v: i64| if v < 0 { v + d } else { v };
+    let (s, e) = (fix(start), fix(end));
+    if step > 0 {
+        let s = s.clamp(0, d);
+        let e = e.clamp(0, d).max(s);
+        let len = ((e - s) + step - 1) / step;
+        Ok((
+            Slice::new(s as isize, Some(e as isize), step as isize),
+            len as usize,
+        ))
+    } else {
+        let s = s.clamp(-1, d - 1);
+        let e = e.clamp(-1, d - 1).min(s);
+        let len = ((s - e) + (-step) - 1) / (-step);
+        if len == 0 {
+            return Ok((Slice::new(0, Some(0), 1), 0));
+        }
+        // burn's negative-step slice walks the range [lo, hi) backwards from hi - 1.
+        let lo = s - (len - 1) * (-step);
+        Ok((
+            Slice::new(lo as isize, Some(s as isize + 1), step as isize),
+            len as usize,
+        ))
+    }
+}
+
+fn slice(
+    v: &Value,
+    starts: &[i64],
+    ends: &[i64],
+    axes: Option<Vec<i64>>,
+    steps: Option<Vec<i64>>,
+) -> OpResult<Value> {
+    let dims = v.dims();
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err("Slice starts, ends, axes and steps differ in length".to_string());
+    }
+    match v {
+        Value::Float(f) => {
+            let mut slices = vec![Slice::full(); MAX_RANK];
+            let mut shape = dims.clone();
+            for i in 0..starts.len() {
+                let a = norm_axis(axes[i], dims.len())?;
+                let (s, len) = slice_range(starts[i], ends[i], steps[i], dims[a])?;
+                if len == 0 {
+                    return Err("Slice to an empty tensor".to_string());
+                }
+                slices[f.axis(a)] = s;
+                shape[a] = len;
+            }
+            Ok(Value::Float(Float {
+                t: f.t.clone().slice(slices.as_slice()),
+                rank: f.rank,
+            }))
+        }
+        Value::Int(i) => {
+            if dims.len() != 1 || starts.len() != 1 {
+                return Err("Slice of an integer tensor of rank > 1".to_string());
+            }
+            let d = dims[0] as i64;
+            let step = steps[0];
+            if step == 0 {
+                return Err("Slice with step 0".to_string());
+            }
+            let fix = |v: i64| if v < 0 { v + d } else { v };
+            let mut out = Vec::new();
+            if step > 0 {
+                let (mut s, e) = (fix(starts[0]).clamp(0, d), fix(ends[0]).clamp(0, d));
+                while s < e {
+                    out.push(i.data[s as usize]);
+                    s += step;
+                }
+            } else {
+                let (mut s, e) = (
+                    fix(starts[0]).clamp(-1, d - 1),
+                    fix(ends[0]).clamp(-1, d - 1),
+                );
+                while s > e {
+                    out.push(i.data[s as usize]);
+                    s += step;
+                }
+            }
+            Ok(Value::Int(Int::vector(out)))
+        }
+    }
+}
+
+fn gather(v: &Value, indices: &Int, axis: i64) -> OpResult<Vec<Value>> {
+    let dims = v.dims();
+    let a = norm_axis(axis, dims.len())?;
+    let d = dims[a] as i64;
+    let idx: Vec<i64> = indices
+        .data
+        .iter()
+        .map(|&i| if i < 0 { i + d } else { i })
+        .collect();
+    if let Some(bad) = idx.iter().find(|&&i| i < 0 || i >= d) {
+        return Err(format!(
+            "Gather index {bad} out of range for axis of size {d}"
+        ));
+    }
+    let mut shape = dims[..a].to_vec();
+    shape.extend(&indices.shape);
+    shape.extend(&dims[a + 1..]);
+    match v {
+        Value::Int(i) if dims.len() == 1 => one(Value::Int(Int {
+            data: idx.iter().map(|&k| i.data[k as usize]).collect(),
+            shape,
+        })),
+        Value::Int(_) => Err("Gather from an integer tensor of rank > 1".to_string()),
+        Value::Float(f) => {
+            let device = f.t.device();
+            let index = Tensor::<1, burn::tensor::Int>::from_data(
+                TensorData::new(idx.clone(), [idx.len()]),
+                &device,
+            );
+            let picked = f.t.clone().select(f.axis(a), index);
+            float(
+                Float {
+                    t: picked,
+                    rank: f.rank,
+                }
+                .reshaped(&shape),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_copies_zero_and_infers_minus_one() {
+        assert_eq!(
+            reshape_target(&[2, 3, 4], &[0, -1], false).unwrap(),
+            vec![2, 12]
+        );
+        assert_eq!(
+            reshape_target(&[2, 3, 4], &[-1, 4], false).unwrap(),
+            vec![6, 4]
+        );
+        assert!(reshape_target(&[2, 3, 4], &[5, -1], false).is_err());
+        assert!(reshape_target(&[2, 3], &[-1, -1], false).is_err());
+    }
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast(&[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert!(broadcast(&[2, 3], &[4, 3, 2]).is_err());
+    }
+
+    #[test]
+    fn slices_clamp_like_onnx() {
+        // [start, end) clamped into the axis; negative steps walk backwards.
+        let (_, len) = slice_range(1, i64::MAX, 1, 5).unwrap();
+        assert_eq!(len, 4);
+        let (_, len) = slice_range(-1, i64::MIN, -1, 5).unwrap();
+        assert_eq!(len, 5);
+        let (_, len) = slice_range(0, 5, 2, 5).unwrap();
+        assert_eq!(len, 3);
+    }
+
+    #[test]
+    fn float_slice_with_negative_step_reverses() {
+        let device = Device::default();
+        let v = Value::Float(Float::from_vec(
+            (0..5).map(|i| i as f32).collect(),
+            &[5],
+            &device,
+        ));
+        let Value::Float(out) = slice(&v, &[-1], &[i64::MIN], None, Some(vec![-2])).unwrap() else {
+            panic!("a float");
+        };
+        assert_eq!(out.to_vec(), vec![4.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn same_padding_puts_the_odd_pixel_at_the_end() {
+        let w = Window {
+            kernel: Some([3, 3]),
+            strides: [2, 2],
+            dilations: [1, 1],
+            pad: AutoPad::Same { upper: true },
+        };
+        // 224 / 2 = 112 outputs need (111 * 2 + 3) - 224 = 1 pixel of padding.
+        assert_eq!(paddings(&w, [3, 3], [224, 224]), [(0, 1), (0, 1)]);
+    }
+
+    #[test]
+    fn matmul_broadcasts_batch_dimensions() {
+        let device = Device::default();
+        // [2, 1, 2, 3] x [3, 2]: every row times the same matrix.
+        let a = Float::from_vec((0..12).map(|i| i as f32).collect(), &[2, 1, 2, 3], &device);
+        let b = Float::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2], &device);
+        let y = matmul(&a, &b).unwrap();
+        assert_eq!(y.dims(), vec![2, 1, 2, 2]);
+        assert_eq!(y.to_vec(), vec![2.0, 3.0, 8.0, 9.0, 14.0, 15.0, 20.0, 21.0]);
+    }
+
+    #[test]
+    fn layer_normalisation_standardises_the_last_axis() {
+        let device = Device::default();
+        let x = Float::from_vec(vec![1.0, 2.0, 3.0, 10.0, 20.0, 30.0], &[1, 2, 3], &device);
+        let y = standardise(&x, &[2], 0.0).to_vec();
+        let e = (1.5f32).sqrt();
+        let want = [-e, 0.0, e, -e, 0.0, e];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn transpose_moves_axes() {
+        let device = Device::default();
+        let x = Value::Float(Float::from_vec(
+            (0..6).map(|i| i as f32).collect(),
+            &[1, 2, 3],
+            &device,
+        ));
+        let op = Op::Transpose {
+            perm: Some(vec![0, 2, 1]),
+        };
+        let out = op
+            .eval(
+                &Inputs {
+                    values: vec![Some(&x)],
+                    device: &device,
+                },
+                1,
+            )
+            .unwrap();
+        let Value::Float(y) = &out[0] else {
+            panic!("float")
+        };
+        assert_eq!(y.dims(), vec![1, 3, 2]);
+        assert_eq!(y.to_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    }
+}

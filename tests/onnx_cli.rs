@@ -1,0 +1,307 @@
+//! `whycam` on ONNX files: the format is sniffed from `--weights`, layers are listed and
+//! named by module path, and every broken or unsuitable graph is refused at load time with
+//! the file and the problem named.
+
+mod support;
+
+use onnx_ir::{GraphProto, Message, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+use std::path::{Path, PathBuf};
+use support::{data_dir, fails_with, s, stderr, whycam};
+
+fn fixture(name: &str) -> String {
+    s(&data_dir().join("onnx").join(name))
+}
+
+fn photo(name: &str) -> String {
+    s(&data_dir().join("photos224").join(name))
+}
+
+/// A float input or output `[dims]` (0 for a symbolic dimension).
+fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut v = ValueInfoProto::new();
+    v.name = name.to_string();
+    let t = v.type_.mut_or_insert_default().mut_tensor_type();
+    t.elem_type = 1;
+    let shape = t.shape.mut_or_insert_default();
+    for &d in dims {
+        shape.dim.push(Default::default());
+        let dim = shape.dim.last_mut().expect("pushed");
+        if d > 0 {
+            dim.set_dim_value(d);
+        } else {
+            dim.set_dim_param("batch".to_string());
+        }
+    }
+    v
+}
+
+fn tensor(name: &str, dims: &[i64], values: Vec<f32>) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.to_string();
+    t.dims = dims.to_vec();
+    t.data_type = 1;
+    t.float_data = values;
+    t
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.to_string();
+    n.name = name.to_string();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = outputs.iter().map(|s| s.to_string()).collect();
+    n
+}
+
+/// A tiny classifier `Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm`, with `edit`
+/// applied to its graph before it is written to `dir/name`.
+fn tiny(dir: &Path, name: &str, edit: impl FnOnce(&mut GraphProto)) -> PathBuf {
+    let mut model = ModelProto::new();
+    model.ir_version = 8;
+    model.opset_import.push(Default::default());
+    model.opset_import[0].version = 17;
+    let g = model.graph.mut_or_insert_default();
+    g.input.push(value_info("image", &[0, 3, 0, 0]));
+    g.output.push(value_info("logits", &[0, 2]));
+    g.initializer.push(tensor(
+        "conv.weight",
+        &[4, 3, 3, 3],
+        (0..108).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect(),
+    ));
+    g.initializer.push(tensor(
+        "fc.weight",
+        &[2, 4],
+        vec![1.0, -1.0, 0.5, 0.25, -0.5, 1.0, 0.0, 2.0],
+    ));
+    g.node.push(node(
+        "Conv",
+        "/conv/Conv",
+        &["image", "conv.weight"],
+        &["c"],
+    ));
+    g.node.push(node("Relu", "/relu/Relu", &["c"], &["r"]));
+    g.node.push(node(
+        "GlobalAveragePool",
+        "/pool/GlobalAveragePool",
+        &["r"],
+        &["p"],
+    ));
+    g.node.push(node("Flatten", "/Flatten", &["p"], &["f"]));
+    let mut gemm = node("Gemm", "/fc/Gemm", &["f", "fc.weight"], &["logits"]);
+    gemm.attribute.push(Default::default());
+    gemm.attribute[0].name = "transB".to_string();
+    gemm.attribute[0].i = 1;
+    g.node.push(gemm);
+    edit(g);
+    let path = dir.join(name);
+    std::fs::write(&path, model.write_to_bytes().expect("encode")).expect("write");
+    path
+}
+
+#[test]
+fn a_tiny_graph_is_explained_with_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path(), "tiny.onnx", |_| {});
+    let out = whycam(&["models", &s(&model)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("relu") && text.contains("(default target)"),
+        "{text}"
+    );
+    let out_dir = dir.path().join("out");
+    let out = whycam(&[
+        "explain",
+        "--weights",
+        &s(&model),
+        "--method",
+        "cam,gradcam",
+        "--size",
+        "32",
+        "--save-raw",
+        "--out",
+        &s(&out_dir),
+        &photo("chelsea.png"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with(".png") && f.contains("cam")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.ends_with(".npy")), "{files:?}");
+}
+
+#[test]
+fn committed_exports_predict_and_list_their_module_paths() {
+    let out = whycam(&["models", &fixture("resnet18_cifar.torchscript.onnx")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let default = text
+        .lines()
+        .find(|l| l.contains("(default target)"))
+        .unwrap_or_default();
+    assert!(default.starts_with("layer4 "), "{text}");
+    assert!(
+        text.contains("layer3.0.conv2") && text.contains("BatchNorm"),
+        "{text}"
+    );
+
+    let out = whycam(&[
+        "predict",
+        "--weights",
+        &fixture("mobilenet_v3_large.dynamo.onnx"),
+        &photo("chelsea.png"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("class "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn layers_are_named_by_module_path_or_refused_with_suggestions() {
+    let model = fixture("resnet18_cifar.torchscript.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = s(&dir.path().join("out"));
+    // bn2 is folded into conv2: its name is accepted for the convolution's output.
+    let out = whycam(&[
+        "explain",
+        "--weights",
+        &model,
+        "--layer",
+        "layer3.0.bn2",
+        "--out",
+        &out_dir,
+        &photo("coffee.png"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    fails_with(
+        &[
+            "explain",
+            "--weights",
+            &model,
+            "--layer",
+            "layer4.1.relx",
+            "--out",
+            &out_dir,
+            &photo("coffee.png"),
+        ],
+        &[
+            "no layer \"layer4.1.relx\"",
+            "layer4.1.relu",
+            "whycam models",
+        ],
+    );
+    fails_with(
+        &[
+            "explain",
+            "--weights",
+            &model,
+            "--layer",
+            "fc",
+            "--out",
+            &out_dir,
+            &photo("coffee.png"),
+        ],
+        &["\"fc\"", "no spatial map", "layer4"],
+    );
+    fails_with(
+        &[
+            "explain",
+            "--weights",
+            &model,
+            "--model",
+            "resnet18",
+            "--out",
+            &out_dir,
+            &photo("coffee.png"),
+        ],
+        &["ONNX", "drop --model"],
+    );
+}
+
+#[test]
+fn broken_and_unsuitable_graphs_are_refused_at_load_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let photo = photo("chelsea.png");
+    let refuse = |model: &Path, needles: &[&str]| {
+        let mut all = vec![model.file_name().unwrap().to_str().unwrap()];
+        all.extend_from_slice(needles);
+        fails_with(&["predict", "--weights", &s(model), &photo], &all);
+    };
+
+    let text = d.join("notes.onnx");
+    std::fs::write(&text, "these are not the weights you are looking for\n").unwrap();
+    refuse(&text, &["not an ONNX model"]);
+
+    let real = std::fs::read(data_dir().join("onnx/resnet18_cifar.torchscript.onnx")).unwrap();
+    let truncated = d.join("truncated.onnx");
+    std::fs::write(&truncated, &real[..real.len() / 3]).unwrap();
+    refuse(&truncated, &["not an ONNX model"]);
+
+    let unsupported = tiny(d, "custom.onnx", |g| {
+        g.node[1].op_type = "Celu".to_string();
+        g.node[3].op_type = "NonMaxSuppression".to_string();
+    });
+    refuse(
+        &unsupported,
+        &[
+            "unsupported operators",
+            "Celu",
+            "NonMaxSuppression",
+            "/relu/Relu",
+            "/Flatten",
+        ],
+    );
+
+    let two = tiny(d, "two_inputs.onnx", |g| {
+        g.input.push(value_info("mask", &[0, 1, 8, 8]))
+    });
+    refuse(&two, &["2 inputs", "image, mask"]);
+
+    let gray = tiny(d, "gray.onnx", |g| {
+        g.input[0] = value_info("image", &[0, 1, 8, 8])
+    });
+    refuse(&gray, &["1 channels"]);
+
+    let flat = tiny(d, "flat.onnx", |g| {
+        g.input[0] = value_info("image", &[0, 192])
+    });
+    refuse(&flat, &["rank 2"]);
+
+    let nan = tiny(d, "nan.onnx", |g| g.initializer[1].float_data[3] = f32::NAN);
+    refuse(&nan, &["fc.weight", "NaN"]);
+
+    // External data: the graph names its data file; without it, that file is named.
+    let external = d.join("external");
+    std::fs::create_dir(&external).unwrap();
+    let source = data_dir().join("onnx/external");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), external.join(entry.file_name())).unwrap();
+    }
+    let graph = std::fs::read_dir(&external)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .expect("an external-data graph");
+    let out = whycam(&["predict", "--weights", &s(&graph), &photo]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for entry in std::fs::read_dir(&external).unwrap() {
+        let p = entry.unwrap().path();
+        if p != graph {
+            std::fs::remove_file(&p).unwrap();
+            let data = p.file_name().unwrap().to_string_lossy().into_owned();
+            refuse(&graph, &[&data, "cannot be read"]);
+        }
+    }
+}

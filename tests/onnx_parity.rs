@@ -1,0 +1,259 @@
+//! ONNX classifiers exported by `torch.onnx.export` (TorchScript and dynamo exporters, opsets
+//! 11 to 20, static and dynamic batch) run through whycam's interpreter: logits and
+//! pytorch-grad-cam 1.5.7 maps against goldens of the PyTorch models in float64, made by
+//! `~/venvs/ref/bin/python tools/reference/export_onnx.py` (which also wrote the small
+//! seeded-random models under tests/data/onnx/).
+//!
+//! Bounds: logits within 1e-3 of the logit scale; maps within max(1e-3, 4 × PyTorch's own
+//! float32 gap), as in `cam_parity.rs`.
+
+mod support;
+
+use burn::prelude::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use support::{data_dir, max_abs_diff, photo_batch};
+use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
+use whycam_data::Normalization;
+use whycam_models::Model;
+
+const LOGIT_TOLERANCE: f32 = 1e-3;
+const MAP_FLOOR: f32 = 1e-3;
+const FLOAT32_MULTIPLE: f32 = 4.0;
+
+#[derive(Debug, Deserialize)]
+struct OnnxGolden {
+    model: String,
+    files: Vec<OnnxFile>,
+    images: Vec<String>,
+    logits: Vec<Vec<f32>>,
+    cases: Vec<OnnxCase>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OnnxFile {
+    file: String,
+    exporter: String,
+    opset: i64,
+    dynamic_batch: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct OnnxCase {
+    id: String,
+    method: String,
+    onnx_layer: String,
+    #[serde(default)]
+    onnx_layer_dynamo: Option<String>,
+    image: usize,
+    target: usize,
+    shape: [usize; 2],
+    map: Vec<f32>,
+    float32_gap: f32,
+}
+
+fn golden(model: &str) -> OnnxGolden {
+    let path = data_dir().join(format!("goldens/onnx_{model}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn batch(images: &[String], n: usize) -> Tensor<4> {
+    Tensor::<4>::from_data(
+        TensorData::new(
+            photo_batch(images, &Normalization::IMAGENET),
+            [n, 3, 224, 224],
+        ),
+        &Device::default(),
+    )
+}
+
+/// Every export of one model: logits of the golden batch, then every map case.
+fn check(name: &str) {
+    let golden = golden(name);
+    assert!(
+        !golden.files.is_empty() && !golden.cases.is_empty(),
+        "{name}: empty golden"
+    );
+    let mut failures = Vec::new();
+    for file in &golden.files {
+        let path = data_dir().join(&file.file);
+        let model = Model::load_onnx(&path).unwrap_or_else(|e| panic!("{e}"));
+        let tag = format!(
+            "{} ({} opset {}, dynamic batch {})",
+            file.file, file.exporter, file.opset, file.dynamic_batch
+        );
+
+        let n = golden.images.len();
+        let logits = model
+            .logits(
+                photo_batch(&golden.images, &Normalization::IMAGENET),
+                n,
+                224,
+            )
+            .unwrap();
+        let expected: Vec<f32> = golden.logits.concat();
+        let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&logits, &expected);
+        println!("{tag}: logits max |difference| {diff:.2e} (scale {scale:.2})");
+        if diff > LOGIT_TOLERANCE * scale {
+            failures.push(format!("{tag}: logits off by {diff:.2e}"));
+        }
+
+        let mut groups: BTreeMap<(usize, String), Vec<&OnnxCase>> = BTreeMap::new();
+        for case in &golden.cases {
+            let layer = match (&case.onnx_layer_dynamo, file.exporter.as_str()) {
+                (Some(l), "dynamo") => l.clone(),
+                _ => case.onnx_layer.clone(),
+            };
+            groups.entry((case.image, layer)).or_default().push(case);
+        }
+        let labels: Vec<String> = (0..model.net.num_classes().max(2))
+            .map(|i| i.to_string())
+            .collect();
+        let mut worst = 0.0f32;
+        for ((image, layer), cases) in &groups {
+            let mut by_target: BTreeMap<usize, Vec<&OnnxCase>> = BTreeMap::new();
+            for c in cases {
+                by_target.entry(c.target).or_default().push(c);
+            }
+            for (target, cases) in by_target {
+                // pytorch-grad-cam's ClassifierOutputTarget(0) on a one-logit head explains the
+                // logit itself, which whycam calls class 1 (class 0 is the negated logit).
+                let target = if model.net.num_classes() == 1 {
+                    1
+                } else {
+                    target
+                };
+                let methods: Vec<Method> =
+                    cases.iter().map(|c| c.method.parse().unwrap()).collect();
+                let options = ExplainOptions {
+                    methods,
+                    layers: vec![layer.clone()],
+                    ..ExplainOptions::default()
+                };
+                let explainer =
+                    Explainer::new(&model, options).unwrap_or_else(|e| panic!("{tag}: {e}"));
+                let x = batch(&golden.images[*image..=*image], 1);
+                let result = explainer
+                    .explain(x, &TargetSpec::Class(target), 1, &labels)
+                    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                for (case, map) in cases.iter().zip(&result[0].targets[0].maps) {
+                    assert_eq!(
+                        [map.map.height, map.map.width],
+                        case.shape,
+                        "{tag} {}",
+                        case.id
+                    );
+                    let diff = max_abs_diff(&map.map.data, &case.map);
+                    let bound = MAP_FLOOR.max(FLOAT32_MULTIPLE * case.float32_gap);
+                    worst = worst.max(diff);
+                    if diff > bound {
+                        failures.push(format!(
+                            "{tag} {} at {layer}: {diff:.2e} > {bound:.2e}",
+                            case.id
+                        ));
+                    }
+                }
+            }
+        }
+        println!(
+            "{tag}: maps max |difference| {worst:.2e} over {} cases",
+            golden.cases.len()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{}:\n{}",
+        golden.model,
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn resnet18_cifar_matches_pytorch() {
+    check("resnet18_cifar");
+}
+
+#[test]
+fn resnet18_cifar_binary_head_matches_pytorch() {
+    check("resnet18_cifar_binary");
+}
+
+#[test]
+fn mobilenet_v3_large_matches_pytorch() {
+    check("mobilenet_v3_large");
+}
+
+#[test]
+fn convnext_tiny_matches_pytorch() {
+    check("convnext_tiny");
+}
+
+#[test]
+fn regnet_y_400mf_matches_pytorch() {
+    check("regnet_y_400mf");
+}
+
+#[test]
+fn efficientnet_b0_matches_pytorch() {
+    check("efficientnet_b0");
+}
+
+#[test]
+fn resnext50_matches_pytorch() {
+    check("resnext50");
+}
+
+#[test]
+fn timm_lcnet_matches_pytorch() {
+    check("lcnet_035");
+}
+
+#[test]
+fn fastai_learner_matches_pytorch() {
+    check("fastai_resnet34");
+}
+
+/// The gradient at a layer from resuming the graph after it equals the gradient of the whole
+/// graph run from the input with a zero probe added at that layer, for a cut between blocks,
+/// one inside a residual block (the skip branch is read from the trace) and one on the skip
+/// branch itself.
+#[test]
+fn resumed_gradient_equals_the_full_graph_gradient() {
+    let path = data_dir().join("onnx/resnet18_cifar.torchscript.onnx");
+    let model = Model::load_onnx(&path).unwrap();
+    let net = &*model.net;
+    let device = Device::default();
+    let names: Vec<String> = ["chelsea.png", "coffee.png"].map(String::from).to_vec();
+    let x = batch(&names, 2);
+    let classes = net.num_classes();
+    let mut coefficients = vec![0.0f32; 2 * classes];
+    coefficients[3] = 1.0;
+    coefficients[classes + 7] = 1.0;
+    let coef = Tensor::<2>::from_data(TensorData::new(coefficients, [2, classes]), &device);
+    for layer in ["layer4", "layer3.0.bn2", "layer3.0.downsample"] {
+        let index = model.stage(layer).unwrap();
+        let trace = net.trace(x.clone(), &[index]).unwrap();
+        let partial = whycam_cam::target_gradients(net, &trace, 0, coef.clone()).unwrap();
+
+        let input = x.clone().autodiff().require_grad();
+        let probe = Tensor::<4>::zeros(trace.activations[0].dims(), &device)
+            .autodiff()
+            .require_grad();
+        let logits = net
+            .forward_perturbed(input.clone(), index, probe.clone())
+            .unwrap();
+        let grads = (logits * coef.clone()).sum().backward();
+        let full = probe.grad(&grads).expect("gradient at the layer");
+        assert!(input.grad(&grads).is_some(), "the input is in the graph");
+
+        let a: Vec<f32> = partial.into_data().try_into_vec::<f32>().unwrap();
+        let b: Vec<f32> = full.into_data().try_into_vec::<f32>().unwrap();
+        let scale = b.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(scale > 0.0, "{layer}: zero gradient");
+        let diff = max_abs_diff(&a, &b);
+        println!("{layer}: max |gradient difference| {diff:.2e} (max |gradient| {scale:.2e})");
+        assert!(diff <= 1e-5 * scale.max(1.0), "{layer}: {diff}");
+    }
+}
