@@ -135,6 +135,47 @@ fn a_tiny_graph_is_explained_with_every_output() {
         "{files:?}"
     );
     assert!(files.iter().any(|f| f.ends_with(".npy")), "{files:?}");
+
+    // --preprocess shorter keeps the whole 40x20 photo: shorter side 16, so 32x16 in, and the
+    // unpadded 3x3 convolution's map is 14 rows by 30 columns.
+    let wide = dir.path().join("wide.png");
+    image::RgbImage::from_fn(40, 20, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 12) as u8, 90])
+    })
+    .save(&wide)
+    .unwrap();
+    let out_dir = dir.path().join("shorter");
+    let out = whycam(&[
+        "explain",
+        "--weights",
+        &s(&model),
+        "--preprocess",
+        "shorter",
+        "--size",
+        "16",
+        "--save-raw",
+        "--out",
+        &s(&out_dir),
+        &s(&wide),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(out_dir.join("wide.gradcam.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), [14, 30]);
+    // A graph with a fixed input shape cannot take it.
+    fails_with(
+        &[
+            "explain",
+            "--weights",
+            &fixture("resnet18_cifar.torchscript.onnx"),
+            "--preprocess",
+            "shorter",
+            "--out",
+            &s(&out_dir),
+            &s(&wide),
+        ],
+        &["--preprocess shorter", "fixed"],
+    );
 }
 
 #[test]

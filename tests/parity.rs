@@ -13,6 +13,8 @@
 
 mod support;
 
+use burn::prelude::*;
+
 use support::{
     Golden, golden, max_abs_diff, photo_batch, simd, write_synthetic_weights,
     write_synthetic_weights_renamed,
@@ -199,4 +201,55 @@ fn densenet121_loads_the_old_torchvision_key_names() {
                 acc.replace(old, &format!("{}.{}.", &old[..5], &old[5..6]))
             })
     });
+}
+
+/// Seed 004's CIFAR/STL-10 surgery: a torchvision ResNet-18 whose `conv1` is
+/// `nn.Conv2d(3, 64, 3, 1, 1)` (with its bias, or without) loads from its state dict with
+/// stride 1 and padding 1, the max-pool kept: a 32×32 image leaves layer4 at 2×2 (torchvision's
+/// stem would leave 1×1). A conv1 the zoo cannot place is refused with the ONNX route named.
+#[test]
+fn a_cifar_stem_loads_with_stride_one_and_other_layouts_name_onnx() {
+    let arch = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R18);
+    for bias in [true, false] {
+        let mut golden = golden("resnet18");
+        let conv1 = golden
+            .tensors
+            .iter_mut()
+            .find(|t| t.0 == "conv1.weight")
+            .unwrap();
+        conv1.1 = vec![64, 3, 3, 3];
+        if bias {
+            golden
+                .tensors
+                .insert(1, ("conv1.bias".into(), vec![64], "plain".into()));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let weights = dir.path().join("stl10_resnet18.safetensors");
+        write_synthetic_weights(&golden, &weights);
+        let model = Model::load(arch, &weights, LoadOptions::default())
+            .unwrap_or_else(|e| panic!("bias {bias}: {e}"));
+        let x = Tensor::<4>::full([1, 3, 32, 32], 0.5, &Device::default());
+        let layer4 = model.stage("layer4").unwrap();
+        let trace = model.net.trace(x, &[layer4]).unwrap();
+        assert_eq!(trace.activations[0].dims(), [1, 512, 2, 2], "bias {bias}");
+        let logits: Vec<f32> = trace.logits.into_data().try_into_vec().unwrap();
+        assert!(logits.iter().all(|v| v.is_finite()) && logits.iter().any(|&v| v != logits[0]));
+    }
+    let mut golden = golden("resnet18");
+    golden
+        .tensors
+        .iter_mut()
+        .find(|t| t.0 == "conv1.weight")
+        .unwrap()
+        .1 = vec![32, 3, 3, 3];
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("narrow.safetensors");
+    write_synthetic_weights(&golden, &weights);
+    let err = Model::load(arch, &weights, LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("conv1.weight") && err.contains("--weights model.onnx"),
+        "{err}"
+    );
 }

@@ -154,6 +154,14 @@ impl ModelArgs {
             ..PreprocessConfig::default()
         };
         self.override_preprocess(&mut preprocess)?;
+        if model.fixed_size() && preprocess.mode == Preprocess::Shorter {
+            bail!(
+                "{}: --preprocess shorter keeps each photo's aspect ratio, but this graph's \
+                 input shape is fixed ({n}x{n}); export it with dynamic height and width",
+                path.display(),
+                n = model.native_size()
+            );
+        }
         if model.fixed_size() && preprocess.size as usize != model.native_size() {
             let n = model.native_size();
             bail!(

@@ -141,14 +141,19 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs one batch through the network; one row of logits per image.
 fn classify(loaded: &LoadedModel, batch: &[(PathBuf, Prepared)]) -> anyhow::Result<Vec<Vec<f32>>> {
-    let size = loaded.preprocess.size as usize;
-    let mut data = Vec::with_capacity(batch.len() * 3 * size * size);
-    for (_, p) in batch {
-        data.extend_from_slice(&p.data);
-    }
-    let logits = loaded.model.logits(data, batch.len(), size)?;
     let classes = loaded.model.net.num_classes();
-    Ok(logits.chunks(classes).map(<[f32]>::to_vec).collect())
+    let mut rows = Vec::with_capacity(batch.len());
+    // Inputs of one shape run together (all of them, unless --preprocess shorter).
+    for run in batch.chunk_by(|(_, a), (_, b)| (a.width, a.height) == (b.width, b.height)) {
+        let (w, h) = (run[0].1.width as usize, run[0].1.height as usize);
+        let data: Vec<f32> = run
+            .iter()
+            .flat_map(|(_, p)| p.data.iter().copied())
+            .collect();
+        let logits = loaded.model.logits_hw(data, run.len(), h, w)?;
+        rows.extend(logits.chunks(classes).map(<[f32]>::to_vec));
+    }
+    Ok(rows)
 }
 
 /// Softmax over the logits (sigmoid for a one-logit head, whose classes are 0 for a negative

@@ -103,6 +103,12 @@ impl Loader {
     /// A loader over `dataset`; the configuration is checked here.
     pub fn new(dataset: Arc<dyn Dataset>, config: LoaderConfig) -> Result<Self> {
         config.preprocess.validate()?;
+        if config.preprocess.mode == crate::Preprocess::Shorter {
+            return Err(crate::DataError::parameter(
+                "--preprocess shorter keeps each photo's aspect ratio, so its inputs differ in \
+                 shape; batches of a dataset need one square size (use crop or stretch)",
+            ));
+        }
         if config.batch_size == 0 {
             return Err(crate::DataError::parameter(
                 "the batch size must be at least 1",

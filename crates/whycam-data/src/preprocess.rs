@@ -33,11 +33,19 @@ pub enum Preprocess {
     Stretch,
     /// Use the image as it is; it must already be `size`x`size`.
     None,
+    /// Resize the shorter side to `size`, keeping the aspect ratio, without cropping: a fully
+    /// convolutional network then sees (and explains) the whole photo.
+    Shorter,
 }
 
 impl Preprocess {
     /// Every mode, in the order a CLI should list them.
-    pub const ALL: [Preprocess; 3] = [Preprocess::Crop, Preprocess::Stretch, Preprocess::None];
+    pub const ALL: [Preprocess; 4] = [
+        Preprocess::Crop,
+        Preprocess::Stretch,
+        Preprocess::None,
+        Preprocess::Shorter,
+    ];
 
     /// The mode's name as accepted by [`FromStr`].
     pub fn as_str(self) -> &'static str {
@@ -45,6 +53,7 @@ impl Preprocess {
             Preprocess::Crop => "crop",
             Preprocess::Stretch => "stretch",
             Preprocess::None => "none",
+            Preprocess::Shorter => "shorter",
         }
     }
 }
@@ -64,7 +73,7 @@ impl FromStr for Preprocess {
             .find(|mode| mode.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 DataError::parameter(format!(
-                    "unknown preprocess mode \"{s}\", expected one of: crop, stretch, none"
+                    "unknown preprocess mode \"{s}\", expected one of: crop, stretch, none, shorter"
                 ))
             })
     }
@@ -176,10 +185,12 @@ pub struct CropRegion {
 /// A network input and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
-    /// Normalised pixels, `3 * size * size` values in CHW order (R plane, G plane, B plane).
+    /// Normalised pixels, `3 * height * width` values in CHW order (R plane, G plane, B plane).
     pub data: Vec<f32>,
-    /// Side of the square input.
-    pub size: u32,
+    /// Width of the input (`size`, except with [`Preprocess::Shorter`]).
+    pub width: u32,
+    /// Height of the input.
+    pub height: u32,
     /// Width and height of the original image (after EXIF orientation).
     pub original: (u32, u32),
     /// The part of the original image the input shows.
@@ -215,6 +226,25 @@ pub fn resize_to_input(img: &RgbImage, cfg: &PreprocessConfig) -> Result<(RgbIma
             Ok((img.clone(), whole))
         }
         Preprocess::Stretch => Ok((resize_bilinear(img, None, size, size)?, whole)),
+        Preprocess::Shorter => {
+            // torchvision's Resize(size): the longer side scaled and truncated.
+            let scale = |long: u32, short: u32| {
+                (u64::from(size) * u64::from(long) / u64::from(short)) as u32
+            };
+            let (w, h) = if width <= height {
+                (size, scale(height, width))
+            } else {
+                (scale(width, height), size)
+            };
+            if w.max(h) > PreprocessConfig::MAX_SIZE {
+                return Err(size_error(format!(
+                    "image {width}x{height} px would be {w}x{h} px with its shorter side at {size} \
+                     (more than {} px); crop it or use --preprocess crop",
+                    PreprocessConfig::MAX_SIZE
+                )));
+            }
+            Ok((resize_bilinear(img, None, w, h)?, whole))
+        }
         Preprocess::Crop => {
             let geometry = CropGeometry::new(width, height, size, cfg.crop_fraction);
             let region = geometry.source_region(width, height);
@@ -229,7 +259,8 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared> {
     let (input, region) = resize_to_input(img, cfg)?;
     Ok(Prepared {
         data: normalize_chw(&input, &cfg.normalization),
-        size: cfg.size,
+        width: input.width(),
+        height: input.height(),
         original: img.dimensions(),
         region,
     })
@@ -385,6 +416,27 @@ fn resize_bilinear(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorter_keeps_the_aspect_ratio_and_the_whole_image() {
+        let img = RgbImage::from_pixel(451, 300, image::Rgb([10, 20, 30]));
+        let cfg = PreprocessConfig {
+            mode: Preprocess::Shorter,
+            ..PreprocessConfig::default()
+        };
+        let p = prepare(&img, &cfg).unwrap();
+        // torchvision's Resize(224): 451 * 224 / 300 = 336.7, truncated.
+        assert_eq!((p.width, p.height), (336, 224));
+        assert_eq!(p.data.len(), 3 * 336 * 224);
+        assert_eq!((p.region.width, p.region.height), (451.0, 300.0));
+        let tall = RgbImage::from_pixel(20, 40_000, image::Rgb([0, 0, 0]));
+        assert!(
+            prepare(&tall, &cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("shorter side")
+        );
+    }
     use image::Rgb;
     use std::path::PathBuf;
 

@@ -122,6 +122,46 @@ impl Block {
     }
 }
 
+/// The first convolution: torchvision's 7×7 with stride 2, or the CIFAR/STL-10 surgery
+/// `nn.Conv2d(3, 64, k, 1, k // 2)` (stride 1, "same" padding, bias or not; the max-pool kept),
+/// as seed 004's notebook builds it. Read from the shape of `conv1.weight` at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stem {
+    /// Kernel size.
+    pub kernel: usize,
+    /// Whether the convolution has a bias.
+    pub bias: bool,
+}
+
+impl Default for Stem {
+    fn default() -> Self {
+        Self {
+            kernel: 7,
+            bias: false,
+        }
+    }
+}
+
+impl Stem {
+    /// The convolution: stride 2 and padding 3 for torchvision's 7×7, else stride 1 and
+    /// padding k/2.
+    fn conv(self, device: &Device) -> Conv2d {
+        if self == Stem::default() {
+            conv([3, 64], 7, 2, 3, 1, false, device)
+        } else {
+            conv(
+                [3, 64],
+                self.kernel,
+                1,
+                self.kernel / 2,
+                1,
+                self.bias,
+                device,
+            )
+        }
+    }
+}
+
 /// torchvision's `ResNet`.
 #[derive(Module, Debug)]
 pub struct ResNet {
@@ -140,6 +180,11 @@ pub struct ResNet {
 impl ResNet {
     /// A ResNet with `num_classes` outputs and uninitialised (lazy) weights.
     pub fn new(depth: ResNetDepth, head: HeadSpec, device: &Device) -> Self {
+        Self::with_stem(depth, head, Stem::default(), device)
+    }
+
+    /// A ResNet whose first convolution is `stem`.
+    pub fn with_stem(depth: ResNetDepth, head: HeadSpec, stem: Stem, device: &Device) -> Self {
         let mut stages = Stages::default();
         stages.push(Stage::conv_before_bn("conv1"));
         stages.push(Stage::new("bn1"));
@@ -173,7 +218,7 @@ impl ResNet {
         let mut layers = layers.into_iter();
         let mut next = || layers.next().expect("four layers");
         Self {
-            conv1: conv([3, 64], 7, 2, 3, 1, false, device),
+            conv1: stem.conv(device),
             bn1: Norm2d::new(64, EPS, device),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])

@@ -8,7 +8,7 @@ use crate::error::{ModelError, Result};
 use crate::explainable::Explainable;
 use crate::mobilenet_v2::MobileNetV2;
 use crate::onnx::OnnxModel;
-use crate::resnet::{ResNet, ResNetDepth};
+use crate::resnet::{ResNet, ResNetDepth, Stem};
 use crate::vgg::Vgg;
 use crate::weights::WeightsFile;
 use crate::whycam_small::{WhycamSmall, WhycamSmallConfig};
@@ -218,6 +218,26 @@ impl Architecture {
     ) -> Result<Network> {
         let small = match self {
             Architecture::WhycamSmall => small_config(file)?,
+            Architecture::ResNet(depth) => {
+                // A k×k stem of stride 1 (CIFAR/STL-10 surgery) when conv1 says so.
+                let stem = match file.shape("conv1.weight")?.as_deref() {
+                    Some(&[64, 3, k, k2]) if k == k2 && k % 2 == 1 && k != 7 => Stem {
+                        kernel: k,
+                        bias: file.shape("conv1.bias")?.is_some(),
+                    },
+                    Some(&[64, 3, 7, 7]) if file.shape("conv1.bias")?.is_some() => Stem {
+                        kernel: 7,
+                        bias: true,
+                    },
+                    _ => Stem::default(),
+                };
+                if stem != Stem::default() {
+                    return Ok(Network::ResNet(ResNet::with_stem(
+                        depth, head, stem, device,
+                    )));
+                }
+                WhycamSmallConfig::default()
+            }
             _ => WhycamSmallConfig::default(),
         };
         self.network(head, &small, device)
@@ -249,7 +269,24 @@ impl Architecture {
                 }),
         };
         let mut network = self.network_for(&mut file, head, device)?;
-        file.apply_except(&mut network, &self.name(), fresh)?;
+        file.apply_except(&mut network, &self.name(), fresh)
+            .map_err(|e| match e {
+                ModelError::Mismatch {
+                    path,
+                    model,
+                    report,
+                } => ModelError::Mismatch {
+                    report: format!(
+                        "{report}\nA model whose layout differs from torchvision's (other widths, \
+                         a changed head or stem) loads as ONNX: torch.onnx.export(model.eval(), \
+                         torch.randn(1, 3, 224, 224), \"model.onnx\", dynamo=False), then \
+                         --weights model.onnx"
+                    ),
+                    path,
+                    model,
+                },
+                other => other,
+            })?;
         Ok(network)
     }
 }
@@ -509,7 +546,21 @@ impl Model {
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
     /// row-major `[n, classes]`.
     pub fn logits(&self, images: Vec<f32>, n: usize, size: usize) -> Result<Vec<f32>> {
-        let x = input_batch(images, n, size);
+        self.logits_hw(images, n, size, size)
+    }
+
+    /// [`logits`](Self::logits) of `height × width` inputs.
+    pub fn logits_hw(
+        &self,
+        images: Vec<f32>,
+        n: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>> {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(images, [n, 3, height, width]),
+            &Device::default(),
+        );
         Ok(host(self.net.forward(x)?))
     }
 

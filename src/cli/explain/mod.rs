@@ -363,16 +363,26 @@ fn explain_batch(
     top_k: usize,
     batch: &[Decoded],
 ) -> whycam_cam::Result<Vec<ImageExplanation>> {
-    let size = loaded.preprocess.size as usize;
-    let mut data = Vec::with_capacity(batch.len() * 3 * size * size);
-    for item in batch {
-        data.extend_from_slice(&item.prepared.data);
+    // Inputs of one shape run together (all of them, unless --preprocess shorter).
+    let mut out = Vec::with_capacity(batch.len());
+    for run in batch.chunk_by(|a, b| {
+        (a.prepared.width, a.prepared.height) == (b.prepared.width, b.prepared.height)
+    }) {
+        let (w, h) = (
+            run[0].prepared.width as usize,
+            run[0].prepared.height as usize,
+        );
+        let data: Vec<f32> = run
+            .iter()
+            .flat_map(|i| i.prepared.data.iter().copied())
+            .collect();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(data, [run.len(), 3, h, w]),
+            &Device::default(),
+        );
+        out.extend(explainer.explain(x, spec, top_k, &loaded.labels)?);
     }
-    let x = Tensor::<4>::from_data(
-        TensorData::new(data, [batch.len(), 3, size, size]),
-        &Device::default(),
-    );
-    explainer.explain(x, spec, top_k, &loaded.labels)
+    Ok(out)
 }
 
 /// `stem`, or `stem-2`, `stem-3`… when an earlier input had the same stem.
