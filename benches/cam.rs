@@ -3,12 +3,18 @@
 //! (1280 channels) at batch 1. `tools/bench/compare_cam.sh` runs this and pytorch-grad-cam on
 //! the same machine in the same run and prints the ratios.
 //!
+//! With `WHYCAM_BENCH_ONNX=DIR` (what `tools/reference/export_bench_models.py DIR` writes: the
+//! TorchScript ONNX exports of torchvision's ResNet-50 and of the default model), the same
+//! forward passes and Grad-CAM run through whycam's ONNX interpreter too (`onnx-forward`,
+//! `onnx-gradcam`), on the same inputs as the zoo networks.
+//!
 //! The default model has its real weights and the inputs are real photos when the sample
 //! photos are in the cache (Score-CAM's cost depends on how many distinct masks the activations
 //! give); ResNet-50 is untrained, which changes nothing for Grad-CAM's cost.
 
 use burn::prelude::*;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::{PreprocessConfig, prepare_file};
@@ -52,6 +58,34 @@ fn explainer(model: &Model, method: Method) -> Explainer<'_> {
     Explainer::new(model, options).expect("default layer")
 }
 
+/// Benchmarks `{prefix}forward` and `{prefix}gradcam` of `model` on `x`.
+fn forward_and_gradcam(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    prefix: &str,
+    id: &str,
+    model: &Model,
+    gradcam: &Explainer<'_>,
+    x: &Tensor<4>,
+    labels: &[String],
+) {
+    group.bench_with_input(
+        BenchmarkId::new(format!("{prefix}forward"), id),
+        x,
+        |b, x| b.iter(|| model.net.forward(x.clone()).expect("forward").into_data()),
+    );
+    group.bench_with_input(
+        BenchmarkId::new(format!("{prefix}gradcam"), id),
+        x,
+        |b, x| {
+            b.iter(|| {
+                gradcam
+                    .explain(x.clone(), &TargetSpec::Auto, 1, labels)
+                    .expect("explain")
+            })
+        },
+    );
+}
+
 fn cam(c: &mut Criterion) {
     // The binary's allocator and setting, so the timings are the program's.
     whycam_alloc::keep_freed_memory();
@@ -75,16 +109,19 @@ fn cam(c: &mut Criterion) {
         for batch in [1usize, 8] {
             let x = photos(model, batch);
             let id = format!("{name}/b{batch}");
-            group.bench_with_input(BenchmarkId::new("forward", &id), &x, |b, x| {
-                b.iter(|| model.net.forward(x.clone()).expect("forward").into_data())
-            });
-            group.bench_with_input(BenchmarkId::new("gradcam", &id), &x, |b, x| {
-                b.iter(|| {
-                    gradcam
-                        .explain(x.clone(), &TargetSpec::Auto, 1, &labels)
-                        .expect("explain")
-                })
-            });
+            forward_and_gradcam(&mut group, "", &id, model, &gradcam, &x, &labels);
+        }
+    }
+    if let Some(dir) = std::env::var_os("WHYCAM_BENCH_ONNX") {
+        let dir = std::path::PathBuf::from(dir);
+        for (name, zoo) in [("resnet50", &resnet), ("efficientnet-lite0", &lite)] {
+            let model = Model::load_onnx(&dir.join(format!("{name}.onnx"))).expect("ONNX export");
+            let gradcam = explainer(&model, Method::GradCam);
+            for batch in [1usize, 8] {
+                let x = photos(zoo, batch);
+                let id = format!("{name}/b{batch}");
+                forward_and_gradcam(&mut group, "onnx-", &id, &model, &gradcam, &x, &labels);
+            }
         }
     }
     let scorecam = explainer(&lite, Method::ScoreCam);

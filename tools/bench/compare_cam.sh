@@ -3,7 +3,10 @@
 #   tools/bench/compare_cam.sh        (PyTorch from $WHYCAM_TORCH_PYTHON, default python3)
 # Prints median milliseconds per model and batch size: whycam's forward pass and Grad-CAM (and
 # their ratio, goal <= 1.1), pytorch-grad-cam's Grad-CAM (speed-up goal at batch 8 >= 2), and
-# Score-CAM on the default model (speed-up goal >= 2).
+# Score-CAM on the default model (speed-up goal >= 2). With WHYCAM_BENCH_ONNX=DIR (written by
+# tools/reference/export_bench_models.py DIR) also the ONNX exports of both models through
+# whycam's interpreter: their time over the zoo network's (goal <= 1.15) and the speed-up of
+# their Grad-CAM over pytorch-grad-cam's (goal >= 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python=${WHYCAM_TORCH_PYTHON:-python3}
@@ -29,6 +32,17 @@ for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet
     speed = f"{t / g:9.2f}x" if t and g else "         -"
     print(f"{key:<24}{cell(f, 9)}{cell(g, 12)}{ratio}{cell(t, 10)}{speed}")
 s, t = ours("scorecam", "efficientnet-lite0/b1"), torch.get("scorecam/efficientnet-lite0/b1")
+if any(ours("onnx-forward", k) for k in ["resnet50/b1"]):
+    print(f"\nONNX export through whycam's interpreter, against the zoo network above")
+    print(f"{'model/batch':<24}{'fwd ms':>9}{'/zoo':>7}{'gradcam ms':>12}{'/zoo':>7}{'pgc ms':>10}{'speed-up':>10}")
+    for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]:
+        f, g = ours("onnx-forward", key), ours("onnx-gradcam", key)
+        zf, zg, t = ours("forward", key), ours("gradcam", key), torch.get(f"gradcam/{key}")
+        cell = lambda v, w: f"{v:{w}.1f}" if v else " " * (w - 1) + "-"
+        rf = f"{f / zf:7.2f}" if f and zf else "      -"
+        rg = f"{g / zg:7.2f}" if g and zg else "      -"
+        speed = f"{t / g:9.2f}x" if t and g else "         -"
+        print(f"{key:<24}{cell(f, 9)}{rf}{cell(g, 12)}{rg}{cell(t, 10)}{speed}")
 if s:
     speed = f"{t / s:.2f}x" if t else "-"
     print(f"scorecam efficientnet-lite0/b1: whycam {s:.0f} ms, pytorch-grad-cam {t or 0:.0f} ms, speed-up {speed}")

@@ -26,13 +26,25 @@ pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     clamp_in_place(x, 0.0, 6.0, activation::relu6)
 }
 
+/// `min(max(x, low), high)` (either bound may be infinite).
+pub fn clamp<const D: usize>(x: Tensor<D>, low: f32, high: f32) -> Tensor<D> {
+    clamp_in_place(x, low, high, |x| {
+        match (low.is_finite(), high.is_finite()) {
+            (true, true) => x.clamp(low, high),
+            (true, false) => x.clamp_min(low),
+            (false, true) => x.clamp_max(high),
+            (false, false) => x,
+        }
+    })
+}
+
 /// Clamps `x` in place when it is an unshared contiguous f32 Flex tensor; otherwise hands it
 /// to burn's `fallback`.
 fn clamp_in_place<const D: usize>(
     x: Tensor<D>,
     low: f32,
     high: f32,
-    fallback: fn(Tensor<D>) -> Tensor<D>,
+    fallback: impl FnOnce(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
     if x.dtype() != DType::F32 || x.is_require_grad() {
         return fallback(x);

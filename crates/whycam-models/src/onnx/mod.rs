@@ -92,6 +92,126 @@ impl ValueIds {
     }
 }
 
+/// Runs once, at load time, every node whose inputs are all constants (the shape arithmetic
+/// and padding amounts exporters emit, transposed weights): their outputs become constants.
+fn fold_constants(
+    nodes: Vec<Node>,
+    scopes: Vec<Vec<String>>,
+    constants: &mut HashMap<usize, Value>,
+    device: &Device,
+) -> (Vec<Node>, Vec<Vec<String>>) {
+    let mut kept = (
+        Vec::with_capacity(nodes.len()),
+        Vec::with_capacity(nodes.len()),
+    );
+    for (node, scope) in nodes.into_iter().zip(scopes) {
+        let constant = node.inputs.iter().any(Option::is_some)
+            && node
+                .inputs
+                .iter()
+                .flatten()
+                .all(|v| constants.contains_key(v));
+        if constant {
+            let values = node
+                .inputs
+                .iter()
+                .map(|v| v.map(|v| constants[&v].clone()))
+                .collect();
+            let mut inputs = Inputs { values, device };
+            // A node that fails here fails again at run time, with its name in the error.
+            if let Ok(outs) = node.op.eval(&mut inputs, node.outputs.len()) {
+                for (o, v) in node.outputs.iter().zip(outs) {
+                    constants.insert(*o, v);
+                }
+                continue;
+            }
+        }
+        kept.0.push(node);
+        kept.1.push(scope);
+    }
+    kept
+}
+
+/// Folds a zero `Pad` of the spatial axes into the explicit padding of the convolutions that
+/// read it (TensorFlow-style "same" padding exports as Pad + Conv): one copy of the feature map
+/// less per convolution, as burn's convolution pads asymmetrically itself.
+fn fuse_pads_into_convs(
+    nodes: &mut Vec<Node>,
+    scopes: &mut Vec<Vec<String>>,
+    constants: &HashMap<usize, Value>,
+    output: usize,
+) {
+    let mut p = 0;
+    while p < nodes.len() {
+        let pads = match &nodes[p].op {
+            Op::Pad { mode, pads, value } if mode == "constant" && *value == 0.0 => {
+                let from_input = |slot: usize| {
+                    nodes[p]
+                        .inputs
+                        .get(slot)
+                        .copied()
+                        .flatten()
+                        .map(|v| constants.get(&v).map(Value::int))
+                };
+                let pads = match pads {
+                    Some(pads) => Some(pads.clone()),
+                    None => from_input(1).flatten().map(|i| i.data),
+                };
+                let zero_fill = match from_input(2) {
+                    None => true,
+                    Some(Some(v)) => v.data.iter().all(|&x| x == 0),
+                    Some(None) => false,
+                };
+                let no_axes = nodes[p].inputs.get(3).copied().flatten().is_none();
+                pads.filter(|p| {
+                    zero_fill
+                        && no_axes
+                        && p.len() == 8
+                        && p.iter().all(|&x| x >= 0)
+                        && [p[0], p[1], p[4], p[5]] == [0; 4]
+                })
+            }
+            _ => None,
+        };
+        let (Some(pads), Some(&out), Some(input)) = (
+            pads,
+            nodes[p].outputs.first(),
+            nodes[p].inputs.first().copied().flatten(),
+        ) else {
+            p += 1;
+            continue;
+        };
+        let readers: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].inputs.contains(&Some(out)))
+            .collect();
+        let fusable = out != output
+            && !readers.is_empty()
+            && readers.iter().all(|&i| {
+                let n = &nodes[i];
+                n.inputs.iter().filter(|&&x| x == Some(out)).count() == 1
+                    && n.inputs.first() == Some(&Some(out))
+                    && matches!(&n.op, Op::Conv { window, .. } if matches!(window.pad, ops::AutoPad::Explicit(_)))
+            });
+        if !fusable {
+            p += 1;
+            continue;
+        }
+        let extra = [pads[2], pads[3], pads[6], pads[7]].map(|x| x as usize);
+        for &i in &readers {
+            if let Op::Conv { window, .. } = &mut nodes[i].op
+                && let ops::AutoPad::Explicit(own) = &mut window.pad
+            {
+                for (o, e) in own.iter_mut().zip(extra) {
+                    *o += e;
+                }
+            }
+            nodes[i].inputs[0] = Some(input);
+        }
+        nodes.remove(p);
+        scopes.remove(p);
+    }
+}
+
 /// Formats `count × op` lists.
 fn counted(items: &[String]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -270,6 +390,8 @@ impl OnnxModel {
         }
         let output = id_of(&output_name);
         let value_names = ids.names;
+        let (mut nodes, mut scopes) = fold_constants(nodes, scopes, &mut constants, &device);
+        fuse_pads_into_convs(&mut nodes, &mut scopes, &constants, output);
         let count = value_names.len();
         let mut constant_vec: Vec<Option<Value>> = vec![None; count];
         for (id, v) in constants {
@@ -539,10 +661,21 @@ impl OnnxModel {
         let device = Device::default();
         for &i in nodes {
             let node = &self.nodes[i];
-            let values: Vec<Option<&Value>> = node
+            // A value read for the last time is moved in, so the op may reuse its storage.
+            let values: Vec<Option<Value>> = node
                 .inputs
                 .iter()
-                .map(|v| v.and_then(|v| locals[v].as_ref().or(self.constants[v].as_ref())))
+                .map(|v| {
+                    v.and_then(|v| {
+                        let last = self.last_use[v] == i
+                            && !keep[v]
+                            && node.inputs.iter().filter(|&&x| x == Some(v)).count() == 1;
+                        if last && let Some(value) = locals[v].take() {
+                            return Some(value);
+                        }
+                        locals[v].clone().or_else(|| self.constants[v].clone())
+                    })
+                })
                 .collect();
             if let Some(missing) = node
                 .inputs
@@ -561,7 +694,7 @@ impl OnnxModel {
             let outs = node
                 .op
                 .eval(
-                    &Inputs {
+                    &mut Inputs {
                         values,
                         device: &device,
                     },

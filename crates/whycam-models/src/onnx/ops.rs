@@ -503,22 +503,27 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> OpResult<Vec<usize>> {
         .collect()
 }
 
-/// The inputs of one node during evaluation.
+/// The inputs of one node during evaluation: owned, so that a value read for the last time
+/// can be overwritten in place (ReLU, clamps).
 pub struct Inputs<'a> {
-    pub values: Vec<Option<&'a Value>>,
+    pub values: Vec<Option<Value>>,
     pub device: &'a Device,
 }
 
 impl Inputs<'_> {
     fn get(&self, i: usize) -> OpResult<&Value> {
-        self.values
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| format!("input {i} is missing"))
+        self.opt(i).ok_or_else(|| format!("input {i} is missing"))
     }
     fn opt(&self, i: usize) -> Option<&Value> {
-        self.values.get(i).copied().flatten()
+        self.values.get(i).and_then(Option::as_ref)
+    }
+    /// Input `i` as a float, moved out of the inputs.
+    fn take_float(&mut self, i: usize) -> OpResult<Float> {
+        match self.values.get_mut(i).and_then(Option::take) {
+            Some(Value::Float(f)) => Ok(f),
+            Some(other) => Ok(other.float(self.device)),
+            None => Err(format!("input {i} is missing")),
+        }
     }
     fn float(&self, i: usize) -> OpResult<Float> {
         Ok(self.get(i)?.float(self.device))
@@ -574,9 +579,9 @@ fn float(t: Float) -> OpResult<Vec<Value>> {
 
 impl Op {
     /// Evaluates the operator; `outputs` is the node's number of outputs.
-    pub fn eval(&self, x: &Inputs<'_>, outputs: usize) -> OpResult<Vec<Value>> {
+    pub fn eval(&self, x: &mut Inputs<'_>, outputs: usize) -> OpResult<Vec<Value>> {
         match self {
-            Op::Unary(u) => float(unary(*u, x.float(0)?)),
+            Op::Unary(u) => float(unary(*u, x.take_float(0)?)),
             Op::Binary(b) => binary(*b, x.get(0)?, x.get(1)?, x.device).map(|v| vec![v]),
             Op::Variadic(b) => {
                 let mut acc = x.get(0)?.clone();
@@ -594,16 +599,13 @@ impl Op {
                 })
             }
             Op::Clip { min, max } => {
-                let v = x.float(0)?;
-                let min = x.scalar(1).or(*min);
-                let max = x.scalar(2).or(*max);
-                let t = match (min, max) {
-                    (Some(lo), Some(hi)) => v.t.clamp(lo, hi),
-                    (Some(lo), None) => v.t.clamp_min(lo),
-                    (None, Some(hi)) => v.t.clamp_max(hi),
-                    (None, None) => v.t,
-                };
-                float(Float { t, rank: v.rank })
+                let min = x.scalar(1).or(*min).unwrap_or(f32::NEG_INFINITY);
+                let max = x.scalar(2).or(*max).unwrap_or(f32::INFINITY);
+                let v = x.take_float(0)?;
+                float(Float {
+                    t: crate::activation::clamp(v.t, min, max),
+                    rank: v.rank,
+                })
             }
             Op::Conv { window: w, groups } => {
                 let input = x.float(0)?;
@@ -841,8 +843,12 @@ impl Op {
                             rank,
                         })
                     }
-                    Value::Int(i) if rank <= 1 => one(Value::Int(i.clone())),
-                    Value::Int(_) => Err("Transpose of an integer tensor".to_string()),
+                    Value::Int(i) => {
+                        // Host integers (pad amounts, shapes): pick each axis in perm order.
+                        let picks: Vec<Vec<usize>> =
+                            (0..rank).map(|a| (0..i.shape[a]).collect()).collect();
+                        one(Value::Int(host_pick(i, &picks, &perm)))
+                    }
                 }
             }
             Op::Gemm {
@@ -1123,7 +1129,7 @@ fn check_window(
 fn unary(u: Unary, v: Float) -> Float {
     let t = v.t;
     let t = match u {
-        Unary::Relu => activation::relu(t),
+        Unary::Relu => crate::activation::relu(t),
         Unary::Sigmoid => activation::sigmoid(t),
         Unary::Tanh => t.tanh(),
         Unary::Erf => t.erf(),
@@ -1437,35 +1443,69 @@ fn slice(
             }))
         }
         Value::Int(i) => {
-            if dims.len() != 1 || starts.len() != 1 {
-                return Err("Slice of an integer tensor of rank > 1".to_string());
+            let mut picks: Vec<Vec<usize>> = dims.iter().map(|&d| (0..d).collect()).collect();
+            for k in 0..starts.len() {
+                let a = norm_axis(axes[k], dims.len())?;
+                picks[a] = host_range(starts[k], ends[k], steps[k], dims[a])?;
             }
-            let d = dims[0] as i64;
-            let step = steps[0];
-            if step == 0 {
-                return Err("Slice with step 0".to_string());
-            }
-            let fix = |v: i64| if v < 0 { v + d } else { v };
-            let mut out = Vec::new();
-            if step > 0 {
-                let (mut s, e) = (fix(starts[0]).clamp(0, d), fix(ends[0]).clamp(0, d));
-                while s < e {
-                    out.push(i.data[s as usize]);
-                    s += step;
-                }
-            } else {
-                let (mut s, e) = (
-                    fix(starts[0]).clamp(-1, d - 1),
-                    fix(ends[0]).clamp(-1, d - 1),
-                );
-                while s > e {
-                    out.push(i.data[s as usize]);
-                    s += step;
-                }
-            }
-            Ok(Value::Int(Int::vector(out)))
+            let identity: Vec<usize> = (0..dims.len()).collect();
+            Ok(Value::Int(host_pick(i, &picks, &identity)))
         }
     }
+}
+
+/// The indices ONNX Slice keeps of an axis of size `dim`.
+fn host_range(start: i64, end: i64, step: i64, dim: usize) -> OpResult<Vec<usize>> {
+    if step == 0 {
+        return Err("Slice with step 0".to_string());
+    }
+    let d = dim as i64;
+    let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+    let mut out = Vec::new();
+    if step > 0 {
+        let (mut s, e) = (fix(start).clamp(0, d), fix(end).clamp(0, d));
+        while s < e {
+            out.push(s as usize);
+            s += step;
+        }
+    } else {
+        let (mut s, e) = (fix(start).clamp(-1, d - 1), fix(end).clamp(-1, d - 1));
+        while s > e {
+            out.push(s as usize);
+            s += step;
+        }
+    }
+    Ok(out)
+}
+
+/// The host tensor made of `picks[a]` along each axis `a`, its axes then ordered by `perm`
+/// (output axis `k` is input axis `perm[k]`).
+fn host_pick(i: &Int, picks: &[Vec<usize>], perm: &[usize]) -> Int {
+    let rank = i.shape.len();
+    let mut strides = vec![1usize; rank];
+    for a in (0..rank.saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * i.shape[a + 1];
+    }
+    let shape: Vec<usize> = perm.iter().map(|&a| picks[a].len()).collect();
+    let count: usize = shape.iter().product();
+    let mut data = Vec::with_capacity(count);
+    let mut coord = vec![0usize; rank];
+    for _ in 0..count {
+        let offset: usize = perm
+            .iter()
+            .enumerate()
+            .map(|(k, &a)| picks[a][coord[k]] * strides[a])
+            .sum();
+        data.push(i.data[offset]);
+        for k in (0..rank).rev() {
+            coord[k] += 1;
+            if coord[k] < shape[k] {
+                break;
+            }
+            coord[k] = 0;
+        }
+    }
+    Int { data, shape }
 }
 
 fn gather(v: &Value, indices: &Int, axis: i64) -> OpResult<Vec<Value>> {
@@ -1606,8 +1646,8 @@ mod tests {
         };
         let out = op
             .eval(
-                &Inputs {
-                    values: vec![Some(&x)],
+                &mut Inputs {
+                    values: vec![Some(x)],
                     device: &device,
                 },
                 1,
@@ -1618,5 +1658,30 @@ mod tests {
         };
         assert_eq!(y.dims(), vec![1, 3, 2]);
         assert_eq!(y.to_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    }
+
+    #[test]
+    fn integer_pad_amounts_slice_and_transpose_on_the_host() {
+        // TorchScript's F.pad export: pads [0, 1, 2, 3] viewed as [-1, 2], reversed along
+        // axis 0, transposed.
+        let pads = Int {
+            data: vec![0, 1, 2, 3],
+            shape: vec![2, 2],
+        };
+        let Value::Int(rev) = slice(
+            &Value::Int(pads),
+            &[-1],
+            &[i64::MIN],
+            Some(vec![0]),
+            Some(vec![-1]),
+        )
+        .unwrap() else {
+            panic!("ints");
+        };
+        assert_eq!(rev.data, vec![2, 3, 0, 1]);
+        assert_eq!(
+            host_pick(&rev, &[vec![0, 1], vec![0, 1]], &[1, 0]).data,
+            vec![2, 0, 3, 1]
+        );
     }
 }
