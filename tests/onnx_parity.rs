@@ -215,6 +215,15 @@ fn fastai_learner_matches_pytorch() {
     check("fastai_resnet34");
 }
 
+/// A small network built to exercise the operators: grouped, dilated and asymmetrically padded
+/// convolutions, reflect/edge padding, ceil-mode pooling with and without padded counts,
+/// Group/Instance/Layer normalisation, every activation, chunk/split/concat, a channel softmax,
+/// expand, reductions, and (dynamo) Softplus as Where(x > 20, x, Softplus(x)).
+#[test]
+fn operator_zoo_matches_pytorch() {
+    check("ops_zoo");
+}
+
 /// The gradient at a layer from resuming the graph after it equals the gradient of the whole
 /// graph run from the input with a zero probe added at that layer, for a cut between blocks,
 /// one inside a residual block (the skip branch is read from the trace) and one on the skip
@@ -255,5 +264,83 @@ fn resumed_gradient_equals_the_full_graph_gradient() {
         let diff = max_abs_diff(&a, &b);
         println!("{layer}: max |gradient difference| {diff:.2e} (max |gradient| {scale:.2e})");
         assert!(diff <= 1e-5 * scale.max(1.0), "{layer}: {diff}");
+    }
+}
+
+/// The same weights as a zoo network and as its ONNX export give the same maps, at the
+/// default layer and a middle one. Needs the full-size exports (100 MB, not committed):
+/// `~/venvs/ref/bin/python tools/reference/export_bench_models.py DIR`, then
+/// `WHYCAM_BENCH_ONNX=DIR cargo test --release --test onnx_parity -- --ignored zoo`.
+#[test]
+#[ignore = "needs WHYCAM_BENCH_ONNX: the full-size exports of tools/reference/export_bench_models.py"]
+fn a_zoo_network_and_its_onnx_export_give_the_same_maps() {
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("WHYCAM_BENCH_ONNX").expect("WHYCAM_BENCH_ONNX=DIR"),
+    );
+    let images: Vec<String> = ["chelsea.png", "coffee.png"].map(String::from).to_vec();
+    let cases = [
+        (
+            "resnet50",
+            ["layer4", "layer3"],
+            vec![Method::GradCam, Method::GradCamPlusPlus, Method::HiResCam],
+        ),
+        (
+            "efficientnet-lite0",
+            ["features", "_blocks.10"],
+            vec![
+                Method::GradCam,
+                Method::GradCamPlusPlus,
+                Method::HiResCam,
+                Method::ScoreCam,
+            ],
+        ),
+    ];
+    for (name, layers, methods) in cases {
+        let architecture: whycam_models::Architecture = name.parse().unwrap();
+        let zoo = Model::load(
+            architecture,
+            &dir.join(format!("{name}.pth")),
+            Default::default(),
+        )
+        .unwrap();
+        let onnx = Model::load_onnx(&dir.join(format!("{name}.onnx"))).unwrap();
+        let data = photo_batch(&images, &zoo.normalization());
+        let x = Tensor::<4>::from_data(TensorData::new(data, [2, 3, 224, 224]), &Device::default());
+        let labels: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        for layer in layers {
+            // The ONNX export names the default model's last feature map by its module path.
+            let onnx_layer = if layer == "features" {
+                onnx.layer_name(onnx.net.default_layer()).to_string()
+            } else {
+                layer.to_string()
+            };
+            let explain = |model: &Model, layer: &str| {
+                let options = ExplainOptions {
+                    methods: methods.clone(),
+                    layers: vec![layer.to_string()],
+                    ..ExplainOptions::default()
+                };
+                Explainer::new(model, options)
+                    .unwrap()
+                    .explain(x.clone(), &TargetSpec::Auto, 1, &labels)
+                    .unwrap()
+            };
+            let (a, b) = (explain(&zoo, layer), explain(&onnx, &onnx_layer));
+            for (ia, ib) in a.iter().zip(&b) {
+                assert_eq!(ia.targets[0].target.class, ib.targets[0].target.class);
+                for (ma, mb) in ia.targets[0].maps.iter().zip(&ib.targets[0].maps) {
+                    let diff = max_abs_diff(&ma.map.data, &mb.map.data);
+                    println!(
+                        "{name} {layer} ({onnx_layer}) {}: max |difference| {diff:.2e}",
+                        ma.method.title()
+                    );
+                    assert!(
+                        diff <= MAP_FLOOR,
+                        "{name} {layer} {}: {diff}",
+                        ma.method.title()
+                    );
+                }
+            }
+        }
     }
 }

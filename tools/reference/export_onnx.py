@@ -41,6 +41,35 @@ seeded-random, width-reduced member of its family with the family's topology and
                          Flatten (x.view(x.size(0), -1)), BatchNorm1d(96), Dropout(0.25),
                          Linear(96, 64, bias=False), ReLU, BatchNorm1d(64), Dropout(0.5),
                          Linear(64, 10, bias=False)
+  ops_zoo                no real family: a 45k-parameter CNN (OpsZoo) whose forward exercises the
+                         operators whycam's interpreter claims, to check their semantics against
+                         PyTorch. features (nn.Sequential, 224 -> 112 -> 57 -> 28 -> 15 -> 8):
+                         0 Stem: Conv 3x3/2 + BatchNorm2d (folded) + ReLU6 (Clip);
+                         1 MaxPool2d(3, 2, padding=1, ceil_mode=True) (ceil changes 56 to 57);
+                         2 AsymDown: F.pad (0, 1, 0, 1) + Conv 3x3/2 without padding (dynamo's
+                           optimizer folds the Pad into the Conv: pads [0, 0, 1, 1]), GroupNorm(4),
+                           PReLU per channel;
+                         3 PadBranches: reflect pad + grouped Conv (groups 4) + InstanceNorm2d
+                           (affine) + LeakyReLU(0.1), and replicate pad + dilated Conv (dilation
+                           2) + BatchNorm2d (folded) + ELU, merged by maximum(a, b) +
+                           0.5 * minimum(a, b);
+                         4 AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False)
+                           (ceil changes 14 to 15; the last window holds one input pixel);
+                         5 Activations: Conv 3x3, LayerNorm over channels (permute to NHWC,
+                           nn.LayerNorm, permute back), torch.chunk into 6 through Mish, Softplus,
+                           Tanh, Sigmoid, Hardsigmoid, Hardswish, torch.cat, Conv 1x1;
+                         6 AvgPool2d(3, 2, padding=1, count_include_pad=True);
+                         7 Mixer: torch.split [8, 8, 16] through SiLU, GELU, GELU(tanh), cat, Conv
+                           1x1, chunk into 4 through clamp(-1, 2), sqrt(x * x + 1), pow(x, 2),
+                           x / (1 + |x|), cat, Conv 3x3, x * softmax(x, dim=1), a sigmoid gate
+                           from Conv 1x1(mean((2, 3), keepdim) + amax((2, 3))) expanded (expand_as)
+                           from [N, C, 1, 1], and a residual add of the block's input;
+                         then AdaptiveAvgPool2d(1), flatten, classifier = Linear(32, 32),
+                         BatchNorm1d(32), ReLU, Dropout(0.2), Linear(32, 10). GroupNorm and
+                         InstanceNorm affines ~ U(0.5, 1.5) / N(0, 0.1^2), PReLU slopes
+                         ~ U(0.05, 0.4), set by the builder. Note: the dynamo exporter writes
+                         nn.Softplus as Where(x > 20, x, Softplus(x)) (torchlib's threshold), so
+                         its file holds Greater and Where
 
 Weights: torch.manual_seed(seed of the model), the model's own constructor initialisation, then
 every BatchNorm (1d, 2d, timm's BatchNormAct2d) gets running_mean ~ N(0, 0.1^2),
@@ -310,6 +339,150 @@ def fastai_resnet34():
     return nn.Sequential(body, head)
 
 
+# ---- ops_zoo: a small CNN whose forward exercises the operators whycam's interpreter claims
+
+
+class Stem(nn.Module):
+    """Conv 3x3 stride 2 + BatchNorm2d (folded into the Conv) + ReLU6 (Clip 0..6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = nn.ReLU6()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class AsymDown(nn.Module):
+    """F.pad (0, 1, 0, 1) (right and bottom only) + Conv 3x3 stride 2 without padding, then
+    GroupNorm(4 groups) and a per-channel PReLU."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 2, 0)
+        self.norm = nn.GroupNorm(4, cout)
+        self.act = nn.PReLU(cout)
+
+    def forward(self, x):
+        return self.act(self.norm(self.conv(nn.functional.pad(x, (0, 1, 0, 1)))))
+
+
+class PadBranches(nn.Module):
+    """Two branches on the same input: reflect pad 1 + grouped Conv 3x3 (groups 4) +
+    InstanceNorm2d(affine) + LeakyReLU(0.1); replicate pad 2 + dilated Conv 3x3 (dilation 2) +
+    BatchNorm2d (folded) + ELU; merged as maximum(a, b) + 0.5 * minimum(a, b) (not symmetric in
+    Max / Min, so a swap would show)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv_g = nn.Conv2d(c, c, 3, 1, 0, groups=4)
+        self.inorm = nn.InstanceNorm2d(c, affine=True)
+        self.leaky = nn.LeakyReLU(0.1)
+        self.conv_d = nn.Conv2d(c, c, 3, 1, 0, dilation=2, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.elu = nn.ELU()
+
+    def forward(self, x):
+        a = self.leaky(self.inorm(self.conv_g(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))))
+        b = self.elu(self.bn(self.conv_d(nn.functional.pad(x, (2, 2, 2, 2), mode="replicate"))))
+        return torch.maximum(a, b) + 0.5 * torch.minimum(a, b)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of an NCHW tensor: permute to NHWC, nn.LayerNorm, back."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.ln = nn.LayerNorm(c)
+
+    def forward(self, x):
+        return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Activations(nn.Module):
+    """Conv 3x3 (32 -> 48), LayerNorm over channels, torch.chunk into 6 x 8 channels through
+    Mish, Softplus, Tanh, Sigmoid, Hardsigmoid, Hardswish, torch.cat, Conv 1x1 (48 -> 32)."""
+
+    def __init__(self, cin, mid):
+        super().__init__()
+        self.conv_in = nn.Conv2d(cin, mid, 3, 1, 1)
+        self.norm = ChannelLayerNorm(mid)
+        self.acts = nn.ModuleList([nn.Mish(), nn.Softplus(), nn.Tanh(), nn.Sigmoid(),
+                                   nn.Hardsigmoid(), nn.Hardswish()])
+        self.conv_out = nn.Conv2d(mid, cin, 1)
+
+    def forward(self, x):
+        h = self.norm(self.conv_in(x))
+        h = torch.cat([f(c) for f, c in zip(self.acts, h.chunk(len(self.acts), 1))], 1)
+        return self.conv_out(h)
+
+
+class Mixer(nn.Module):
+    """torch.split [8, 8, 16] through SiLU, GELU (erf), GELU (tanh), cat, Conv 1x1; chunk into 4
+    through clamp(-1, 2), sqrt(x * x + 1), pow(x, 2), x / (1 + |x|), cat, Conv 3x3; x *
+    softmax(x, dim=1); a gate sigmoid(Conv 1x1(mean((2, 3), keepdim) + amax((2, 3)))) expanded
+    from [N, C, 1, 1] to [N, C, H, W] (expand_as: x.expand(-1, -1, H, W) exports, at opset 11
+    with a dynamic batch, as Shape / Gather / ConstantOfShape / Equal / Where / Expand); the
+    residual add of the block's input."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.split = [c // 4, c // 4, c // 2]
+        self.acts = nn.ModuleList([nn.SiLU(), nn.GELU(), nn.GELU(approximate="tanh")])
+        self.conv_a = nn.Conv2d(c, c, 1)
+        self.conv_b = nn.Conv2d(c, c, 3, 1, 1)
+        self.gate = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        h = torch.cat([f(p) for f, p in zip(self.acts, torch.split(x, self.split, 1))], 1)
+        e1, e2, e3, e4 = self.conv_a(h).chunk(4, 1)
+        h = torch.cat([e1.clamp(min=-1, max=2), torch.sqrt(e2 * e2 + 1), torch.pow(e3, 2),
+                       e4 / (1 + e4.abs())], 1)
+        h = self.conv_b(h)
+        h = h * torch.softmax(h, dim=1)
+        s = h.mean((2, 3), keepdim=True) + h.amax((2, 3))[:, :, None, None]
+        g = torch.sigmoid(self.gate(s))
+        return x + h * g.expand_as(h)
+
+
+class OpsZoo(nn.Module):
+    """features (224 -> 112 -> 57 -> 28 -> 15 -> 8), pool, classifier."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            Stem(),                                                      # 0: 16 x 112 x 112
+            nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),               # 1: 16 x 57 x 57
+            AsymDown(16, 32),                                            # 2: 32 x 28 x 28
+            PadBranches(32),                                             # 3: 32 x 28 x 28
+            nn.AvgPool2d(3, 2, padding=1, ceil_mode=True,
+                         count_include_pad=False),                       # 4: 32 x 15 x 15
+            Activations(32, 48),                                         # 5: 32 x 15 x 15
+            nn.AvgPool2d(3, 2, padding=1, count_include_pad=True),       # 6: 32 x 8 x 8
+            Mixer(32),                                                   # 7: 32 x 8 x 8
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(32, 32), nn.BatchNorm1d(32), nn.ReLU(),
+                                        nn.Dropout(0.2), nn.Linear(32, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def ops_zoo():
+    model = OpsZoo()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.GroupNorm, nn.InstanceNorm2d)):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+            elif isinstance(m, nn.PReLU):
+                m.weight.uniform_(0.05, 0.4)
+    return model
+
+
 # name: (builder, seed, layers, torchscript (opset, dynamic), dynamo (opset, dynamic))
 MODELS = {
     "resnet18_cifar": (resnet18_cifar, 4,
@@ -335,6 +508,8 @@ MODELS = {
                   (11, True), (18, False)),
     "fastai_resnet34": (fastai_resnet34, 11, {"default": "0", "middle": "0.5"},
                         (20, True), (19, True)),
+    "ops_zoo": (ops_zoo, 12, {"default": "features", "middle": "features.3"},
+                (11, True), (22, False)),
 }
 
 

@@ -53,6 +53,28 @@ pub enum Binary {
     Min,
 }
 
+/// Element-wise comparisons; their booleans are 0/1 values (floats when either side is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+    Equal,
+}
+
+impl Compare {
+    fn holds(self, a: i64, b: i64) -> bool {
+        match self {
+            Compare::Greater => a > b,
+            Compare::GreaterOrEqual => a >= b,
+            Compare::Less => a < b,
+            Compare::LessOrEqual => a <= b,
+            Compare::Equal => a == b,
+        }
+    }
+}
+
 /// Reductions over axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduce {
@@ -182,6 +204,8 @@ pub enum Op {
     Cast {
         float: bool,
     },
+    Compare(Compare),
+    Where,
     Range,
     Identity,
 }
@@ -423,6 +447,12 @@ impl Op {
                 float: matches!(a.int("to", 1), 1 | 10 | 11 | 16),
             }),
             "Range" => Ok(Op::Range),
+            "Greater" => Ok(Op::Compare(Compare::Greater)),
+            "GreaterOrEqual" => Ok(Op::Compare(Compare::GreaterOrEqual)),
+            "Less" => Ok(Op::Compare(Compare::Less)),
+            "LessOrEqual" => Ok(Op::Compare(Compare::LessOrEqual)),
+            "Equal" => Ok(Op::Compare(Compare::Equal)),
+            "Where" => Ok(Op::Where),
             "Identity" | "Dropout" => Ok(Op::Identity),
             _ => return Err(None),
         };
@@ -1077,6 +1107,53 @@ impl Op {
                     Value::Int(v.int())
                 })
             }
+            Op::Compare(c) => {
+                let (a, b) = (x.get(0)?, x.get(1)?);
+                let shape = broadcast(&a.dims(), &b.dims())?;
+                if let (Value::Int(a), Value::Int(b)) = (a, b) {
+                    let data = host_zip(a, b, &shape, |p, q| i64::from(c.holds(p, q)));
+                    return one(Value::Int(Int { data, shape }));
+                }
+                let zeros = Tensor::<MAX_RANK>::zeros(super::value::padded(&shape), x.device);
+                let ta = a.float(x.device).t + zeros.clone();
+                let tb = b.float(x.device).t + zeros.clone();
+                let mask = match c {
+                    Compare::Greater => ta.greater(tb),
+                    Compare::GreaterOrEqual => ta.greater_equal(tb),
+                    Compare::Less => ta.lower(tb),
+                    Compare::LessOrEqual => ta.lower_equal(tb),
+                    Compare::Equal => ta.equal(tb),
+                };
+                float(Float {
+                    t: zeros.mask_fill(mask, 1.0),
+                    rank: shape.len(),
+                })
+            }
+            Op::Where => {
+                let (c, a, b) = (x.get(0)?, x.get(1)?, x.get(2)?);
+                let shape = broadcast(&broadcast(&c.dims(), &a.dims())?, &b.dims())?;
+                if let (Value::Int(c), Value::Int(a), Value::Int(b)) = (c, a, b) {
+                    let count: usize = shape.iter().product();
+                    let data = (0..count)
+                        .map(|i| {
+                            let pick = c.data[broadcast_index(c, &shape, i)] != 0;
+                            let from = if pick { a } else { b };
+                            from.data[broadcast_index(from, &shape, i)]
+                        })
+                        .collect();
+                    return one(Value::Int(Int { data, shape }));
+                }
+                // Both branches are computed; the mask picks per element, and gradients flow
+                // only into the picked branch (as torch.where's).
+                let zeros = Tensor::<MAX_RANK>::zeros(super::value::padded(&shape), x.device);
+                let mask = (c.float(x.device).t + zeros.clone()).not_equal_elem(0.0);
+                let ta = a.float(x.device).t + zeros.clone();
+                let tb = b.float(x.device).t + zeros;
+                float(Float {
+                    t: tb.mask_where(mask, ta),
+                    rank: shape.len(),
+                })
+            }
             Op::Range => {
                 let (start, limit, delta) = (x.get(0)?, x.get(1)?, x.get(2)?);
                 if [start, limit, delta]
@@ -1193,30 +1270,47 @@ fn binary(op: Binary, a: &Value, b: &Value, device: &Device) -> OpResult<Value> 
     Ok(Value::Float(Float { t, rank }))
 }
 
+/// `f` of two host tensors broadcast to `shape`.
+fn host_zip(a: &Int, b: &Int, shape: &[usize], f: impl Fn(i64, i64) -> i64) -> Vec<i64> {
+    let count: usize = shape.iter().product();
+    (0..count)
+        .map(|i| {
+            f(
+                a.data[broadcast_index(a, shape, i)],
+                b.data[broadcast_index(b, shape, i)],
+            )
+        })
+        .collect()
+}
+
+/// The index into `v` of flat output index `flat` when `v` is broadcast to `shape`.
+fn broadcast_index(v: &Int, shape: &[usize], flat: usize) -> usize {
+    let mut rest = flat;
+    let mut idx = 0;
+    let mut stride = 1;
+    let offset = shape.len() - v.shape.len();
+    for axis in (0..shape.len()).rev() {
+        let coord = rest % shape[axis];
+        rest /= shape[axis];
+        if axis >= offset {
+            let d = v.shape[axis - offset];
+            if d != 1 {
+                idx += coord * stride;
+            }
+            stride *= d;
+        }
+    }
+    idx
+}
+
 fn host_binary(op: Binary, a: &Int, b: &Int, shape: Vec<usize>) -> OpResult<Int> {
     let count: usize = shape.iter().product();
-    let index = |v: &Int, flat: usize| -> usize {
-        // Map an output index onto a broadcast operand.
-        let mut rest = flat;
-        let mut idx = 0;
-        let mut stride = 1;
-        let offset = shape.len() - v.shape.len();
-        for axis in (0..shape.len()).rev() {
-            let coord = rest % shape[axis];
-            rest /= shape[axis];
-            if axis >= offset {
-                let d = v.shape[axis - offset];
-                if d != 1 {
-                    idx += coord * stride;
-                }
-                stride *= d;
-            }
-        }
-        idx
-    };
     let data = (0..count)
         .map(|i| {
-            let (x, y) = (a.data[index(a, i)], b.data[index(b, i)]);
+            let (x, y) = (
+                a.data[broadcast_index(a, &shape, i)],
+                b.data[broadcast_index(b, &shape, i)],
+            );
             match op {
                 Binary::Add => Ok(x.wrapping_add(y)),
                 Binary::Sub => Ok(x.wrapping_sub(y)),
