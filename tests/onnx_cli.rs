@@ -322,6 +322,29 @@ fn broken_and_unsuitable_graphs_are_refused_at_load_time() {
     let nan = tiny(d, "nan.onnx", |g| g.initializer[1].float_data[3] = f32::NAN);
     refuse(&nan, &["fc.weight", "NaN"]);
 
+    // A shape of 2^60 elements: refused, not an allocation that aborts the process.
+    let huge = tiny(d, "huge.onnx", |g| {
+        let mut shape = TensorProto::new();
+        shape.name = "huge_shape".to_string();
+        shape.dims = vec![3];
+        shape.data_type = 7;
+        shape.int64_data = vec![1 << 20, 1 << 20, 1 << 20];
+        g.initializer.push(shape);
+        g.node.insert(
+            2,
+            node(
+                "ConstantOfShape",
+                "/huge/ConstantOfShape",
+                &["huge_shape"],
+                &["z"],
+            ),
+        );
+        g.node
+            .insert(3, node("Add", "/huge/Add", &["r", "z"], &["r2"]));
+        g.node[4].input[0] = "r2".to_string();
+    });
+    refuse(&huge, &["/huge/ConstantOfShape", "too large"]);
+
     // External data: the graph names its data file; without it, that file is named.
     let external = d.join("external");
     std::fs::create_dir(&external).unwrap();

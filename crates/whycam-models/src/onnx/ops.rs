@@ -508,6 +508,25 @@ pub fn norm_axis(axis: i64, rank: usize) -> OpResult<usize> {
     }
 }
 
+/// The most elements a value made from a shape in the graph may have (8 GiB of floats): a
+/// hostile or broken file asking for more is refused instead of aborting on allocation.
+const MAX_ELEMENTS: usize = 1 << 31;
+
+/// The number of elements of `shape`, refused past [`MAX_ELEMENTS`] or [`MAX_RANK`] axes.
+pub fn element_count(shape: &[usize]) -> OpResult<usize> {
+    if shape.len() > MAX_RANK {
+        return Err(format!(
+            "a rank-{} tensor (whycam holds up to rank {MAX_RANK})",
+            shape.len()
+        ));
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| format!("a tensor of shape {shape:?}, too large"))
+}
+
 /// numpy's broadcast of two shapes.
 pub fn broadcast(a: &[usize], b: &[usize]) -> OpResult<Vec<usize>> {
     let rank = a.len().max(b.len());
@@ -834,14 +853,14 @@ impl Op {
                 };
                 let outer: usize = dims[..axis].iter().product();
                 let inner: usize = dims[axis..].iter().product();
-                one(reshape_value(v, &[outer, inner]))
+                one(reshape_value(v, &[outer, inner])?)
             }
             Op::Reshape { allowzero } => {
                 let v = x.get(0)?;
                 let dims = v.dims();
                 let spec = x.ints(1)?;
                 let shape = reshape_target(&dims, &spec, *allowzero)?;
-                one(reshape_value(v, &shape))
+                one(reshape_value(v, &shape)?)
             }
             Op::Transpose { perm } => {
                 let v = x.get(0)?;
@@ -1015,7 +1034,7 @@ impl Op {
             Op::Constant(c) => one(c.clone()),
             Op::ConstantOfShape(fill) => {
                 let shape: Vec<usize> = x.ints(0)?.iter().map(|&d| d.max(0) as usize).collect();
-                let count: usize = shape.iter().product();
+                let count = element_count(&shape)?;
                 one(match fill {
                     Value::Float(f) => {
                         let v = f.to_vec().first().copied().unwrap_or(0.0);
@@ -1031,6 +1050,7 @@ impl Op {
                 let v = x.get(0)?;
                 let target: Vec<usize> = x.ints(1)?.iter().map(|&d| d.max(0) as usize).collect();
                 let shape = broadcast(&v.dims(), &target)?;
+                element_count(&shape)?;
                 match v {
                     Value::Float(f) => {
                         let zeros = Tensor::zeros(super::value::padded(&shape), x.device);
@@ -1074,7 +1094,7 @@ impl Op {
                         shape.push(*rest.next().ok_or("duplicate Unsqueeze axes")?);
                     }
                 }
-                one(reshape_value(v, &shape))
+                one(reshape_value(v, &shape)?)
             }
             Op::Squeeze { axes } => {
                 let v = x.get(0)?;
@@ -1097,7 +1117,7 @@ impl Op {
                     }
                     None => dims.iter().copied().filter(|&d| d != 1).collect(),
                 };
-                one(reshape_value(v, &keep))
+                one(reshape_value(v, &keep)?)
             }
             Op::Cast { float: to_float } => {
                 let v = x.get(0)?;
@@ -1168,7 +1188,9 @@ impl Op {
                     if d == 0 {
                         return Err("Range with delta 0".to_string());
                     }
-                    let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as i64;
+                    let n = ((l as f64 - s as f64) / d as f64).ceil().max(0.0);
+                    element_count(&[n.min(usize::MAX as f64) as usize])?;
+                    let n = n as i64;
                     return one(Value::Int(Int::vector((0..n).map(|i| s + i * d).collect())));
                 }
                 let f = |v: &Value| v.float(x.device).to_vec().first().copied().unwrap_or(0.0);
@@ -1176,7 +1198,8 @@ impl Op {
                 if d == 0.0 {
                     return Err("Range with delta 0".to_string());
                 }
-                let n = ((l - s) / d).ceil().max(0.0) as usize;
+                let n = ((l - s) / d).ceil().max(0.0).min(usize::MAX as f32) as usize;
+                element_count(&[n])?;
                 let data: Vec<f32> = (0..n).map(|i| s + i as f32 * d).collect();
                 float(Float::from_vec(data, &[n], x.device))
             }
@@ -1371,7 +1394,12 @@ fn standardise(v: &Float, axes: &[usize], eps: f32) -> Float {
     }
 }
 
-fn reshape_value(v: &Value, shape: &[usize]) -> Value {
+fn reshape_value(v: &Value, shape: &[usize]) -> OpResult<Value> {
+    element_count(shape)?;
+    Ok(reshape_inner(v, shape))
+}
+
+fn reshape_inner(v: &Value, shape: &[usize]) -> Value {
     match v {
         Value::Float(f) => Value::Float(f.reshaped(shape)),
         Value::Int(i) => Value::Int(Int {
@@ -1619,6 +1647,7 @@ fn gather(v: &Value, indices: &Int, axis: i64) -> OpResult<Vec<Value>> {
     let mut shape = dims[..a].to_vec();
     shape.extend(&indices.shape);
     shape.extend(&dims[a + 1..]);
+    element_count(&shape)?;
     match v {
         Value::Int(i) if dims.len() == 1 => one(Value::Int(Int {
             data: idx.iter().map(|&k| i.data[k as usize]).collect(),

@@ -135,7 +135,8 @@ pub fn tensor_value(
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
         .map_err(|_| ReadError::Format(format!("tensor {:?} has a negative dimension", t.name)))?;
-    let count: usize = shape.iter().product();
+    let count = super::ops::element_count(&shape)
+        .map_err(|e| ReadError::Format(format!("tensor {:?} is {e}", t.name)))?;
     let external_bytes;
     let raw: &[u8] = if t.data_location.value() == 1 {
         external_bytes = external.bytes(t)?;
