@@ -27,6 +27,8 @@ struct OnnxGolden {
     files: Vec<OnnxFile>,
     images: Vec<String>,
     logits: Vec<Vec<f32>>,
+    /// `default` is the module path a pytorch-grad-cam user passes as the target layer.
+    layers: BTreeMap<String, String>,
     cases: Vec<OnnxCase>,
 }
 
@@ -84,6 +86,16 @@ fn check(name: &str) {
             file.file, file.exporter, file.opset, file.dynamic_batch
         );
 
+        // whycam's default target is the layer pytorch-grad-cam users pass.
+        let default = &golden.layers["default"];
+        assert_eq!(
+            model
+                .stage(default)
+                .unwrap_or_else(|e| panic!("{tag}: {e}")),
+            model.net.default_layer(),
+            "{tag}: the default target is {:?}, not {default:?}",
+            model.layer_name(model.net.default_layer())
+        );
         let n = golden.images.len();
         let logits = model
             .logits(

@@ -174,6 +174,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 Some(w) => w.clone(),
                 None => pretrained_weights(architecture)?,
             };
+            anyhow::ensure!(
+                !super::model_args::is_onnx(&weights),
+                "{} is an ONNX graph: whycam explains, predicts with and embeds ONNX models, but \
+                 fine-tunes only from a state dict (.pth or .safetensors) of a zoo architecture",
+                weights.display()
+            );
             let (w, b) = architecture.classifier_keys();
             architecture.load_network(&weights, Some(head), &device, &[w, b])?
         }

@@ -532,14 +532,28 @@ impl OnnxModel {
                 reason: "no value of the graph is a 4-D feature map".to_string(),
             });
         }
-        // The default target: the input of the last node that collapses the spatial axes
-        // (global pooling, a mean, a flatten): squeeze-excitation blocks pool too, but the
-        // classifier's own pooling comes after them.
-        let spatial = |shape: &[usize]| shape.len() == 4 && shape[2] * shape[3] > 1;
-        let collapse = self.nodes.iter().rev().find_map(|node| {
+        // The default target: the input of the classifier's spatial collapse. A node collapses
+        // a [N, C, H, W] value when what it leaves per image is no more than C values (global
+        // pooling, a mean, a flatten after pooling); squeeze-excitation blocks pool too, but
+        // their result multiplies an H x W map again, so the classifier's collapse is the one
+        // after which no H x W map is computed any more.
+        let collapse = self.nodes.iter().find_map(|node| {
             let x = (*node.inputs.first()?)?;
-            let out = shape_of(*node.outputs.first()?)?;
-            (spatial(&shape_of(x)?) && !spatial(&out) && out.len() <= 4).then_some(x)
+            let out = *node.outputs.first()?;
+            let [n, c, h, w] = <[usize; 4]>::try_from(shape_of(x)?).ok()?;
+            let out_shape = shape_of(out)?;
+            let per_image = out_shape.iter().product::<usize>() / n.max(1);
+            if h * w <= 1 || per_image > c {
+                return None;
+            }
+            let (after, _) = self.downstream(out);
+            let respatialised = after.iter().any(|&i| {
+                self.nodes[i]
+                    .outputs
+                    .iter()
+                    .any(|&o| shape_of(o).is_some_and(|d| d.len() == 4 && d[2..] == [h, w]))
+            });
+            (!respatialised).then_some(x)
         });
         let default_value = collapse
             .filter(|v| layer_values.contains(v))
