@@ -176,9 +176,9 @@ pub fn tensor_value(
         FLOAT16 | BFLOAT16 => {
             let half = |bits: u16| {
                 if t.data_type == FLOAT16 {
-                    half_to_f32(bits)
+                    half::f16::from_bits(bits).to_f32()
                 } else {
-                    f32::from_bits(u32::from(bits) << 16)
+                    half::bf16::from_bits(bits).to_f32()
                 }
             };
             Some(match from_raw(2)? {
@@ -262,35 +262,27 @@ pub fn tensor_value(
     Ok(Value::Int(Int { data: ints, shape }))
 }
 
-/// IEEE half precision to single.
-fn half_to_f32(bits: u16) -> f32 {
-    let sign = u32::from(bits >> 15) << 31;
-    let exponent = u32::from((bits >> 10) & 0x1f);
-    let mantissa = u32::from(bits & 0x3ff);
-    let value = match (exponent, mantissa) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: m * 2^-24.
-            let v = m as f32 * f32::powi(2.0, -24);
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn half_precision_values_convert_exactly() {
-        assert_eq!(half_to_f32(0x3c00), 1.0);
-        assert_eq!(half_to_f32(0xc000), -2.0);
-        assert_eq!(half_to_f32(0x3555), 0.333_251_95);
-        assert_eq!(half_to_f32(0x0001), f32::powi(2.0, -24));
-        assert!(half_to_f32(0x7c00).is_infinite());
-        assert!(half_to_f32(0x7e00).is_nan());
+    fn half_precision_initializers_are_widened() {
+        let mut t = TensorProto::new();
+        t.name = "w".to_string();
+        t.dims = vec![3];
+        t.data_type = FLOAT16;
+        t.raw_data = [0x3c00u16, 0xc000, 0x3555]
+            .iter()
+            .flat_map(|b| b.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into();
+        let mut external = ExternalData::new(Path::new("model.onnx"));
+        let Value::Float(f) = tensor_value(&t, &mut external, &Device::default()).unwrap() else {
+            panic!("a float tensor");
+        };
+        assert_eq!(f.to_vec(), vec![1.0, -2.0, 0.333_251_95]);
+        t.raw_data = vec![0u8; 5].into();
+        assert!(tensor_value(&t, &mut external, &Device::default()).is_err());
     }
 }
