@@ -224,6 +224,22 @@ fn layers_are_named_by_module_path_or_refused_with_suggestions() {
         &photo("coffee.png"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Ablation-CAM resumes the graph after the cut with the skip branch read from the trace, on
+    // a graph of fixed batch 1 (run in chunks) and two images.
+    let out = whycam(&[
+        "explain",
+        "--weights",
+        &fixture("resnet18_cifar_binary.torchscript.onnx"),
+        "--method",
+        "ablationcam",
+        "--layer",
+        "layer3.0.bn2",
+        "--out",
+        &out_dir,
+        &photo("coffee.png"),
+        &photo("chelsea.png"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
     fails_with(
         &[
             "explain",

@@ -50,16 +50,16 @@ impl Trace {
             .ok_or(ModelError::TracePosition { position })
     }
 
-    /// The trace of image `image` alone, repeated `count` times: what resuming `count`
-    /// variants of that image's activations needs (Score-CAM's and Ablation-CAM's probes).
+    /// What resuming `count` variants of image `image`'s activations needs (Score-CAM's and
+    /// Ablation-CAM's probes): the side inputs of that image repeated `count` times. Its logits
+    /// and activations are the image's own, once (a resume does not read them).
     pub fn for_image(&self, image: usize, count: usize) -> Trace {
-        let row = |t: &Tensor<2>| t.clone().narrow(0, image, 1).repeat_dim(0, count);
         Trace {
-            logits: row(&self.logits),
+            logits: self.logits.clone().narrow(0, image, 1),
             activations: self
                 .activations
                 .iter()
-                .map(|a| a.clone().narrow(0, image, 1).repeat_dim(0, count))
+                .map(|a| a.clone().narrow(0, image, 1))
                 .collect(),
             side_inputs: self
                 .side_inputs

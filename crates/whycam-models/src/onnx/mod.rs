@@ -853,16 +853,12 @@ impl OnnxModel {
     }
 }
 
-/// Rows `start..start + len` of every batched value of a trace.
+/// Rows `start..start + len` of a trace's side inputs: what resuming that chunk reads (its
+/// logits and activations stay whole; a resume does not read them).
 fn trace_rows(trace: &Trace, start: usize, len: usize) -> Trace {
-    let rows = |t: Tensor<2>| t.narrow(0, start, len);
     Trace {
-        logits: rows(trace.logits.clone()),
-        activations: trace
-            .activations
-            .iter()
-            .map(|a| a.clone().narrow(0, start, len))
-            .collect(),
+        logits: trace.logits.clone(),
+        activations: trace.activations.clone(),
         side_inputs: trace
             .side_inputs
             .iter()
