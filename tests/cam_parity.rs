@@ -20,10 +20,11 @@ mod support;
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{data_dir, golden, max_abs_diff, photo_batch, simd, write_synthetic_weights};
-use whycam_cam::{
-    ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps, target_gradients,
+use support::{
+    assert_resumed_gradient_is_the_full_gradient, data_dir, golden, max_abs_diff, photo_batch,
+    simd, write_synthetic_weights,
 };
+use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps};
 use whycam_models::{Architecture, LoadOptions, Model};
 
 #[derive(Debug, Deserialize)]
@@ -322,7 +323,6 @@ fn resnet50_slow_methods_match_at_full_size() {
 #[test]
 fn target_layer_gradient_equals_the_full_network_gradient() {
     let (_dir, model) = resnet50();
-    let net = &*model.net;
     let device = Device::default();
     let names: Vec<String> = ["chelsea.png", "coffee.png"].map(String::from).to_vec();
     let x = Tensor::<4>::from_data(
@@ -337,28 +337,7 @@ fn target_layer_gradient_equals_the_full_network_gradient() {
         &device,
     );
     for layer in ["layer3", "layer4"] {
-        let stage = model.stage(layer).unwrap();
-        let trace = net.trace(x.clone(), &[stage]).unwrap();
-        let partial = target_gradients(net, &trace, 0, coef.clone()).unwrap();
-
-        let input = x.clone().autodiff().require_grad();
-        let probe = Tensor::<4>::zeros(trace.activations[0].dims(), &device)
-            .autodiff()
-            .require_grad();
-        let logits = net
-            .forward_perturbed(input.clone(), stage, probe.clone())
-            .unwrap();
-        let grads = (logits * coef.clone()).sum().backward();
-        let full = probe.grad(&grads).expect("gradient at the target layer");
-        assert!(input.grad(&grads).is_some(), "the input is in the graph");
-
-        let a: Vec<f32> = partial.into_data().try_into_vec::<f32>().unwrap();
-        let b: Vec<f32> = full.into_data().try_into_vec::<f32>().unwrap();
-        let scale = b.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        assert!(scale > 0.0, "{layer}: zero gradient");
-        let diff = max_abs_diff(&a, &b);
-        println!("{layer}: max |gradient difference| {diff:.2e} (max |gradient| {scale:.2e})");
-        assert!(diff <= 1e-5 * scale.max(1.0), "{layer}: {diff}");
+        assert_resumed_gradient_is_the_full_gradient(&model, layer, &x, &coef);
     }
 }
 

@@ -12,7 +12,7 @@ mod support;
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{data_dir, max_abs_diff, photo_batch};
+use support::{assert_resumed_gradient_is_the_full_gradient, data_dir, max_abs_diff, photo_batch};
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::Normalization;
 use whycam_models::Model;
@@ -254,28 +254,7 @@ fn resumed_gradient_equals_the_full_graph_gradient() {
     coefficients[classes + 7] = 1.0;
     let coef = Tensor::<2>::from_data(TensorData::new(coefficients, [2, classes]), &device);
     for layer in ["layer4", "layer3.0.bn2", "layer3.0.downsample"] {
-        let index = model.stage(layer).unwrap();
-        let trace = net.trace(x.clone(), &[index]).unwrap();
-        let partial = whycam_cam::target_gradients(net, &trace, 0, coef.clone()).unwrap();
-
-        let input = x.clone().autodiff().require_grad();
-        let probe = Tensor::<4>::zeros(trace.activations[0].dims(), &device)
-            .autodiff()
-            .require_grad();
-        let logits = net
-            .forward_perturbed(input.clone(), index, probe.clone())
-            .unwrap();
-        let grads = (logits * coef.clone()).sum().backward();
-        let full = probe.grad(&grads).expect("gradient at the layer");
-        assert!(input.grad(&grads).is_some(), "the input is in the graph");
-
-        let a: Vec<f32> = partial.into_data().try_into_vec::<f32>().unwrap();
-        let b: Vec<f32> = full.into_data().try_into_vec::<f32>().unwrap();
-        let scale = b.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        assert!(scale > 0.0, "{layer}: zero gradient");
-        let diff = max_abs_diff(&a, &b);
-        println!("{layer}: max |gradient difference| {diff:.2e} (max |gradient| {scale:.2e})");
-        assert!(diff <= 1e-5 * scale.max(1.0), "{layer}: {diff}");
+        assert_resumed_gradient_is_the_full_gradient(&model, layer, &x, &coef);
     }
 }
 

@@ -250,6 +250,11 @@ impl OnnxModel {
                 source,
             },
             ReadError::Format(message) => onnx_err(message),
+            ReadError::NonFinite { tensor, what } => ModelError::NonFinite {
+                path: path.to_path_buf(),
+                tensor,
+                what: what.to_string(),
+            },
         };
         let model = proto::read_model(path).map_err(map_read)?;
         let opset = model
@@ -263,16 +268,7 @@ impl OnnxModel {
         let mut external = ExternalData::new(path);
         let mut constants: HashMap<usize, Value> = HashMap::new();
         for init in &graph.initializer {
-            let value = proto::tensor_value(init, &mut external, &device).map_err(map_read)?;
-            if let Value::Float(f) = &value
-                && let Some(bad) = f.to_vec().into_iter().find(|v| !v.is_finite())
-            {
-                return Err(ModelError::NonFinite {
-                    path: path.to_path_buf(),
-                    tensor: init.name.clone(),
-                    what: if bad.is_nan() { "NaN" } else { "infinity" }.to_string(),
-                });
-            }
+            let value = proto::initializer(init, &mut external, &device).map_err(map_read)?;
             constants.insert(id_of(&init.name), value);
         }
         // The image input: the one graph input that is not an initializer.
@@ -801,6 +797,34 @@ impl OnnxModel {
         }
     }
 
+    /// The whole graph on `images` (in chunks of a fixed batch), optionally adding a delta to
+    /// one value as it is computed.
+    fn run_whole(
+        &self,
+        images: Tensor<4>,
+        perturb: Option<(usize, &Tensor<4>)>,
+    ) -> Result<Tensor<2>> {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let keep = vec![false; self.value_names.len()];
+        let mut parts = Vec::new();
+        for (start, len) in self.chunks(images.dims()[0])? {
+            let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
+            let delta = perturb.map(|(v, d)| (v, d.clone().narrow(0, start, len)));
+            self.run_perturbed(
+                &mut locals,
+                &all,
+                &keep,
+                delta.as_ref().map(|(v, d)| (*v, d)),
+            )?;
+            parts.push(self.logits(&mut locals)?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 0)
+        })
+    }
+
     fn trace_chunk(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {
         let mut keep = vec![false; self.value_names.len()];
         let mut sides = Vec::with_capacity(layers.len());
@@ -983,20 +1007,7 @@ impl Explainable for OnnxModel {
     }
 
     fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>> {
-        let n = images.dims()[0];
-        let all: Vec<usize> = (0..self.nodes.len()).collect();
-        let keep = vec![false; self.value_names.len()];
-        let mut parts = Vec::new();
-        for (start, len) in self.chunks(n)? {
-            let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
-            self.run(&mut locals, &all, &keep)?;
-            parts.push(self.logits(&mut locals)?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one part")
-        } else {
-            Tensor::cat(parts, 0)
-        })
+        self.run_whole(images, None)
     }
 
     fn forward_perturbed(
@@ -1005,18 +1016,7 @@ impl Explainable for OnnxModel {
         layer: usize,
         delta: Tensor<4>,
     ) -> Result<Tensor<2>> {
-        let v = self.layer_values[layer];
-        let all: Vec<usize> = (0..self.nodes.len()).collect();
-        let keep = vec![false; self.value_names.len()];
-        let n = images.dims()[0];
-        let mut parts = Vec::new();
-        for (start, len) in self.chunks(n)? {
-            let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
-            let delta = delta.clone().narrow(0, start, len);
-            self.run_perturbed(&mut locals, &all, &keep, Some((v, &delta)))?;
-            parts.push(self.logits(&mut locals)?);
-        }
-        Ok(Tensor::cat(parts, 0))
+        self.run_whole(images, Some((self.layer_values[layer], &delta)))
     }
 
     fn trace(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {

@@ -467,6 +467,7 @@ fn read_error(e: super::proto::ReadError) -> String {
             format!("cannot read external data {}: {source}", path.display())
         }
         super::proto::ReadError::Format(m) => m,
+        super::proto::ReadError::NonFinite { tensor, what } => format!("{tensor:?} holds {what}"),
     }
 }
 

@@ -36,6 +36,13 @@ pub enum ReadError {
     },
     /// Not a protobuf `ModelProto`, or one whycam cannot use.
     Format(String),
+    /// A weight holds NaN or infinity.
+    NonFinite {
+        /// The initializer.
+        tensor: String,
+        /// `NaN` or `infinity`.
+        what: &'static str,
+    },
 }
 
 /// Parses `path` as an ONNX `ModelProto`.
@@ -123,11 +130,29 @@ impl ExternalData {
     }
 }
 
-/// A `TensorProto` (initializer or attribute) as a value.
+/// A weight: a `TensorProto` as a value, whose floats must all be finite.
+pub fn initializer(
+    t: &TensorProto,
+    external: &mut ExternalData,
+    device: &Device,
+) -> Result<Value, ReadError> {
+    read_tensor(t, external, device, true)
+}
+
+/// A `TensorProto` (an attribute's constant) as a value.
 pub fn tensor_value(
     t: &TensorProto,
     external: &mut ExternalData,
     device: &Device,
+) -> Result<Value, ReadError> {
+    read_tensor(t, external, device, false)
+}
+
+fn read_tensor(
+    t: &TensorProto,
+    external: &mut ExternalData,
+    device: &Device,
+    finite: bool,
 ) -> Result<Value, ReadError> {
     let shape: Vec<usize> = t
         .dims
@@ -194,6 +219,13 @@ pub fn tensor_value(
     if let Some(data) = floats {
         if data.len() != count {
             return Err(bad(&format!("{} values", data.len())));
+        }
+        // Checked here, while the values are on the host anyway.
+        if finite && let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+            return Err(ReadError::NonFinite {
+                tensor: t.name.clone(),
+                what: if bad.is_nan() { "NaN" } else { "infinity" },
+            });
         }
         return Ok(Value::Float(Float::from_vec(data, &shape, device)));
     }
