@@ -52,8 +52,13 @@ fn round_filters(filters: usize, width: f64) -> usize {
 }
 
 /// The native input resolution of EfficientNet-Lite`variant`.
-pub fn native_resolution(variant: usize) -> usize {
-    SCALING.get(variant).map_or(224, |s| s.2)
+// Indexed by hand rather than `SCALING.get`, which a const fn (the zoo's table) cannot call.
+pub const fn native_resolution(variant: usize) -> usize {
+    if variant < SCALING.len() {
+        SCALING[variant].2
+    } else {
+        224
+    }
 }
 
 /// A mobile inverted bottleneck block (`MBConvBlock` without squeeze-excitation).

@@ -19,6 +19,29 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use whycam_data::Normalization;
 
+/// One row of the zoo's table: every fact whycam keeps about an architecture, written once in
+/// [`Architecture::spec`].
+#[derive(Debug, Clone, Copy)]
+struct ArchitectureSpec {
+    /// The command-line name up to the variant number (`efficientnet-lite`, `resnet`, `vgg`),
+    /// or all of it (`mobilenet_v2`).
+    family: &'static str,
+    /// The variant number after the family (`0` of `efficientnet-lite0`, `50` of `resnet50`).
+    variant: Option<u16>,
+    /// What follows the number (`_bn`), usually nothing.
+    suffix: &'static str,
+    /// The input resolution the model was trained at.
+    native_size: usize,
+    /// The input normalisation the weights expect.
+    normalization: Normalization,
+    /// The classifier weight and bias as burn-store indexes them.
+    classifier_keys: (&'static str, &'static str),
+    /// `(regex, replacement)` renames from the checkpoint's tensor names to the module's.
+    key_remaps: &'static [(&'static str, &'static str)],
+    /// The smallest input side the network accepts.
+    min_size: usize,
+}
+
 /// Every architecture whycam can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -94,76 +117,126 @@ impl Architecture {
     /// The default model: EfficientNet-Lite0.
     pub const DEFAULT: Architecture = Architecture::EfficientNetLite(0);
 
-    /// The name used on the command line (`efficientnet-lite0`, `resnet50`, `vgg16_bn`, ...).
-    pub fn name(self) -> String {
+    /// The architecture's row of the zoo's table. One exhaustive match, so a new variant does
+    /// not compile until every fact about it is written down.
+    // Every row spells out every field: a shared base row would be a default in disguise.
+    const fn spec(self) -> ArchitectureSpec {
         match self {
-            Architecture::EfficientNetLite(v) => format!("efficientnet-lite{v}"),
-            Architecture::ResNet(d) => format!(
-                "resnet{}",
-                match d {
+            Architecture::EfficientNetLite(v) => ArchitectureSpec {
+                family: "efficientnet-lite",
+                variant: Some(v as u16),
+                suffix: "",
+                native_size: native_resolution(v as usize),
+                normalization: Normalization::EFFICIENTNET_LITE,
+                classifier_keys: ("_fc.weight", "_fc.bias"),
+                key_remaps: &[],
+                // Adaptive average pooling before the head takes a map of any size.
+                min_size: 1,
+            },
+            Architecture::ResNet(depth) => ArchitectureSpec {
+                family: "resnet",
+                variant: Some(match depth {
                     ResNetDepth::R18 => 18,
                     ResNetDepth::R34 => 34,
                     ResNetDepth::R50 => 50,
                     ResNetDepth::R101 => 101,
                     ResNetDepth::R152 => 152,
-                }
-            ),
-            Architecture::Vgg { depth, batch_norm } => {
-                format!("vgg{depth}{}", if batch_norm { "_bn" } else { "" })
-            }
-            Architecture::MobileNetV2 => "mobilenet_v2".to_string(),
-            Architecture::DenseNet121 => "densenet121".to_string(),
-            Architecture::WhycamSmall => "whycam-small".to_string(),
+                }),
+                suffix: "",
+                native_size: 224,
+                normalization: Normalization::IMAGENET,
+                classifier_keys: ("fc.weight", "fc.bias"),
+                key_remaps: &[],
+                // Adaptive average pooling before the head takes a map of any size.
+                min_size: 1,
+            },
+            Architecture::Vgg { depth, batch_norm } => ArchitectureSpec {
+                family: "vgg",
+                variant: Some(depth as u16),
+                suffix: if batch_norm { "_bn" } else { "" },
+                native_size: 224,
+                normalization: Normalization::IMAGENET,
+                // torchvision's `classifier.6`, renumbered contiguously by burn-store.
+                classifier_keys: ("classifier.2.weight", "classifier.2.bias"),
+                key_remaps: &[],
+                // Five 2×2 max-pools: 32 leaves the last one a 1×1 map.
+                min_size: 32,
+            },
+            Architecture::MobileNetV2 => ArchitectureSpec {
+                family: "mobilenet_v2",
+                variant: None,
+                suffix: "",
+                native_size: 224,
+                normalization: Normalization::IMAGENET,
+                // torchvision's `classifier.1`, renumbered contiguously by burn-store.
+                classifier_keys: ("classifier.0.weight", "classifier.0.bias"),
+                key_remaps: &[],
+                // Adaptive average pooling before the head takes a map of any size.
+                min_size: 1,
+            },
+            Architecture::DenseNet121 => ArchitectureSpec {
+                family: "densenet",
+                variant: Some(121),
+                suffix: "",
+                native_size: 224,
+                normalization: Normalization::IMAGENET,
+                classifier_keys: ("classifier.weight", "classifier.bias"),
+                key_remaps: DenseNet::KEY_REMAPS,
+                // Stride-2 stem, max-pool, three 2×2 transitions: 29 leaves the last a 1×1 map.
+                min_size: 29,
+            },
+            Architecture::WhycamSmall => ArchitectureSpec {
+                family: "whycam-small",
+                variant: None,
+                suffix: "",
+                // Trained at the data's own size; a checkpoint's sidecar records it.
+                native_size: 64,
+                normalization: Normalization::IMAGENET,
+                classifier_keys: ("head.weight", "head.bias"),
+                key_remaps: &[],
+                // Two 2×2 max-pools between the default three blocks.
+                min_size: 4,
+            },
+        }
+    }
+
+    /// The name used on the command line (`efficientnet-lite0`, `resnet50`, `vgg16_bn`, ...).
+    pub fn name(self) -> String {
+        let ArchitectureSpec {
+            family,
+            variant,
+            suffix,
+            ..
+        } = self.spec();
+        match variant {
+            Some(number) => format!("{family}{number}{suffix}"),
+            None => format!("{family}{suffix}"),
         }
     }
 
     /// The input resolution the model was trained at.
     pub fn native_size(self) -> usize {
-        match self {
-            Architecture::EfficientNetLite(v) => native_resolution(v as usize),
-            // Trained at the data's own size; a checkpoint's sidecar records it.
-            Architecture::WhycamSmall => 64,
-            _ => 224,
-        }
+        self.spec().native_size
     }
 
     /// The input normalisation the weights expect.
     pub fn normalization(self) -> Normalization {
-        match self {
-            Architecture::EfficientNetLite(_) => Normalization::EFFICIENTNET_LITE,
-            _ => Normalization::IMAGENET,
-        }
+        self.spec().normalization
     }
 
     /// Names of the classifier weight and bias as burn-store indexes them.
     pub fn classifier_keys(self) -> (&'static str, &'static str) {
-        match self {
-            Architecture::EfficientNetLite(_) => ("_fc.weight", "_fc.bias"),
-            Architecture::ResNet(_) => ("fc.weight", "fc.bias"),
-            // Sequential indices 6 and 1, renumbered contiguously by burn-store.
-            Architecture::Vgg { .. } => ("classifier.2.weight", "classifier.2.bias"),
-            Architecture::MobileNetV2 => ("classifier.0.weight", "classifier.0.bias"),
-            Architecture::DenseNet121 => ("classifier.weight", "classifier.bias"),
-            Architecture::WhycamSmall => ("head.weight", "head.bias"),
-        }
+        self.spec().classifier_keys
     }
 
     fn key_remaps(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Architecture::DenseNet121 => DenseNet::KEY_REMAPS,
-            _ => &[],
-        }
+        self.spec().key_remaps
     }
 
     /// The smallest input side the network accepts: below it a pooling layer would receive
     /// a 1×1 map (torchvision's `min_size` of each architecture).
     pub fn min_size(self) -> usize {
-        match self {
-            Architecture::Vgg { .. } => 32,
-            Architecture::DenseNet121 => 29,
-            Architecture::WhycamSmall => 4,
-            _ => 1,
-        }
+        self.spec().min_size
     }
 
     /// Builds the network with burn's random initialisation, BatchNorms unfolded, in
@@ -238,7 +311,11 @@ impl Architecture {
                 }
                 WhycamSmallConfig::default()
             }
-            _ => WhycamSmallConfig::default(),
+            // Fixed layouts: nothing in the file changes how they are built.
+            Architecture::EfficientNetLite(_)
+            | Architecture::Vgg { .. }
+            | Architecture::MobileNetV2
+            | Architecture::DenseNet121 => WhycamSmallConfig::default(),
         };
         self.network(head, &small, device)
     }
@@ -586,4 +663,70 @@ fn host(t: Tensor<2>) -> Vec<f32> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("the network computes in f32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(name, native_size, min_size, classifier weight key)` of every architecture, in
+    /// [`Architecture::ALL`]'s order: the values torchvision and the Lite package define.
+    const EXPECTED: [(&str, usize, usize, &str); 21] = [
+        ("efficientnet-lite0", 224, 1, "_fc.weight"),
+        ("efficientnet-lite1", 240, 1, "_fc.weight"),
+        ("efficientnet-lite2", 260, 1, "_fc.weight"),
+        ("efficientnet-lite3", 280, 1, "_fc.weight"),
+        ("efficientnet-lite4", 300, 1, "_fc.weight"),
+        ("resnet18", 224, 1, "fc.weight"),
+        ("resnet34", 224, 1, "fc.weight"),
+        ("resnet50", 224, 1, "fc.weight"),
+        ("resnet101", 224, 1, "fc.weight"),
+        ("resnet152", 224, 1, "fc.weight"),
+        ("vgg11", 224, 32, "classifier.2.weight"),
+        ("vgg11_bn", 224, 32, "classifier.2.weight"),
+        ("vgg13", 224, 32, "classifier.2.weight"),
+        ("vgg13_bn", 224, 32, "classifier.2.weight"),
+        ("vgg16", 224, 32, "classifier.2.weight"),
+        ("vgg16_bn", 224, 32, "classifier.2.weight"),
+        ("vgg19", 224, 32, "classifier.2.weight"),
+        ("vgg19_bn", 224, 32, "classifier.2.weight"),
+        ("mobilenet_v2", 224, 1, "classifier.0.weight"),
+        ("densenet121", 224, 29, "classifier.weight"),
+        ("whycam-small", 64, 4, "head.weight"),
+    ];
+
+    #[test]
+    fn every_architecture_has_its_row() {
+        for (arch, (name, native, min, weight)) in Architecture::ALL.into_iter().zip(EXPECTED) {
+            assert_eq!(arch.name(), name);
+            assert_eq!(arch.to_string(), name);
+            assert_eq!(name.parse::<Architecture>().unwrap(), arch, "{name}");
+            assert_eq!(arch.native_size(), native, "{name}");
+            assert_eq!(arch.min_size(), min, "{name}");
+            let (w, b) = arch.classifier_keys();
+            assert_eq!(w, weight, "{name}");
+            assert_eq!(b, weight.replace("weight", "bias"), "{name}");
+            let lite = matches!(arch, Architecture::EfficientNetLite(_));
+            let expected_norm = if lite {
+                Normalization::EFFICIENTNET_LITE
+            } else {
+                Normalization::IMAGENET
+            };
+            assert_eq!(arch.normalization(), expected_norm, "{name}");
+            let remaps = if arch == Architecture::DenseNet121 {
+                DenseNet::KEY_REMAPS
+            } else {
+                &[]
+            };
+            assert_eq!(arch.key_remaps(), remaps, "{name}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = Architecture::ALL.map(|a| a.name()).to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Architecture::ALL.len());
+    }
 }
