@@ -31,7 +31,8 @@ pub struct ExplainOptions {
     /// Replace the channel sum by the first principal component (`eigen_smooth`).
     pub eigen_smooth: bool,
     /// Items per forward pass for Score-CAM's masked inputs and Ablation-CAM's ablations;
-    /// `None` takes each method's own default.
+    /// `None` takes each method's own
+    /// [`default_probe_batch_size`](crate::MethodInfo::default_probe_batch_size).
     pub probe_batch_size: Option<usize>,
 }
 
@@ -119,7 +120,7 @@ impl<'m> Explainer<'m> {
         let needs_maps = options
             .methods
             .iter()
-            .any(|m| m.implementation().needs() == Needs::ClassMaps);
+            .any(|m| m.info().needs == Needs::ClassMaps);
         let head = if needs_maps {
             let unsupported = |layer: &str, reason: String| CamError::Unsupported {
                 method: Method::Cam.title().to_string(),
@@ -279,12 +280,7 @@ impl<'m> Explainer<'m> {
         let trace = &pass.trace;
         let [n, _, height, width] = images.dims();
         let classes = pass.logits.len() / n.max(1);
-        let needs = |need: Needs| {
-            self.options
-                .methods
-                .iter()
-                .any(|m| m.implementation().needs() == need)
-        };
+        let needs = |need: Needs| self.options.methods.iter().any(|m| m.info().needs == need);
         let layers: Vec<LayerData> = trace
             .activations
             .iter()
@@ -352,10 +348,12 @@ impl<'m> Explainer<'m> {
                             input_size: (height, width),
                             layer_dims: layer.dims,
                             target,
+                            // Only the probing methods read it.
                             batch_size: self
                                 .options
                                 .probe_batch_size
-                                .unwrap_or_else(|| method.implementation().probe_batch_size()),
+                                .or(method.info().default_probe_batch_size)
+                                .unwrap_or(1),
                         };
                         let sample = LayerSample {
                             channels: c,

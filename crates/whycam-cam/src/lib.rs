@@ -21,6 +21,6 @@ pub use explainer::{
     ExplainOptions, Explainer, ImageExplanation, MethodMap, TargetExplanation,
     class_activation_maps, target_gradients,
 };
-pub use method::Method;
+pub use method::{Method, MethodInfo};
 pub use plane::Plane;
 pub use target::{ClassGroups, Target, TargetSpec, ranked_classes};

@@ -1,11 +1,13 @@
 //! The list of methods, kept once: the CLI derives its choices, the pipeline its dispatch and
-//! the output its file names from [`Method`].
+//! the output its file names from [`Method`], and every fact of a method (names, what it
+//! needs, its default probe batch, its paper, its code) is one row of [`Method::info`].
 
 use crate::error::CamError;
 use crate::methods::{
-    CamMethod, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam, eigengradcam::EigenGradCam,
-    gradcam::GradCam, gradcam_elementwise::GradCamElementwise, gradcampp::GradCamPlusPlus,
-    hirescam::HiResCam, layercam::LayerCam, scorecam::ScoreCam, xgradcam::XGradCam,
+    CamMethod, Needs, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
+    eigengradcam::EigenGradCam, gradcam::GradCam, gradcam_elementwise::GradCamElementwise,
+    gradcampp::GradCamPlusPlus, hirescam::HiResCam, layercam::LayerCam, scorecam::ScoreCam,
+    xgradcam::XGradCam,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -53,72 +55,199 @@ impl Method {
         Method::AblationCam,
     ];
 
+    /// Everything known about the method: the one table every other fact is read from.
+    pub fn info(self) -> &'static MethodInfo {
+        // Exhaustive on purpose: a new variant without its row does not compile.
+        match self {
+            Method::Cam => &MethodInfo {
+                id: "cam",
+                title: "CAM",
+                aliases: &[],
+                needs: Needs::ClassMaps,
+                default_probe_batch_size: None,
+                citation: "Zhou, Khosla, Lapedriza, Oliva, Torralba, \"Learning Deep Features for \
+                           Discriminative Localization\", CVPR 2016",
+                implementation: &Cam,
+            },
+            Method::GradCam => &MethodInfo {
+                id: "gradcam",
+                title: "Grad-CAM",
+                aliases: &["grad-cam"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "Selvaraju et al., \"Grad-CAM: Visual Explanations from Deep Networks \
+                           via Gradient-based Localization\", ICCV 2017",
+                implementation: &GradCam,
+            },
+            Method::GradCamPlusPlus => &MethodInfo {
+                id: "gradcampp",
+                title: "Grad-CAM++",
+                aliases: &["gradcam++", "grad-cam++", "gradcamplusplus"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "Chattopadhyay, Sarkar, Howlader, Balasubramanian, \"Grad-CAM++: \
+                           Improved Visual Explanations for Deep Convolutional Networks\", \
+                           WACV 2018",
+                implementation: &GradCamPlusPlus,
+            },
+            Method::XGradCam => &MethodInfo {
+                id: "xgradcam",
+                title: "XGrad-CAM",
+                aliases: &["xgrad-cam"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "Fu et al., \"Axiom-based Grad-CAM: Towards Accurate Visualization and \
+                           Explanation of CNNs\", BMVC 2020",
+                implementation: &XGradCam,
+            },
+            Method::HiResCam => &MethodInfo {
+                id: "hirescam",
+                title: "HiResCAM",
+                aliases: &["hires-cam"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "Draelos, Carin, \"Use HiResCAM instead of Grad-CAM for faithful \
+                           explanations of convolutional neural networks\", 2020 \
+                           (arXiv:2011.08891)",
+                implementation: &HiResCam,
+            },
+            Method::GradCamElementwise => &MethodInfo {
+                id: "gradcam-elementwise",
+                title: "Grad-CAM element-wise",
+                aliases: &["gradcamelementwise", "gradcam-ew"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "pytorch-grad-cam's grad_cam_elementwise.py (no paper; in the spirit of \
+                           HiResCAM and LayerCAM)",
+                implementation: &GradCamElementwise,
+            },
+            Method::LayerCam => &MethodInfo {
+                id: "layercam",
+                title: "LayerCAM",
+                aliases: &["layer-cam"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "Jiang, Zhang, Hou, Cheng, Wei, \"LayerCAM: Exploring Hierarchical Class \
+                           Activation Maps for Localization\", IEEE TIP 2021",
+                implementation: &LayerCam,
+            },
+            Method::EigenCam => &MethodInfo {
+                id: "eigencam",
+                title: "Eigen-CAM",
+                aliases: &["eigen-cam"],
+                needs: Needs::Activations,
+                default_probe_batch_size: None,
+                citation: "Muhammad, Yeasin, \"Eigen-CAM: Class Activation Map using Principal \
+                           Components\", IJCNN 2020",
+                implementation: &EigenCam,
+            },
+            Method::EigenGradCam => &MethodInfo {
+                id: "eigengradcam",
+                title: "EigenGrad-CAM",
+                aliases: &["eigengrad-cam", "eigen-grad-cam"],
+                needs: Needs::Gradients,
+                default_probe_batch_size: None,
+                citation: "pytorch-grad-cam's eigen_grad_cam.py: Eigen-CAM (Muhammad, Yeasin, \
+                           IJCNN 2020) of gradients × activations",
+                implementation: &EigenGradCam,
+            },
+            Method::ScoreCam => &MethodInfo {
+                id: "scorecam",
+                title: "Score-CAM",
+                aliases: &["score-cam"],
+                needs: Needs::Probe,
+                // Each item is a whole image through the whole network: four at a time keep
+                // the activations of a 224×224 pass near the caches; 8-32 were 10-20% slower
+                // on 2 cores.
+                default_probe_batch_size: Some(4),
+                citation: "Wang et al., \"Score-CAM: Score-Weighted Visual Explanations for \
+                           Convolutional Neural Networks\", CVPR Workshops 2020",
+                implementation: &ScoreCam,
+            },
+            Method::AblationCam => &MethodInfo {
+                id: "ablationcam",
+                title: "Ablation-CAM",
+                aliases: &["ablation-cam"],
+                needs: Needs::Probe,
+                // Each item runs only the network after the target layer.
+                default_probe_batch_size: Some(32),
+                citation: "Desai, Ramaswamy, \"Ablation-CAM: Visual Explanations for Deep \
+                           Convolutional Network via Gradient-free Localization\", WACV 2020",
+                implementation: &AblationCam,
+            },
+        }
+    }
+
     /// The id used on the command line and in file names (`gradcampp`).
     pub fn id(self) -> &'static str {
-        match self {
-            Method::Cam => "cam",
-            Method::GradCam => "gradcam",
-            Method::GradCamPlusPlus => "gradcampp",
-            Method::XGradCam => "xgradcam",
-            Method::HiResCam => "hirescam",
-            Method::GradCamElementwise => "gradcam-elementwise",
-            Method::LayerCam => "layercam",
-            Method::EigenCam => "eigencam",
-            Method::EigenGradCam => "eigengradcam",
-            Method::ScoreCam => "scorecam",
-            Method::AblationCam => "ablationcam",
-        }
+        self.info().id
     }
 
     /// The name papers and pytorch-grad-cam use (`Grad-CAM++`).
     pub fn title(self) -> &'static str {
-        match self {
-            Method::Cam => "CAM",
-            Method::GradCam => "Grad-CAM",
-            Method::GradCamPlusPlus => "Grad-CAM++",
-            Method::XGradCam => "XGrad-CAM",
-            Method::HiResCam => "HiResCAM",
-            Method::GradCamElementwise => "Grad-CAM element-wise",
-            Method::LayerCam => "LayerCAM",
-            Method::EigenCam => "Eigen-CAM",
-            Method::EigenGradCam => "EigenGrad-CAM",
-            Method::ScoreCam => "Score-CAM",
-            Method::AblationCam => "Ablation-CAM",
-        }
+        self.info().title
     }
 
     /// Other spellings accepted on the command line.
     pub fn aliases(self) -> &'static [&'static str] {
-        match self {
-            Method::Cam => &[],
-            Method::GradCam => &["grad-cam"],
-            Method::GradCamPlusPlus => &["gradcam++", "grad-cam++", "gradcamplusplus"],
-            Method::XGradCam => &["xgrad-cam"],
-            Method::HiResCam => &["hires-cam"],
-            Method::GradCamElementwise => &["gradcamelementwise", "gradcam-ew"],
-            Method::LayerCam => &["layer-cam"],
-            Method::EigenCam => &["eigen-cam"],
-            Method::EigenGradCam => &["eigengrad-cam", "eigen-grad-cam"],
-            Method::ScoreCam => &["score-cam"],
-            Method::AblationCam => &["ablation-cam"],
-        }
+        self.info().aliases
     }
 
     /// The implementation.
     pub fn implementation(self) -> &'static dyn CamMethod {
-        match self {
-            Method::Cam => &Cam,
-            Method::GradCam => &GradCam,
-            Method::GradCamPlusPlus => &GradCamPlusPlus,
-            Method::XGradCam => &XGradCam,
-            Method::HiResCam => &HiResCam,
-            Method::GradCamElementwise => &GradCamElementwise,
-            Method::LayerCam => &LayerCam,
-            Method::EigenCam => &EigenCam,
-            Method::EigenGradCam => &EigenGradCam,
-            Method::ScoreCam => &ScoreCam,
-            Method::AblationCam => &AblationCam,
-        }
+        self.info().implementation
+    }
+
+    /// The ids of [`Method::ALL`], comma-separated, for a help text or an error message.
+    pub fn help_list() -> String {
+        Method::ALL.map(Method::id).join(", ")
+    }
+}
+
+/// [`Method::ALL`] follows the declaration order, so a variant inserted among the others
+/// without its place in `ALL` does not compile.
+const _: () = {
+    let mut i = 0;
+    while i < Method::ALL.len() {
+        assert!(
+            Method::ALL[i] as usize == i,
+            "Method::ALL out of declaration order"
+        );
+        i += 1;
+    }
+};
+
+/// The facts of one method, kept in one place ([`Method::info`]).
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct MethodInfo {
+    /// The id used on the command line and in file names (`gradcampp`).
+    pub id: &'static str,
+    /// The name papers and pytorch-grad-cam use (`Grad-CAM++`).
+    pub title: &'static str,
+    /// Other spellings accepted on the command line.
+    pub aliases: &'static [&'static str],
+    /// What the pipeline must compute for it besides the activations.
+    pub needs: Needs,
+    /// Items per probe pass when the caller does not choose; `Some` exactly for the methods
+    /// that need a probe ([`Needs::Probe`]).
+    pub default_probe_batch_size: Option<usize>,
+    /// The paper (or reference implementation) it follows, in one line.
+    pub citation: &'static str,
+    /// The implementation.
+    pub implementation: &'static dyn CamMethod,
+}
+
+impl fmt::Debug for MethodInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MethodInfo")
+            .field("id", &self.id)
+            .field("title", &self.title)
+            .field("aliases", &self.aliases)
+            .field("needs", &self.needs)
+            .field("default_probe_batch_size", &self.default_probe_batch_size)
+            .field("citation", &self.citation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,7 +267,7 @@ impl FromStr for Method {
             .find(|m| m.id() == wanted || m.aliases().contains(&wanted.as_str()))
             .ok_or_else(|| CamError::UnknownMethod {
                 name: s.to_string(),
-                known: Method::ALL.map(Method::id).join(", "),
+                known: Method::help_list(),
             })
     }
 }
@@ -157,6 +286,45 @@ mod tests {
         }
         assert_eq!("Grad_CAM".parse::<Method>().unwrap(), Method::GradCam);
         let e = "gradcam3".parse::<Method>().unwrap_err().to_string();
-        assert!(e.contains("gradcam3") && e.contains("ablationcam"), "{e}");
+        assert!(
+            e.contains("gradcam3") && e.contains(&Method::help_list()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        let list = Method::help_list();
+        assert!(list.starts_with("cam, gradcam, gradcampp, "), "{list}");
+        assert!(list.ends_with(", scorecam, ablationcam"), "{list}");
+        assert_eq!(list.split(", ").count(), Method::ALL.len());
+        let mut spellings: Vec<&str> = Method::ALL
+            .iter()
+            .flat_map(|m| std::iter::once(m.id()).chain(m.aliases().iter().copied()))
+            .collect();
+        let count = spellings.len();
+        spellings.sort_unstable();
+        spellings.dedup();
+        assert_eq!(spellings.len(), count, "a spelling names two methods");
+        for m in Method::ALL {
+            let info = m.info();
+            assert_eq!(
+                info.default_probe_batch_size.is_some(),
+                info.needs == Needs::Probe,
+                "{m}"
+            );
+            assert!(
+                !info.citation.is_empty() && !info.citation.contains("  "),
+                "{m}"
+            );
+        }
+        assert_eq!(Method::ScoreCam.info().default_probe_batch_size, Some(4));
+        assert_eq!(
+            Method::AblationCam.info().default_probe_batch_size,
+            Some(32)
+        );
+        assert_eq!(Method::Cam.info().needs, Needs::ClassMaps);
+        assert_eq!(Method::EigenCam.info().needs, Needs::Activations);
+        assert_eq!(Method::GradCam.info().needs, Needs::Gradients);
     }
 }

@@ -11,7 +11,7 @@
 //! values; whycam uses the image's own minimum for every channel.) A channel that already holds
 //! the ablated value everywhere cannot change the score: its weight is zero without a pass.
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 
 /// Ablation CAM.
@@ -22,10 +22,6 @@ pub struct AblationCam;
 const ABLATION_OFFSET: f32 = 1e7;
 
 impl CamMethod for AblationCam {
-    fn needs(&self) -> Needs {
-        Needs::Probe
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let probe = layer.probe()?;
         let n = layer.positions();

@@ -8,7 +8,7 @@
 //! score is of the logits. No gradient is needed, and the map's mean is the target score.
 //! `--eigen-smooth` does not apply.
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 
 /// Class activation mapping with the classifier's own weights.
@@ -16,10 +16,6 @@ use crate::error::Result;
 pub struct Cam;
 
 impl CamMethod for Cam {
-    fn needs(&self) -> Needs {
-        Needs::ClassMaps
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let maps = layer.class_maps()?;
         let n = layer.positions();

@@ -4,7 +4,7 @@
 //! The first principal component of the activations; class-agnostic and gradient-free
 //! (pytorch-grad-cam `eigen_cam.py`). See [`crate::projection`] for the sign convention.
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 
 /// Principal-component CAM.
@@ -12,10 +12,6 @@ use crate::error::Result;
 pub struct EigenCam;
 
 impl CamMethod for EigenCam {
-    fn needs(&self) -> Needs {
-        Needs::Activations
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         Ok(Combination::Projection(layer.activations.to_vec()))
     }

@@ -3,7 +3,7 @@
 //!
 //! Channel weights are the gradients averaged over positions (pytorch-grad-cam `grad_cam.py`).
 
-use super::{CamMethod, Combination, LayerSample, Needs, sum_per_channel};
+use super::{CamMethod, Combination, LayerSample, sum_per_channel};
 use crate::error::Result;
 
 /// Gradient-weighted class activation mapping.
@@ -11,10 +11,6 @@ use crate::error::Result;
 pub struct GradCam;
 
 impl CamMethod for GradCam {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let n = layer.positions() as f64;
         let weights = sum_per_channel(layer.gradients()?, layer.positions())

@@ -2,7 +2,7 @@
 //! applies the ReLU to each gradient × activation product before summing over channels, in the
 //! spirit of HiResCAM (Draelos, Carin 2020) and LayerCAM (Jiang et al. 2021).
 
-use super::{CamMethod, Combination, LayerSample, Needs, elementwise};
+use super::{CamMethod, Combination, LayerSample, elementwise};
 use crate::error::Result;
 
 /// `Σ_k relu(g_k · A_k)`.
@@ -10,10 +10,6 @@ use crate::error::Result;
 pub struct GradCamElementwise;
 
 impl CamMethod for GradCamElementwise {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         Ok(Combination::Elementwise(elementwise(layer, |g, a| {
             (g * a).max(0.0)

@@ -4,7 +4,7 @@
 //! With the exponential-score approximation of pytorch-grad-cam (`grad_cam_plusplus.py`):
 //! `α = g² / (2g² + ΣA · g³ + 1e-6)` (zero where `g = 0`), `w_k = Σ_positions relu(g)·α`.
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 
 /// Grad-CAM with second-order pixel weights.
@@ -12,10 +12,6 @@ use crate::error::Result;
 pub struct GradCamPlusPlus;
 
 impl CamMethod for GradCamPlusPlus {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let grads = layer.gradients()?;
         let sums = layer.activation_sums();

@@ -4,7 +4,7 @@
 //! The element-wise product of gradients and activations, summed over channels (pytorch-grad-cam
 //! `hirescam.py`). Its faithfulness guarantee does not survive `--eigen-smooth`.
 
-use super::{CamMethod, Combination, LayerSample, Needs, elementwise};
+use super::{CamMethod, Combination, LayerSample, elementwise};
 use crate::error::Result;
 
 /// High-resolution CAM.
@@ -12,10 +12,6 @@ use crate::error::Result;
 pub struct HiResCam;
 
 impl CamMethod for HiResCam {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         Ok(Combination::Elementwise(elementwise(layer, |g, a| g * a)?))
     }

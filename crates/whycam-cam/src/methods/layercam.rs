@@ -4,7 +4,7 @@
 //! `Σ_k relu(g_k) · A_k`: every position weighted by its own positive gradient
 //! (pytorch-grad-cam `layer_cam.py`).
 
-use super::{CamMethod, Combination, LayerSample, Needs, elementwise};
+use super::{CamMethod, Combination, LayerSample, elementwise};
 use crate::error::Result;
 
 /// Layer-wise CAM.
@@ -12,10 +12,6 @@ use crate::error::Result;
 pub struct LayerCam;
 
 impl CamMethod for LayerCam {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         Ok(Combination::Elementwise(elementwise(layer, |g, a| {
             g.max(0.0) * a

@@ -1,6 +1,8 @@
 //! The CAM methods, one file each. Every method gets the same [`LayerSample`] (one image, one
 //! target, one layer) and says how to combine it into a map ([`Combination`]); the shared
-//! pipeline in [`crate::explainer`] does the rest (ReLU, scaling, layers, augmentation).
+//! pipeline in [`Explainer`](crate::Explainer) does the rest (ReLU, scaling, layers,
+//! augmentation). What each method needs, and its other facts, are in
+//! [`Method::info`](crate::Method::info).
 
 pub mod ablationcam;
 pub mod cam;
@@ -17,7 +19,8 @@ pub mod xgradcam;
 use crate::error::{CamError, Result};
 use crate::target::Target;
 
-/// What a method needs besides the target layer's activations.
+/// What a method needs besides the target layer's activations
+/// ([`MethodInfo::needs`](crate::MethodInfo::needs)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
     /// Only the activations.
@@ -115,18 +118,11 @@ pub enum Combination {
     Map(Vec<f32>),
 }
 
-/// One CAM method: what it needs, and how it combines the layer into a map.
+/// One CAM method: how it combines the layer into a map. What it needs from the pipeline
+/// (and its other facts) is its row of [`Method::info`](crate::Method::info).
 pub trait CamMethod: Send + Sync {
-    /// What the pipeline must provide in the [`LayerSample`].
-    fn needs(&self) -> Needs;
-
     /// The method's combination for one image, target and layer.
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination>;
-
-    /// Items per [`Probe`] pass when the caller does not choose (methods that need a probe).
-    fn probe_batch_size(&self) -> usize {
-        32
-    }
 }
 
 /// `Σ over positions` of `values` (`C × n`), one sum per channel, accumulated in `f64`: the

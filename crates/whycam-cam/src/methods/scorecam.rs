@@ -10,7 +10,7 @@
 //! position): each distinct mask is scored once. That changes no weight and saves most of the
 //! forward passes pytorch-grad-cam makes.
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 use crate::plane::Plane;
 use std::collections::HashMap;
@@ -20,16 +20,6 @@ use std::collections::HashMap;
 pub struct ScoreCam;
 
 impl CamMethod for ScoreCam {
-    fn needs(&self) -> Needs {
-        Needs::Probe
-    }
-
-    /// Each item is a whole image through the whole network: four at a time keep the
-    /// activations of a 224×224 pass near the caches; 8-32 were 10-20% slower on 2 cores.
-    fn probe_batch_size(&self) -> usize {
-        4
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let probe = layer.probe()?;
         let (height, width) = probe.input_size();

@@ -3,7 +3,7 @@
 //!
 //! `w_k = Σ_positions g·A / (ΣA + 1e-7)` (pytorch-grad-cam `xgrad_cam.py`).
 
-use super::{CamMethod, Combination, LayerSample, Needs};
+use super::{CamMethod, Combination, LayerSample};
 use crate::error::Result;
 
 /// Axiom-based Grad-CAM.
@@ -11,10 +11,6 @@ use crate::error::Result;
 pub struct XGradCam;
 
 impl CamMethod for XGradCam {
-    fn needs(&self) -> Needs {
-        Needs::Gradients
-    }
-
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let n = layer.positions();
         let grads = layer.gradients()?;
