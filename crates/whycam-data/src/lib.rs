@@ -1,7 +1,7 @@
 //! Getting images into a CNN the way torchvision does: decoding files to RGB
 //! ([`load_rgb8`]), resizing, cropping and normalising them into CHW `f32` inputs
 //! ([`prepare`]), expanding command-line paths into image files ([`collect_inputs`]),
-//! and class names ([`imagenet_labels`], [`load_labels`]).
+//! and class names ([`imagenet_labels`], [`load_labels`], [`find_label`]).
 //!
 //! Inputs may also be `http(s)://` URLs: [`collect_sources`] turns a command line into
 //! [`Source`]s, which load and prepare files and downloads alike; [`fetch_bytes`] does
@@ -29,7 +29,7 @@ pub use error::{DataError, Result};
 pub use fetch::{FetchLimits, fetch_bytes};
 pub use image::RgbImage;
 pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, collect_sources, has_image_extension};
-pub use labels::{imagenet_labels, load_labels};
+pub use labels::{find_class, find_label, imagenet_labels, load_labels};
 pub use loader::{Augment, Batch, Loader, LoaderConfig, Skipped};
 pub use preprocess::{
     CropRegion, Normalization, Prepared, Preprocess, PreprocessConfig, normalize_chw, prepare,

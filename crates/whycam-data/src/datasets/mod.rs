@@ -20,6 +20,7 @@ pub use oxford_pet::{OxfordPet, PetTarget};
 pub use stl10::Stl10;
 
 use crate::error::{DataError, Result};
+use crate::labels::find_label;
 use image::RgbImage;
 use std::path::Path;
 
@@ -276,20 +277,14 @@ impl Subset {
         Self::new(inner, indices)
     }
 
-    /// The samples of the classes `names` (matched ignoring case, `_`, `-` and spaces),
-    /// relabelled `0..names.len()` in that order.
+    /// The samples of the classes `names` (each matched as [`find_label`] does), relabelled
+    /// `0..names.len()` in that order.
     pub fn of_classes(inner: std::sync::Arc<dyn Dataset>, names: &[String]) -> Result<Self> {
-        let key = |s: &str| -> String {
-            s.chars()
-                .filter(|c| !matches!(c, '_' | '-' | ' '))
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
         let known = inner.classes();
         let mut map = vec![None; known.len()];
         let mut picked = Vec::new();
         for (new, name) in names.iter().enumerate() {
-            let Some(old) = known.iter().position(|k| key(k) == key(name)) else {
+            let Some(old) = find_label(known, name) else {
                 return Err(DataError::parameter(format!(
                     "no class {name:?} in the dataset; its classes are {}",
                     known.join(", ")
