@@ -7,6 +7,7 @@ pub type Result<T> = std::result::Result<T, AssetError>;
 
 /// Why an asset could not be provided.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AssetError {
     // --- Environment: nothing to run or nowhere to write. ---
     /// None of `WHYCAM_CACHE`, `XDG_CACHE_HOME` or `HOME` is set.

@@ -4,6 +4,7 @@ use whycam_models::ModelError;
 
 /// Everything that can go wrong while setting up or computing an explanation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CamError {
     /// The model refused a layer name (unknown, or folded away).
     #[error(transparent)]
@@ -49,9 +50,16 @@ pub enum CamError {
         reason: String,
     },
 
-    /// Inputs of the wrong shape, or options that contradict each other.
-    #[error("invalid parameter: {0}")]
-    Parameter(String),
+    /// The options name no CAM method to run.
+    #[error("invalid parameter: no CAM method given")]
+    NoMethod,
+
+    /// A method needs something the pipeline did not compute or provide.
+    #[error("invalid parameter: the pipeline did not provide the {what} a method needs")]
+    NotProvided {
+        /// What is missing: "gradients", "class activation maps", "probe".
+        what: &'static str,
+    },
 }
 
 /// Result type of this crate.

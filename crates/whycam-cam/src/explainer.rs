@@ -100,7 +100,7 @@ impl<'m> Explainer<'m> {
     /// folding), and CAM has the global-average-pool + linear head and the layer feeding it.
     pub fn new(model: &'m Model, options: ExplainOptions) -> Result<Self> {
         if options.methods.is_empty() {
-            return Err(CamError::Parameter("no CAM method given".into()));
+            return Err(CamError::NoMethod);
         }
         let net = &model.net;
         let names = if options.layers.is_empty() {

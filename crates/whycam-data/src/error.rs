@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Every variant that concerns an input names it in its message. For an input given as
 /// a URL, the `path` fields hold the URL as it was given.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file could not be opened or read.
     #[error("cannot read {}: {source}", .path.display())]
@@ -77,11 +78,128 @@ pub enum DataError {
         message: String,
     },
 
-    /// A configuration value is invalid (not tied to any file).
-    #[error("invalid parameter: {message}")]
-    Parameter {
-        /// Which value, and what is allowed.
-        message: String,
+    // --- Configuration: a value that cannot work (not tied to any file). ---
+    /// A preprocess mode name that is not one of [`Preprocess::ALL`](crate::Preprocess::ALL).
+    #[error(
+        "invalid parameter: unknown preprocess mode \"{name}\", expected one of: crop, stretch, \
+         none, shorter"
+    )]
+    UnknownPreprocess {
+        /// The name given.
+        name: String,
+    },
+
+    /// A network input size outside `1..=PreprocessConfig::MAX_SIZE`.
+    #[error("invalid parameter: input size {size} px is outside 1..={max}")]
+    InputSize {
+        /// The size given, in pixels.
+        size: u32,
+        /// The largest accepted size.
+        max: u32,
+    },
+
+    /// A centre-crop fraction outside 0.1..=1.
+    #[error("invalid parameter: crop fraction {fraction} is outside 0.1..=1")]
+    CropFraction {
+        /// The fraction given.
+        fraction: f32,
+    },
+
+    /// A normalisation mean that is not finite.
+    #[error("invalid parameter: normalisation mean {mean:?} must be finite")]
+    NormalizationMean {
+        /// The R, G, B means given.
+        mean: [f32; 3],
+    },
+
+    /// A normalisation standard deviation that is not finite and positive.
+    #[error("invalid parameter: normalisation std {std:?} must be finite and positive")]
+    NormalizationStd {
+        /// The R, G, B standard deviations given.
+        std: [f32; 3],
+    },
+
+    /// `--preprocess shorter` for a loader, whose batches need one square input size.
+    #[error(
+        "invalid parameter: --preprocess shorter keeps each photo's aspect ratio, so its inputs \
+         differ in shape; batches of a dataset need one square size (use crop or stretch)"
+    )]
+    ShorterBatches,
+
+    /// A loader batch size of 0.
+    #[error("invalid parameter: the batch size must be at least 1")]
+    ZeroBatchSize,
+
+    /// Augmentation ranges that are empty, not positive, or crop more than the image.
+    #[error(
+        "invalid parameter: augmentation ranges must be 0 < low <= high (scale <= 1): {augment:?}"
+    )]
+    AugmentRanges {
+        /// The augmentation given.
+        augment: crate::Augment,
+    },
+
+    /// A subset index past the end of its dataset.
+    #[error("invalid parameter: index {index} is past the dataset's {len} samples")]
+    IndexPastEnd {
+        /// The first index out of range.
+        index: usize,
+        /// The dataset's samples.
+        len: usize,
+    },
+
+    /// A class name that matches none of the dataset's classes.
+    #[error(
+        "invalid parameter: no class {name:?} in the dataset; its classes are {}",
+        .classes.join(", ")
+    )]
+    UnknownClass {
+        /// The name given.
+        name: String,
+        /// The dataset's classes.
+        classes: Vec<String>,
+    },
+
+    /// A class named twice in a list of classes.
+    #[error("invalid parameter: class {name:?} is named twice")]
+    ClassTwice {
+        /// The second name for an already picked class, as given.
+        name: String,
+    },
+
+    /// A held-out fraction not strictly between 0 and 1.
+    #[error("invalid parameter: the held-out fraction must be between 0 and 1, got {fraction}")]
+    SplitFraction {
+        /// The fraction given.
+        fraction: f64,
+    },
+
+    /// Too few samples to split into a training and a validation part.
+    #[error("invalid parameter: {samples} sample(s) cannot be split into training and validation")]
+    TooFewToSplit {
+        /// Samples in the dataset.
+        samples: usize,
+    },
+
+    // --- Internal: only reachable through a bug, since sizes are validated first. ---
+    /// The resizer refused an image or a resize.
+    #[error("invalid parameter: cannot resize image ({step}): {source}")]
+    Resize {
+        /// The step that failed: "source" or "resize".
+        step: &'static str,
+        /// The resizer's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The resizer returned a buffer of the wrong length for its size.
+    #[error("invalid parameter: resized buffer has the wrong length")]
+    ResizedLength {
+        /// Width of the image asked for.
+        width: u32,
+        /// Height of the image asked for.
+        height: u32,
+        /// Bytes returned (3 per pixel expected).
+        len: usize,
     },
 }
 
@@ -120,13 +238,21 @@ impl DataError {
             | DataError::Dataset { path, .. } => Some(path),
             DataError::Fetch { url, .. } => Some(Path::new(url)),
             DataError::Size { path, .. } => path.as_deref(),
-            DataError::Parameter { .. } => None,
-        }
-    }
-
-    pub(crate) fn parameter(message: impl Into<String>) -> Self {
-        DataError::Parameter {
-            message: message.into(),
+            DataError::UnknownPreprocess { .. }
+            | DataError::InputSize { .. }
+            | DataError::CropFraction { .. }
+            | DataError::NormalizationMean { .. }
+            | DataError::NormalizationStd { .. }
+            | DataError::ShorterBatches
+            | DataError::ZeroBatchSize
+            | DataError::AugmentRanges { .. }
+            | DataError::IndexPastEnd { .. }
+            | DataError::UnknownClass { .. }
+            | DataError::ClassTwice { .. }
+            | DataError::SplitFraction { .. }
+            | DataError::TooFewToSplit { .. }
+            | DataError::Resize { .. }
+            | DataError::ResizedLength { .. } => None,
         }
     }
 
@@ -209,6 +335,40 @@ mod tests {
         }
         .with_path(Path::new(url));
         assert_eq!(e.to_string(), format!("{url}: expected 224x224 px"));
+    }
+
+    #[test]
+    fn configuration_messages_keep_their_wording() {
+        let cases = [
+            (
+                DataError::UnknownPreprocess {
+                    name: "zoom".into(),
+                },
+                "invalid parameter: unknown preprocess mode \"zoom\", expected one of: crop, \
+                 stretch, none, shorter",
+            ),
+            (
+                DataError::ShorterBatches,
+                "invalid parameter: --preprocess shorter keeps each photo's aspect ratio, so its \
+                 inputs differ in shape; batches of a dataset need one square size (use crop or \
+                 stretch)",
+            ),
+            (
+                DataError::UnknownClass {
+                    name: "dog".into(),
+                    classes: vec!["cat".into(), "bird".into()],
+                },
+                "invalid parameter: no class \"dog\" in the dataset; its classes are cat, bird",
+            ),
+            (
+                DataError::InputSize { size: 0, max: 4096 },
+                "invalid parameter: input size 0 px is outside 1..=4096",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            assert_eq!(e.path(), None);
+        }
     }
 
     #[test]

@@ -104,22 +104,15 @@ impl Loader {
     pub fn new(dataset: Arc<dyn Dataset>, config: LoaderConfig) -> Result<Self> {
         config.preprocess.validate()?;
         if config.preprocess.mode == crate::Preprocess::Shorter {
-            return Err(crate::DataError::parameter(
-                "--preprocess shorter keeps each photo's aspect ratio, so its inputs differ in \
-                 shape; batches of a dataset need one square size (use crop or stretch)",
-            ));
+            return Err(crate::DataError::ShorterBatches);
         }
         if config.batch_size == 0 {
-            return Err(crate::DataError::parameter(
-                "the batch size must be at least 1",
-            ));
+            return Err(crate::DataError::ZeroBatchSize);
         }
         if let Some(a) = config.augment {
             let ok = |(lo, hi): (f64, f64)| lo > 0.0 && lo <= hi && hi.is_finite();
             if !ok(a.scale) || a.scale.1 > 1.0 || !ok(a.ratio) {
-                return Err(crate::DataError::parameter(format!(
-                    "augmentation ranges must be 0 < low <= high (scale <= 1): {a:?}"
-                )));
+                return Err(crate::DataError::AugmentRanges { augment: a });
             }
         }
         Ok(Self { dataset, config })

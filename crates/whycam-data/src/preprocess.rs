@@ -71,10 +71,8 @@ impl FromStr for Preprocess {
         Preprocess::ALL
             .into_iter()
             .find(|mode| mode.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                DataError::parameter(format!(
-                    "unknown preprocess mode \"{s}\", expected one of: crop, stretch, none, shorter"
-                ))
+            .ok_or_else(|| DataError::UnknownPreprocess {
+                name: s.to_string(),
             })
     }
 }
@@ -104,16 +102,10 @@ impl Normalization {
 
     fn validate(&self) -> Result<()> {
         if self.mean.iter().any(|m| !m.is_finite()) {
-            return Err(DataError::parameter(format!(
-                "normalisation mean {:?} must be finite",
-                self.mean
-            )));
+            return Err(DataError::NormalizationMean { mean: self.mean });
         }
         if self.std.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-            return Err(DataError::parameter(format!(
-                "normalisation std {:?} must be finite and positive",
-                self.std
-            )));
+            return Err(DataError::NormalizationStd { std: self.std });
         }
         Ok(())
     }
@@ -139,18 +131,16 @@ impl PreprocessConfig {
     /// Checks every field; [`prepare`] calls this itself.
     pub fn validate(&self) -> Result<()> {
         if self.size == 0 || self.size > Self::MAX_SIZE {
-            return Err(DataError::parameter(format!(
-                "input size {} px is outside 1..={}",
-                self.size,
-                Self::MAX_SIZE
-            )));
+            return Err(DataError::InputSize {
+                size: self.size,
+                max: Self::MAX_SIZE,
+            });
         }
         // Below 0.1 the resized image would be absurdly large for the crop it feeds.
         if !(self.crop_fraction.is_finite() && (0.1..=1.0).contains(&self.crop_fraction)) {
-            return Err(DataError::parameter(format!(
-                "crop fraction {} is outside 0.1..=1",
-                self.crop_fraction
-            )));
+            return Err(DataError::CropFraction {
+                fraction: self.crop_fraction,
+            });
         }
         self.normalization.validate()
     }
@@ -392,13 +382,18 @@ fn resize_bilinear(
     width: u32,
     height: u32,
 ) -> Result<RgbImage> {
-    let internal = |what: &str, e: &dyn std::error::Error| {
-        // Only reachable through a bug in this module: sizes are validated above.
-        DataError::parameter(format!("cannot resize image ({what}): {e}"))
-    };
+    // Only reachable through a bug in this module: sizes are validated above.
+    fn internal<E: std::error::Error + Send + Sync + 'static>(
+        step: &'static str,
+    ) -> impl FnOnce(E) -> DataError {
+        move |e| DataError::Resize {
+            step,
+            source: Box::new(e),
+        }
+    }
     let src =
         fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)
-            .map_err(|e| internal("source", &e))?;
+            .map_err(internal("source"))?;
     let mut dst = fr::images::Image::new(width, height, fr::PixelType::U8x3);
     let mut options = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
@@ -408,9 +403,10 @@ fn resize_bilinear(
     }
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
-        .map_err(|e| internal("resize", &e))?;
-    RgbImage::from_raw(width, height, dst.into_vec())
-        .ok_or_else(|| DataError::parameter("resized buffer has the wrong length"))
+        .map_err(internal("resize"))?;
+    let buffer = dst.into_vec();
+    let len = buffer.len();
+    RgbImage::from_raw(width, height, buffer).ok_or(DataError::ResizedLength { width, height, len })
 }
 
 #[cfg(test)]
@@ -742,7 +738,13 @@ mod tests {
         ];
         for cfg in bad {
             assert!(
-                matches!(prepare(&img, &cfg), Err(DataError::Parameter { .. })),
+                matches!(
+                    prepare(&img, &cfg),
+                    Err(DataError::InputSize { .. }
+                        | DataError::CropFraction { .. }
+                        | DataError::NormalizationMean { .. }
+                        | DataError::NormalizationStd { .. })
+                ),
                 "{cfg:?}"
             );
         }

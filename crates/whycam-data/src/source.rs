@@ -346,6 +346,9 @@ mod tests {
         let err = source
             .prepare(&DecodeLimits::default(), &fetch_limits(), &cfg)
             .unwrap_err();
-        assert!(matches!(err, DataError::Parameter { .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::InputSize { size: 0, .. }),
+            "{err:?}"
+        );
     }
 }

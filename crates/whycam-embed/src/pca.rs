@@ -24,9 +24,7 @@ impl Pca {
     pub fn fit(x: &[f32], n: usize, d: usize, k: usize) -> Result<Self> {
         crate::check(x, n, d, 2)?;
         if k == 0 || k > d.min(n) {
-            return Err(EmbedError::Parameter(format!(
-                "cannot keep {k} components of {n} points with {d} features"
-            )));
+            return Err(EmbedError::Components { k, n, d });
         }
         let mean: Vec<f64> = (0..d)
             .map(|j| (0..n).map(|i| x[i * d + j] as f64).sum::<f64>() / n as f64)

@@ -54,30 +54,22 @@ impl TsneConfig {
     /// Checks the settings that do not depend on the data.
     pub fn validate(&self) -> Result<()> {
         if !(self.perplexity >= 1.0 && self.perplexity.is_finite()) {
-            return Err(EmbedError::Parameter(format!(
-                "the perplexity must be a number of at least 1, got {}",
-                self.perplexity
-            )));
+            return Err(EmbedError::Perplexity {
+                perplexity: self.perplexity,
+            });
         }
         if let Some(lr) = self.learning_rate
             && !(lr > 0.0 && lr.is_finite())
         {
-            return Err(EmbedError::Parameter(format!(
-                "the learning rate must be positive, got {lr}"
-            )));
+            return Err(EmbedError::LearningRate { learning_rate: lr });
         }
         if self.iterations < 250 {
-            return Err(EmbedError::Parameter(format!(
-                "t-SNE needs at least 250 iterations (the first 250 are early exaggeration), \
-                 got {}",
-                self.iterations
-            )));
+            return Err(EmbedError::Iterations {
+                iterations: self.iterations,
+            });
         }
         if !(self.theta > 0.0 && self.theta.is_finite()) {
-            return Err(EmbedError::Parameter(format!(
-                "Barnes-Hut theta must be positive, got {}",
-                self.theta
-            )));
+            return Err(EmbedError::Theta { theta: self.theta });
         }
         Ok(())
     }
@@ -146,7 +138,7 @@ pub fn tsne(x: &[f32], n: usize, d: usize, config: &TsneConfig) -> Result<Vec<f3
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
-        .map_err(|e| EmbedError::Parameter(format!("cannot start a thread pool: {e}")))?;
+        .map_err(|source| EmbedError::ThreadPool { source })?;
     Ok(pool.install(|| {
         let mut t: bhtsne::tSNE<f32, &[f32], 2> = bhtsne::tSNE::new(&rows);
         t.perplexity(config.perplexity)

@@ -108,16 +108,15 @@ pub fn contact_sheet(
         return Err(RenderError::Empty("a grid"));
     }
     if rows == 0 || columns == 0 {
-        return Err(RenderError::Parameter(format!(
-            "a grid needs at least one row and column, got {rows}x{columns}"
-        )));
+        return Err(RenderError::EmptyGrid { rows, columns });
     }
     let capacity = (rows * columns) as usize;
     if tiles.len() > capacity {
-        return Err(RenderError::Parameter(format!(
-            "{} tiles do not fit a {rows}x{columns} grid",
-            tiles.len()
-        )));
+        return Err(RenderError::TooManyTiles {
+            tiles: tiles.len(),
+            rows,
+            columns,
+        });
     }
     // Fewer tiles than cells: drop the empty rows.
     let rows = (tiles.len() as u32).div_ceil(columns);

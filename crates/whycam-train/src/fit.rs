@@ -294,9 +294,7 @@ pub fn evaluate(model: &dyn whycam_models::Explainable, loader: &Loader) -> Resu
     }
     let seen = out.labels.len();
     if seen == 0 {
-        return Err(TrainError::Parameter(
-            "no readable sample to evaluate on".into(),
-        ));
+        return Err(TrainError::NoEvaluationSample);
     }
     let right = out
         .labels
@@ -360,27 +358,20 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
     if config.total_epochs() == 0 || !(config.lr > 0.0 && config.lr.is_finite()) {
-        return Err(TrainError::Parameter(format!(
-            "need at least one epoch and a positive learning rate, got {} and {}",
-            config.total_epochs(),
-            config.lr
-        )));
+        return Err(TrainError::Schedule {
+            epochs: config.total_epochs(),
+            lr: config.lr,
+        });
     }
     let device = Device::default().autodiff();
     let classes = model.num_classes();
     let objective = Objective::for_head(classes, &device);
     let range = objective.label_range(classes);
     if train.dataset().classes().len() > range {
-        return Err(TrainError::Parameter(format!(
-            "the training data has {} classes but the head has {} output(s){}",
-            train.dataset().classes().len(),
-            classes,
-            if classes == 1 {
-                " (a binary head takes two classes)"
-            } else {
-                ""
-            }
-        )));
+        return Err(TrainError::HeadTooSmall {
+            classes: train.dataset().classes().len(),
+            outputs: classes,
+        });
     }
     let mut model = stable_ids(model);
     let mut optim = optimizer(config);
@@ -443,9 +434,7 @@ pub fn fit(
             }
         }
         if seen == 0 {
-            return Err(TrainError::Parameter(
-                "no readable sample to train on".into(),
-            ));
+            return Err(TrainError::NoTrainingSample);
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let (valid_loss, valid_accuracy) = match valid.filter(|_| !interrupted) {

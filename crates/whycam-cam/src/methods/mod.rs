@@ -99,10 +99,8 @@ impl<'a> LayerSample<'a> {
     }
 }
 
-fn missing(what: &str) -> CamError {
-    CamError::Parameter(format!(
-        "the pipeline did not provide the {what} a method needs"
-    ))
+fn missing(what: &'static str) -> CamError {
+    CamError::NotProvided { what }
 }
 
 /// How a method turns the layer into a signed map (before ReLU and scaling).

@@ -258,10 +258,10 @@ impl Subset {
     /// The samples `indices` of `inner`; an index past its end is an error.
     pub fn new(inner: std::sync::Arc<dyn Dataset>, indices: Vec<usize>) -> Result<Self> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= inner.len()) {
-            return Err(DataError::parameter(format!(
-                "index {bad} is past the dataset's {} samples",
-                inner.len()
-            )));
+            return Err(DataError::IndexPastEnd {
+                index: bad,
+                len: inner.len(),
+            });
         }
         Ok(Self {
             inner,
@@ -285,15 +285,13 @@ impl Subset {
         let mut picked = Vec::new();
         for (new, name) in names.iter().enumerate() {
             let Some(old) = find_label(known, name) else {
-                return Err(DataError::parameter(format!(
-                    "no class {name:?} in the dataset; its classes are {}",
-                    known.join(", ")
-                )));
+                return Err(DataError::UnknownClass {
+                    name: name.clone(),
+                    classes: known.to_vec(),
+                });
             };
             if map[old].is_some() {
-                return Err(DataError::parameter(format!(
-                    "class {name:?} is named twice"
-                )));
+                return Err(DataError::ClassTwice { name: name.clone() });
             }
             map[old] = Some(new);
             picked.push(known[old].clone());
@@ -318,15 +316,11 @@ impl Subset {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
         if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(DataError::parameter(format!(
-                "the held-out fraction must be between 0 and 1, got {fraction}"
-            )));
+            return Err(DataError::SplitFraction { fraction });
         }
         let n = inner.len();
         if n < 2 {
-            return Err(DataError::parameter(format!(
-                "{n} sample(s) cannot be split into training and validation"
-            )));
+            return Err(DataError::TooFewToSplit { samples: n });
         }
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
