@@ -517,6 +517,8 @@ pub struct Model {
     native_size: usize,
     /// Whether the graph only takes its one fixed input size.
     fixed_size: bool,
+    /// Where its tensors live; inputs go there.
+    device: Device,
 }
 
 impl Model {
@@ -528,9 +530,40 @@ impl Model {
         Ok(Self::zoo(architecture, weights, net))
     }
 
+    /// Loads `architecture` so that each of `layers` can be read, deciding from the names
+    /// before anything runs: BatchNorms are folded unless one of the layers is a
+    /// convolution's output that a BatchNorm follows (folding removes it). Names the
+    /// network does not know are left for [`Explainable::find_layer`] to report.
+    pub fn load_for_layers(
+        architecture: Architecture,
+        weights: &Path,
+        layers: &[String],
+        device: &Device,
+    ) -> Result<Self> {
+        let net = architecture.load_network(weights, None, device, &[])?;
+        let stages = net.stages();
+        let before_batchnorm = layers.iter().any(|name| {
+            stages
+                .find(name)
+                .is_some_and(|i| stages.list()[i].before_batchnorm)
+        });
+        let options = LoadOptions {
+            fold_batchnorm: !before_batchnorm,
+        };
+        Ok(Self {
+            device: device.clone(),
+            ..Self::zoo(architecture, weights, ready(net, options))
+        })
+    }
+
     /// Loads an ONNX classifier (see [`OnnxModel`]).
     pub fn load_onnx(path: &Path) -> Result<Self> {
-        let net = OnnxModel::load(path)?;
+        Self::load_onnx_on(path, &Device::default())
+    }
+
+    /// Loads an ONNX classifier onto `device`.
+    pub fn load_onnx_on(path: &Path, device: &Device) -> Result<Self> {
+        let net = OnnxModel::load_on(path, device)?;
         let fixed = net.input_size();
         Ok(Self {
             architecture: None,
@@ -542,6 +575,7 @@ impl Model {
             native_size: fixed.map_or(224, |(h, _)| h),
             fixed_size: fixed.is_some(),
             net: Box::new(net),
+            device: device.clone(),
         })
     }
 
@@ -553,6 +587,7 @@ impl Model {
             native_size: architecture.native_size(),
             fixed_size: false,
             net: Box::new(net),
+            device: Device::default(),
         }
     }
 
@@ -567,6 +602,11 @@ impl Model {
             .network(head, &WhycamSmallConfig::default(), &Device::default())
             .expect("an architecture from Architecture::ALL");
         Self::zoo(architecture, Path::new(""), ready(net, options))
+    }
+
+    /// The device its tensors live on, where its inputs go.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The input resolution the model was made for.
@@ -611,15 +651,12 @@ fn ready(net: Network, options: LoadOptions) -> Network {
     net
 }
 
-/// `n` preprocessed images (`n × 3 × size × size` values, NCHW) as a tensor.
-fn input_batch(images: Vec<f32>, n: usize, size: usize) -> Tensor<4> {
-    Tensor::<4>::from_data(
-        TensorData::new(images, [n, 3, size, size]),
-        &Device::default(),
-    )
-}
-
 impl Model {
+    /// Preprocessed images (NCHW values) as a tensor on the model's device.
+    fn input_batch(&self, images: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::<4>::from_data(TensorData::new(images, shape), &self.device)
+    }
+
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
     /// row-major `[n, classes]`.
     pub fn logits(&self, images: Vec<f32>, n: usize, size: usize) -> Result<Vec<f32>> {
@@ -634,10 +671,7 @@ impl Model {
         height: usize,
         width: usize,
     ) -> Result<Vec<f32>> {
-        let x = Tensor::<4>::from_data(
-            TensorData::new(images, [n, 3, height, width]),
-            &Device::default(),
-        );
+        let x = self.input_batch(images, [n, 3, height, width]);
         Ok(host(self.net.forward(x)?))
     }
 
@@ -651,7 +685,7 @@ impl Model {
         size: usize,
         layer: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let x = input_batch(images, n, size);
+        let x = self.input_batch(images, [n, 3, size, size]);
         let mut trace = self.net.trace(x, &[layer])?;
         let features = trace.activations.remove(0);
         Ok((host(global_avg_pool(features)), host(trace.logits)))

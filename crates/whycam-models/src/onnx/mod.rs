@@ -51,6 +51,8 @@ pub struct LayerInfo {
 #[derive(Debug)]
 pub struct OnnxModel {
     path: PathBuf,
+    /// Where its weights live and its values are computed.
+    device: Device,
     value_names: Vec<String>,
     nodes: Vec<Node>,
     constants: Vec<Option<Value>>,
@@ -234,7 +236,12 @@ fn counted(items: &[String]) -> String {
 impl OnnxModel {
     /// Loads and checks an ONNX classifier.
     pub fn load(path: &Path) -> Result<Self> {
-        let device = Device::default();
+        Self::load_on(path, &Device::default())
+    }
+
+    /// Loads and checks an ONNX classifier, its weights on `device`.
+    pub fn load_on(path: &Path, device: &Device) -> Result<Self> {
+        let device = device.clone();
         let onnx_err = |message: String| ModelError::Onnx {
             path: path.to_path_buf(),
             message,
@@ -404,6 +411,7 @@ impl OnnxModel {
 
         let mut model = OnnxModel {
             path: path.to_path_buf(),
+            device: device.clone(),
             value_names,
             nodes,
             constants: constant_vec,
@@ -668,7 +676,7 @@ impl OnnxModel {
         keep: &[bool],
         perturb: Option<(usize, &Tensor<4>)>,
     ) -> Result<()> {
-        let device = Device::default();
+        let device = &self.device;
         for &i in nodes {
             let node = &self.nodes[i];
             // A value read for the last time is moved in, so the op may reuse its storage.
@@ -703,13 +711,7 @@ impl OnnxModel {
             }
             let outs = node
                 .op
-                .eval(
-                    &mut Inputs {
-                        values,
-                        device: &device,
-                    },
-                    node.outputs.len(),
-                )
+                .eval(&mut Inputs { values, device }, node.outputs.len())
                 .map_err(|m| self.failure(node, m))?;
             for (slot, value) in node.outputs.iter().zip(outs) {
                 locals[*slot] = Some(match (perturb, value) {
