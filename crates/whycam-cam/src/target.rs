@@ -9,6 +9,7 @@ use crate::error::{CamError, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use whycam_data::find_label;
 
 /// A target as asked for on the command line, before it meets an image.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,18 +96,10 @@ impl ClassGroups {
     }
 }
 
-fn normalise_label(s: &str) -> String {
-    s.trim().to_lowercase().replace(['_', '-'], " ")
-}
-
-fn find_label(labels: &[String], wanted: &str) -> Option<usize> {
-    let wanted = normalise_label(wanted);
-    labels.iter().position(|l| normalise_label(l) == wanted)
-}
-
 impl TargetSpec {
-    /// Parses `auto`, a class index, a label (case-insensitive; `_` and `-` match spaces) or a
-    /// group name. `labels` has one name per class (two for a one-logit binary model).
+    /// Parses `auto`, a class index, a label (as [`find_label`] matches it: case-insensitive,
+    /// `_` and `-` match spaces) or a group name. `labels` has one name per class (two for a
+    /// one-logit binary model).
     pub fn parse(text: &str, labels: &[String], groups: &ClassGroups) -> Result<Self> {
         let classes = labels.len();
         let error = |reason: String| CamError::Target {
