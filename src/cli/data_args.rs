@@ -1,15 +1,10 @@
 //! Naming a dataset on the command line: its path, the split, a choice of classes, a size
-//! limit, and turning that into loaders.
+//! limit, turned into the library's [`whycam_pipeline::data`] types.
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use whycam_data::datasets::{self, Dataset, PetTarget, Subset};
-use whycam_data::{Augment, Loader, LoaderConfig, Preprocess, PreprocessConfig, Split};
-
-/// A dataset shared with the loader's threads.
-pub type Data = Arc<dyn Dataset>;
+use std::path::PathBuf;
+use whycam_data::datasets::PetTarget;
+use whycam_data::{Preprocess, Split};
 
 /// What an Oxford-IIIT Pet image is labelled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,19 +58,13 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Opens `path`'s `split` with the classes and limit applied.
-    pub fn open(&self, path: &Path, split: Split) -> anyhow::Result<Data> {
-        let data: Data = Arc::from(datasets::open(path, split, self.pet_target.into())?);
-        self.select(data, self.limit)
-    }
-
-    fn select(&self, mut data: Data, limit: Option<usize>) -> anyhow::Result<Data> {
-        if !self.classes.is_empty() {
-            data = Arc::new(Subset::of_classes(data, &self.classes)?);
+    /// The library's selection.
+    pub fn selection(&self) -> whycam_pipeline::data::Selection {
+        whycam_pipeline::data::Selection {
+            classes: self.classes.clone(),
+            limit: self.limit,
+            pet_target: self.pet_target.into(),
         }
-        let data = limited(data, limit)?;
-        anyhow::ensure!(!data.is_empty(), "the dataset has no samples");
-        Ok(data)
     }
 }
 
@@ -92,16 +81,10 @@ pub struct EvalData {
     pub batch_size: u32,
 }
 
-/// At most `limit` samples of `data`, spread evenly.
-pub fn limited(data: Data, limit: Option<usize>) -> anyhow::Result<Data> {
-    match limit.filter(|&l| l < data.len()) {
-        Some(limit) => {
-            anyhow::ensure!(limit > 0, "--limit must be at least 1");
-            let len = data.len();
-            let indices = (0..limit).map(|i| i * len / limit).collect();
-            Ok(Arc::new(Subset::new(data, indices)?))
-        }
-        None => Ok(data),
+impl EvalData {
+    /// The library's selection.
+    pub fn selection(&self) -> whycam_pipeline::data::Selection {
+        self.selection.selection()
     }
 }
 
@@ -135,86 +118,14 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// The training set and, when there is one, the validation set.
-    pub fn open_train_valid(&self, seed: u64) -> anyhow::Result<(Data, Option<Data>)> {
-        let s = &self.selection;
-        let sub = |name: &str| {
-            let dir = self.data.join(name);
-            dir.is_dir().then_some(dir)
-        };
-        let (train, valid) = if let Some(valid) = &self.valid {
-            (
-                s.open(&self.data, Split::Train)?,
-                Some(s.select(open_any(valid, s)?, self.valid_limit)?),
-            )
-        } else if let (Some(train), Some(valid)) = (
-            sub("train").filter(|_| !datasets::has_test_split(&self.data)),
-            sub("valid").or_else(|| sub("val")).or_else(|| sub("test")),
-        ) {
-            (
-                s.open(&train, Split::Train)?,
-                Some(s.select(open_any(&valid, s)?, self.valid_limit)?),
-            )
-        } else if datasets::has_test_split(&self.data) {
-            (
-                s.open(&self.data, Split::Train)?,
-                Some(s.select(open_any(&self.data, s)?, self.valid_limit)?),
-            )
-        } else if self.valid_fraction > 0.0 {
-            let all = s.open(&self.data, Split::Train)?;
-            let (rest, held) = Subset::split(all, self.valid_fraction, seed)?;
-            let held: Data = Arc::new(held);
-            (
-                Arc::new(rest) as Data,
-                Some(s.select(held, self.valid_limit)?),
-            )
-        } else {
-            (s.open(&self.data, Split::Train)?, None)
-        };
-        if let Some(valid) = &valid
-            && valid.classes() != train.classes()
-        {
-            anyhow::bail!(
-                "the validation data's classes ({}) differ from the training data's ({})",
-                valid.classes().join(", "),
-                train.classes().join(", ")
-            );
+    /// The library's description of the training and validation data.
+    pub fn train_valid(&self) -> whycam_pipeline::data::TrainValid {
+        whycam_pipeline::data::TrainValid {
+            data: self.data.clone(),
+            valid: self.valid.clone(),
+            valid_fraction: self.valid_fraction,
+            valid_limit: self.valid_limit,
+            selection: self.selection.selection(),
         }
-        Ok((train, valid))
     }
-}
-
-/// Validation data opened whole (no class subset or limit yet): a dataset's test split, or a
-/// folder given on its own.
-fn open_any(path: &Path, s: &Selection) -> anyhow::Result<Data> {
-    let split = if datasets::has_test_split(path) {
-        Split::Test
-    } else {
-        Split::Train
-    };
-    Ok(Arc::from(
-        datasets::open(path, split, s.pet_target.into())
-            .with_context(|| format!("opening the validation data {}", path.display()))?,
-    ))
-}
-
-/// A loader over `data`. `augment` is `Some` for training (shuffled, with the given
-/// augmentation if any) and `None` for evaluation.
-pub fn loader(
-    data: Data,
-    preprocess: PreprocessConfig,
-    batch_size: u32,
-    augment: Option<Option<Augment>>,
-    seed: u64,
-) -> anyhow::Result<Loader> {
-    let config = LoaderConfig {
-        batch_size: batch_size as usize,
-        preprocess,
-        augment: augment.flatten(),
-        shuffle: augment.is_some(),
-        drop_last: false,
-        seed,
-        prefetch: 4,
-    };
-    Ok(Loader::new(data, config)?)
 }

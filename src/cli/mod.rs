@@ -8,6 +8,7 @@ mod fetch;
 mod model_args;
 mod models;
 mod predict;
+mod progress;
 mod report;
 mod test;
 mod train;
@@ -62,43 +63,39 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Prints each failed input on stderr, naming the input once; the exit code is 1 when there
-/// were any.
-pub(crate) fn exit_for_failures<'a>(
-    failures: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> ExitCode {
-    let mut any = false;
-    for (input, error) in failures {
-        // Most errors already name their file; say it once.
-        if error.contains(input) {
-            eprintln!("error: {error}");
-        } else {
-            eprintln!("error: {input}: {error}");
-        }
-        any = true;
+/// Prints each failed input's message on stderr; the exit code is 1 when there were any.
+pub(crate) fn exit_for_failures<E: Failure>(failures: &[E]) -> ExitCode {
+    for failure in failures {
+        eprintln!("error: {}", failure.message());
     }
-    if any {
-        ExitCode::from(1)
-    } else {
+    if failures.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
-/// Writes `data` as a float32 `.npy` array of `shape` (C order).
-pub(crate) fn write_npy(
-    path: &std::path::Path,
-    shape: &[u64],
-    data: &[f32],
-) -> std::io::Result<()> {
-    use npyz::WriterBuilder;
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()?;
-    writer.extend(data.iter().copied())?;
-    writer.finish()
+/// Something that failed, with a message naming what.
+pub(crate) trait Failure {
+    fn message(&self) -> String;
+}
+
+impl Failure for whycam_pipeline::explain::summary::ImageError {
+    fn message(&self) -> String {
+        self.message()
+    }
+}
+
+impl Failure for whycam_pipeline::embed::Failure {
+    fn message(&self) -> String {
+        self.message()
+    }
+}
+
+impl Failure for whycam_data::Skipped {
+    fn message(&self) -> String {
+        self.error.clone()
+    }
 }
 
 /// Runs a parsed command line; the exit code is 1 when some inputs failed.

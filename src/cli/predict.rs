@@ -1,15 +1,13 @@
 //! `whycam predict`: top-k classes for each image.
 
-use super::model_args::{LoadedModel, ModelArgs};
-use anyhow::Context;
+use super::model_args::ModelArgs;
+use super::progress::Progress;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
-use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use whycam_data::{Prepared, collect_inputs, prepare_file};
+use whycam_pipeline::predict::{Classified, PredictConfig, PredictReport, PredictSink, predict};
+use whycam_pipeline::{InputError, Sources};
 
 /// Classify images.
 #[derive(Debug, Args)]
@@ -32,98 +30,25 @@ pub struct PredictArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// One class of an image's ranking.
-#[derive(Debug, Serialize)]
-pub struct Prediction {
-    pub index: usize,
-    pub label: String,
-    pub probability: f32,
-    pub logit: f32,
-}
-
-#[derive(Debug, Serialize)]
-struct ImageResult {
-    image: String,
-    top: Vec<Prediction>,
-}
-
-#[derive(Debug, Serialize)]
-struct ImageError {
-    image: String,
-    error: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Report {
-    model: String,
-    weights: String,
-    results: Vec<ImageResult>,
-    errors: Vec<ImageError>,
-}
-
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = args.inputs.clone();
     if args.samples {
-        inputs.extend(whycam_assets::ensure_sample_photos().context("fetching the sample photos")?);
+        inputs.extend(whycam_pipeline::open::sample_photos()?);
     }
     anyhow::ensure!(
         !inputs.is_empty(),
         "no inputs: name image files or directories, or pass --samples"
     );
-    let loaded = args.model.load()?;
-    let (files, missing) = collect_inputs(&inputs);
-    let mut errors: Vec<ImageError> = missing
-        .into_iter()
-        .map(|(path, e)| ImageError {
-            image: path.display().to_string(),
-            error: e.to_string(),
-        })
-        .collect();
-
-    let progress = ProgressBar::new(files.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images {elapsed} (eta {eta})")
-            .expect("valid template"),
-    );
-    let mut results = Vec::new();
-    for chunk in files.chunks(args.batch_size as usize) {
-        let prepared: Vec<(PathBuf, whycam_data::Result<Prepared>)> = chunk
-            .par_iter()
-            .map(|path| {
-                (
-                    path.clone(),
-                    prepare_file(path, &loaded.limits, &loaded.preprocess),
-                )
-            })
-            .collect();
-        let mut ok = Vec::new();
-        for (path, p) in prepared {
-            match p {
-                Ok(p) => ok.push((path, p)),
-                Err(e) => errors.push(ImageError {
-                    image: path.display().to_string(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        if !ok.is_empty() {
-            let logits = classify(&loaded, &ok)?;
-            for ((path, _), row) in ok.iter().zip(logits) {
-                results.push(ImageResult {
-                    image: path.display().to_string(),
-                    top: rank(&row, &loaded.labels, args.top_k),
-                });
-            }
-        }
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish_and_clear();
-
-    let report = Report {
-        model: loaded.model.name.clone(),
-        weights: loaded.model.weights.display().to_string(),
-        results,
-        errors,
+    let model = args.model.load()?;
+    let inputs = Sources::collect(&inputs);
+    let config = PredictConfig {
+        top_k: args.top_k,
+        batch_size: args.batch_size as usize,
+        ..PredictConfig::default()
     };
+    let mut progress = Bar(Progress::images(inputs.found.len() + inputs.failed.len()));
+    let report = predict(&model, &inputs.found, inputs.failed, &config, &mut progress)?;
+    drop(progress);
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -131,67 +56,22 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&mut out, &report)?;
     }
-    Ok(super::exit_for_failures(
-        report
-            .errors
-            .iter()
-            .map(|e| (e.image.as_str(), e.error.as_str())),
-    ))
+    Ok(super::exit_for_failures(&report.errors))
 }
 
-/// Runs one batch through the network; one row of logits per image.
-fn classify(loaded: &LoadedModel, batch: &[(PathBuf, Prepared)]) -> anyhow::Result<Vec<Vec<f32>>> {
-    let classes = loaded.model.net.num_classes();
-    let mut rows = Vec::with_capacity(batch.len());
-    // Inputs of one shape run together (all of them, unless --preprocess shorter).
-    for run in batch.chunk_by(|(_, a), (_, b)| (a.width, a.height) == (b.width, b.height)) {
-        let (w, h) = (run[0].1.width as usize, run[0].1.height as usize);
-        let data: Vec<f32> = run
-            .iter()
-            .flat_map(|(_, p)| p.data.iter().copied())
-            .collect();
-        let logits = loaded.model.logits_hw(data, run.len(), h, w)?;
-        rows.extend(logits.chunks(classes).map(<[f32]>::to_vec));
+/// The progress bar, stepped by each input done or failed.
+struct Bar(Progress);
+
+impl PredictSink for Bar {
+    fn image(&mut self, _result: &Classified) {
+        self.0.step();
     }
-    Ok(rows)
+    fn error(&mut self, _error: &InputError) {
+        self.0.step();
+    }
 }
 
-/// Softmax over the logits (sigmoid for a one-logit head, whose classes are 0 for a negative
-/// logit and 1 for a positive one), best `k` first.
-pub fn rank(logits: &[f32], labels: &[String], k: usize) -> Vec<Prediction> {
-    let scored: Vec<(usize, f32, f32)> = if logits.len() == 1 {
-        let l = logits[0];
-        let p = 1.0 / (1.0 + (-l).exp());
-        vec![(1, p, l), (0, 1.0 - p, -l)]
-    } else {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        logits
-            .iter()
-            .zip(&exp)
-            .enumerate()
-            .map(|(i, (&l, &e))| (i, e / sum, l))
-            .collect()
-    };
-    let mut scored = scored;
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored
-        .into_iter()
-        .take(k.max(1))
-        .map(|(index, probability, logit)| Prediction {
-            index,
-            label: labels
-                .get(index)
-                .cloned()
-                .unwrap_or_else(|| format!("class {index}")),
-            probability,
-            logit,
-        })
-        .collect()
-}
-
-fn print_table(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+fn print_table(out: &mut impl Write, report: &PredictReport) -> std::io::Result<()> {
     writeln!(out, "model {} ({})", report.model, report.weights)?;
     for r in &report.results {
         writeln!(out, "\n{}", r.image)?;
@@ -216,29 +96,4 @@ fn print_table(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_ranking_is_sorted_and_sums_to_one() {
-        let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let top = rank(&[1.0, 3.0, 2.0], &labels, 3);
-        assert_eq!(top.iter().map(|p| p.index).collect::<Vec<_>>(), [1, 2, 0]);
-        let sum: f32 = top.iter().map(|p| p.probability).sum();
-        assert!((sum - 1.0).abs() < 1e-6);
-        assert!((top[0].probability - 0.665_240_9).abs() < 1e-6);
-    }
-
-    #[test]
-    fn one_logit_heads_rank_both_classes() {
-        let labels: Vec<String> = vec!["cat".into(), "dog".into()];
-        let top = rank(&[-2.0], &labels, 5);
-        assert_eq!(top[0].label, "cat");
-        assert!((top[0].probability - 0.880_797).abs() < 1e-5);
-        assert_eq!(top[0].logit, 2.0);
-        assert_eq!(top[1].label, "dog");
-    }
 }

@@ -1,4 +1,5 @@
-//! `whycam report`: one self-contained HTML page for an `explain` run.
+//! The HTML report: one self-contained page for an explain run, written by [`Report`] at the
+//! end of a run or by [`write`] from a run's directory.
 //!
 //! Everything the page shows is inside the file: the pictures as JPEG data URIs (a small
 //! thumbnail for the list, a larger one for the detail view), the data as JSON, the style and
@@ -6,19 +7,18 @@
 //! builds its rows from the data and only gives a row its pictures when it scrolls near the
 //! screen, so a run of a thousand images stays quick.
 
-use super::explain::summary::Summary;
-use anyhow::{Context, bail};
+use crate::error::{PipelineError, Result};
+use crate::explain::sink::{ExplainSink, FileRole, WrittenFile};
+use crate::explain::summary::{ClassProbability, RunSummary};
 use base64::Engine;
-use clap::Args;
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use whycam_data::DecodeLimits;
 
-static PAGE: &str = include_str!("page.html");
+static PAGE: &str = include_str!("report.html");
 
 /// Thumbnails in the list: longest side in pixels.
 const THUMB: u32 = 160;
@@ -63,24 +63,18 @@ impl Sizes {
     }
 }
 
-/// Write a self-contained HTML report of an `explain` run.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// The output directory of `whycam explain` (it holds explanations.json).
+/// Writes the report of the run at its end: `page` (e.g. `DIR/report.html`) for the run
+/// whose files are in `dir`.
+pub struct Report {
     pub dir: PathBuf,
-    /// The HTML file to write. Default: DIR/report.html.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub page: PathBuf,
 }
 
-pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.dir.join("report.html"));
-    let written = write(&args.dir, &out)?;
-    println!("report: {}", written.display());
-    Ok(ExitCode::SUCCESS)
+impl ExplainSink for Report {
+    fn finish(&mut self, summary: &RunSummary) -> Result<Vec<WrittenFile>> {
+        write_summary(summary, &self.dir, &self.page)?;
+        Ok(vec![WrittenFile::new(&self.page, FileRole::Report)])
+    }
 }
 
 /// The page's data.
@@ -146,23 +140,19 @@ struct Picture {
 }
 
 /// Reads `dir/explanations.json` and the pictures it names, writes the page to `out`.
-pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let json_path = dir.join("explanations.json");
-    let text = std::fs::read_to_string(&json_path).with_context(|| {
-        format!(
-            "reading {} (is {} the output directory of whycam explain?)",
-            json_path.display(),
-            dir.display()
-        )
-    })?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not an explain summary", json_path.display()))?;
+pub fn write(dir: &Path, out: &Path) -> Result<PathBuf> {
+    let summary = RunSummary::read(dir)?;
     if summary.images.is_empty() && summary.errors.is_empty() {
-        bail!(
-            "{}: the run has no images and no errors",
-            json_path.display()
-        );
+        return Err(PipelineError::EmptyRun {
+            path: dir.join(crate::explain::summary::JsonSummary::FILE),
+        });
     }
+    write_summary(&summary, dir, out)?;
+    Ok(out.to_path_buf())
+}
+
+/// Writes the page of `summary`, whose files are in `dir`, to `out`.
+pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()> {
     let limits = DecodeLimits::default();
     let sizes = Sizes::for_run(summary.images.len());
     let page_dir = out.parent().unwrap_or(Path::new("."));
@@ -214,7 +204,7 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                     .map(|f| relative_link(dir, page_dir, f));
                 (Vec::new(), links.collect())
             };
-            let class = |c: &super::explain::summary::ClassScore| PageClass {
+            let class = |c: &ClassProbability| PageClass {
                 label: c.label.clone(),
                 index: c.index,
                 probability: c.probability,
@@ -259,16 +249,16 @@ pub fn write(dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
             })
             .collect(),
     };
-    let html = render_page(&data)?;
-    std::fs::write(out, html).with_context(|| format!("writing {}", out.display()))?;
-    Ok(out.to_path_buf())
+    crate::write::atomically(out, render_page(&data).as_bytes())
 }
 
 /// The page with its data inlined. `</` is escaped so no string can close the script element.
-fn render_page(data: &PageData) -> anyhow::Result<String> {
-    let json = serde_json::to_string(data)?.replace("</", "<\\/");
+fn render_page(data: &PageData) -> String {
+    let json = serde_json::to_string(data)
+        .expect("page data serialises")
+        .replace("</", "<\\/");
     let title = html_escape(&data.title);
-    Ok(PAGE.replace("{{TITLE}}", &title).replace("{{DATA}}", &json))
+    PAGE.replace("{{TITLE}}", &title).replace("{{DATA}}", &json)
 }
 
 fn html_escape(s: &str) -> String {
@@ -365,7 +355,7 @@ mod tests {
                 error: "e".into(),
             }],
         };
-        let page = render_page(&data).unwrap();
+        let page = render_page(&data);
         assert_eq!(
             page.matches("</script>").count(),
             PAGE.matches("</script>").count()

@@ -1,103 +1,92 @@
-//! Where explanations go: one writer per file kind, all fed the same [`Item`] (ripgrep's
-//! `Sink` idea), and the `explanations.json` summary.
+//! The file sinks of an explain run: overlays, raw arrays, signed maps, titled figures,
+//! contact sheets and copies of downloaded inputs, each written into one directory.
 
-use anyhow::Context;
+use super::sink::{ExplainSink, ExplainedImage, FileRole, WrittenFile};
+use super::summary::RunSummary;
+use crate::error::{PipelineError, Result};
+use crate::write;
 use std::path::{Path, PathBuf};
-use whycam_cam::Plane;
-use whycam_data::{CropRegion, RgbImage};
-use whycam_render::{Colormap, Heatmap, OverlayStyle};
+use whycam_cam::{Method, Plane};
+use whycam_data::Source;
+use whycam_render::{Colormap, Heatmap, Layout, OverlayStyle, Panel, Tile, Verdict};
 
-/// One map of one image, ready to be written.
-pub struct Item<'a> {
-    /// The original image, as decoded.
-    pub original: &'a RgbImage,
-    /// The part of it the network saw.
-    pub region: &'a CropRegion,
-    /// The map in `[0, 1]`.
-    pub map: &'a Plane,
-    /// Per target layer, the map before ReLU and scaling.
-    pub signed: &'a [Plane],
-    /// The heatmap drawn over the original.
-    pub overlay: &'a RgbImage,
-    /// `DIR/<stem>.<method>[.<class>]`, without extension.
-    pub base: PathBuf,
+/// Each map's heatmap over the original image: `<name>.png`.
+pub struct Overlays {
+    pub dir: PathBuf,
 }
 
-impl Item<'_> {
-    /// `base.ext`: `base` already has dots (`cat.gradcam`), which `with_extension` would cut.
-    fn path(&self, ext: &str) -> PathBuf {
-        let mut name = self.base.clone().into_os_string();
-        name.push(".");
-        name.push(ext);
-        name.into()
+impl ExplainSink for Overlays {
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        let mut files = Vec::new();
+        for (i, map) in image.maps.iter().enumerate() {
+            let path = map.path(&self.dir, "png");
+            write::png(&map.overlay, &path)?;
+            files.push(WrittenFile::of_map(path, FileRole::Overlay, i));
+        }
+        Ok(files)
     }
 }
 
-/// Writes one kind of file per item.
-pub trait MapWriter: Sync {
-    /// Writes the item's file and returns its path.
-    fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf>;
+/// Each map as float32 `.npy`, shape `(h, w)`, and beside it the map before ReLU and scaling
+/// as `.signed.npy` (for CAM, its mean over positions is the class's logit).
+pub struct RawArrays {
+    pub dir: PathBuf,
 }
 
-/// The heatmap over the original image, as PNG.
-pub struct OverlayPng;
-
-impl MapWriter for OverlayPng {
-    fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        save_png(item.overlay, item.path("png"))
+impl ExplainSink for RawArrays {
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        let mut files = Vec::new();
+        for (i, map) in image.maps.iter().enumerate() {
+            let path = map.path(&self.dir, "npy");
+            write_plane(&path, map.map)?;
+            files.push(WrittenFile::of_map(path, FileRole::Raw, i));
+            let signed = map.path(&self.dir, "signed.npy");
+            write_plane(&signed, &combined_signed(map.signed))?;
+            files.push(WrittenFile::of_map(signed, FileRole::SignedRaw, i));
+        }
+        Ok(files)
     }
 }
 
-/// The signed map (before ReLU) in bwr centred on zero over the original, with a colour bar.
-pub struct SignedPng {
+fn write_plane(path: &Path, plane: &Plane) -> Result<()> {
+    write::npy(
+        path,
+        &[plane.height as u64, plane.width as u64],
+        &plane.data,
+    )
+}
+
+/// Each signed map (before ReLU) in bwr centred on zero over the original, with a colour
+/// bar: `<name>.signed.png`.
+pub struct SignedMaps {
+    pub dir: PathBuf,
     pub style: OverlayStyle,
 }
 
-impl MapWriter for SignedPng {
-    fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let signed = combined_signed(item.signed);
-        let (unit, m) = whycam_render::centre_signed(&signed.data);
-        let heatmap = Heatmap {
-            height: signed.height,
-            width: signed.width,
-            data: &unit,
-        };
-        let style = OverlayStyle {
-            colormap: Colormap::Bwr,
-            ..self.style
-        };
-        let picture = whycam_render::overlay(item.original, item.region, heatmap, &style);
-        let font = (picture.height() as f32 / 24.0).clamp(11.0, 28.0);
-        let figure = whycam_render::with_colorbar(&picture, Colormap::Bwr, -m, m, font);
-        save_png(&figure, item.path("signed.png"))
+impl ExplainSink for SignedMaps {
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        let mut files = Vec::new();
+        for (i, map) in image.maps.iter().enumerate() {
+            let signed = combined_signed(map.signed);
+            let (unit, m) = whycam_render::centre_signed(&signed.data);
+            let heatmap = Heatmap {
+                height: signed.height,
+                width: signed.width,
+                data: &unit,
+            };
+            let style = OverlayStyle {
+                colormap: Colormap::Bwr,
+                ..self.style
+            };
+            let picture = whycam_render::overlay(image.original, image.region, heatmap, &style);
+            let font = (picture.height() as f32 / 24.0).clamp(11.0, 28.0);
+            let figure = whycam_render::with_colorbar(&picture, Colormap::Bwr, -m, m, font);
+            let path = map.path(&self.dir, "signed.png");
+            write::png(&figure, &path)?;
+            files.push(WrittenFile::of_map(path, FileRole::Signed, i));
+        }
+        Ok(files)
     }
-}
-
-/// Saves `image` as PNG at `path`, naming the file in the error.
-pub fn save_png(image: &RgbImage, path: PathBuf) -> anyhow::Result<PathBuf> {
-    image
-        .save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// The map itself as float32 `.npy`, shape `(h, w)`, and beside it the map before ReLU and
-/// scaling as `.signed.npy` (for CAM, its mean over positions is the class's logit).
-pub struct RawNpy;
-
-impl MapWriter for RawNpy {
-    fn write(&self, item: &Item<'_>) -> anyhow::Result<PathBuf> {
-        let path = item.path("npy");
-        write_npy(&path, item.map).with_context(|| format!("writing {}", path.display()))?;
-        let signed = item.path("signed.npy");
-        write_npy(&signed, &combined_signed(item.signed))
-            .with_context(|| format!("writing {}", signed.display()))?;
-        Ok(path)
-    }
-}
-
-fn write_npy(path: &Path, map: &Plane) -> std::io::Result<()> {
-    crate::cli::write_npy(path, &[map.height as u64, map.width as u64], &map.data)
 }
 
 /// One signed map from the per-layer ones: the map itself for one layer, else the mean at the
@@ -117,4 +106,195 @@ fn combined_signed(planes: &[Plane]) -> Plane {
         }
     }
     mean
+}
+
+/// Per image and method, the panels of its targets: each heatmap with its title.
+fn panels_by_method(image: &ExplainedImage<'_>, methods: &[Method]) -> Vec<Vec<Panel>> {
+    let mut panels = vec![Vec::new(); methods.len()];
+    for map in &image.maps {
+        if let Some(slot) = methods.iter().position(|&m| m == map.method) {
+            panels[slot].push(Panel {
+                image: map.overlay.clone(),
+                title: format!("{} prob = {:.6}", map.target.label, map.target.probability),
+            });
+        }
+    }
+    panels
+}
+
+/// A titled figure per image and method, the original beside each target's heatmap:
+/// `<stem>.<method>.figure.png`.
+pub struct Figures {
+    pub dir: PathBuf,
+    methods: Vec<Method>,
+}
+
+impl Figures {
+    pub fn new(dir: PathBuf) -> Self {
+        Figures {
+            dir,
+            methods: Vec::new(),
+        }
+    }
+}
+
+impl ExplainSink for Figures {
+    fn begin(&mut self, run: &super::sink::RunInfo) -> Result<()> {
+        self.methods = run.methods.clone();
+        Ok(())
+    }
+
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        let mut files = Vec::new();
+        for (method, panels) in self
+            .methods
+            .iter()
+            .zip(panels_by_method(image, &self.methods))
+        {
+            let mut all = vec![Panel {
+                image: image.original.clone(),
+                title: image.stem.to_string(),
+            }];
+            all.extend(panels);
+            let figure = whycam_render::side_by_side(&all, Layout::default())?;
+            let path = self
+                .dir
+                .join(format!("{}.{}.figure.png", image.stem, method.id()));
+            write::png(&figure, &path)?;
+            files.push(WrittenFile::new(path, FileRole::Figure));
+        }
+        Ok(files)
+    }
+}
+
+/// `ROWSxCOLUMNS` of a contact sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridSize {
+    pub rows: u32,
+    pub columns: u32,
+}
+
+impl std::str::FromStr for GridSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || format!("expected ROWSxCOLUMNS such as 5x5, got \"{s}\"");
+        let (r, c) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+        let (rows, columns): (u32, u32) = (
+            r.trim().parse().map_err(|_| bad())?,
+            c.trim().parse().map_err(|_| bad())?,
+        );
+        if rows == 0 || columns == 0 || rows * columns > 400 {
+            return Err(format!("a grid needs 1 to 400 tiles, got {rows}x{columns}"));
+        }
+        Ok(GridSize { rows, columns })
+    }
+}
+
+/// Contact sheets of `rows × columns` heatmaps, one series per method, written at the end:
+/// `grid.<method>.png`, then `grid.<method>.2.png`...
+pub struct Grids {
+    pub dir: PathBuf,
+    pub size: GridSize,
+    methods: Vec<Method>,
+    /// Per method, one tile per image.
+    tiles: Vec<Vec<Tile>>,
+}
+
+impl Grids {
+    /// Side of a tile in pixels.
+    pub const TILE: u32 = 192;
+
+    pub fn new(dir: PathBuf, size: GridSize) -> Self {
+        Grids {
+            dir,
+            size,
+            methods: Vec::new(),
+            tiles: Vec::new(),
+        }
+    }
+}
+
+impl ExplainSink for Grids {
+    fn begin(&mut self, run: &super::sink::RunInfo) -> Result<()> {
+        self.methods = run.methods.clone();
+        self.tiles = vec![Vec::new(); run.methods.len()];
+        Ok(())
+    }
+
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        let side = Self::TILE;
+        let prediction = &image.prediction;
+        for (all, panels) in self
+            .tiles
+            .iter_mut()
+            .zip(panels_by_method(image, &self.methods))
+        {
+            all.push(Tile {
+                image: panels
+                    .first()
+                    .map(|p| whycam_render::fit_within(&p.image, side, side))
+                    .unwrap_or_else(|| whycam_render::fit_within(image.original, side, side)),
+                label: format!("{}({:.2})", prediction.label, prediction.probability),
+                verdict: match &image.truth {
+                    None => Verdict::Unknown,
+                    Some(t) if t.correct => Verdict::Right,
+                    Some(_) => Verdict::Wrong,
+                },
+                note: image
+                    .truth
+                    .as_ref()
+                    .filter(|t| !t.correct)
+                    .map(|t| format!("true: {}", t.label)),
+            });
+        }
+        Ok(Vec::new())
+    }
+
+    fn finish(&mut self, _summary: &RunSummary) -> Result<Vec<WrittenFile>> {
+        let per_page = (self.size.rows * self.size.columns) as usize;
+        let layout = Layout {
+            size: Self::TILE,
+            font_size: 14.0,
+        };
+        let mut files = Vec::new();
+        for (method, tiles) in self.methods.iter().zip(&self.tiles) {
+            for (page, chunk) in tiles.chunks(per_page).enumerate() {
+                let sheet =
+                    whycam_render::contact_sheet(chunk, self.size.rows, self.size.columns, layout)?;
+                let name = match page {
+                    0 => format!("grid.{}.png", method.id()),
+                    n => format!("grid.{}.{}.png", method.id(), n + 1),
+                };
+                let path = self.dir.join(name);
+                write::png(&sheet, &path)?;
+                files.push(WrittenFile::new(path, FileRole::Grid));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// A copy of each downloaded input beside its maps (`<stem>.original.jpg`), since it exists
+/// nowhere else and the report shows it.
+pub struct DownloadedOriginals {
+    pub dir: PathBuf,
+}
+
+impl ExplainSink for DownloadedOriginals {
+    fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
+        match image.source {
+            Source::Url(_) => {
+                let path = self.dir.join(format!("{}.original.jpg", image.stem));
+                write::jpeg(image.original, &path)?;
+                Ok(vec![WrittenFile::new(path, FileRole::Original)])
+            }
+            Source::File(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Creates the output directory.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(PipelineError::io("creating", dir))
 }

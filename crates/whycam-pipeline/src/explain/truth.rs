@@ -1,10 +1,10 @@
 //! True labels of inputs: from a `path,label` CSV (`--truth`), or from the folder an image
 //! sits in when its name is a class label (ImageFolder's layout: `val/tabby/cat1.jpg`).
 
-use anyhow::{Context, bail};
+use crate::error::{PipelineError, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use whycam_data::Source;
+use whycam_data::{Source, find_class};
 
 /// True class indices by input, as given in a CSV.
 #[derive(Debug, Default)]
@@ -20,9 +20,9 @@ pub struct Truths {
 impl Truths {
     /// Reads `path,label` rows (a header row `path,label` is skipped). Labels are class names
     /// or indices; an unknown label is an error naming the line.
-    pub fn from_csv(path: &Path, labels: &[String]) -> anyhow::Result<Self> {
+    pub fn from_csv(path: &Path, labels: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading true labels from {}", path.display()))?;
+            .map_err(PipelineError::io("reading true labels from", path))?;
         let mut truths = Truths {
             from_csv: true,
             ..Truths::default()
@@ -33,16 +33,18 @@ impl Truths {
                 continue;
             }
             let Some((file, label)) = line.rsplit_once(',') else {
-                bail!("{}:{}: expected path,label", path.display(), n + 1);
+                return Err(PipelineError::TruthLineMalformed {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                });
             };
-            let Some(class) = class_of(label, labels) else {
-                bail!(
-                    "{}:{}: \"{}\" is not one of the model's {} classes",
-                    path.display(),
-                    n + 1,
-                    label.trim(),
-                    labels.len()
-                );
+            let Some(class) = find_class(labels, label) else {
+                return Err(PipelineError::TruthUnknownLabel {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    label: label.trim().to_string(),
+                    classes: labels.len(),
+                });
             };
             let file = file.trim().trim_matches('"');
             truths.by_path.insert(file.to_string(), class);
@@ -75,44 +77,10 @@ impl Truths {
             Source::File(path) => path
                 .parent()
                 .and_then(|dir| dir.file_name())
-                .and_then(|dir| class_of(&dir.to_string_lossy(), labels)),
+                .and_then(|dir| find_class(labels, &dir.to_string_lossy())),
             _ => None,
         }
     }
-}
-
-/// The class a label names: an index, a label, or one of a label's comma-separated synonyms,
-/// ignoring case and treating `_` and `-` as spaces.
-pub fn class_of(name: &str, labels: &[String]) -> Option<usize> {
-    let name = name.trim();
-    if let Ok(index) = name.parse::<usize>() {
-        return (index < labels.len()).then_some(index);
-    }
-    let wanted = normalise(name);
-    if wanted.is_empty() {
-        return None;
-    }
-    labels
-        .iter()
-        .position(|l| normalise(l) == wanted)
-        .or_else(|| {
-            labels
-                .iter()
-                .position(|l| l.split(',').any(|synonym| normalise(synonym) == wanted))
-        })
-}
-
-fn normalise(s: &str) -> String {
-    s.trim()
-        .chars()
-        .map(|c| match c {
-            '_' | '-' => ' ',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -128,12 +96,12 @@ mod tests {
     #[test]
     fn folder_names_match_labels_loosely() {
         let l = labels();
-        assert_eq!(class_of("golden_retriever", &l), Some(2));
-        assert_eq!(class_of("Egyptian-Cat", &l), Some(1));
-        assert_eq!(class_of("tabby cat", &l), Some(0));
-        assert_eq!(class_of("1", &l), Some(1));
-        assert_eq!(class_of("7", &l), None);
-        assert_eq!(class_of("photos", &l), None);
+        assert_eq!(find_class(&l, "golden_retriever"), Some(2));
+        assert_eq!(find_class(&l, "Egyptian-Cat"), Some(1));
+        assert_eq!(find_class(&l, "tabby cat"), Some(0));
+        assert_eq!(find_class(&l, "1"), Some(1));
+        assert_eq!(find_class(&l, "7"), None);
+        assert_eq!(find_class(&l, "photos"), None);
         let truths = Truths::default();
         let file = Source::File("data/golden_retriever/dog.jpg".into());
         assert_eq!(truths.find(&file, &l), Some(2));

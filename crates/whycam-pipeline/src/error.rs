@@ -1,0 +1,418 @@
+//! What can go wrong in a run: [`PipelineError`] for the run as a whole, [`InputError`] for one
+//! input of a batch (the run reports it and goes on).
+
+use std::path::PathBuf;
+use whycam_data::DataError;
+
+/// A run that could not start or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error(transparent)]
+    Model(#[from] whycam_models::ModelError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Cam(#[from] whycam_cam::CamError),
+    /// Boxed: training errors are large and rare.
+    #[error(transparent)]
+    Train(Box<whycam_train::TrainError>),
+    #[error(transparent)]
+    Render(#[from] whycam_render::RenderError),
+    #[error(transparent)]
+    Embed(#[from] whycam_embed::EmbedError),
+
+    /// The sample photos could not be fetched.
+    #[error("fetching the sample photos")]
+    Samples(#[source] Box<whycam_assets::AssetError>),
+    /// An architecture's pretrained weights could not be fetched.
+    #[error("fetching the pretrained weights of {architecture}")]
+    PretrainedWeights {
+        architecture: String,
+        #[source]
+        source: Box<whycam_assets::AssetError>,
+    },
+    /// No weights are shipped for the architecture and none were given.
+    #[error(
+        "whycam ships no pretrained weights for {architecture}; pass --weights FILE \
+         (for example a torchvision state dict saved with torch.save(model.state_dict(), FILE))"
+    )]
+    NoPretrainedWeights { architecture: String },
+    /// The architecture asked for is not the one a checkpoint's sidecar records.
+    #[error("--model {requested}: {} holds a {holds} (see {})", .weights.display(), .sidecar.display())]
+    ArchitectureMismatch {
+        requested: String,
+        weights: PathBuf,
+        holds: String,
+        sidecar: PathBuf,
+    },
+    /// An architecture was named for an ONNX graph, which brings its own.
+    #[error(
+        "--model {requested}: {} is an ONNX graph, which brings its own architecture; drop --model",
+        .path.display()
+    )]
+    ArchitectureForOnnx { requested: String, path: PathBuf },
+    /// The input size is below what the architecture's pooling layers accept.
+    #[error("{architecture} needs inputs of at least {min}x{min} px, got --size {size}")]
+    InputTooSmall {
+        architecture: String,
+        min: u32,
+        size: u32,
+    },
+    /// An ONNX graph with a fixed input shape and a different requested size.
+    #[error(
+        "{} takes only {native}x{native} inputs (its input shape is fixed), got --size {size}; \
+         export it with dynamic height and width to feed other sizes",
+        .path.display()
+    )]
+    FixedInputSize {
+        path: PathBuf,
+        native: usize,
+        size: u32,
+    },
+    /// `--preprocess shorter` with an ONNX graph whose input shape is fixed.
+    #[error(
+        "{}: --preprocess shorter keeps each photo's aspect ratio, but this graph's input shape \
+         is fixed ({native}x{native}); export it with dynamic height and width",
+        .path.display()
+    )]
+    ShorterOnFixedInput { path: PathBuf, native: usize },
+    /// A normalisation deviation that is zero, negative or not finite.
+    #[error("--std {std:?}: every deviation must be positive")]
+    BadDeviation { std: [f32; 3] },
+    /// A labels file with the wrong number of classes.
+    #[error("{} holds {found} labels but the model has {classes} classes", .path.display())]
+    LabelCount {
+        path: PathBuf,
+        found: usize,
+        classes: usize,
+    },
+    /// A checkpoint's sidecar naming another number of classes than its weights have.
+    #[error("{} names {found} classes but the weights have {classes}", .path.display())]
+    SidecarLabelCount {
+        path: PathBuf,
+        found: usize,
+        classes: usize,
+    },
+    /// Nothing to run on.
+    #[error("no inputs: name image files, directories or URLs, or pass --samples")]
+    NoInputs,
+    /// An option outside its range.
+    #[error("--{option} must be {expected}, got {value}")]
+    OutOfRange {
+        option: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+    /// `--top-k` with a fixed target.
+    #[error("--top-k explains the best classes; it cannot be combined with --target {target}")]
+    TopKWithTarget { target: String },
+    /// A file or directory could not be read or written.
+    #[error("{action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory without `explanations.json`.
+    #[error(
+        "reading {} (is {} the output directory of whycam explain?): {source}",
+        .path.display(),
+        .dir.display()
+    )]
+    NoSummary {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `explanations.json` that is not one.
+    #[error("{}: not an explain summary: {source}", .path.display())]
+    NotASummary {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A summary with nothing in it to report.
+    #[error("{}: the run has no images and no errors", .path.display())]
+    EmptyRun { path: PathBuf },
+    /// A true-labels CSV line that is not `path,label`.
+    #[error("{}:{line}: expected path,label", .path.display())]
+    TruthLineMalformed { path: PathBuf, line: usize },
+    /// A true-labels CSV line naming a class the model does not have.
+    #[error("{}:{line}: \"{label}\" is not one of the model's {classes} classes", .path.display())]
+    TruthUnknownLabel {
+        path: PathBuf,
+        line: usize,
+        label: String,
+        classes: usize,
+    },
+    /// A selection that leaves no samples.
+    #[error("the dataset has no samples")]
+    EmptyDataset,
+    /// Validation data with other classes than the training data.
+    #[error(
+        "the validation data's classes ({}) differ from the training data's ({})",
+        .valid.join(", "),
+        .train.join(", ")
+    )]
+    ValidationClasses {
+        valid: Vec<String>,
+        train: Vec<String>,
+    },
+    /// Validation data that cannot be opened.
+    #[error("opening the validation data {}", .path.display())]
+    ValidationData {
+        path: PathBuf,
+        #[source]
+        source: DataError,
+    },
+    /// The model's classes and the data's do not match; `unknown` images belong to classes
+    /// the model does not know (0: none of the names match).
+    #[error("{}", class_mismatch(.model, .data, *.unknown))]
+    ClassMismatch {
+        model: Vec<String>,
+        data: Vec<String>,
+        unknown: usize,
+    },
+    /// Scoring a model failed.
+    #[error("testing on {data}")]
+    Testing {
+        data: String,
+        #[source]
+        source: Box<whycam_train::TrainError>,
+    },
+    /// `embed` without inputs.
+    #[error(
+        "no inputs: name a dataset, image files or directories, or pass --samples or --features"
+    )]
+    NoEmbedInputs,
+    /// A class choice for loose images, which have no labels.
+    #[error("--classes needs a labelled dataset; loose images are coloured by predicted class")]
+    ClassesOfLooseImages,
+    /// Folders without a single image file.
+    #[error("no image files in {}", display_paths(.inputs))]
+    NoImageFiles { inputs: Vec<PathBuf> },
+    /// A features file that is not a `.npy` array.
+    #[error("{}: not a .npy array: {source}", .path.display())]
+    NotNpy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Features that are not a 2-D array.
+    #[error("{}: expected a 2-D array (points x features), got shape {shape:?}", .path.display())]
+    FeatureShape { path: PathBuf, shape: Vec<u64> },
+    /// A features array with no rows or no columns.
+    #[error("{}: holds no features (shape {shape:?})", .path.display())]
+    NoFeatures { path: PathBuf, shape: Vec<u64> },
+    /// Features of a type other than float32 or float64.
+    #[error("{}: features must be float32 or float64, got {dtype}", .path.display())]
+    FeatureType { path: PathBuf, dtype: String },
+    /// A `samples.csv` with another number of rows than its features.
+    #[error("{} names {rows} points but {} holds {points}", .csv.display(), .features.display())]
+    FeatureRows {
+        csv: PathBuf,
+        rows: usize,
+        features: PathBuf,
+        points: usize,
+    },
+    /// A CSV file that cannot be read.
+    #[error("reading {}: {source}", .path.display())]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    /// Too few images for t-SNE at the perplexity asked for.
+    #[error(
+        "{images} image(s) are too few for t-SNE with perplexity {perplexity}: it needs at least \
+         {needed}; lower --perplexity, add images or use --method pca or both"
+    )]
+    TooFewForTsne {
+        images: usize,
+        perplexity: f32,
+        needed: usize,
+    },
+    /// A checkpoint to resume without the sidecar `whycam train` writes.
+    #[error(
+        "--resume {}: no {} beside it; resume takes a checkpoint written by whycam train",
+        .path.display(),
+        .sidecar.display()
+    )]
+    NotACheckpoint { path: PathBuf, sidecar: PathBuf },
+    /// A checkpoint of another architecture.
+    #[error("--resume {}: the checkpoint is a {holds}, not a {wanted}", .path.display())]
+    CheckpointArchitecture {
+        path: PathBuf,
+        holds: String,
+        wanted: String,
+    },
+    /// A binary head for data without exactly two classes.
+    #[error(
+        "--head binary needs two classes, the data has {}: {} (pick two with --classes)",
+        .classes.len(),
+        .classes.join(", ")
+    )]
+    BinaryHeadClasses { classes: Vec<String> },
+    /// A checkpoint to resume trained on other classes.
+    #[error(
+        "the checkpoint was trained on the classes {} but the data has {}",
+        .checkpoint.join(", "),
+        .data.join(", ")
+    )]
+    CheckpointClasses {
+        checkpoint: Vec<String>,
+        data: Vec<String>,
+    },
+    /// A checkpoint that has done every epoch asked for.
+    #[error("the checkpoint has done {done} of {total} epochs already; ask for more with --epochs")]
+    CheckpointDone { done: usize, total: usize },
+    /// An ONNX graph as the starting weights of fine-tuning.
+    #[error(
+        "{} is an ONNX graph: whycam explains, predicts with and embeds ONNX models, but \
+         fine-tunes only from a state dict (.pth or .safetensors) of a zoo architecture",
+        .path.display()
+    )]
+    FineTuneOnnx { path: PathBuf },
+    /// No image of the training data's sample could be read.
+    #[error("no readable image in the first samples of the training data")]
+    NoReadableSample,
+    /// PCA of the features failed.
+    #[error("PCA of the features")]
+    Pca(#[source] whycam_embed::EmbedError),
+    /// t-SNE of the features failed.
+    #[error("t-SNE of the features")]
+    Tsne(#[source] whycam_embed::EmbedError),
+}
+
+impl From<whycam_train::TrainError> for PipelineError {
+    fn from(e: whycam_train::TrainError) -> Self {
+        PipelineError::Train(Box::new(e))
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An error and its causes, `outer: inner: innermost`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+fn class_mismatch(model: &[String], data: &[String], unknown: usize) -> String {
+    if unknown == 0 {
+        format!(
+            "the model's classes ({}) do not match the data's ({})",
+            model.join(", "),
+            data.join(", ")
+        )
+    } else {
+        format!(
+            "{unknown} image(s) of the data belong to classes the model does not know \
+             (model: {}; data: {}); pick the model's with --classes",
+            model.join(", "),
+            data.join(", ")
+        )
+    }
+}
+
+impl PipelineError {
+    /// An I/O error while `action` (`"writing"`, `"reading"`, `"creating"`) on `path`.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| PipelineError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Result of a pipeline call.
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+/// What kind of failure stopped one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum InputErrorKind {
+    /// The input is not a readable image (corrupt, truncated, unsupported).
+    Decode,
+    /// Refused to stay within limits (pixel count, size, aspect).
+    Limits,
+    /// A URL could not be downloaded.
+    Fetch,
+    /// A file could not be read, or an output of it could not be written.
+    Io,
+    /// The network failed on the batch that held it.
+    Model,
+}
+
+/// One input that could not be done; the rest of the run goes on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct InputError {
+    /// The input as the user gave it (path or URL).
+    pub input: String,
+    /// What kind of failure it was.
+    pub kind: InputErrorKind,
+    /// The cause.
+    pub cause: String,
+    /// Whether `cause` already names the input (errors about a file name it).
+    names_input: bool,
+}
+
+impl InputError {
+    /// A failure to read or prepare `input`; data errors name their file.
+    pub fn data(input: impl Into<String>, error: &DataError) -> Self {
+        let kind = match error {
+            DataError::Io { .. } => InputErrorKind::Io,
+            DataError::Limits { .. } | DataError::Size { .. } => InputErrorKind::Limits,
+            DataError::Fetch { .. } => InputErrorKind::Fetch,
+            _ => InputErrorKind::Decode,
+        };
+        InputError {
+            input: input.into(),
+            kind,
+            cause: error.to_string(),
+            names_input: true,
+        }
+    }
+
+    /// A failure of `kind` that does not name the input itself.
+    pub fn other(input: impl Into<String>, kind: InputErrorKind, cause: impl ToString) -> Self {
+        let input = input.into();
+        let cause = cause.to_string();
+        InputError {
+            input,
+            kind,
+            cause,
+            names_input: false,
+        }
+    }
+
+    /// The message for the user: the cause, prefixed with the input unless it names it.
+    pub fn message(&self) -> String {
+        if self.names_input {
+            self.cause.clone()
+        } else {
+            format!("{}: {}", self.input, self.cause)
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The explain run: inputs decoded in parallel, explained in batches, each image handed to
+//! every [`ExplainSink`], failures recorded per input, a [`RunSummary`] at the end.
+
+pub mod files;
+pub mod sink;
+pub mod summary;
+pub mod truth;
+
+use crate::batch::{Decoded, Feeding, batch_tensor, same_size_runs};
+use crate::error::{InputError, InputErrorKind, PipelineError, Result};
+use crate::open::OpenedModel;
+use crate::rank::{class_probabilities, label_of, rank};
+use rayon::prelude::*;
+use sink::{ExplainSink, ExplainedImage, ExplainedMap, FileRole, RunInfo, WrittenFile};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use summary::{
+    ClassProbability, ExplanationSummary, ImageError, ImageSummary, RunSummary, TargetSummary,
+    Truth,
+};
+use truth::Truths;
+use whycam_cam::{ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec};
+use whycam_data::{FetchLimits, Source};
+use whycam_render::OverlayStyle;
+
+/// What to explain and how.
+#[derive(Debug, Clone)]
+pub struct ExplainConfig {
+    /// The methods; each gives one map per image and target.
+    pub methods: Vec<Method>,
+    /// Target layers (empty: the model's default); several are averaged.
+    pub layers: Vec<String>,
+    /// `auto` (the best classes), a class index, a label or a class group.
+    pub target: String,
+    /// With `auto`, how many of the best classes.
+    pub top_k: usize,
+    /// Extra class groups, a JSON file `{"name": [class, ...]}`.
+    pub groups: Option<PathBuf>,
+    /// True labels, a `path,label` CSV (default: folder names that are labels).
+    pub truth: Option<PathBuf>,
+    /// Average over flips and scalings.
+    pub aug_smooth: bool,
+    /// First principal component instead of the channel sum.
+    pub eigen_smooth: bool,
+    /// Images explained together.
+    pub batch_size: usize,
+    /// Masked inputs or ablations per forward pass (default: the method's).
+    pub probe_batch_size: Option<usize>,
+    /// Limits on downloading URL inputs.
+    pub fetch: FetchLimits,
+    /// How heatmaps are drawn over the images.
+    pub style: OverlayStyle,
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        ExplainConfig {
+            methods: vec![Method::GradCam],
+            layers: Vec::new(),
+            target: "auto".into(),
+            top_k: 1,
+            groups: None,
+            truth: None,
+            aug_smooth: false,
+            eigen_smooth: false,
+            batch_size: 8,
+            probe_batch_size: None,
+            fetch: FetchLimits::default(),
+            style: OverlayStyle::default(),
+        }
+    }
+}
+
+/// An explain run over one model, ready to take inputs.
+pub struct ExplainRun<'m> {
+    opened: &'m OpenedModel,
+    explainer: Explainer<'m>,
+    spec: TargetSpec,
+    truths: Truths,
+    config: ExplainConfig,
+}
+
+impl<'m> ExplainRun<'m> {
+    /// Checks the configuration against the model: layers, target, groups, true labels.
+    pub fn new(opened: &'m OpenedModel, config: ExplainConfig) -> Result<Self> {
+        if !(0.0..=1.0).contains(&config.style.alpha) {
+            return Err(PipelineError::OutOfRange {
+                option: "alpha",
+                expected: "between 0 and 1",
+                value: config.style.alpha.to_string(),
+            });
+        }
+        let explainer = Explainer::new(
+            &opened.model,
+            ExplainOptions {
+                methods: config.methods.clone(),
+                layers: config.layers.clone(),
+                aug_smooth: config.aug_smooth,
+                eigen_smooth: config.eigen_smooth,
+                probe_batch_size: config.probe_batch_size,
+            },
+        )?;
+        let mut groups = ClassGroups::builtin(opened.model.net.num_classes());
+        if let Some(path) = &config.groups {
+            groups.extend_from_file(path, &opened.labels)?;
+        }
+        let spec = TargetSpec::parse(&config.target, &opened.labels, &groups)?;
+        if spec != TargetSpec::Auto && config.top_k > 1 {
+            return Err(PipelineError::TopKWithTarget {
+                target: config.target.clone(),
+            });
+        }
+        let truths = match &config.truth {
+            Some(path) => Truths::from_csv(path, &opened.labels)?,
+            None => Truths::default(),
+        };
+        Ok(ExplainRun {
+            opened,
+            explainer,
+            spec,
+            truths,
+            config,
+        })
+    }
+
+    /// The target layers' names.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.explainer
+            .layer_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// The methods, in the order of each image's maps.
+    pub fn methods(&self) -> &[Method] {
+        self.explainer.methods()
+    }
+
+    /// Explains `sources` in batches, handing each image to every sink; `failed` are inputs
+    /// already known to fail (missing files), recorded first. Per-input failures go into the
+    /// summary and to the sinks; an error is returned only when the run itself cannot go on.
+    pub fn run(
+        &self,
+        sources: &[Source],
+        failed: Vec<InputError>,
+        sinks: &mut [Box<dyn ExplainSink + '_>],
+    ) -> Result<RunSummary> {
+        let info = RunInfo {
+            model: self.opened.model.name.clone(),
+            weights: self.opened.model.weights.display().to_string(),
+            layers: self.layer_names(),
+            methods: self.methods().to_vec(),
+            inputs: sources.len() + failed.len(),
+        };
+        for sink in sinks.iter_mut() {
+            sink.begin(&info)?;
+        }
+        let mut errors = Vec::new();
+        let mut fail = |error: InputError, sinks: &mut [Box<dyn ExplainSink + '_>]| {
+            for sink in sinks.iter_mut() {
+                sink.error(&error);
+            }
+            errors.push(ImageError::from(&error));
+        };
+        for error in failed {
+            fail(error, sinks);
+        }
+        let feeding = Feeding {
+            preprocess: &self.opened.preprocess,
+            limits: &self.opened.limits,
+            fetch: &self.config.fetch,
+        };
+        let mut stems = HashSet::new();
+        let mut images = Vec::new();
+        for chunk in sources.chunks(self.config.batch_size.max(1)) {
+            let mut batch = Vec::new();
+            for decoded in feeding.decode_all(chunk) {
+                match decoded {
+                    Ok(d) => batch.push(d),
+                    Err(e) => fail(e, sinks),
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let explanations = match self.explain_batch(&batch) {
+                Ok(explanations) => explanations,
+                Err(e) => {
+                    for item in &batch {
+                        let input = item.source.to_string();
+                        fail(InputError::other(input, InputErrorKind::Model, &e), sinks);
+                    }
+                    continue;
+                }
+            };
+            for (item, explanation) in batch.iter().zip(&explanations) {
+                let stem = unique_stem(&mut stems, &item.source.stem());
+                let image = self.explained_image(item, explanation, &stem);
+                match write_image(&image, sinks) {
+                    Ok(files) => images.push(image_summary(&image, files, &info.layers)),
+                    Err(e) => {
+                        let input = item.source.to_string();
+                        fail(InputError::other(input, InputErrorKind::Io, e), sinks);
+                    }
+                }
+            }
+        }
+        let mut summary = RunSummary {
+            model: info.model,
+            weights: info.weights,
+            layers: info.layers,
+            methods: info.methods.iter().map(|m| m.id().to_string()).collect(),
+            target: self.config.target.clone(),
+            aug_smooth: self.config.aug_smooth,
+            eigen_smooth: self.config.eigen_smooth,
+            images,
+            grids: Vec::new(),
+            errors,
+        };
+        for sink in sinks.iter_mut() {
+            for file in sink.finish(&summary)? {
+                if file.role == FileRole::Grid {
+                    summary.grids.push(file.path.display().to_string());
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    fn explain_batch(&self, batch: &[Decoded]) -> whycam_cam::Result<Vec<ImageExplanation>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for run in same_size_runs(batch, |d| &d.prepared) {
+            let x = batch_tensor(run.iter().map(|d| &d.prepared), self.opened.model.device());
+            out.extend(self.explainer.explain(
+                x,
+                &self.spec,
+                self.config.top_k,
+                &self.opened.labels,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The image with its ranking, truth and overlays, as the sinks see it.
+    fn explained_image<'a>(
+        &self,
+        item: &'a Decoded,
+        explanation: &'a ImageExplanation,
+        stem: &'a str,
+    ) -> ExplainedImage<'a> {
+        let labels = &self.opened.labels;
+        let probabilities = class_probabilities(&explanation.logits);
+        let top: Vec<ClassProbability> = rank(&explanation.logits, labels, 5)
+            .into_iter()
+            .map(|p| ClassProbability {
+                index: p.index,
+                label: p.label,
+                probability: p.probability,
+            })
+            .collect();
+        let prediction = top[0].clone();
+        let truth = self.truths.find(&item.source, labels).map(|index| Truth {
+            index,
+            label: label_of(labels, index),
+            correct: index == prediction.index,
+        });
+        let several = explanation.targets.len() > 1;
+        let maps = explanation
+            .targets
+            .iter()
+            .flat_map(|target| {
+                let probability = target_probability(&target.target, &probabilities);
+                target
+                    .maps
+                    .iter()
+                    .map(move |map| (target, probability, map))
+            })
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(target, probability, map)| {
+                let mut name = format!("{stem}.{}", map.method.id());
+                if several {
+                    name = format!("{name}.{}", target.target.tag());
+                }
+                let heatmap = whycam_render::Heatmap {
+                    height: map.map.height,
+                    width: map.map.width,
+                    data: &map.map.data,
+                };
+                ExplainedMap {
+                    method: map.method,
+                    target: TargetSummary {
+                        index: target.target.class,
+                        label: target.target.name.clone(),
+                        score: target.score,
+                        probability,
+                    },
+                    map: &map.map,
+                    signed: &map.signed,
+                    overlay: whycam_render::overlay(
+                        &item.original,
+                        &item.prepared.region,
+                        heatmap,
+                        &self.config.style,
+                    ),
+                    name,
+                }
+            })
+            .collect();
+        ExplainedImage {
+            source: &item.source,
+            stem,
+            original: &item.original,
+            region: &item.prepared.region,
+            prediction,
+            top,
+            truth,
+            maps,
+        }
+    }
+}
+
+/// Hands one image to every sink at once; the files they wrote, in sink order.
+fn write_image(
+    image: &ExplainedImage<'_>,
+    sinks: &mut [Box<dyn ExplainSink + '_>],
+) -> Result<Vec<WrittenFile>> {
+    let written: Vec<Result<Vec<WrittenFile>>> =
+        sinks.par_iter_mut().map(|s| s.image(image)).collect();
+    let mut files = Vec::new();
+    for w in written {
+        files.extend(w?);
+    }
+    Ok(files)
+}
+
+/// What `explanations.json` records of one image.
+fn image_summary(
+    image: &ExplainedImage<'_>,
+    files: Vec<WrittenFile>,
+    layers: &[String],
+) -> ImageSummary {
+    let listed =
+        |f: &WrittenFile| matches!(f.role, FileRole::Overlay | FileRole::Raw | FileRole::Signed);
+    let explanations = image
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(i, map)| ExplanationSummary {
+            target: map.target.clone(),
+            method: map.method.id().to_string(),
+            layers: layers.to_vec(),
+            files: files
+                .iter()
+                .filter(|f| f.map == Some(i) && listed(f))
+                .map(|f| f.path.display().to_string())
+                .collect(),
+        })
+        .collect();
+    let of_role = |role: FileRole| {
+        files
+            .iter()
+            .filter(move |f| f.role == role)
+            .map(|f| f.path.display().to_string())
+    };
+    ImageSummary {
+        image: image.source.to_string(),
+        original: of_role(FileRole::Original).next(),
+        prediction: image.prediction.clone(),
+        top: image.top.clone(),
+        truth: image.truth.clone(),
+        explanations,
+        figures: of_role(FileRole::Figure).collect(),
+    }
+}
+
+/// `stem`, or `stem-2`, `stem-3`… when an earlier input had the same stem.
+fn unique_stem(used: &mut HashSet<String>, stem: &str) -> String {
+    let mut candidate = stem.to_string();
+    let mut n = 1;
+    while !used.insert(candidate.clone()) {
+        n += 1;
+        candidate = format!("{stem}-{n}");
+    }
+    candidate
+}
+
+/// The probability of a target: its class's, or the sum over a group's classes.
+fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
+    match target.class {
+        Some(c) => probabilities.get(c).copied().unwrap_or(0.0),
+        None => target
+            .coefficients
+            .iter()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|&(j, _)| probabilities.get(j).copied().unwrap_or(0.0))
+            .sum(),
+    }
+}
