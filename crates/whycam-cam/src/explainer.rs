@@ -279,6 +279,7 @@ impl<'m> Explainer<'m> {
         let net = &*self.model.net;
         let trace = &pass.trace;
         let [n, _, height, width] = images.dims();
+        let device = images.device();
         let classes = pass.logits.len() / n.max(1);
         let needs = |need: Needs| self.options.methods.iter().any(|m| m.info().needs == need);
         let layers: Vec<LayerData> = trace
@@ -347,6 +348,7 @@ impl<'m> Explainer<'m> {
                                 .unwrap_or(&[]),
                             input_size: (height, width),
                             layer_dims: layer.dims,
+                            device: &device,
                             target,
                             // Only the probing methods read it.
                             batch_size: self
@@ -523,6 +525,8 @@ struct ModelProbe<'a> {
     image: &'a [f32],
     input_size: (usize, usize),
     layer_dims: [usize; 3],
+    /// Where the explained images are, and so where the probes run.
+    device: &'a Device,
     target: &'a Target,
     batch_size: usize,
 }
@@ -555,7 +559,7 @@ impl Probe for ModelProbe<'_> {
                 data.extend(channel.iter().zip(mask).map(|(x, m)| x * m));
             }
         }
-        let x = Tensor::<4>::from_data(TensorData::new(data, [count, 3, h, w]), &Device::default());
+        let x = Tensor::<4>::from_data(TensorData::new(data, [count, 3, h, w]), self.device);
         Ok(self.scores(self.net.forward(x)?))
     }
 
@@ -563,7 +567,7 @@ impl Probe for ModelProbe<'_> {
         let [c, h, w] = self.layer_dims;
         let x = Tensor::<4>::from_data(
             TensorData::new(activations.to_vec(), [count, c, h, w]),
-            &Device::default(),
+            self.device,
         );
         let trace = self.trace.for_image(self.image_index, count);
         Ok(self.scores(self.net.resume(&trace, self.position, x)?))

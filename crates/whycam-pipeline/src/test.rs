@@ -40,12 +40,11 @@ pub struct TestReport {
 pub fn test(opened: &OpenedModel, data: Data, name: &str, batch_size: usize) -> Result<TestReport> {
     let data = match_labels(data, &opened.labels)?;
     let loader = eval_loader(data, opened.preprocess, batch_size)?;
-    let e = whycam_train::evaluate(opened.model.net.as_ref(), &loader).map_err(|source| {
-        PipelineError::Testing {
+    let e = whycam_train::evaluate(opened.model.net.as_ref(), &loader, opened.model.device())
+        .map_err(|source| PipelineError::Testing {
             data: name.to_string(),
             source: Box::new(source),
-        }
-    })?;
+        })?;
     let labels = opened.labels.clone();
     let confusion = e.confusion(labels.len());
     let per_class = labels

@@ -267,8 +267,12 @@ impl Evaluation {
 
 /// Loss, accuracy and every prediction of `model` over `loader`'s epoch 0 (no autodiff,
 /// BatchNorm in evaluation mode). A one-logit head predicts class 1 for a positive logit.
-pub fn evaluate(model: &dyn whycam_models::Explainable, loader: &Loader) -> Result<Evaluation> {
-    let device = Device::default();
+pub fn evaluate(
+    model: &dyn whycam_models::Explainable,
+    loader: &Loader,
+    device: &Device,
+) -> Result<Evaluation> {
+    let device = device.clone();
     let objective = Objective::for_head(model.num_classes(), &device);
     let range = objective.label_range(model.num_classes());
     let mut loss_sum = 0.0;
@@ -363,7 +367,12 @@ pub fn fit(
             lr: config.lr,
         });
     }
-    let device = Device::default().autodiff();
+    // Training runs where the caller made the model.
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Device::default().autodiff());
     let classes = model.num_classes();
     let objective = Objective::for_head(classes, &device);
     let range = objective.label_range(classes);
@@ -439,7 +448,7 @@ pub fn fit(
         let train_seconds = start.elapsed().as_secs_f64();
         let (valid_loss, valid_accuracy) = match valid.filter(|_| !interrupted) {
             Some(loader) => {
-                let e = evaluate(&model.valid(), loader)?;
+                let e = evaluate(&model.valid(), loader, &device.clone().inner())?;
                 (Some(e.loss), Some(e.accuracy))
             }
             None => (None, None),
