@@ -18,7 +18,7 @@ fn model() -> &'static str {
         let run = dir.join("run");
         let out = whycam(&[
             "train",
-            &fashion_mnist(),
+            &s(&fashion_mnist()),
             "--limit",
             "6000",
             "--valid-limit",
@@ -39,7 +39,7 @@ fn model() -> &'static str {
 
 /// Runs `whycam embed` on the Fashion-MNIST test images; its summary and standard output.
 fn embed(out: &Path, extra: &[&str]) -> (Value, String) {
-    let data = fashion_mnist();
+    let data = s(&fashion_mnist());
     let out_s = s(out);
     let mut args = vec!["embed", "--weights", model(), "--out", &out_s];
     args.extend_from_slice(extra);
@@ -178,7 +178,7 @@ fn fashion_mnist_layouts_keep_neighbourhoods_and_a_seed_repeats() {
 fn bad_features_and_too_few_points_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = s(&dir.path().join("out"));
-    let data = fashion_mnist();
+    let data = s(&fashion_mnist());
     // t-SNE alone fails before the network runs.
     fails_with(
         &[
@@ -337,7 +337,7 @@ fn loose_images_are_coloured_by_prediction_and_a_corrupt_one_is_named() {
 #[ignore = "trains for ~10 minutes unless WHYCAM_EMBED_WEIGHTS names a checkpoint"]
 fn full_fashion_mnist_test_set() {
     let dir = tempfile::tempdir().unwrap();
-    let data = fashion_mnist();
+    let data = s(&fashion_mnist());
     let weights = match std::env::var("WHYCAM_EMBED_WEIGHTS") {
         Ok(w) => w,
         Err(_) => {

@@ -21,7 +21,7 @@ fn metrics(run: &Path) -> Vec<Value> {
 
 /// Trains a tiny whycam-small on 1,000 Fashion-MNIST images into `run`.
 fn train_small(run: &Path, extra: &[&str]) -> Output {
-    let data = fashion_mnist();
+    let data = s(&fashion_mnist());
     let run = s(run);
     let mut args = vec![
         "train",
@@ -72,7 +72,7 @@ fn whycam_small_trains_and_its_checkpoint_needs_no_other_flag() {
         "test",
         "--weights",
         &weights,
-        &fashion_mnist(),
+        &s(&fashion_mnist()),
         "--limit",
         "300",
         "--out",
@@ -190,7 +190,7 @@ fn the_default_model_fine_tuned_with_a_binary_head_tells_sneakers_from_sandals()
     let run = dir.path().join("run");
     let out = whycam(&[
         "train",
-        &fashion_mnist(),
+        &s(&fashion_mnist()),
         "--model",
         "efficientnet-lite0",
         "--head",
@@ -258,7 +258,7 @@ fn the_default_model_fine_tuned_with_a_binary_head_tells_sneakers_from_sandals()
 fn ctrl_c_finishes_the_batch_saves_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let data = fashion_mnist();
+    let data = s(&fashion_mnist());
     let mut child = Command::new(env!("CARGO_BIN_EXE_whycam"))
         .args([
             "train",
@@ -354,7 +354,7 @@ fn a_corrupt_image_is_skipped_and_counted_and_mismatches_are_named() {
 
     // A model of the shapes tested on Fashion-MNIST: the class sets differ.
     let weights = s(&run.join("last.safetensors"));
-    let fm = fashion_mnist();
+    let fm = s(&fashion_mnist());
     fails_with(
         &["test", "--weights", &weights, &fm, "--limit", "10"],
         &["circle, square", "Ankle boot"],

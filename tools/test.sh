@@ -58,7 +58,9 @@ run native cargo test --workspace --release --no-fail-fast "$@"
 # ill-conditioned method the case where PyTorch's own float32 lands farthest from float64); the
 # resizing, colour-map, golden-image and PCA tests and the libraries' unit tests run whole. The
 # CAM test checks that it sees the level it was asked for (WHYCAM_EXPECT_SIMD).
-# (--workspace keeps the features of the full run, so nothing is compiled again.)
+# (--workspace keeps the features of the full run, so nothing is compiled again, and lets
+# --test name a target of any package: cam_parity is whycam-cam's, colormaps and golden_images
+# whycam-render's, pca_sklearn whycam-embed's.)
 emulated_tests() {
     local rc=0
     cargo test --workspace --release --no-fail-fast --test cam_parity -- worst_conditioned || rc=1

@@ -2,27 +2,15 @@
 //! `dataset-fashion-mnist` installs it (`tools/test.sh` installs the package when missing;
 //! `WHYCAM_FASHION_MNIST` points elsewhere).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use whycam_data::datasets::{self, Dataset, PetTarget};
 use whycam_data::{Loader, LoaderConfig, Normalization, Preprocess, PreprocessConfig, Split};
-
-fn root() -> PathBuf {
-    let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    assert!(
-        dir.is_dir(),
-        "{} is missing: install Debian's dataset-fashion-mnist (tools/test.sh does)",
-        dir.display()
-    );
-    dir
-}
+use whycam_testkit::fashion_mnist;
 
 #[test]
 fn both_splits_have_the_published_sizes_and_balanced_classes() {
     for (split, count) in [(Split::Train, 60_000), (Split::Test, 10_000)] {
-        let d = datasets::open(&root(), split, PetTarget::Breed).unwrap();
+        let d = datasets::open(&fashion_mnist(), split, PetTarget::Breed).unwrap();
         assert_eq!(d.len(), count);
         assert_eq!(d.classes()[9], "Ankle boot");
         let mut per_class = [0usize; 10];
@@ -36,14 +24,14 @@ fn both_splits_have_the_published_sizes_and_balanced_classes() {
         assert!(p[0] == p[1] && p[1] == p[2]);
     }
     // The test split's first item is an ankle boot, its second a pullover (published order).
-    let test = datasets::open(&root(), Split::Test, PetTarget::Breed).unwrap();
+    let test = datasets::open(&fashion_mnist(), Split::Test, PetTarget::Breed).unwrap();
     assert_eq!((test.label(0), test.label(1)), (9, 2));
 }
 
 #[test]
 fn the_loader_delivers_every_test_image_once() {
     let d: Arc<dyn Dataset> =
-        Arc::from(datasets::open(&root(), Split::Test, PetTarget::Breed).unwrap());
+        Arc::from(datasets::open(&fashion_mnist(), Split::Test, PetTarget::Breed).unwrap());
     let config = LoaderConfig {
         batch_size: 512,
         preprocess: PreprocessConfig {

@@ -2,7 +2,6 @@
 //! `tools/test.sh` installs). The default suite trains one epoch on a tenth of the training
 //! set and must beat a floor on a tenth of the test set; the full run is `--ignored`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use whycam_data::datasets::{self, Dataset, PetTarget, Subset};
@@ -10,19 +9,8 @@ use whycam_data::{
     Augment, Loader, LoaderConfig, Normalization, Preprocess, PreprocessConfig, Split,
 };
 use whycam_models::{Architecture, HeadSpec, WhycamSmallConfig};
+use whycam_testkit::fashion_mnist;
 use whycam_train::{FitConfig, OptimizerKind, Schedule, fit};
-
-fn root() -> PathBuf {
-    let dir = std::env::var_os("WHYCAM_FASHION_MNIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    assert!(
-        dir.is_dir(),
-        "{} is missing: tools/test.sh installs dataset-fashion-mnist",
-        dir.display()
-    );
-    dir
-}
 
 fn loader(dataset: Arc<dyn Dataset>, train: bool, seed: u64) -> Loader {
     let config = LoaderConfig {
@@ -56,7 +44,7 @@ fn run(widths: [usize; 3], step: usize, epochs: usize) -> (f64, f64) {
         in_channels: 1,
     };
     let open = |split| -> Arc<dyn Dataset> {
-        Arc::from(datasets::open(&root(), split, PetTarget::Breed).unwrap())
+        Arc::from(datasets::open(&fashion_mnist(), split, PetTarget::Breed).unwrap())
     };
     let train: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Train), step).unwrap());
     let test: Arc<dyn Dataset> = Arc::new(Subset::every(open(Split::Test), step).unwrap());

@@ -15,17 +15,15 @@
 //! every CPU: see [`bound`]. `tools/test.sh` runs [`worst_conditioned_maps_match_pytorch_grad_cam`]
 //! again at each lower SIMD level.
 
-mod support;
-
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{
+use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps};
+use whycam_models::{Architecture, LoadOptions, Model};
+use whycam_testkit::{
     assert_resumed_gradient_is_the_full_gradient, data_dir, golden, max_abs_diff, photo_batch,
     simd, write_synthetic_weights,
 };
-use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps};
-use whycam_models::{Architecture, LoadOptions, Model};
 
 #[derive(Debug, Deserialize)]
 struct CamGolden {

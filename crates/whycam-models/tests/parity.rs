@@ -11,15 +11,13 @@
 //! weight or padding. (This test runs at the CPU's own level only: under the emulator that
 //! `tools/test.sh` uses for lower levels it takes minutes per model.)
 
-mod support;
-
 use burn::prelude::*;
 
-use support::{
+use whycam_models::{Architecture, LoadOptions, Model};
+use whycam_testkit::{
     Golden, golden, max_abs_diff, photo_batch, simd, write_synthetic_weights,
     write_synthetic_weights_renamed,
 };
-use whycam_models::{Architecture, LoadOptions, Model};
 
 const TOLERANCE: f32 = 1e-3;
 
