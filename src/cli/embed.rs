@@ -13,8 +13,9 @@ use whycam_embed::{Init, TsneConfig};
 use whycam_pipeline::PipelineError;
 use whycam_pipeline::embed::{self as embedding, EmbedSummary, Failure, LayoutConfig, Points};
 
+/// Which 2-D layouts `--method` asks for (not a CAM method).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Method {
+pub enum Layouts {
     Pca,
     Tsne,
     Both,
@@ -38,8 +39,8 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub layer: Option<String>,
     /// Which layouts to compute.
-    #[arg(long, value_enum, default_value_t = Method::Both)]
-    pub method: Method,
+    #[arg(long, value_enum, default_value_t = Layouts::Both)]
+    pub method: Layouts,
     /// t-SNE perplexity, the effective number of neighbours of each point (it needs more than
     /// 3 × perplexity images).
     #[arg(long, default_value_t = 30.0)]
@@ -103,8 +104,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         pca_dims: args.pca_dims,
     };
-    let with_pca = args.method != Method::Tsne;
-    let with_tsne = args.method != Method::Pca;
+    let with_pca = args.method != Layouts::Tsne;
+    let with_tsne = args.method != Layouts::Pca;
     if with_tsne {
         tsne_config.validate()?;
     }

@@ -16,7 +16,7 @@ It writes, under tests/data/:
                        photos at --preprocess none.
 
 The torchvision models get "seeded-random" weights from a counter-based generator that the Rust
-tests reproduce bit for bit (tests/support/mod.rs), so no large weight
+tests reproduce bit for bit (crates/whycam-testkit/src/goldens.rs), so no large weight
 file is committed:
 
     key(name)  = fnv1a64(f"{seed}:{name}")
