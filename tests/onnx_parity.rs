@@ -90,7 +90,7 @@ fn check(name: &str) {
         let default = &golden.layers["default"];
         assert_eq!(
             model
-                .stage(default)
+                .layer(default)
                 .unwrap_or_else(|e| panic!("{tag}: {e}")),
             model.net.default_layer(),
             "{tag}: the default target is {:?}, not {default:?}",

@@ -34,7 +34,7 @@ pub enum InitArg {
 pub struct EmbedArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Stage whose output is average-pooled into the features (see `whycam models NAME`).
+    /// Layer whose output is average-pooled into the features (see `whycam models NAME`).
     /// Default: the last, whose pooled output is what a linear classifier reads.
     #[arg(long)]
     pub layer: Option<String>,
@@ -119,7 +119,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         None => {
             let loaded = args.model.load_for_layers(args.layer.as_slice())?;
             let layer = match &args.layer {
-                Some(name) => loaded.model.stage(name)?,
+                Some(name) => loaded.model.layer(name)?,
                 None => loaded.model.net.default_layer(),
             };
             let mut inputs = args.inputs.clone();

@@ -49,20 +49,20 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
                 },
                 &device,
             );
-            let stages = net.stages();
-            for (i, stage) in stages.list().iter().enumerate() {
-                let aliases = stages.aliases_of(i);
+            let layer_list = net.layer_list();
+            for (i, layer) in layer_list.list().iter().enumerate() {
+                let aliases = layer_list.aliases_of(i);
                 let aliases = if aliases.is_empty() {
                     String::new()
                 } else {
                     format!("  (also {})", aliases.join(", "))
                 };
-                let mark = if i == net.default_stage() {
+                let mark = if i == net.default_layer_index() {
                     "  (default target)"
                 } else {
                     ""
                 };
-                println!("{}{aliases}{mark}", stage.name);
+                println!("{}{aliases}{mark}", layer.name);
             }
         }
     }

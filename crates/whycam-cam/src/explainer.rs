@@ -84,7 +84,7 @@ pub struct MethodMap {
 #[derive(Debug, Clone)]
 struct TargetLayer {
     name: String,
-    stage: usize,
+    index: usize,
 }
 
 /// Explains a model's decisions with a set of methods at a set of layers.
@@ -112,7 +112,7 @@ impl<'m> Explainer<'m> {
             .into_iter()
             .map(|name| {
                 Ok(TargetLayer {
-                    stage: model.stage(&name)?,
+                    index: model.layer(&name)?,
                     name,
                 })
             })
@@ -137,7 +137,7 @@ impl<'m> Explainer<'m> {
                         .into(),
                 )
             })?;
-            if let Some(other) = layers.iter().find(|l| l.stage != last) {
+            if let Some(other) = layers.iter().find(|l| l.index != last) {
                 return Err(unsupported(
                     &other.name,
                     format!(
@@ -261,7 +261,7 @@ impl<'m> Explainer<'m> {
     /// Runs the network once, keeping the target layers' outputs (and what resuming from
     /// them needs).
     fn forward(&self, images: Tensor<4>) -> Result<Pass> {
-        let layers: Vec<usize> = self.layers.iter().map(|l| l.stage).collect();
+        let layers: Vec<usize> = self.layers.iter().map(|l| l.index).collect();
         let trace = self.model.net.trace(images, &layers)?;
         Ok(Pass {
             logits: to_vec(trace.logits.clone()),

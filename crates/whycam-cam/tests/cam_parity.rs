@@ -352,9 +352,9 @@ fn class_activation_maps_average_to_the_logits() {
         ),
         &Device::default(),
     );
-    let stage = net.default_layer();
+    let layer = net.default_layer();
     let features = net
-        .trace(x.clone(), &[stage])
+        .trace(x.clone(), &[layer])
         .unwrap()
         .activations
         .remove(0);

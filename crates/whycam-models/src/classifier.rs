@@ -1,24 +1,24 @@
-//! The interface every architecture offers: a list of named feature stages that can be run
+//! The interface every architecture offers: a list of named feature layers that can be run
 //! piecewise, and a classification head.
 //!
-//! Splitting a network at a stage boundary is what later lets whycam differentiate only the
-//! part of the network after a CAM target: `features_at` runs stages `0..=s` without
+//! Splitting a network at a layer's output is what later lets whycam differentiate only the
+//! part of the network after a CAM target: `features_at` runs layers `0..=s` without
 //! autodiff, and `logits_from` runs the rest from a tracked activation.
 
 use burn::prelude::*;
 
-/// One named stage boundary of a network.
+/// One named layer of a network: a point where it can be split.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stage {
-    /// The PyTorch module path whose output this stage is (`layer4`, `features.29`, `_blocks.15`).
+pub struct Layer {
+    /// The PyTorch module path whose output this layer is (`layer4`, `features.29`, `_blocks.15`).
     pub name: String,
     /// The output of a convolution that a BatchNorm follows: with the BatchNorm folded into the
     /// convolution this output no longer exists, so the model must be loaded unfolded.
     pub before_batchnorm: bool,
 }
 
-impl Stage {
-    /// A stage whose output survives BatchNorm folding.
+impl Layer {
+    /// A layer whose output survives BatchNorm folding.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -35,42 +35,42 @@ impl Stage {
     }
 }
 
-/// The stage list of a network, with aliases (a PyTorch container such as `layer4` names the
+/// The layer list of a network, with aliases (a PyTorch container such as `layer4` names the
 /// output of its last child `layer4.2`).
 #[derive(Debug, Clone, Default)]
-pub struct Stages {
-    list: Vec<Stage>,
+pub struct LayerList {
+    list: Vec<Layer>,
     aliases: Vec<(String, usize)>,
 }
 
-impl Stages {
-    /// Appends a stage and returns its index.
-    pub fn push(&mut self, stage: Stage) -> usize {
-        self.list.push(stage);
+impl LayerList {
+    /// Appends a layer and returns its index.
+    pub fn push(&mut self, layer: Layer) -> usize {
+        self.list.push(layer);
         self.list.len() - 1
     }
 
-    /// Makes `alias` another name for the stage at `index`.
+    /// Makes `alias` another name for the layer at `index`.
     pub fn alias(&mut self, alias: impl Into<String>, index: usize) {
         self.aliases.push((alias.into(), index));
     }
 
-    /// The stages in execution order.
-    pub fn list(&self) -> &[Stage] {
+    /// The layers in execution order.
+    pub fn list(&self) -> &[Layer] {
         &self.list
     }
 
-    /// Number of stages.
+    /// Number of layers.
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
-    /// True for a network without stages.
+    /// True for a network without layers.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
-    /// Finds a stage by its name or an alias.
+    /// Finds a layer by its name or an alias.
     pub fn find(&self, name: &str) -> Option<usize> {
         self.list.iter().position(|s| s.name == name).or_else(|| {
             self.aliases
@@ -80,7 +80,7 @@ impl Stages {
         })
     }
 
-    /// The aliases of the stage at `index`.
+    /// The aliases of the layer at `index`.
     pub fn aliases_of(&self, index: usize) -> Vec<&str> {
         self.aliases
             .iter()
@@ -89,7 +89,7 @@ impl Stages {
             .collect()
     }
 
-    /// Every accepted name: stage names and aliases, for error messages and `--help`.
+    /// Every accepted name: layer names and aliases, for error messages and `--help`.
     pub fn all_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.list.iter().map(|s| s.name.clone()).collect();
         names.extend(self.aliases.iter().map(|(a, _)| a.clone()));
@@ -116,23 +116,23 @@ impl LinearHead {
     }
 }
 
-/// A CNN image classifier split into named stages.
+/// A CNN image classifier split into named layers.
 pub trait Classifier: Send + Sync + std::fmt::Debug {
-    /// The named stage boundaries, in execution order.
-    fn stages(&self) -> &Stages;
+    /// The named layers, in execution order.
+    fn layer_list(&self) -> &LayerList;
 
-    /// Runs stage `index` alone.
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4>;
+    /// Runs layer `index` alone.
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4>;
 
-    /// The head after the last stage: pooling, flattening and the classifier.
+    /// The head after the last layer: pooling, flattening and the classifier.
     fn head(&self, features: Tensor<4>) -> Tensor<2>;
 
     /// Number of logits.
     fn num_classes(&self) -> usize;
 
-    /// The stage whose output feeds global pooling: the default CAM target.
-    fn default_stage(&self) -> usize {
-        self.stages().len() - 1
+    /// The layer whose output feeds global pooling: the default CAM target.
+    fn default_layer_index(&self) -> usize {
+        self.layer_list().len() - 1
     }
 
     /// The head's weights when it is global-average-pool + linear, else `None`.
@@ -141,29 +141,29 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     /// Whether BatchNorms were folded into their convolutions at load time.
     fn is_folded(&self) -> bool;
 
-    /// Runs stages `range` one after the other.
-    fn run_stages(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+    /// Runs layers `range` one after the other.
+    fn run_layers(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
         for i in range {
-            x = self.run_stage(i, x);
+            x = self.run_layer(i, x);
         }
         x
     }
 
     /// The whole network: images `[N, 3, H, W]` to logits `[N, classes]`.
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let n = self.stages().len();
-        self.head(self.run_stages(images, 0..n))
+        let n = self.layer_list().len();
+        self.head(self.run_layers(images, 0..n))
     }
 
-    /// The output of stage `stage` (stages `0..=stage`).
-    fn features_at(&self, images: Tensor<4>, stage: usize) -> Tensor<4> {
-        self.run_stages(images, 0..stage + 1)
+    /// The output of layer `layer` (layers `0..=layer`).
+    fn features_at(&self, images: Tensor<4>, layer: usize) -> Tensor<4> {
+        self.run_layers(images, 0..layer + 1)
     }
 
-    /// The logits computed from the output of stage `stage` (the stages after it, then the head).
-    fn logits_from(&self, features: Tensor<4>, stage: usize) -> Tensor<2> {
-        let n = self.stages().len();
-        self.head(self.run_stages(features, stage + 1..n))
+    /// The logits computed from the output of layer `layer` (the layers after it, then the head).
+    fn logits_from(&self, features: Tensor<4>, layer: usize) -> Tensor<2> {
+        let n = self.layer_list().len();
+        self.head(self.run_layers(features, layer + 1..n))
     }
 }
 

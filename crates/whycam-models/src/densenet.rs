@@ -8,7 +8,7 @@
 //! `norm0` after `conv0` and each layer's `norm2` after its `conv1`, are folded.
 
 use crate::activation::relu;
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{Norm2d, conv, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -104,7 +104,7 @@ pub struct DenseNet {
     features: DenseFeatures,
     classifier: Linear,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl DenseNet {
@@ -137,21 +137,21 @@ impl DenseNet {
                 c /= 2;
             }
         }
-        let mut stages = Stages::default();
-        stages.push(Stage::conv_before_bn("features.conv0"));
-        stages.push(Stage::new("features.norm0"));
-        stages.push(Stage::new("features.relu0"));
-        stages.push(Stage::new("features.pool0"));
+        let mut layer_list = LayerList::default();
+        layer_list.push(Layer::conv_before_bn("features.conv0"));
+        layer_list.push(Layer::new("features.norm0"));
+        layer_list.push(Layer::new("features.relu0"));
+        layer_list.push(Layer::new("features.pool0"));
         for i in 1..=4 {
-            stages.push(Stage::new(format!("features.denseblock{i}")));
+            layer_list.push(Layer::new(format!("features.denseblock{i}")));
             if i < 4 {
-                stages.push(Stage::new(format!("features.transition{i}")));
+                layer_list.push(Layer::new(format!("features.transition{i}")));
             }
         }
-        stages.push(Stage::new("features.norm5"));
+        layer_list.push(Layer::new("features.norm5"));
         // torchvision applies `F.relu(features, inplace=True)`, so what a hook on `features`
         // sees is the rectified map: the input of global pooling.
-        stages.push(Stage::new("features"));
+        layer_list.push(Layer::new("features"));
         let mut dense = dense.into_iter();
         let mut transitions = transitions.into_iter();
         let mut block = || dense.next().expect("four blocks");
@@ -177,7 +177,7 @@ impl DenseNet {
             classifier: LinearConfig::new(c, head.classes)
                 .with_bias(head.bias)
                 .init(device),
-            stages,
+            layer_list,
         }
     }
 
@@ -200,11 +200,11 @@ impl DenseNet {
 }
 
 impl Classifier for DenseNet {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         let f = &self.features;
         match index {
             0 => f.conv0.forward(x),

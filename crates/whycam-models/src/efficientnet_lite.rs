@@ -11,7 +11,7 @@
 #![allow(clippy::used_underscore_binding)]
 
 use crate::activation::relu6;
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{Norm2d, conv_same, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -124,16 +124,16 @@ pub struct EfficientNetLite {
     _bn1: Norm2d,
     _fc: Linear,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl EfficientNetLite {
     /// EfficientNet-Lite`variant` (0..=4) with `num_classes` outputs, weights uninitialised.
     pub fn new(variant: usize, head: HeadSpec, device: &Device) -> Self {
         let (width, depth, _) = SCALING[variant];
-        let mut stages = Stages::default();
-        stages.push(Stage::conv_before_bn("_conv_stem"));
-        stages.push(Stage::new("_bn0"));
+        let mut layer_list = LayerList::default();
+        layer_list.push(Layer::conv_before_bn("_conv_stem"));
+        layer_list.push(Layer::new("_bn0"));
         let mut blocks = Vec::new();
         let last_group = GROUPS.len() - 1;
         for (g, &(repeats, kernel, stride, expand, c_in, c_out)) in GROUPS.iter().enumerate() {
@@ -162,12 +162,12 @@ impl EfficientNetLite {
             }
         }
         for b in 0..blocks.len() {
-            stages.push(Stage::new(format!("_blocks.{b}")));
+            layer_list.push(Layer::new(format!("_blocks.{b}")));
         }
         let c_last = round_filters(GROUPS[last_group].5, width);
-        stages.push(Stage::conv_before_bn("_conv_head"));
-        stages.push(Stage::new("_bn1"));
-        stages.push(Stage::new("features"));
+        layer_list.push(Layer::conv_before_bn("_conv_head"));
+        layer_list.push(Layer::new("_bn1"));
+        layer_list.push(Layer::new("features"));
         Self {
             _conv_stem: conv_same([3, 32], 3, 2, 1, device),
             _bn0: Norm2d::new(32, EPS, device),
@@ -177,7 +177,7 @@ impl EfficientNetLite {
             _fc: LinearConfig::new(1280, head.classes)
                 .with_bias(head.bias)
                 .init(device),
-            stages,
+            layer_list,
         }
     }
 
@@ -192,11 +192,11 @@ impl EfficientNetLite {
 }
 
 impl Classifier for EfficientNetLite {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         let blocks = self._blocks.len();
         match index {
             0 => self._conv_stem.forward(x),

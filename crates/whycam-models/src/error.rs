@@ -40,22 +40,22 @@ pub enum ModelError {
         /// The names whycam knows.
         known: String,
     },
-    /// No such stage in the model.
+    /// No such layer in the model.
     #[error("{model} has no layer {name:?}; its layers are: {known}")]
-    UnknownStage {
-        /// The stage asked for.
+    LayerNotFound {
+        /// The layer asked for.
         name: String,
         /// The architecture.
         model: String,
-        /// The accepted stage names.
+        /// The accepted layer names.
         known: String,
     },
-    /// The stage only exists when BatchNorms are not folded.
+    /// The layer only exists when BatchNorms are not folded.
     #[error(
         "layer {name:?} of {model} is a convolution whose BatchNorm was folded into it; load the model without folding"
     )]
-    StageFolded {
-        /// The stage asked for.
+    LayerFolded {
+        /// The layer asked for.
         name: String,
         /// The architecture.
         model: String,

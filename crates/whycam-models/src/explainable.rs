@@ -3,12 +3,12 @@
 //! logits recomputed from a replacement of one cut's activations, re-running only what lies
 //! downstream of it and reading every other input from the trace).
 //!
-//! A cut can be any 4-D value of the network: for a zoo network a stage boundary, for an ONNX
+//! A cut can be any 4-D value of the network: for a zoo network a layer of its list, for an ONNX
 //! graph any node's output, inside a residual block or a DenseNet block included. Gradients
 //! of the resumed logits with respect to the replacement are exactly the full network's
 //! gradients at that value, because everything the trace supplies does not depend on it.
 
-use crate::classifier::{Classifier, LinearHead, Stages};
+use crate::classifier::{Classifier, LayerList, LinearHead};
 use crate::error::{ModelError, Result};
 use crate::onnx::value::Value;
 use burn::prelude::*;
@@ -80,7 +80,7 @@ impl Trace {
 /// A classifier that whycam can explain: named layers, a trace and a resume.
 pub trait Explainable: Send + Sync + std::fmt::Debug {
     /// The layers a CAM can target, with every name they answer to.
-    fn layers(&self) -> &Stages;
+    fn layers(&self) -> &LayerList;
 
     /// The layer whose output the classifier pools: the default CAM target.
     fn default_layer(&self) -> usize;
@@ -118,15 +118,15 @@ pub trait Explainable: Send + Sync + std::fmt::Debug {
     fn resume(&self, trace: &Trace, position: usize, activations: Tensor<4>) -> Result<Tensor<2>>;
 }
 
-/// A zoo network explains through its stage list: a trace runs the stages one after the other
-/// keeping the requested outputs, a resume runs the stages after the cut and the head.
+/// A zoo network explains through its layer list: a trace runs the layers one after the other
+/// keeping the requested outputs, a resume runs the layers after the cut and the head.
 impl<C: Classifier> Explainable for C {
-    fn layers(&self) -> &Stages {
-        self.stages()
+    fn layers(&self) -> &LayerList {
+        self.layer_list()
     }
 
     fn default_layer(&self) -> usize {
-        self.default_stage()
+        self.default_layer_index()
     }
 
     fn num_classes(&self) -> usize {
@@ -142,14 +142,16 @@ impl<C: Classifier> Explainable for C {
     }
 
     fn find_layer(&self, name: &str, model: &str) -> Result<usize> {
-        let stages = self.stages();
-        let index = stages.find(name).ok_or_else(|| ModelError::UnknownStage {
-            name: name.to_string(),
-            model: model.to_string(),
-            known: stages.all_names().join(", "),
-        })?;
-        if self.is_folded() && stages.list()[index].before_batchnorm {
-            return Err(ModelError::StageFolded {
+        let layer_list = self.layer_list();
+        let index = layer_list
+            .find(name)
+            .ok_or_else(|| ModelError::LayerNotFound {
+                name: name.to_string(),
+                model: model.to_string(),
+                known: layer_list.all_names().join(", "),
+            })?;
+        if self.is_folded() && layer_list.list()[index].before_batchnorm {
+            return Err(ModelError::LayerFolded {
                 name: name.to_string(),
                 model: model.to_string(),
             });
@@ -173,10 +175,10 @@ impl<C: Classifier> Explainable for C {
     fn trace(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {
         let mut activations = vec![None; layers.len()];
         let mut x = images;
-        for stage in 0..self.stages().len() {
-            x = self.run_stage(stage, x);
+        for index in 0..self.layer_list().len() {
+            x = self.run_layer(index, x);
             for (slot, &layer) in activations.iter_mut().zip(layers) {
-                if layer == stage {
+                if layer == index {
                     *slot = Some(x.clone());
                 }
             }
@@ -186,10 +188,10 @@ impl<C: Classifier> Explainable for C {
             .into_iter()
             .zip(layers)
             .map(|(a, &layer)| {
-                a.ok_or_else(|| ModelError::UnknownStage {
+                a.ok_or_else(|| ModelError::LayerNotFound {
                     name: format!("#{layer}"),
                     model: "this network".to_string(),
-                    known: self.stages().all_names().join(", "),
+                    known: self.layer_list().all_names().join(", "),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

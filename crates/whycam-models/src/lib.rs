@@ -1,6 +1,6 @@
 //! whycam's model zoo: CNN classifiers whose parameter names mirror the PyTorch module paths of
 //! torchvision and `efficientnet_lite_pytorch`, so their state dicts load without renaming, and
-//! whose feature stages can be run piecewise (the ground for gradient-based explanations that
+//! whose feature layers can be run piecewise (the ground for gradient-based explanations that
 //! differentiate only what follows the target layer).
 
 #![deny(missing_docs)]
@@ -20,7 +20,7 @@ pub mod weights;
 pub mod whycam_small;
 pub mod zoo;
 
-pub use classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
+pub use classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead};
 pub use error::{ModelError, Result};
 pub use explainable::{Explainable, Trace};
 pub use onnx::OnnxModel;

@@ -2,7 +2,7 @@
 //! CVPR 2018), laid out as torchvision's `torchvision/models/mobilenetv2.py` (width 1.0).
 
 use crate::activation::relu6;
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{
     ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
 };
@@ -114,7 +114,7 @@ pub struct MobileNetV2 {
     features: Vec<FeatureLayer>,
     classifier: Vec<Linear>,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl MobileNetV2 {
@@ -140,11 +140,11 @@ impl MobileNetV2 {
             EPS,
             device,
         )));
-        let mut stages = Stages::default();
+        let mut layer_list = LayerList::default();
         for i in 0..features.len() {
-            stages.push(Stage::new(format!("features.{i}")));
+            layer_list.push(Layer::new(format!("features.{i}")));
         }
-        stages.alias("features", features.len() - 1);
+        layer_list.alias("features", features.len() - 1);
         Self {
             features,
             // torchvision's classifier is Sequential(Dropout, Linear): the Linear is entry 1,
@@ -154,7 +154,7 @@ impl MobileNetV2 {
                     .with_bias(head.bias)
                     .init(device),
             ],
-            stages,
+            layer_list,
         }
     }
 
@@ -170,11 +170,11 @@ impl MobileNetV2 {
 }
 
 impl Classifier for MobileNetV2 {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         match &self.features[index] {
             FeatureLayer::ConvNormAct(seq) => relu6(run_sequence(seq, x)),
             FeatureLayer::Block(block) => block.forward(x),

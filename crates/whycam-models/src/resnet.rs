@@ -4,7 +4,7 @@
 //! without renaming.
 
 use crate::activation::relu;
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{
     ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
 };
@@ -174,7 +174,7 @@ pub struct ResNet {
     layer4: Vec<Block>,
     fc: Linear,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl ResNet {
@@ -185,11 +185,11 @@ impl ResNet {
 
     /// A ResNet whose first convolution is `stem`.
     pub fn with_stem(depth: ResNetDepth, head: HeadSpec, stem: Stem, device: &Device) -> Self {
-        let mut stages = Stages::default();
-        stages.push(Stage::conv_before_bn("conv1"));
-        stages.push(Stage::new("bn1"));
-        stages.push(Stage::new("relu"));
-        stages.push(Stage::new("maxpool"));
+        let mut layer_list = LayerList::default();
+        layer_list.push(Layer::conv_before_bn("conv1"));
+        layer_list.push(Layer::new("bn1"));
+        layer_list.push(Layer::new("relu"));
+        layer_list.push(Layer::new("maxpool"));
         let mut c_in = 64;
         let mut layers: Vec<Vec<Block>> = Vec::new();
         for (li, (&n, planes)) in depth.blocks().iter().zip([64, 128, 256, 512]).enumerate() {
@@ -208,9 +208,9 @@ impl ResNet {
                     planes
                 };
                 blocks.push(block);
-                let index = stages.push(Stage::new(format!("layer{}.{b}", li + 1)));
+                let index = layer_list.push(Layer::new(format!("layer{}.{b}", li + 1)));
                 if b + 1 == n {
-                    stages.alias(format!("layer{}", li + 1), index);
+                    layer_list.alias(format!("layer{}", li + 1), index);
                 }
             }
             layers.push(blocks);
@@ -231,7 +231,7 @@ impl ResNet {
             fc: LinearConfig::new(c_in, head.classes)
                 .with_bias(head.bias)
                 .init(device),
-            stages,
+            layer_list,
         }
     }
 
@@ -263,11 +263,11 @@ impl ResNet {
 }
 
 impl Classifier for ResNet {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         match index {
             0 => self.conv1.forward(x),
             1 => self.bn1.forward(x),

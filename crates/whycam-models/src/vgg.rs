@@ -4,10 +4,10 @@
 //!
 //! `features` is a PyTorch `nn.Sequential` whose ReLUs and max-pools hold no parameters;
 //! burn-store renumbers the parameterised entries contiguously on load, and the original
-//! indices are kept as stage names (`features.29`).
+//! indices are kept as layer names (`features.29`).
 
 use crate::activation::relu;
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead};
 use crate::layers::{ConvOrNorm, Norm2d, conv, fold_sequence};
 use burn::module::Module;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -52,7 +52,7 @@ pub struct Vgg {
     #[module(skip)]
     ops: Vec<FeatureOp>,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl Vgg {
@@ -60,32 +60,32 @@ impl Vgg {
     pub fn new(depth: usize, batch_norm: bool, head: HeadSpec, device: &Device) -> Self {
         let mut features = Vec::new();
         let mut ops = Vec::new();
-        let mut stages = Stages::default();
+        let mut layer_list = LayerList::default();
         let mut c_in = 3;
         for &c in config(depth) {
             if c == 0 {
                 ops.push(FeatureOp::MaxPool);
-                stages.push(Stage::new(format!("features.{}", ops.len() - 1)));
+                layer_list.push(Layer::new(format!("features.{}", ops.len() - 1)));
                 continue;
             }
             features.push(ConvOrNorm::Conv(conv([c_in, c], 3, 1, 1, 1, true, device)));
             ops.push(FeatureOp::Param(features.len() - 1));
             let name = format!("features.{}", ops.len() - 1);
-            stages.push(if batch_norm {
-                Stage::conv_before_bn(name)
+            layer_list.push(if batch_norm {
+                Layer::conv_before_bn(name)
             } else {
-                Stage::new(name)
+                Layer::new(name)
             });
             if batch_norm {
                 features.push(ConvOrNorm::Norm(Norm2d::new(c, EPS, device)));
                 ops.push(FeatureOp::Param(features.len() - 1));
-                stages.push(Stage::new(format!("features.{}", ops.len() - 1)));
+                layer_list.push(Layer::new(format!("features.{}", ops.len() - 1)));
             }
             ops.push(FeatureOp::Relu);
-            stages.push(Stage::new(format!("features.{}", ops.len() - 1)));
+            layer_list.push(Layer::new(format!("features.{}", ops.len() - 1)));
             c_in = c;
         }
-        stages.alias("features", stages.len() - 1);
+        layer_list.alias("features", layer_list.len() - 1);
         Self {
             features,
             avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
@@ -98,7 +98,7 @@ impl Vgg {
                     .init(device),
             ],
             ops,
-            stages,
+            layer_list,
         }
     }
 
@@ -109,11 +109,11 @@ impl Vgg {
 }
 
 impl Classifier for Vgg {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         match self.ops[index] {
             FeatureOp::Param(k) => self.features[k].forward(x),
             FeatureOp::Relu => relu(x),

@@ -6,7 +6,7 @@
 //! widths, the number of blocks and the input channels are read back from a checkpoint's
 //! shapes, so any trained variant loads without further description.
 
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stage, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{Norm2d, conv, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -39,7 +39,7 @@ impl WhycamSmallConfig {
     /// A freshly initialised network (Kaiming-uniform convolutions, as PyTorch's defaults).
     pub fn init(&self, head: HeadSpec, device: &Device) -> WhycamSmall {
         let mut blocks = Vec::new();
-        let mut stages = Stages::default();
+        let mut layer_list = LayerList::default();
         let mut input = self.in_channels;
         for (i, &width) in self.widths.iter().enumerate() {
             blocks.push(ConvBlock {
@@ -48,11 +48,11 @@ impl WhycamSmallConfig {
                 conv2: conv([width, width], 3, 1, 1, 1, false, device),
                 bn2: Norm2d::new(width, 1e-5, device),
             });
-            stages.push(Stage::new(format!("blocks.{i}")));
+            layer_list.push(Layer::new(format!("blocks.{i}")));
             input = width;
         }
         if !self.widths.is_empty() {
-            stages.alias("features", self.widths.len() - 1);
+            layer_list.alias("features", self.widths.len() - 1);
         }
         WhycamSmall {
             blocks,
@@ -61,7 +61,7 @@ impl WhycamSmallConfig {
                 .with_bias(head.bias)
                 .init(device),
             grey: self.in_channels == 1,
-            stages,
+            layer_list,
         }
     }
 }
@@ -96,7 +96,7 @@ pub struct WhycamSmall {
     #[module(skip)]
     grey: bool,
     #[module(skip)]
-    stages: Stages,
+    layer_list: LayerList,
 }
 
 impl WhycamSmall {
@@ -121,11 +121,11 @@ impl WhycamSmall {
 }
 
 impl Classifier for WhycamSmall {
-    fn stages(&self) -> &Stages {
-        &self.stages
+    fn layer_list(&self) -> &LayerList {
+        &self.layer_list
     }
 
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         let x = if index == 0 && self.grey {
             x.mean_dim(1)
         } else if index > 0 {
@@ -174,8 +174,8 @@ mod tests {
             )
             .valid();
         assert_eq!(net.config(), config);
-        assert_eq!(net.stages().find("features"), Some(1));
-        assert_eq!(net.stages().find("blocks.0"), Some(0));
+        assert_eq!(net.layer_list().find("features"), Some(1));
+        assert_eq!(net.layer_list().find("blocks.0"), Some(0));
         let x = Tensor::<4>::random(
             [2, 1, 8, 8],
             burn::tensor::Distribution::Normal(0.0, 1.0),

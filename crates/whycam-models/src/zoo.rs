@@ -1,7 +1,7 @@
 //! The model zoo: architecture names as torchvision and the EfficientNet-Lite package spell
 //! them, and building a ready-to-run classifier from a weights file.
 
-use crate::classifier::{Classifier, HeadSpec, LinearHead, Stages, global_avg_pool};
+use crate::classifier::{Classifier, HeadSpec, LayerList, LinearHead, global_avg_pool};
 use crate::densenet::DenseNet;
 use crate::efficientnet_lite::{EfficientNetLite, native_resolution};
 use crate::error::{ModelError, Result};
@@ -441,11 +441,11 @@ impl Network {
 }
 
 impl Classifier for Network {
-    fn stages(&self) -> &Stages {
-        self.classifier().stages()
+    fn layer_list(&self) -> &LayerList {
+        self.classifier().layer_list()
     }
-    fn run_stage(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
-        self.classifier().run_stage(index, x)
+    fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+        self.classifier().run_layer(index, x)
     }
     fn head(&self, features: Tensor<4>) -> Tensor<2> {
         self.classifier().head(features)
@@ -453,8 +453,8 @@ impl Classifier for Network {
     fn num_classes(&self) -> usize {
         self.classifier().num_classes()
     }
-    fn default_stage(&self) -> usize {
-        self.classifier().default_stage()
+    fn default_layer_index(&self) -> usize {
+        self.classifier().default_layer_index()
     }
     fn linear_head(&self) -> Option<LinearHead> {
         self.classifier().linear_head()
@@ -541,11 +541,11 @@ impl Model {
         device: &Device,
     ) -> Result<Self> {
         let net = architecture.load_network(weights, None, device, &[])?;
-        let stages = net.stages();
+        let layer_list = net.layer_list();
         let before_batchnorm = layers.iter().any(|name| {
-            stages
+            layer_list
                 .find(name)
-                .is_some_and(|i| stages.list()[i].before_batchnorm)
+                .is_some_and(|i| layer_list.list()[i].before_batchnorm)
         });
         let options = LoadOptions {
             fold_batchnorm: !before_batchnorm,
@@ -632,7 +632,7 @@ impl Model {
     }
 
     /// Resolves a layer name (`layer4`, `features.29`, `_blocks.15`) to a layer index.
-    pub fn stage(&self, name: &str) -> Result<usize> {
+    pub fn layer(&self, name: &str) -> Result<usize> {
         self.net.find_layer(name, &self.name)
     }
 

@@ -140,15 +140,15 @@ fn layer_names_resolve_and_folded_convolutions_are_refused() {
     let (_dir, weights) = synthetic_weights("resnet18");
     let arch = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R18);
     let folded = Model::load(arch, &weights, LoadOptions::default()).unwrap();
-    assert_eq!(folded.stage("layer4").unwrap(), folded.net.default_layer());
+    assert_eq!(folded.layer("layer4").unwrap(), folded.net.default_layer());
     assert_eq!(
-        folded.stage("layer4.1").unwrap(),
+        folded.layer("layer4.1").unwrap(),
         folded.net.default_layer()
     );
-    assert_eq!(folded.stage("bn1").unwrap(), 1);
-    let err = folded.stage("conv1").unwrap_err().to_string();
+    assert_eq!(folded.layer("bn1").unwrap(), 1);
+    let err = folded.layer("conv1").unwrap_err().to_string();
     assert!(err.contains("conv1") && err.contains("folded"), "{err}");
-    let err = folded.stage("layer5").unwrap_err().to_string();
+    let err = folded.layer("layer5").unwrap_err().to_string();
     assert!(err.contains("layer5") && err.contains("layer3.1"), "{err}");
     let unfolded = Model::load(
         arch,
@@ -158,7 +158,7 @@ fn layer_names_resolve_and_folded_convolutions_are_refused() {
         },
     )
     .unwrap();
-    assert_eq!(unfolded.stage("conv1").unwrap(), 0);
+    assert_eq!(unfolded.layer("conv1").unwrap(), 0);
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn a_cifar_stem_loads_with_stride_one_and_other_layouts_name_onnx() {
         let model = Model::load(arch, &weights, LoadOptions::default())
             .unwrap_or_else(|e| panic!("bias {bias}: {e}"));
         let x = Tensor::<4>::full([1, 3, 32, 32], 0.5, &Device::default());
-        let layer4 = model.stage("layer4").unwrap();
+        let layer4 = model.layer("layer4").unwrap();
         let trace = model.net.trace(x, &[layer4]).unwrap();
         assert_eq!(trace.activations[0].dims(), [1, 512, 2, 2], "bias {bias}");
         let logits: Vec<f32> = trace.logits.into_data().try_into_vec().unwrap();

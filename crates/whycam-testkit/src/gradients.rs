@@ -14,7 +14,7 @@ pub fn assert_resumed_gradient_is_the_full_gradient(
 ) {
     use burn::prelude::*;
     let net = &*model.net;
-    let index = model.stage(layer).unwrap();
+    let index = model.layer(layer).unwrap();
     let trace = net.trace(x.clone(), &[index]).unwrap();
     let partial = whycam_cam::target_gradients(net, &trace, 0, coefficients.clone()).unwrap();
 

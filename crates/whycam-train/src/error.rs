@@ -16,7 +16,7 @@ pub enum TrainError {
     /// No epoch to run, or a learning rate that is not positive and finite.
     #[error("need at least one epoch and a positive learning rate, got {epochs} and {lr}")]
     Schedule {
-        /// Epochs asked for, all stages together.
+        /// Epochs asked for, all phases together.
         epochs: usize,
         /// The learning rate given.
         lr: f64,

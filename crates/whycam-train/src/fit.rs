@@ -391,7 +391,7 @@ pub fn fit(
         })?;
     }
     let per_epoch = train.batches_per_epoch().max(1);
-    let last = model.stages().len() - 1;
+    let last = model.layer_list().len() - 1;
     let mut lr = config.lr;
     for epoch in config.start_epoch..config.total_epochs() {
         let start = Instant::now();

@@ -12,7 +12,7 @@ pub(crate) mod ops;
 pub(crate) mod proto;
 pub(crate) mod value;
 
-use crate::classifier::{LinearHead, Stage, Stages};
+use crate::classifier::{Layer, LayerList, LinearHead};
 use crate::error::{ModelError, Result};
 use crate::explainable::{Explainable, Trace};
 use burn::prelude::*;
@@ -64,8 +64,8 @@ pub struct OnnxModel {
     static_batch: Option<usize>,
     /// Per value, the last node that reads it (values the output reads: past the end).
     last_use: Vec<usize>,
-    stages: Stages,
-    /// Per layer (index of `stages`), its value and listing.
+    layer_list: LayerList,
+    /// Per layer (index of `layer_list`), its value and listing.
     layer_values: Vec<usize>,
     infos: Vec<LayerInfo>,
     /// Module paths and node names of values that are not layers (no spatial map): name →
@@ -420,7 +420,7 @@ impl OnnxModel {
             input_size,
             static_batch,
             last_use,
-            stages: Stages::default(),
+            layer_list: LayerList::default(),
             layer_values: Vec::new(),
             infos: Vec::new(),
             flat_names: HashMap::new(),
@@ -495,7 +495,7 @@ impl OnnxModel {
         for (path, &v) in &module_output {
             modules_of.entry(v).or_default().push(path.clone());
         }
-        let mut stages = Stages::default();
+        let mut layer_list = LayerList::default();
         let mut layer_values = Vec::new();
         let mut infos = Vec::new();
         for node in &self.nodes {
@@ -517,9 +517,9 @@ impl OnnxModel {
                     }
                     continue;
                 }
-                let index = stages.push(Stage::new(names[0].clone()));
+                let index = layer_list.push(Layer::new(names[0].clone()));
                 for alias in &names[1..] {
-                    stages.alias(alias.clone(), index);
+                    layer_list.alias(alias.clone(), index);
                 }
                 layer_values.push(out);
                 infos.push(LayerInfo {
@@ -566,7 +566,7 @@ impl OnnxModel {
             .iter()
             .position(|&v| v == default_value)
             .expect("the default is a layer");
-        self.stages = stages;
+        self.layer_list = layer_list;
         self.layer_values = layer_values;
         self.infos = infos;
         self.head = self.find_linear_head(default_value);
@@ -946,8 +946,8 @@ fn join_traces(parts: Vec<Trace>) -> Trace {
 }
 
 impl Explainable for OnnxModel {
-    fn layers(&self) -> &Stages {
-        &self.stages
+    fn layers(&self) -> &LayerList {
+        &self.layer_list
     }
 
     fn default_layer(&self) -> usize {
@@ -967,7 +967,7 @@ impl Explainable for OnnxModel {
     }
 
     fn find_layer(&self, name: &str, model: &str) -> Result<usize> {
-        if let Some(i) = self.stages.find(name) {
+        if let Some(i) = self.layer_list.find(name) {
             return Ok(i);
         }
         // BatchNorm is folded into its convolution by both exporters: `bn2` names `conv2`'s
@@ -980,7 +980,7 @@ impl Explainable for OnnxModel {
             } else {
                 format!("{parent}.conv{n}")
             };
-            if let Some(i) = self.stages.find(&conv) {
+            if let Some(i) = self.layer_list.find(&conv) {
                 return Ok(i);
             }
         }
@@ -989,11 +989,11 @@ impl Explainable for OnnxModel {
                 name: name.to_string(),
                 model: model.to_string(),
                 shape: shape.clone(),
-                default: self.stages.list()[self.default_layer].name.clone(),
+                default: self.layer_list.list()[self.default_layer].name.clone(),
             });
         }
         let mut names: Vec<(f64, String)> = self
-            .stages
+            .layer_list
             .all_names()
             .into_iter()
             .map(|n| (strsim::normalized_damerau_levenshtein(name, &n), n))

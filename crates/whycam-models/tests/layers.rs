@@ -1,4 +1,4 @@
-//! Every stage boundary splits a network exactly: running the stages up to a layer and then
+//! Every layer splits a network exactly: running the layers up to a layer and then
 //! the rest from its output gives the whole network's logits. This is what explanation methods
 //! rely on to differentiate only the part after the target layer.
 
@@ -18,10 +18,10 @@ fn check_every_split(arch: Architecture, size: usize) {
     let x = Tensor::<4>::random([2, 3, size, size], Distribution::Normal(0.0, 1.0), &device);
     let whole = net.forward(x.clone());
     assert_eq!(whole.dims(), [2, 3]);
-    let stages = net.stages();
-    for stage in 0..stages.len() {
-        let features = net.features_at(x.clone(), stage);
-        let split = net.logits_from(features, stage);
+    let layer_list = net.layer_list();
+    for layer in 0..layer_list.len() {
+        let features = net.features_at(x.clone(), layer);
+        let split = net.logits_from(features, layer);
         split
             .into_data()
             .assert_approx_eq::<f32>(&whole.to_data(), Tolerance::absolute(1e-4));
@@ -93,26 +93,35 @@ fn pytorch_module_paths_name_the_stages() {
         let arch: Architecture = name.parse().unwrap();
         let net = arch.build(head, &device);
         for layer in layers {
-            assert!(net.stages().find(layer).is_some(), "{name} lacks {layer}");
+            assert!(
+                net.layer_list().find(layer).is_some(),
+                "{name} lacks {layer}"
+            );
         }
-        let default_name = &net.stages().list()[net.default_stage()].name;
+        let default_name = &net.layer_list().list()[net.default_layer_index()].name;
         assert_eq!(default_name, default, "{name}");
     }
     let resnet = Architecture::ResNet(whycam_models::resnet::ResNetDepth::R34).build(head, &device);
-    let stages = resnet.stages();
-    assert_eq!(stages.find("layer3"), stages.find("layer3.5"));
-    assert_eq!(stages.find("layer4"), Some(resnet.default_stage()));
-    assert_eq!(stages.aliases_of(resnet.default_stage()), ["layer4"]);
+    let layer_list = resnet.layer_list();
+    assert_eq!(layer_list.find("layer3"), layer_list.find("layer3.5"));
+    assert_eq!(
+        layer_list.find("layer4"),
+        Some(resnet.default_layer_index())
+    );
+    assert_eq!(
+        layer_list.aliases_of(resnet.default_layer_index()),
+        ["layer4"]
+    );
     let vgg = Architecture::Vgg {
         depth: 19,
         batch_norm: false,
     }
     .build(head, &device);
     assert_eq!(
-        vgg.stages().find("features"),
-        vgg.stages().find("features.36")
+        vgg.layer_list().find("features"),
+        vgg.layer_list().find("features.36")
     );
     let lite2 = Architecture::EfficientNetLite(2).build(head, &device);
-    assert!(lite2.stages().find("_blocks.20").is_some());
-    assert!(lite2.stages().find("_blocks.21").is_none());
+    assert!(lite2.layer_list().find("_blocks.20").is_some());
+    assert!(lite2.layer_list().find("_blocks.21").is_none());
 }
