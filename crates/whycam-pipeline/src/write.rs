@@ -41,21 +41,20 @@ pub fn with_writer(
 
 /// Saves `image` as PNG at `path`.
 pub fn png(image: &image::RgbImage, path: &Path) -> Result<()> {
-    with_writer(path, |w| {
-        let mut bytes = std::io::Cursor::new(Vec::new());
-        image
-            .write_to(&mut bytes, image::ImageFormat::Png)
-            .map_err(std::io::Error::other)?;
-        w.write_all(bytes.get_ref())
-    })
+    encoded(image, image::ImageFormat::Png, path)
 }
 
 /// Saves `image` as JPEG at `path`.
 pub fn jpeg(image: &image::RgbImage, path: &Path) -> Result<()> {
+    encoded(image, image::ImageFormat::Jpeg, path)
+}
+
+/// Saves `image` in `format` at `path` (the encoder's defaults, as `image::save` has them).
+fn encoded(image: &image::RgbImage, format: image::ImageFormat, path: &Path) -> Result<()> {
     with_writer(path, |w| {
         let mut bytes = std::io::Cursor::new(Vec::new());
         image
-            .write_to(&mut bytes, image::ImageFormat::Jpeg)
+            .write_to(&mut bytes, format)
             .map_err(std::io::Error::other)?;
         w.write_all(bytes.get_ref())
     })
