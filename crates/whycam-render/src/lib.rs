@@ -1,19 +1,25 @@
 //! Turning explanation maps into pictures: colour maps, overlays on the original image,
-//! titled figures, contact sheets and colour bars.
+//! titled figures, contact sheets and colour bars; and the escaping rules for putting
+//! outside-world text into a page ([`html`]).
 //!
 //! This crate knows nothing about tensors or models: maps come in as [`Heatmap`]s, plain
-//! row-major `f32` values, and pictures as `image` buffers.
+//! row-major `f32` values, and pictures as `image` buffers. No picture drawn here exceeds
+//! [`MAX_SIDE`] a side or [`MAX_PIXELS`] in all, whatever the input's size or aspect ratio.
 
 #![deny(missing_docs)]
 
+mod bounds;
 mod colormap;
 mod error;
 mod figure;
+pub mod html;
 mod overlay;
 mod scatter;
+mod sha256;
 mod text;
 mod turbo;
 
+pub use bounds::{MAX_FONT_SIZE, MAX_PIXELS, MAX_SIDE};
 pub use colormap::Colormap;
 pub use error::RenderError;
 pub use figure::{

@@ -79,7 +79,12 @@ pub fn overlay(
     } else {
         original.clone()
     };
-    if map.height == 0 || map.width == 0 || region.width <= 0.0 || region.height <= 0.0 {
+    // A map whose values do not fill its declared size is drawn as no map, not read past.
+    let complete = map
+        .height
+        .checked_mul(map.width)
+        .is_some_and(|n| n > 0 && map.data.len() >= n);
+    if !(complete && region.width > 0.0 && region.height > 0.0) {
         return out;
     }
     let (colormap, alpha) = (style.colormap, style.alpha.clamp(0.0, 1.0));

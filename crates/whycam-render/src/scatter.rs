@@ -1,6 +1,7 @@
 //! Scatter plots of 2-D layouts (PCA, t-SNE), coloured by class with a legend, as PNG (drawn
 //! here) and SVG (written as text), both in matplotlib's `tab10`/`tab20` colours.
 
+use crate::bounds::{MAX_PIXELS, MAX_SIDE, fitted_size};
 use crate::text::Text;
 use image::{Rgb, RgbImage};
 use std::fmt::Write as _;
@@ -37,9 +38,9 @@ pub fn class_colour(i: usize, n: usize) -> [u8; 3] {
         TAB10[i % 10]
     } else if n <= 20 {
         if i.is_multiple_of(2) {
-            TAB10[i / 2]
+            TAB10[(i / 2) % 10]
         } else {
-            TAB20_LIGHT[i / 2]
+            TAB20_LIGHT[(i / 2) % 10]
         }
     } else {
         let h = i as f32 / n as f32 * 6.0;
@@ -104,6 +105,9 @@ const RADIUS: f32 = 2.2;
 const ALPHA: f32 = 0.7;
 
 impl Scatter<'_> {
+    /// The largest thumbnail side of [`Scatter::png_with_thumbnails`].
+    pub const MAX_THUMBNAIL: u32 = 1024;
+
     fn frame(&self, width: u32, height: u32) -> Frame {
         let column = self
             .classes
@@ -194,8 +198,10 @@ impl Scatter<'_> {
         )
     }
 
-    /// The plot as a picture.
+    /// The plot as a picture, `width × height` within [`MAX_SIDE`] a side and [`MAX_PIXELS`]
+    /// in all (a larger canvas is cut down to them).
     pub fn png(&self, width: u32, height: u32) -> RgbImage {
+        let (width, height) = canvas_size(width, height);
         let f = self.frame(width, height);
         let mut image = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
         let n = self.classes.len();
@@ -252,7 +258,9 @@ impl Scatter<'_> {
     /// The plot with small pictures of the samples drawn over their points, as in
     /// scikit-learn's digits embedding example: points are taken in order and a picture is
     /// drawn where no earlier one lies within `size` pixels, framed in its class's colour.
-    /// `picture(i)` gives sample `i`'s image (`None` leaves the point bare).
+    /// `picture(i)` gives sample `i`'s image (`None` leaves the point bare); it is letterboxed
+    /// into its frame whatever its size or aspect ratio. `size` is kept within 8 px and the
+    /// smaller side of the canvas (at most [`Self::MAX_THUMBNAIL`]).
     pub fn png_with_thumbnails(
         &self,
         width: u32,
@@ -260,13 +268,15 @@ impl Scatter<'_> {
         size: u32,
         mut picture: impl FnMut(usize) -> Option<RgbImage>,
     ) -> RgbImage {
+        let (width, height) = canvas_size(width, height);
         let mut image = self.png(width, height);
         let f = self.frame(width, height);
         let n = self.classes.len();
-        let size = size.max(4);
+        let size = size.min(width.min(height)).clamp(8, Self::MAX_THUMBNAIL);
         // Occupied cells of a grid `size` wide: a new picture only checks its neighbourhood.
+        // At most MAX_PIXELS / 64 cells and a border.
         let (cols, rows) = (width / size + 1, height / size + 1);
-        let mut taken: Vec<Option<(f32, f32)>> = vec![None; (cols * rows) as usize];
+        let mut taken: Vec<Option<(f32, f32)>> = vec![None; cols as usize * rows as usize];
         for (i, (p, &label)) in self.points.iter().zip(self.labels).enumerate() {
             if !(p[0].is_finite() && p[1].is_finite()) {
                 continue;
@@ -364,13 +374,13 @@ impl Scatter<'_> {
             s,
             "<text x=\"{cx}\" y=\"26\" text-anchor=\"middle\" font-size=\"{}\">{}</text>",
             FONT + 2.0,
-            escape(&self.title)
+            crate::html::escape_text(&self.title)
         );
         let _ = writeln!(
             s,
             "<text x=\"{cx}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             f.bottom + 40.0,
-            escape(&self.axes[0])
+            crate::html::escape_text(&self.axes[0])
         );
         let ticks = Self::canvas_ticks(&f);
         s.push_str("<g stroke=\"black\">");
@@ -400,7 +410,7 @@ impl Scatter<'_> {
             s,
             "<text x=\"4\" y=\"{}\">{}</text>",
             f.top - 8.0,
-            escape(&self.axes[1])
+            crate::html::escape_text(&self.axes[1])
         );
         for (i, class) in self.classes.iter().enumerate() {
             let (x, y) = Self::legend_at(&f, i);
@@ -412,7 +422,7 @@ impl Scatter<'_> {
                 hex(class_colour(i, n)),
                 x + 18.0,
                 y + FONT - 2.0,
-                escape(class)
+                crate::html::escape_text(class)
             );
         }
         s.push_str("</svg>\n");
@@ -420,16 +430,22 @@ impl Scatter<'_> {
     }
 }
 
-/// `image` scaled to fit a `side × side` square, keeping its aspect: averaged down, or
-/// enlarged with crisp pixels (a 28-pixel Fashion-MNIST image stays legible).
+/// A canvas of `width × height` cut down to the size limits, at least 1 px a side.
+fn canvas_size(width: u32, height: u32) -> (u32, u32) {
+    let width = width.clamp(1, MAX_SIDE);
+    let most_rows = u32::try_from(MAX_PIXELS / u64::from(width)).unwrap_or(u32::MAX);
+    (width, height.clamp(1, MAX_SIDE.min(most_rows)))
+}
+
+/// `image` scaled to fit a `side × side` square, keeping its aspect, each side at least 1 px:
+/// averaged down, or enlarged with crisp pixels (a 28-pixel Fashion-MNIST image stays
+/// legible).
 fn fit(image: &RgbImage, side: u32) -> RgbImage {
     let (w, h) = image.dimensions();
-    let scale = side as f32 / w.max(h).max(1) as f32;
-    let (tw, th) = (
-        ((w as f32 * scale).round() as u32).clamp(1, side),
-        ((h as f32 * scale).round() as u32).clamp(1, side),
-    );
-    if scale < 1.0 {
+    let (tw, th) = fitted_size(w, h, side, side, MAX_PIXELS);
+    if w == 0 || h == 0 {
+        RgbImage::new(tw, th)
+    } else if tw < w || th < h {
         image::imageops::thumbnail(image, tw, th)
     } else {
         image::imageops::resize(image, tw, th, image::imageops::FilterType::Nearest)
@@ -476,13 +492,6 @@ fn put(image: &mut RgbImage, x: i64, y: i64, colour: [u8; 3]) {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// A filled disc blended over the picture with opacity `alpha`.
 fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, colour: [u8; 3], alpha: f32) {
     let (w, h) = (image.width() as i32, image.height() as i32);
@@ -503,15 +512,19 @@ fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, colour: [u8; 3], alpha: 
     }
 }
 
+/// The outline of a rectangle, the parts inside the picture (a canvas too small for the
+/// frame's margins draws what fits).
 fn rect_outline(image: &mut RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, colour: [u8; 3]) {
-    let (x0, y0, x1, y1) = (x0 as u32, y0 as u32, x1 as u32, y1 as u32);
-    for x in x0..=x1.min(image.width() - 1) {
-        image.put_pixel(x, y0, Rgb(colour));
-        image.put_pixel(x, y1.min(image.height() - 1), Rgb(colour));
+    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let (x1, y1) = ((x1 as i64).min(w - 1), (y1 as i64).min(h - 1));
+    for x in x0.max(0)..=x1 {
+        put(image, x, y0, colour);
+        put(image, x, y1, colour);
     }
-    for y in y0..=y1.min(image.height() - 1) {
-        image.put_pixel(x0, y, Rgb(colour));
-        image.put_pixel(x1.min(image.width() - 1), y, Rgb(colour));
+    for y in y0.max(0)..=y1 {
+        put(image, x0, y, colour);
+        put(image, x1, y, colour);
     }
 }
 

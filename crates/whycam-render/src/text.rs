@@ -1,6 +1,7 @@
 //! Text in figures, set in DejaVu Sans (matplotlib's default font), which ships inside the
 //! program (`fonts/`, with its licence), so figures look the same on every machine.
 
+use crate::bounds::MAX_FONT_SIZE;
 use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 use image::{Rgb, RgbImage};
 use std::sync::OnceLock;
@@ -20,26 +21,62 @@ pub struct Text {
 }
 
 impl Text {
-    /// `text` at `size` pixels (the font's em height).
+    /// `text` at `size` pixels (the font's em height), 1 to [`MAX_FONT_SIZE`].
     pub fn new(text: impl Into<String>, size: f32) -> Self {
         Self {
             text: text.into(),
-            scale: PxScale::from(size.max(1.0)),
+            scale: PxScale::from(if size.is_nan() {
+                1.0
+            } else {
+                size.clamp(1.0, MAX_FONT_SIZE)
+            }),
         }
     }
 
-    /// The text, with `…` in place of its end, narrowed to at most `max_width` pixels.
+    /// The text, with `…` in place of its end, narrowed to at most `max_width` pixels: the
+    /// longest prefix, trailing spaces trimmed, that fits with the ellipsis. Measured once
+    /// along the text, so a label of any length costs time in proportion to it.
     pub fn fitted(self, max_width: u32) -> Self {
         if self.width() <= max_width {
             return self;
         }
-        let mut chars: Vec<char> = self.text.chars().collect();
-        while !chars.is_empty() {
-            chars.pop();
-            let candidate = format!("{}…", chars.iter().collect::<String>().trim_end());
-            let shorter = Text::new(candidate, self.scale.y);
-            if shorter.width() <= max_width {
-                return shorter;
+        let scaled = font().as_scaled(self.scale);
+        let chars: Vec<char> = self.text.chars().collect();
+        // `prefix[k]`: the width of the first k characters, summed exactly as `width` sums
+        // them, so a candidate measures the same here as it would on its own.
+        let mut ids = Vec::with_capacity(chars.len());
+        let mut prefix = Vec::with_capacity(chars.len() + 1);
+        let mut width = 0.0f32;
+        prefix.push(width);
+        for &c in &chars {
+            let id = font().glyph_id(c);
+            if let Some(&p) = ids.last() {
+                width += scaled.kern(p, id);
+            }
+            width += scaled.h_advance(id);
+            ids.push(id);
+            prefix.push(width);
+        }
+        // `kept[k]`: how many of the first k characters remain once trailing spaces go.
+        let mut kept = vec![0; chars.len() + 1];
+        for k in 1..=chars.len() {
+            kept[k] = if chars[k - 1].is_whitespace() {
+                kept[k - 1]
+            } else {
+                k
+            };
+        }
+        let ellipsis = font().glyph_id('…');
+        for k in (0..chars.len()).rev() {
+            let n = kept[k];
+            let mut width = prefix[n];
+            if n > 0 {
+                width += scaled.kern(ids[n - 1], ellipsis);
+            }
+            width += scaled.h_advance(ellipsis);
+            if width.ceil() as u32 <= max_width {
+                let candidate: String = chars[..n].iter().chain(['…'].iter()).collect();
+                return Text::new(candidate, self.scale.y);
             }
         }
         Text::new("", self.scale.y)
@@ -132,5 +169,53 @@ mod tests {
         assert!(fitted.width() <= 80);
         assert!(fitted.text.ends_with('…'));
         assert_eq!(Text::new("ok", 14.0).fitted(80).text, "ok");
+    }
+
+    /// The one-character-at-a-time search `fitted` replaced, as the reference.
+    fn fitted_slowly(text: &str, size: f32, max_width: u32) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        if Text::new(text, size).width() <= max_width {
+            return text.to_string();
+        }
+        while !chars.is_empty() {
+            chars.pop();
+            let candidate = format!("{}…", chars.iter().collect::<String>().trim_end());
+            if Text::new(candidate.as_str(), size).width() <= max_width {
+                return candidate;
+            }
+        }
+        String::new()
+    }
+
+    #[test]
+    fn fitting_picks_what_the_slow_search_picks() {
+        for text in [
+            "a rather long class name(0.99)",
+            "AVAWAV To. Ty LT  spaced   out   words ",
+            "\u{2028}<!--<script>\tx  \u{3000}",
+            "ééé 漢字 mixed scripts",
+        ] {
+            for size in [9.0, 12.0, 16.0] {
+                for max_width in [0, 5, 12, 30, 64, 100, 400] {
+                    assert_eq!(
+                        Text::new(text, size).fitted(max_width).text,
+                        fitted_slowly(text, size, max_width),
+                        "{text:?} at {size} px in {max_width}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_labels_fit_quickly_and_huge_fonts_are_capped() {
+        let label = "x".repeat(200_000);
+        let fitted = Text::new(label, 14.0).fitted(100);
+        assert!(fitted.width() <= 100 && fitted.text.ends_with('…'));
+        let huge = Text::new("A", 1e9);
+        assert!(huge.height() <= 2 * MAX_FONT_SIZE as u32);
+        assert!(Text::new("A", f32::NAN).height() <= 2);
+        let mut image = RgbImage::new(4, 4);
+        huge.draw(&mut image, 0, 0, [255, 0, 0]);
     }
 }
