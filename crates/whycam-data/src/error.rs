@@ -19,6 +19,61 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// The input is not a regular file (a directory, a named pipe, a device, a socket),
+    /// found after following symbolic links: such a file may block forever or never end,
+    /// so it is refused before it is read.
+    #[error("cannot read {}: it is a {kind}, not a regular file", .path.display())]
+    NotRegularFile {
+        /// The file given.
+        path: PathBuf,
+        /// What it is instead: "directory", "named pipe (FIFO)", "character device", ...
+        kind: &'static str,
+    },
+
+    /// The file is larger than the limit on what is read into memory
+    /// ([`DecodeLimits::max_file_size`](crate::DecodeLimits::max_file_size) for images).
+    #[error("{}", file_too_large(.path, *.size, *.limit))]
+    FileTooLarge {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Its size in bytes when known before reading; `None` when it grew past the limit
+        /// while it was read.
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// The image ends before its end: a JPEG without its end-of-image marker (which the
+    /// decoder would otherwise fill in silently), or a file whose decoder ran out of data.
+    /// PIL reports these as "image file is truncated".
+    #[error(
+        "cannot decode {}: image file is truncated ({format} data ends after {size} bytes, \
+         before the end of the image)",
+        .path.display()
+    )]
+    Truncated {
+        /// The file (or URL) that was cut short.
+        path: PathBuf,
+        /// Its format: "JPEG", "PNG", ...
+        format: &'static str,
+        /// The bytes it holds.
+        size: u64,
+    },
+
+    /// A dataset file declares more data than may be read: over a limit, or a size whose
+    /// computation overflows 64 bits. Refused before anything is allocated.
+    #[error("{}", declared_size(.path, .what, *.declared, *.limit))]
+    DeclaredSize {
+        /// The file at fault.
+        path: PathBuf,
+        /// What declares the size, e.g. `dimensions [60000, 28, 28]`.
+        what: String,
+        /// The size declared, in bytes; `None` when it does not fit in 64 bits.
+        declared: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
     /// The file's content is broken: truncated, corrupt, or not what its format claims.
     #[error("cannot decode {}: {message}", .path.display())]
     Decoding {
@@ -206,6 +261,33 @@ pub enum DataError {
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, DataError>;
 
+fn file_too_large(path: &Path, size: Option<u64>, limit: u64) -> String {
+    match size {
+        Some(size) => format!(
+            "{}: the file is {size} bytes, more than the limit of {limit} bytes",
+            path.display()
+        ),
+        None => format!(
+            "{}: the file grew past the limit of {limit} bytes while it was read",
+            path.display()
+        ),
+    }
+}
+
+fn declared_size(path: &Path, what: &str, declared: Option<u64>, limit: u64) -> String {
+    match declared {
+        Some(bytes) => format!(
+            "dataset {}: {what} declare {bytes} bytes, more than the limit of {limit} bytes",
+            path.display()
+        ),
+        None => format!(
+            "dataset {}: {what} declare more than 2^64 bytes (the size overflows), more than \
+             the limit of {limit} bytes",
+            path.display()
+        ),
+    }
+}
+
 fn path_prefix(path: Option<&Path>) -> String {
     path.map(|p| format!("{}: ", p.display()))
         .unwrap_or_default()
@@ -232,6 +314,10 @@ impl DataError {
     pub fn path(&self) -> Option<&Path> {
         match self {
             DataError::Io { path, .. }
+            | DataError::NotRegularFile { path, .. }
+            | DataError::FileTooLarge { path, .. }
+            | DataError::Truncated { path, .. }
+            | DataError::DeclaredSize { path, .. }
             | DataError::Decoding { path, .. }
             | DataError::Unsupported { path, .. }
             | DataError::Limits { path, .. }

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::datasets::MAX_LIST_BYTES;
 use crate::error::{DataError, Result};
+use crate::files::read_bounded;
 
 /// torchvision's `_IMAGENET_CATEGORIES`, one per line, generated (not typed) with
 /// `python -c "from torchvision.models._meta import _IMAGENET_CATEGORIES as c; open('imagenet_classes.txt', 'w').write('\n'.join(c) + '\n')"`
@@ -19,14 +21,12 @@ pub fn imagenet_labels() -> &'static [&'static str] {
 }
 
 /// Reads class names from `path`: a JSON array of strings, or plain text with one
-/// label per line (trailing blank lines ignored, `\r\n` accepted).
+/// label per line (trailing blank lines ignored, `\r\n` accepted). Only a regular file of
+/// at most [`MAX_LIST_BYTES`] is read.
 pub fn load_labels(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => {
-            DataError::decoding(path, "label file is not UTF-8 text")
-        }
-        _ => DataError::io(path, e),
-    })?;
+    let bytes = read_bounded(path, MAX_LIST_BYTES)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| DataError::decoding(path, "label file is not UTF-8 text"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let labels = if text.trim_start().starts_with('[') {
         serde_json::from_str::<Vec<String>>(text).map_err(|e| {

@@ -15,6 +15,7 @@ pub mod datasets;
 mod decode;
 mod error;
 mod fetch;
+mod files;
 mod inputs;
 mod labels;
 mod loader;

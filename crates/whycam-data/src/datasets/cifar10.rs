@@ -2,8 +2,9 @@
 //! `test_batch.bin`, records of one label byte and 3 × 32 × 32 bytes (R, G, B planes, row by
 //! row), with `batches.meta.txt` naming the classes.
 
-use super::{Dataset, Split, class_names, from_planes, read};
+use super::{Dataset, MAX_DATA_BYTES, Split, class_names, from_planes, read};
 use crate::error::{DataError, Result};
+use crate::files::regular_file_size;
 use image::RgbImage;
 use std::path::Path;
 
@@ -39,20 +40,27 @@ impl Cifar10 {
             Split::Test => vec!["test_batch.bin".into()],
         };
         let classes = class_names(&dir.join("batches.meta.txt"), &CLASSES)?;
-        let mut records = Vec::new();
+        // Every batch's size is checked from its metadata before any is read.
+        let mut total = 0u64;
+        for name in &names {
+            let path = dir.join(name);
+            let size = regular_file_size(&path, MAX_DATA_BYTES)?;
+            check_records(&path, size)?;
+            total = total.saturating_add(size);
+            if total > MAX_DATA_BYTES {
+                return Err(DataError::dataset(
+                    dir,
+                    format!("the batch files hold more than the limit of {MAX_DATA_BYTES} bytes"),
+                ));
+            }
+        }
+        let mut records = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         let mut files = Vec::new();
         for name in names {
             let path = dir.join(&name);
             let bytes = read(&path)?;
-            if bytes.is_empty() || bytes.len() % RECORD != 0 {
-                return Err(DataError::dataset(
-                    &path,
-                    format!(
-                        "{} bytes is not a whole number of {RECORD}-byte records",
-                        bytes.len()
-                    ),
-                ));
-            }
+            // The file may have changed since its size was checked.
+            check_records(&path, bytes.len() as u64)?;
             if let Some(bad) = bytes
                 .chunks(RECORD)
                 .position(|r| usize::from(r[0]) >= classes.len())
@@ -75,6 +83,17 @@ impl Cifar10 {
             files,
         })
     }
+}
+
+/// Refuses a batch file of `size` bytes that is not a whole number of records.
+fn check_records(path: &Path, size: u64) -> Result<()> {
+    if size == 0 || !size.is_multiple_of(RECORD as u64) {
+        return Err(DataError::dataset(
+            path,
+            format!("{size} bytes is not a whole number of {RECORD}-byte records"),
+        ));
+    }
+    Ok(())
 }
 
 impl Dataset for Cifar10 {

@@ -2,9 +2,12 @@
 //! names (classes sorted by name) or class indices.
 
 use super::image_folder::FileList;
+use super::{MAX_CLASSES, MAX_LIST_BYTES};
 use crate::error::{DataError, Result};
+use crate::files::{Bounded, open_regular};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 /// Images listed in a CSV file with their labels (a [`FileList`]).
 #[derive(Debug)]
@@ -15,16 +18,29 @@ impl CsvList {
     /// whole numbers are class indices (classes `0..=max`); otherwise the sorted distinct
     /// labels are the classes.
     pub fn open(path: &Path) -> Result<FileList> {
+        // A regular file within the limit, read no further than the limit if it grows.
+        let (file, _) = open_regular(path, MAX_LIST_BYTES)?;
+        let bounded = Bounded::new(file, MAX_LIST_BYTES);
+        let exceeded = bounded.exceeded_flag();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(false)
             .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| DataError::dataset(path, e.to_string()))?;
+            .from_reader(bounded);
         let base = path.parent().unwrap_or(Path::new("."));
         let mut rows: Vec<(PathBuf, String)> = Vec::new();
         for (n, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| DataError::dataset(path, e.to_string()))?;
+            let record = record.map_err(|e| {
+                if exceeded.load(Ordering::Relaxed) {
+                    DataError::FileTooLarge {
+                        path: path.to_path_buf(),
+                        size: None,
+                        limit: MAX_LIST_BYTES,
+                    }
+                } else {
+                    DataError::dataset(path, e.to_string())
+                }
+            })?;
             if record.len() != 2 {
                 return Err(DataError::dataset(
                     path,
@@ -53,6 +69,17 @@ impl CsvList {
         let numeric: Option<Vec<usize>> = rows.iter().map(|(_, l)| l.parse().ok()).collect();
         let (classes, items) = match numeric {
             Some(indices) => {
+                // Index `i` makes `i + 1` classes: a limit, before any name is made.
+                if let Some(row) = indices.iter().position(|&i| i >= MAX_CLASSES) {
+                    return Err(DataError::dataset(
+                        path,
+                        format!(
+                            "row {}: class index {} is beyond the limit of {MAX_CLASSES} classes",
+                            row + 1,
+                            indices[row]
+                        ),
+                    ));
+                }
                 let count = indices.iter().max().map_or(0, |m| m + 1);
                 let classes = (0..count).map(|i| i.to_string()).collect();
                 let items = rows

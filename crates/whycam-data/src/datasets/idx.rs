@@ -2,11 +2,14 @@
 //! with `{train|t10k}-labels-idx1-ubyte[.gz]` (also `.idx3-ubyte` spellings). Grey images
 //! become RGB with three equal channels.
 
-use super::{Dataset, Split, read};
+use super::{Dataset, MAX_DATA_BYTES, Split};
+use crate::decode::DecodeLimits;
 use crate::error::{DataError, Result};
+use crate::files::{Bounded, open_regular};
 use image::RgbImage;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 const FASHION: [&str; 10] = [
     "T-shirt/top",
@@ -81,8 +84,24 @@ impl Idx {
 
     /// Opens an image file and its label file.
     pub fn open(images: &Path, labels: &Path, fashion: bool) -> Result<Self> {
-        let (dims, pixels) = parse(images, 3)?;
-        let (label_dims, label_bytes) = parse(labels, 1)?;
+        // Each sample becomes an RGB image: its size is bounded like a decoded image's,
+        // before the data is read.
+        let image_size = |dims: &[u32]| {
+            let (rows, columns) = (dims[1], dims[2]);
+            let pixels = u64::from(rows) * u64::from(columns);
+            if pixels > DecodeLimits::DEFAULT_MAX_PIXELS {
+                return Err(DataError::limits(
+                    images,
+                    format!(
+                        "images of {rows}x{columns} px = {pixels} pixels exceed the limit of {}",
+                        DecodeLimits::DEFAULT_MAX_PIXELS
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        let (dims, pixels) = parse(images, 3, &image_size)?;
+        let (label_dims, label_bytes) = parse(labels, 1, &|_| Ok(()))?;
         let (count, rows, columns) = (dims[0], dims[1], dims[2]);
         if label_dims[0] != count {
             return Err(DataError::dataset(
@@ -112,47 +131,128 @@ impl Idx {
 }
 
 /// Reads an IDX file of unsigned bytes with `ndims` dimensions: its dimensions and data.
-fn parse(path: &Path, ndims: usize) -> Result<(Vec<u32>, Vec<u8>)> {
-    let raw = read(path)?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::dataset(path, format!("gzip: {e}")))?;
-        out
+///
+/// The size the dimensions declare is computed with checked arithmetic and refused over
+/// [`MAX_DATA_BYTES`]; `check_dims` may refuse the dimensions too. A raw file must hold
+/// exactly that many bytes (checked from its length before anything is read), a gzipped
+/// one is decompressed no further than that.
+fn parse(
+    path: &Path,
+    ndims: usize,
+    check_dims: &dyn Fn(&[u32]) -> Result<()>,
+) -> Result<(Vec<u32>, Vec<u8>)> {
+    let (file, size) = open_regular(path, MAX_DATA_BYTES)?;
+    let bounded = Bounded::new(file, MAX_DATA_BYTES);
+    let exceeded = bounded.exceeded_flag();
+    let mut buffered = BufReader::new(bounded);
+    let gzipped = buffered
+        .fill_buf()
+        .map_err(|e| DataError::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(buffered))
     } else {
-        raw
+        Box::new(buffered)
     };
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header || bytes[0] != 0 || bytes[1] != 0 {
+    let read_error = |e: std::io::Error| {
+        if exceeded.load(Ordering::Relaxed) {
+            DataError::FileTooLarge {
+                path: path.to_path_buf(),
+                size: None,
+                limit: MAX_DATA_BYTES,
+            }
+        } else if gzipped {
+            DataError::dataset(path, format!("gzip: {e}"))
+        } else {
+            DataError::io(path, e)
+        }
+    };
+
+    let header_len = 4 + 4 * ndims;
+    let mut header = vec![0u8; header_len];
+    let mut got = 0;
+    while got < header_len {
+        match reader.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+    if got < 4 || header[0] != 0 || header[1] != 0 {
         return Err(DataError::dataset(
             path,
             "not an IDX file (bad magic number)",
         ));
     }
-    if bytes[2] != 0x08 || usize::from(bytes[3]) != ndims {
+    if header[2] != 0x08 || usize::from(header[3]) != ndims {
         return Err(DataError::dataset(
             path,
             format!(
                 "expected unsigned bytes in {ndims} dimensions, got type 0x{:02x} in {}",
-                bytes[2], bytes[3]
+                header[2], header[3]
             ),
         ));
     }
-    let dims: Vec<u32> = bytes[4..header]
+    if got < header_len {
+        return Err(DataError::dataset(
+            path,
+            "not an IDX file (bad magic number)",
+        ));
+    }
+    let dims: Vec<u32> = header[4..]
         .chunks(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let expected: usize = dims.iter().map(|&d| d as usize).product();
-    let data = bytes[header..].to_vec();
-    if data.len() != expected || expected == 0 {
-        return Err(DataError::dataset(
+    let what = format!("dimensions {dims:?}");
+    let declared = dims
+        .iter()
+        .try_fold(1u64, |bytes, &d| bytes.checked_mul(u64::from(d)));
+    let expected = match declared {
+        Some(0) => return Err(DataError::dataset(path, format!("{what} hold no data"))),
+        Some(bytes) if bytes <= MAX_DATA_BYTES => bytes,
+        _ => {
+            return Err(DataError::DeclaredSize {
+                path: path.to_path_buf(),
+                what,
+                declared,
+                limit: MAX_DATA_BYTES,
+            });
+        }
+    };
+    check_dims(&dims)?;
+    let mismatch = |found: String| {
+        DataError::dataset(
             path,
-            format!(
-                "dimensions {dims:?} need {expected} bytes of data, found {}",
-                data.len()
-            ),
-        ));
+            format!("{what} need {expected} bytes of data, found {found}"),
+        )
+    };
+    if !gzipped {
+        // The file's length must match before a byte is read or allocated.
+        let found = size.saturating_sub(header_len as u64);
+        if found != expected {
+            return Err(mismatch(found.to_string()));
+        }
+    }
+    // A raw file's length is known to match, so its buffer is allocated once; a gzipped
+    // file's grows with what actually decompresses, so a header alone allocates little.
+    let capacity = if gzipped {
+        expected.min(64 * 1024 * 1024)
+    } else {
+        expected
+    };
+    let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    reader
+        .take(expected + 1)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    if data.len() as u64 != expected {
+        let found = if data.len() as u64 > expected {
+            "more".to_string()
+        } else {
+            data.len().to_string()
+        };
+        return Err(mismatch(found));
     }
     Ok((dims, data))
 }
@@ -168,10 +268,11 @@ impl Dataset for Idx {
         usize::from(self.labels[index])
     }
     fn image(&self, index: usize) -> Result<RgbImage> {
-        let size = (self.rows * self.columns) as usize;
+        let columns = self.columns as usize;
+        let size = self.rows as usize * columns;
         let grey = &self.pixels[index * size..(index + 1) * size];
         Ok(RgbImage::from_fn(self.columns, self.rows, |x, y| {
-            image::Rgb([grey[(y * self.columns + x) as usize]; 3])
+            image::Rgb([grey[y as usize * columns + x as usize]; 3])
         }))
     }
     fn describe(&self, index: usize) -> String {

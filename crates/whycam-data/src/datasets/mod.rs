@@ -20,9 +20,23 @@ pub use oxford_pet::{OxfordPet, PetTarget};
 pub use stl10::Stl10;
 
 use crate::error::{DataError, Result};
+use crate::files::{read_bounded, read_text_bounded, regular_file_size};
 use crate::labels::find_label;
 use image::RgbImage;
 use std::path::Path;
+
+/// The largest dataset file read into memory, in bytes, and the most data an IDX header may
+/// declare (after decompression): 4 GiB, far above the largest file of the layouts read
+/// here (EMNIST's 0.55 GB, STL-10's 138 MB `train_X.bin`, CIFAR-10's 31 MB batches).
+pub const MAX_DATA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// The largest text file of a dataset read (a CSV list, class names, an annotation list),
+/// in bytes: 1 GiB, some ten million rows.
+pub const MAX_LIST_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The most classes a CSV of class indices may number: a label `i` makes `i + 1` classes,
+/// so one mistyped index must not allocate billions of names. ImageNet-21k has 21,841.
+pub const MAX_CLASSES: usize = 100_000;
 
 /// A labelled image dataset.
 pub trait Dataset: Send + Sync {
@@ -72,6 +86,13 @@ impl Split {
 /// `split` chooses the part of the datasets that have fixed splits; an ImageFolder or CSV is
 /// read whole.
 pub fn open(path: &Path, split: Split, pet_target: PetTarget) -> Result<Box<dyn Dataset>> {
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+        && !metadata.is_dir()
+    {
+        // A named pipe or a device: refused by type, before anything could block on it.
+        regular_file_size(path, u64::MAX)?;
+    }
     if path.is_file() {
         if path
             .extension()
@@ -113,7 +134,6 @@ pub fn open(path: &Path, split: Split, pet_target: PetTarget) -> Result<Box<dyn 
     Ok(Box::new(ImageFolder::open(path)?))
 }
 
-/// Reads a whole file, naming it in the error.
 /// Whether `path` is a layout with its own test split (STL-10, CIFAR-10, Oxford-IIIT Pet,
 /// IDX files), which [`open`] then gives for [`Split::Test`].
 pub fn has_test_split(path: &Path) -> bool {
@@ -128,14 +148,15 @@ pub fn has_test_split(path: &Path) -> bool {
         || Idx::find(path, Split::Test).is_some()
 }
 
+/// Reads a whole regular file of at most [`MAX_DATA_BYTES`], naming it in the error.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| DataError::io(path, e))
+    read_bounded(path, MAX_DATA_BYTES)
 }
 
 /// Class names from a text file (one per line), or `default` when the file is absent.
 pub(crate) fn class_names(file: &Path, default: &[&str]) -> Result<Vec<String>> {
     if file.is_file() {
-        let text = std::fs::read_to_string(file).map_err(|e| DataError::io(file, e))?;
+        let text = read_text_bounded(file, MAX_LIST_BYTES)?;
         let names: Vec<String> = text
             .lines()
             .map(str::trim)
@@ -152,13 +173,11 @@ pub(crate) fn class_names(file: &Path, default: &[&str]) -> Result<Vec<String>> 
 /// An RGB image from planar `R…G…B…` bytes of a `width × height` image; `column_major`
 /// when each plane is stored column by column (STL-10).
 pub(crate) fn from_planes(bytes: &[u8], width: u32, height: u32, column_major: bool) -> RgbImage {
-    let plane = (width * height) as usize;
+    let (w, h) = (width as usize, height as usize);
+    let plane = w * h;
     RgbImage::from_fn(width, height, |x, y| {
-        let at = if column_major {
-            (x * height + y) as usize
-        } else {
-            (y * width + x) as usize
-        };
+        let (x, y) = (x as usize, y as usize);
+        let at = if column_major { x * h + y } else { y * w + x };
         image::Rgb([bytes[at], bytes[plane + at], bytes[2 * plane + at]])
     })
 }

@@ -2,9 +2,10 @@
 //! `annotations/{trainval,test}.txt` with lines `name class-id species breed-id` (ids from 1;
 //! species 1 = cat, 2 = dog).
 
-use super::Split;
 use super::image_folder::FileList;
+use super::{MAX_LIST_BYTES, Split};
 use crate::error::{DataError, Result};
+use crate::files::read_text_bounded;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -32,7 +33,7 @@ impl OxfordPet {
             Split::Train => "trainval.txt",
             Split::Test => "test.txt",
         });
-        let text = std::fs::read_to_string(&list).map_err(|e| DataError::io(&list, e))?;
+        let text = read_text_bounded(&list, MAX_LIST_BYTES)?;
         let images = root.join("images");
         let mut rows = Vec::new();
         for (n, line) in text.lines().enumerate() {

@@ -2,8 +2,9 @@
 //! channel stored column by column) and `{train,test}_y.bin` (one byte per image, 1 to 10),
 //! with `class_names.txt`.
 
-use super::{Dataset, Split, class_names, from_planes, read};
+use super::{Dataset, MAX_DATA_BYTES, Split, class_names, from_planes, read};
 use crate::error::{DataError, Result};
+use crate::files::regular_file_size;
 use image::RgbImage;
 use std::path::Path;
 
@@ -27,28 +28,17 @@ impl Stl10 {
     pub fn open(dir: &Path, split: Split) -> Result<Self> {
         let x = dir.join(format!("{}_X.bin", split.name()));
         let y = dir.join(format!("{}_y.bin", split.name()));
+        // Both sizes are checked from the metadata before either file is read, and again
+        // on what was read, in case a file changed meanwhile.
+        check_sizes(
+            &x,
+            &y,
+            regular_file_size(&x, MAX_DATA_BYTES)?,
+            regular_file_size(&y, MAX_DATA_BYTES)?,
+        )?;
         let images = read(&x)?;
         let labels = read(&y)?;
-        if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
-            return Err(DataError::dataset(
-                &x,
-                format!(
-                    "{} bytes is not a whole number of 3x96x96 images",
-                    images.len()
-                ),
-            ));
-        }
-        let count = images.len() / IMAGE_BYTES;
-        if labels.len() != count {
-            return Err(DataError::dataset(
-                &y,
-                format!(
-                    "{} labels for {count} images in {}",
-                    labels.len(),
-                    x.display()
-                ),
-            ));
-        }
+        check_sizes(&x, &y, images.len() as u64, labels.len() as u64)?;
         if let Some(i) = labels.iter().position(|&l| !(1..=10).contains(&l)) {
             return Err(DataError::dataset(
                 &y,
@@ -62,6 +52,26 @@ impl Stl10 {
             file: x.display().to_string(),
         })
     }
+}
+
+/// Refuses an image file of `x_size` bytes that is not a whole number of images, or a label
+/// file of `y_size` bytes that does not hold one label per image.
+fn check_sizes(x: &Path, y: &Path, x_size: u64, y_size: u64) -> Result<()> {
+    let image_bytes = IMAGE_BYTES as u64;
+    if x_size == 0 || !x_size.is_multiple_of(image_bytes) {
+        return Err(DataError::dataset(
+            x,
+            format!("{x_size} bytes is not a whole number of 3x96x96 images"),
+        ));
+    }
+    let count = x_size / image_bytes;
+    if y_size != count {
+        return Err(DataError::dataset(
+            y,
+            format!("{y_size} labels for {count} images in {}", x.display()),
+        ));
+    }
+    Ok(())
 }
 
 impl Dataset for Stl10 {
