@@ -2,29 +2,49 @@
 //! orientation applied and a pixel budget checked from the header before any pixel is
 //! decoded.
 //!
+//! Files are read as [`crate::files`] reads every input: regular files only, within a size
+//! limit checked before reading and enforced while reading. A JPEG that ends before its
+//! end-of-image marker is an error ([`DataError::Truncated`]) unless
+//! [`DecodeLimits::allow_truncated`] lets it through with a warning.
+//!
 //! The result matches what torchvision users get from `PIL.Image.open(p).convert("RGB")`
 //! after `ImageOps.exif_transpose`: alpha is dropped (not composited), grey is
 //! replicated into the three channels, 16-bit and float samples are scaled to 8 bits.
 
-use std::io::{BufRead, Cursor, Seek};
+use std::io::{BufRead, BufReader, Cursor, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::error::{DataError, Result};
+use crate::files::{Bounded, open_regular};
+use crate::jpeg_end::{JpegEnd, find_jpeg_end};
 
 /// Resource limits applied while decoding one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// The largest accepted `width * height`, checked from the header before decoding.
     pub max_pixels: u64,
+    /// The largest accepted file (or downloaded body), in bytes: checked from the file's
+    /// metadata before it is read, and enforced while reading, so a file that grows
+    /// meanwhile is refused too ([`DataError::FileTooLarge`]).
+    pub max_file_size: u64,
+    /// Decode a JPEG that ends before its end-of-image marker as far as the decoder gets
+    /// (it fills in the rest) instead of refusing it with [`DataError::Truncated`]; the
+    /// truncation is then reported in [`DecodedImage::warnings`]. Truncated files of other
+    /// formats stay errors: their decoders stop at the missing data.
+    pub allow_truncated: bool,
 }
 
 impl DecodeLimits {
     /// Default pixel budget: 200 megapixels (PIL refuses ~179 MP by default, doubles at 2x).
     pub const DEFAULT_MAX_PIXELS: u64 = 200_000_000;
+    /// Default file size budget: 256 MiB, far above any photo at the default pixel budget
+    /// (a 200 MP JPEG is rarely over 100 MB), and far below the memory a decode may use.
+    pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
 
     /// Bytes the decoder may allocate: the decoded buffer at up to 8 bytes per pixel
     /// (16-bit RGBA) plus headroom for the decoder's own state (metadata, line buffers).
@@ -39,8 +59,21 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         DecodeLimits {
             max_pixels: Self::DEFAULT_MAX_PIXELS,
+            max_file_size: Self::DEFAULT_MAX_FILE_SIZE,
+            allow_truncated: false,
         }
     }
+}
+
+/// An image decoded to 8-bit RGB, with the problems the limits let through.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DecodedImage {
+    /// The pixels, EXIF orientation applied.
+    pub image: RgbImage,
+    /// Each problem let through, as the error it would otherwise have been: today only
+    /// [`DataError::Truncated`], under [`DecodeLimits::allow_truncated`].
+    pub warnings: Vec<DataError>,
 }
 
 /// Decodes the image at `path` to 8-bit RGB.
@@ -48,11 +81,9 @@ impl Default for DecodeLimits {
 /// The format is detected from the content (the extension is only a fallback);
 /// JPEG, PNG, WebP, BMP, TIFF and GIF (first frame) are supported. EXIF orientation is
 /// applied. Never panics on malformed input: every failure is a [`DataError`] naming `path`.
+/// Problems let through by `limits` are logged; [`load_image`] returns them.
 pub fn load_rgb8(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
-    without_panics(path, || {
-        let reader = ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
-        decode(reader, path, limits)
-    })
+    load_image(path, limits).map(|decoded| decoded.image)
 }
 
 /// Decodes an image held in memory (a download) to 8-bit RGB, exactly as [`load_rgb8`]
@@ -60,15 +91,117 @@ pub fn load_rgb8(path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
 ///
 /// `name` says where the bytes came from (a URL, or a file's path); every error names it.
 pub fn decode_rgb8(bytes: &[u8], name: &str, limits: &DecodeLimits) -> Result<RgbImage> {
-    let name = Path::new(name);
-    without_panics(name, || {
-        decode(ImageReader::new(Cursor::new(bytes)), name, limits)
+    decode_image(bytes, name, limits).map(|decoded| decoded.image)
+}
+
+/// [`load_rgb8`], returning the problems `limits` let through beside the image.
+///
+/// Only a regular file (symbolic links followed) of at most
+/// [`max_file_size`](DecodeLimits::max_file_size) bytes is read: a directory, named pipe
+/// or device is refused with [`DataError::NotRegularFile`] before it is opened for reading.
+pub fn load_image(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage> {
+    without_panics(path, || {
+        let (file, size) = open_regular(path, limits.max_file_size)?;
+        // A second handle to walk a JPEG's structure once the decoder is done with the first.
+        let rescan = file.try_clone().map_err(|e| DataError::io(path, e))?;
+        let input = Input { path, size };
+        let bounded = Bounded::new(file, limits.max_file_size);
+        let exceeded = bounded.exceeded_flag();
+        let mut reader = ImageReader::new(BufReader::new(bounded));
+        // As `ImageReader::open`: the extension names the format when the content cannot.
+        if let Ok(format) = ImageFormat::from_path(path) {
+            reader.set_format(format);
+        }
+        let too_large = || DataError::FileTooLarge {
+            path: path.to_path_buf(),
+            size: None,
+            limit: limits.max_file_size,
+        };
+        let (image, format) = match decode(reader, &input, limits) {
+            Err(_) if exceeded.load(Ordering::Relaxed) => return Err(too_large()),
+            other => other?,
+        };
+        let end = if format == Some(ImageFormat::Jpeg) {
+            let mut rescan = Bounded::new(rescan, limits.max_file_size);
+            let exceeded = rescan.exceeded_flag();
+            let walked = rescan
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| find_jpeg_end(BufReader::with_capacity(64 * 1024, rescan)));
+            match walked {
+                Ok(end) => end,
+                Err(_) if exceeded.load(Ordering::Relaxed) => return Err(too_large()),
+                Err(e) => return Err(DataError::io(path, e)),
+            }
+        } else {
+            JpegEnd::Unknown
+        };
+        finish(image, format, end, &input, limits)
     })
+}
+
+/// [`decode_rgb8`], returning the problems `limits` let through beside the image.
+pub fn decode_image(bytes: &[u8], name: &str, limits: &DecodeLimits) -> Result<DecodedImage> {
+    let path = Path::new(name);
+    without_panics(path, || {
+        let size = bytes.len() as u64;
+        if size > limits.max_file_size {
+            return Err(DataError::FileTooLarge {
+                path: path.to_path_buf(),
+                size: Some(size),
+                limit: limits.max_file_size,
+            });
+        }
+        let input = Input { path, size };
+        let (image, format) = decode(ImageReader::new(Cursor::new(bytes)), &input, limits)?;
+        let end = match format {
+            Some(ImageFormat::Jpeg) => find_jpeg_end(bytes).map_err(|e| DataError::io(path, e))?,
+            _ => JpegEnd::Unknown,
+        };
+        finish(image, format, end, &input, limits)
+    })
+}
+
+/// The input being decoded, for errors.
+struct Input<'a> {
+    /// Names it (a path, or a URL as a path).
+    path: &'a Path,
+    /// Its size in bytes.
+    size: u64,
+}
+
+impl Input<'_> {
+    fn truncated(&self, format: Option<ImageFormat>) -> DataError {
+        DataError::Truncated {
+            path: self.path.to_path_buf(),
+            format: format_name(format),
+            size: self.size,
+        }
+    }
+}
+
+/// Refuses a truncated JPEG, or lets it through with a warning when `limits` allow it.
+fn finish(
+    image: RgbImage,
+    format: Option<ImageFormat>,
+    end: JpegEnd,
+    input: &Input<'_>,
+    limits: &DecodeLimits,
+) -> Result<DecodedImage> {
+    let mut warnings = Vec::new();
+    if end == JpegEnd::Truncated {
+        let error = input.truncated(format);
+        if !limits.allow_truncated {
+            return Err(error);
+        }
+        tracing::warn!(error = %error, "decoded a truncated image as allowed");
+        warnings.push(error);
+    }
+    Ok(DecodedImage { image, warnings })
 }
 
 /// Runs `decode`, turning a panic into an error naming `path`: a decoder bug must not
 /// abort a whole batch.
-fn without_panics(path: &Path, decode: impl FnOnce() -> Result<RgbImage>) -> Result<RgbImage> {
+fn without_panics<T>(path: &Path, decode: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(payload) => {
@@ -85,22 +218,25 @@ fn without_panics(path: &Path, decode: impl FnOnce() -> Result<RgbImage>) -> Res
     }
 }
 
-/// Decodes what `reader` reads; `path` names the input in errors.
+/// Decodes what `reader` reads into RGB; returns the format it was decoded as.
 fn decode<R: BufRead + Seek>(
     reader: ImageReader<R>,
-    path: &Path,
+    input: &Input<'_>,
     limits: &DecodeLimits,
-) -> Result<RgbImage> {
+) -> Result<(RgbImage, Option<ImageFormat>)> {
+    let path = input.path;
     let reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    if reader.format().is_none() {
+    let format = reader.format();
+    if format.is_none() {
         return Err(DataError::Unsupported {
             path: path.to_path_buf(),
             message: "not a recognised image format (supported: JPEG, PNG, WebP, BMP, TIFF, GIF)"
                 .to_string(),
         });
     }
+    let from_image_error = |e| from_image_error(input, format, e);
 
     let mut image_limits = Limits::default();
     image_limits.max_alloc = Some(limits.max_alloc_bytes());
@@ -108,9 +244,7 @@ fn decode<R: BufRead + Seek>(
     reader.limits(image_limits.clone());
 
     // Building the decoder reads the header only.
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| from_image_error(path, e))?;
+    let mut decoder = reader.into_decoder().map_err(from_image_error)?;
     let (width, height) = decoder.dimensions();
     check_dimensions(path, width, height, limits)?;
     // `ImageReader::decode` does this reservation itself; `into_decoder` does not.
@@ -130,9 +264,9 @@ fn decode<R: BufRead + Seek>(
         tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable EXIF orientation");
         Orientation::NoTransforms
     });
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| from_image_error(path, e))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
     image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
+    Ok((image.into_rgb8(), format))
 }
 
 fn check_dimensions(path: &Path, width: u32, height: u32, limits: &DecodeLimits) -> Result<()> {
@@ -155,11 +289,46 @@ fn check_dimensions(path: &Path, width: u32, height: u32, limits: &DecodeLimits)
     Ok(())
 }
 
-fn from_image_error(path: &Path, error: ImageError) -> DataError {
-    match error {
-        ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DataError::decoding(path, "the file is truncated (unexpected end of file)")
+/// The name of an image format in messages.
+fn format_name(format: Option<ImageFormat>) -> &'static str {
+    match format {
+        Some(ImageFormat::Jpeg) => "JPEG",
+        Some(ImageFormat::Png) => "PNG",
+        Some(ImageFormat::Gif) => "GIF",
+        Some(ImageFormat::WebP) => "WebP",
+        Some(ImageFormat::Bmp) => "BMP",
+        Some(ImageFormat::Tiff) => "TIFF",
+        _ => "image",
+    }
+}
+
+/// Whether the decoder stopped because the data ran out, however it wraps that.
+fn ran_out_of_data(error: &ImageError) -> bool {
+    if let ImageError::IoError(e) = error {
+        return e.kind() == std::io::ErrorKind::UnexpectedEof;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
         }
+        cause = e.source();
+    }
+    false
+}
+
+fn from_image_error(
+    input: &Input<'_>,
+    format: Option<ImageFormat>,
+    error: ImageError,
+) -> DataError {
+    let path = input.path;
+    if ran_out_of_data(&error) {
+        return input.truncated(format);
+    }
+    match error {
         ImageError::IoError(e) => DataError::io(path, e),
         ImageError::Limits(e) => DataError::limits(path, e.to_string()),
         ImageError::Unsupported(e) => DataError::Unsupported {
@@ -290,7 +459,10 @@ mod tests {
         let err = decode_err(b"<html>not an image</html>");
         assert!(matches!(err, DataError::Unsupported { .. }), "{err:?}");
         let err = decode_err(&png[..png.len() - 20]);
-        assert!(matches!(err, DataError::Decoding { .. }), "{err:?}");
+        assert!(
+            matches!(err, DataError::Truncated { format: "PNG", .. }),
+            "{err:?}"
+        );
         let err = decode_err(&png_bomb_header(100_000, 100_000));
         assert!(matches!(err, DataError::Limits { .. }), "{err:?}");
     }
@@ -482,7 +654,10 @@ mod tests {
         ));
 
         let truncated = write(dir.path(), "cut.png", &png[..png.len() - 20]);
-        assert!(matches!(expect_err(&truncated), DataError::Decoding { .. }));
+        assert!(matches!(
+            expect_err(&truncated),
+            DataError::Truncated { format: "PNG", .. }
+        ));
 
         let mut corrupt = png.clone();
         let n = corrupt.len();
@@ -592,13 +767,29 @@ mod tests {
         // A real, small image over a tiny limit.
         let png = encode(&DynamicImage::ImageRgb8(quadrant_image()), ImageFormat::Png);
         let p = write(dir.path(), "small.png", &png);
-        let err = load_rgb8(&p, &DecodeLimits { max_pixels: 100 }).unwrap_err();
+        let err = load_rgb8(
+            &p,
+            &DecodeLimits {
+                max_pixels: 100,
+                ..DecodeLimits::default()
+            },
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("image 16x8 px = 128 pixels exceeds the limit of 100"),
             "{err}"
         );
-        assert!(load_rgb8(&p, &DecodeLimits { max_pixels: 128 }).is_ok());
+        assert!(
+            load_rgb8(
+                &p,
+                &DecodeLimits {
+                    max_pixels: 128,
+                    ..DecodeLimits::default()
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]

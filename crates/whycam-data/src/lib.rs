@@ -1,5 +1,6 @@
 //! Getting images into a CNN the way torchvision does: decoding files to RGB
-//! ([`load_rgb8`]), resizing, cropping and normalising them into CHW `f32` inputs
+//! ([`load_rgb8`], within [`DecodeLimits`]: regular files only, a size limit, truncated
+//! JPEGs refused), resizing, cropping and normalising them into CHW `f32` inputs
 //! ([`prepare`]), expanding command-line paths into image files ([`collect_inputs`]),
 //! and class names ([`imagenet_labels`], [`load_labels`], [`find_label`]).
 //!
@@ -17,6 +18,7 @@ mod error;
 mod fetch;
 mod files;
 mod inputs;
+mod jpeg_end;
 mod labels;
 mod loader;
 mod preprocess;
@@ -25,7 +27,7 @@ mod source;
 mod test_server;
 
 pub use datasets::{Dataset, Split};
-pub use decode::{DecodeLimits, decode_rgb8, load_rgb8};
+pub use decode::{DecodeLimits, DecodedImage, decode_image, decode_rgb8, load_image, load_rgb8};
 pub use error::{DataError, Result};
 pub use fetch::{FetchLimits, fetch_bytes};
 pub use image::RgbImage;

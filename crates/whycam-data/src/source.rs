@@ -1,5 +1,5 @@
 //! One input image, wherever it lives: a local file or an `http(s)://` URL. Callers name,
-//! load and prepare both kinds alike; only [`Source::load_rgb8`] tells them apart.
+//! load and prepare both kinds alike; only [`Source::load`] tells them apart.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use crate::decode::{DecodeLimits, decode_rgb8, load_rgb8};
+use crate::decode::{DecodeLimits, DecodedImage, decode_image, load_image};
 use crate::error::Result;
 use crate::fetch::{FetchLimits, fetch_bytes};
 use crate::preprocess::{Prepared, PreprocessConfig, prepare};
@@ -54,11 +54,17 @@ impl Source {
     /// Reads the image as 8-bit RGB: decodes a file, or downloads a URL within `fetch`
     /// and decodes the bytes. Every error names the path or the URL.
     pub fn load_rgb8(&self, decode: &DecodeLimits, fetch: &FetchLimits) -> Result<RgbImage> {
+        self.load(decode, fetch).map(|decoded| decoded.image)
+    }
+
+    /// [`load_rgb8`](Source::load_rgb8), returning the problems `decode` let through (a
+    /// truncated JPEG under [`DecodeLimits::allow_truncated`]) beside the image.
+    pub fn load(&self, decode: &DecodeLimits, fetch: &FetchLimits) -> Result<DecodedImage> {
         match self {
-            Source::File(path) => load_rgb8(path, decode),
+            Source::File(path) => load_image(path, decode),
             Source::Url(url) => {
                 let bytes = fetch_bytes(url, fetch)?;
-                decode_rgb8(&bytes, url, decode)
+                decode_image(&bytes, url, decode)
             }
         }
     }
@@ -314,7 +320,13 @@ mod tests {
         let url = server.url("/small.png");
         let source = Source::Url(url.clone());
         let err = source
-            .load_rgb8(&DecodeLimits { max_pixels: 100 }, &fetch)
+            .load_rgb8(
+                &DecodeLimits {
+                    max_pixels: 100,
+                    ..DecodeLimits::default()
+                },
+                &fetch,
+            )
             .unwrap_err();
         assert!(matches!(err, DataError::Limits { .. }), "{err:?}");
         assert!(err.to_string().contains(&url), "{err}");
