@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong while reading or preparing an input.
 ///
 /// Every variant that concerns an input names it in its message. For an input given as
-/// a URL, the `path` fields hold the URL as it was given.
+/// a URL, the `path` fields hold the URL as it was given, less any `user:password@`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
@@ -102,10 +102,12 @@ pub enum DataError {
     },
 
     /// An input given as a URL could not be downloaded: unsupported scheme, network
-    /// failure, timeout, an HTTP status other than 2xx, or a body over the size limit.
+    /// failure, timeout, an HTTP status other than 2xx, a refused redirect, or a body over
+    /// the size limit.
     #[error("cannot fetch {url}: {message}")]
     Fetch {
-        /// The URL as it was given (not where redirects led).
+        /// The URL as it was given (not where redirects led), without any
+        /// `user:password@`.
         url: String,
         /// What went wrong.
         message: String,
@@ -370,9 +372,10 @@ impl DataError {
         }
     }
 
+    /// A download error; `url` is shown without any `user:password@`.
     pub(crate) fn fetch(url: &str, message: impl Into<String>) -> Self {
         DataError::Fetch {
-            url: url.to_string(),
+            url: crate::fetch::without_credentials(url).into_owned(),
             message: message.into(),
         }
     }

@@ -3,15 +3,23 @@
 //!
 //! Nothing here contacts a host on its own: the only URLs fetched are the ones a caller
 //! passes in. TLS is rustls with the bundled web PKI roots. Redirects are followed (at
-//! most 10). Proxies named by the usual environment variables (`HTTPS_PROXY`,
-//! `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) are used, except for loopback addresses, which
-//! no proxy could reach on the caller's behalf.
+//! most 10) to `http` and `https` URLs only, and never from `https` down to `http`. A URL
+//! with `user:password@` is fetched with HTTP basic authentication (the user and password
+//! percent-decoded), sent only to the URL's own scheme, host and port, as curl does; the
+//! credentials appear in no message ([`without_credentials`]). Proxies named by the usual
+//! environment variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) are used,
+//! except for loopback addresses, which no proxy could reach on the caller's behalf.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use percent_encoding::percent_decode_str;
 use ureq::http::Uri;
 use ureq::{Agent, Proxy};
+use url::Url;
 
 use crate::error::{DataError, Result};
 
@@ -45,6 +53,9 @@ impl Default for FetchLimits {
 /// The URL schemes [`fetch_bytes`] accepts.
 pub(crate) const SUPPORTED_SCHEMES: [&str; 2] = ["http", "https"];
 
+/// Redirects followed at most, as curl's and ureq's default.
+const MAX_REDIRECTS: u32 = 10;
+
 /// The scheme of `input` when it is written like a URL (`scheme://...`), whatever the scheme.
 ///
 /// One-letter schemes are not taken, so a Windows path such as `C://photos` stays a path.
@@ -54,6 +65,35 @@ pub(crate) fn url_scheme(input: &str) -> Option<&str> {
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
     let rest_valid = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     (starts_with_letter && rest_valid && scheme.len() >= 2).then_some(scheme)
+}
+
+/// `url` without the `user:password@` of its authority, everything else as written: how a
+/// URL is shown and recorded.
+///
+/// The authority ends where a URL parser ends it (at the first `/`, `\`, `?` or `#`) and
+/// the credentials at its last `@`. A URL that does not parse may hide a password holding
+/// a `/` (`http://me:pa/ss@host/`); there everything up to the last `@` before the query
+/// goes.
+pub(crate) fn without_credentials(url: &str) -> Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let rest = &url[start..];
+    let before_query = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    if !before_query.contains('@') {
+        return Cow::Borrowed(url);
+    }
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@').or_else(|| {
+        let has_credentials = Url::parse(url).map_or(true, |parsed| {
+            !parsed.username().is_empty() || parsed.password().is_some()
+        });
+        has_credentials.then(|| before_query.rfind('@')).flatten()
+    });
+    match at {
+        Some(at) => Cow::Owned(format!("{}{}", &url[..start], &rest[at + 1..])),
+        None => Cow::Borrowed(url),
+    }
 }
 
 /// Refuses anything but an `http://` or `https://` URL, naming it.
@@ -79,23 +119,87 @@ pub(crate) fn check_scheme(url: &str) -> Result<()> {
 
 /// Downloads the body at `url`, an `http://` or `https://` URL.
 ///
-/// Fails, with a [`DataError::Fetch`] naming `url`, on any other scheme, a network or TLS
-/// failure, a final status other than 2xx, a body over `limits.max_bytes`, or an exchange
-/// that takes longer than `limits.timeout`.
+/// Fails, with a [`DataError::Fetch`] naming `url` (without credentials), on any other
+/// scheme, a network or TLS failure, a redirect to another scheme or from `https` to
+/// `http`, more than 10 redirects, a final status other than 2xx, a body over
+/// `limits.max_bytes`, or an exchange that takes longer than `limits.timeout`.
 pub fn fetch_bytes(url: &str, limits: &FetchLimits) -> Result<Vec<u8>> {
     check_scheme(url)?;
     let start = Instant::now();
+    let given = Url::parse(url).map_err(|e| DataError::fetch(url, format!("invalid URL: {e}")))?;
+    let authorization = basic_authorization(&given);
+    let mut current = given.clone();
+    strip_credentials(&mut current);
+    // The first request goes to the URL as written (less its credentials), each redirect to
+    // its location resolved against the URL that answered.
+    let mut target = without_credentials(url).into_owned();
     let agent: Agent = Agent::config_builder()
-        .timeout_global(Some(limits.timeout))
         // Statuses are checked below, to name the URL and the reason in the error.
         .http_status_as_error(false)
-        .proxy(proxy_for(url))
+        // Redirects are followed below, each checked first.
+        .max_redirects(0)
         .build()
         .into();
-    let mut response = agent
-        .get(url)
-        .call()
-        .map_err(|e| from_ureq_error(url, e, limits))?;
+    let mut redirects = 0;
+    let mut response = loop {
+        let left = limits.timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(from_ureq_error(
+                url,
+                ureq::Error::Timeout(ureq::Timeout::Global),
+                limits,
+            ));
+        }
+        let mut request = agent
+            .get(&target)
+            .config()
+            .timeout_global(Some(left))
+            .proxy(proxy_for(&target))
+            .build();
+        if let Some(authorization) = &authorization
+            && same_origin(&current, &given)
+        {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request
+            .call()
+            .map_err(|e| from_ureq_error(url, e, limits))?;
+        let status = response.status();
+        if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            break response;
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                DataError::fetch(
+                    url,
+                    format!("HTTP status {status} without a usable Location"),
+                )
+            })?;
+        let mut next = current.join(location).map_err(|e| {
+            DataError::fetch(
+                url,
+                format!(
+                    "redirected to an invalid location \"{}\": {e}",
+                    without_credentials(location)
+                ),
+            )
+        })?;
+        strip_credentials(&mut next);
+        check_redirect(&current, &next).map_err(|message| DataError::fetch(url, message))?;
+        redirects += 1;
+        if redirects > MAX_REDIRECTS {
+            return Err(DataError::fetch(
+                url,
+                format!("more than {MAX_REDIRECTS} redirects"),
+            ));
+        }
+        tracing::debug!(from = %current, to = %next, "following a redirect");
+        target = next.to_string();
+        current = next;
+    };
 
     let status = response.status();
     if !status.is_success() {
@@ -119,12 +223,53 @@ pub fn fetch_bytes(url: &str, limits: &FetchLimits) -> Result<Vec<u8>> {
         .read_to_vec()
         .map_err(|e| from_ureq_error(url, e, limits))?;
     tracing::debug!(
-        url,
+        url = %without_credentials(url),
         bytes = body.len(),
         elapsed_ms = start.elapsed().as_millis(),
         "downloaded input"
     );
     Ok(body)
+}
+
+/// `Basic base64(user:password)` for a URL with credentials, both percent-decoded (a
+/// password written `p%40ss` is `p@ss`), as curl sends them.
+fn basic_authorization(url: &Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut credentials: Vec<u8> = percent_decode_str(url.username()).collect();
+    credentials.push(b':');
+    credentials.extend(percent_decode_str(url.password().unwrap_or_default()));
+    Some(format!("Basic {}", BASE64.encode(credentials)))
+}
+
+fn strip_credentials(url: &mut Url) {
+    // Both fail only for URLs that cannot hold credentials, which then hold none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+}
+
+/// Whether `a` and `b` share scheme, host and port: where credentials may be sent.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Refuses a redirect to anything but `http`/`https` (a `file:` location is not a path to
+/// read), and from `https` down to `http`.
+fn check_redirect(from: &Url, to: &Url) -> std::result::Result<(), String> {
+    if !SUPPORTED_SCHEMES.contains(&to.scheme()) {
+        return Err(format!(
+            "refused a redirect to {to}: only http and https URLs are followed"
+        ));
+    }
+    if from.scheme() == "https" && to.scheme() == "http" {
+        return Err(format!(
+            "refused a redirect from https to http ({to}): it would drop the encryption"
+        ));
+    }
+    Ok(())
 }
 
 /// The environment's proxy, unless `url` points at a loopback address.
@@ -303,6 +448,178 @@ mod tests {
             message,
             format!("cannot fetch {url}: no complete response within the time limit of 1 s")
         );
+    }
+
+    #[test]
+    fn credentials_are_cut_from_what_is_shown() {
+        let cases = [
+            (
+                "http://user:secret@127.0.0.1:81/a.png",
+                "http://127.0.0.1:81/a.png",
+            ),
+            ("https://user@127.0.0.1", "https://127.0.0.1"),
+            ("http://:secret@127.0.0.1/", "http://127.0.0.1/"),
+            ("http://u:p%40ss@[::1]:8000/x", "http://[::1]:8000/x"),
+            // The last `@` of the authority ends the credentials.
+            ("http://u:p@ss@127.0.0.1/x", "http://127.0.0.1/x"),
+            ("http://u:p@127.0.0.1\\x@y", "http://127.0.0.1\\x@y"),
+            (
+                "http://u:p@127.0.0.1/a?b=@c#@d",
+                "http://127.0.0.1/a?b=@c#@d",
+            ),
+            // A password holding a `/` makes the URL invalid; it is hidden all the same.
+            ("http://me:pa/ss@127.0.0.1/x.png", "http://127.0.0.1/x.png"),
+            // An `@` in a valid path or query is not a credential.
+            (
+                "http://127.0.0.1/users/@me/x.png",
+                "http://127.0.0.1/users/@me/x.png",
+            ),
+            ("http://127.0.0.1/?to=a@b", "http://127.0.0.1/?to=a@b"),
+            ("ftp://u:p@127.0.0.1/f", "ftp://127.0.0.1/f"),
+            ("cat.png", "cat.png"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(without_credentials(url), shown, "{url}");
+        }
+    }
+
+    /// The `Authorization` header lines of the requests `server` received.
+    fn authorizations(server: &TestServer) -> Vec<Option<String>> {
+        server
+            .requests()
+            .iter()
+            .map(|head| {
+                head.lines().find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().to_string())
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn credentials_go_as_decoded_basic_auth_and_nowhere_else() {
+        let server = TestServer::start(vec![
+            ("/private.bin", Reply::ok(b"for your eyes".to_vec())),
+            ("/moved", Reply::redirect("/private.bin")),
+        ]);
+        let l = limits(10_000, 1000);
+        // user "user", password "p@ss w": percent-encoded in the URL as a browser would.
+        let with_credentials = |path: &str| {
+            server
+                .url(path)
+                .replacen("http://", "http://us%65r:p%40ss%20w@", 1)
+        };
+        let got = fetch_bytes(&with_credentials("/private.bin"), &l).unwrap();
+        assert_eq!(got, b"for your eyes");
+        // Followed within the same host, the credentials go along.
+        fetch_bytes(&with_credentials("/moved"), &l).unwrap();
+        let expected = Some("Basic dXNlcjpwQHNzIHc=".to_string());
+        assert_eq!(
+            authorizations(&server),
+            [expected.clone(), expected.clone(), expected]
+        );
+        for head in server.requests() {
+            let request_line = head.lines().next().unwrap();
+            assert!(!head.contains("%40ss") && !head.contains("p@ss"), "{head}");
+            assert!(request_line.starts_with("GET /"), "{request_line}");
+        }
+
+        // Errors name the URL without them.
+        let url = with_credentials("/missing.png");
+        let err = fetch_bytes(&url, &l).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot fetch {}: HTTP status 404 Not Found",
+                server.url("/missing.png")
+            )
+        );
+        let err = fetch_bytes("ftp://user:secret@127.0.0.1/cat.png", &l).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot fetch ftp://127.0.0.1/cat.png: unsupported URL scheme \"ftp\": only http \
+             and https are accepted"
+        );
+        let err = fetch_bytes("http://me:pa/ss@127.0.0.1/x.png", &l).unwrap_err();
+        assert!(!err.to_string().contains("pa/ss"), "{err}");
+    }
+
+    #[test]
+    fn credentials_are_not_sent_to_another_host() {
+        let other = TestServer::start(vec![("/elsewhere.bin", Reply::ok(b"other".to_vec()))]);
+        let server = TestServer::start(vec![(
+            "/away",
+            Reply::redirect(&other.url("/elsewhere.bin")),
+        )]);
+        let url = server
+            .url("/away")
+            .replacen("http://", "http://user:secret@", 1);
+        let got = fetch_bytes(&url, &limits(10_000, 1000)).unwrap();
+        assert_eq!(got, b"other");
+        assert_eq!(
+            authorizations(&server),
+            [Some("Basic dXNlcjpzZWNyZXQ=".to_string())]
+        );
+        assert_eq!(authorizations(&other), [None]);
+    }
+
+    #[test]
+    fn redirects_to_other_schemes_are_refused() {
+        let server = TestServer::start(vec![
+            ("/to-file", Reply::redirect("file:///etc/passwd")),
+            (
+                "/to-ftp",
+                Reply::redirect("ftp://user:secret@127.0.0.1/x.png"),
+            ),
+            (
+                "/to-data",
+                Reply::redirect("data:image/png;base64,iVBORw0KGgo="),
+            ),
+            ("/loop", Reply::redirect("/loop")),
+        ]);
+        let l = limits(10_000, 1000);
+        let url = server.url("/to-file");
+        assert_eq!(
+            fetch_error(&url, &l),
+            format!(
+                "cannot fetch {url}: refused a redirect to file:///etc/passwd: only http and \
+                 https URLs are followed"
+            )
+        );
+        let url = server.url("/to-ftp");
+        assert_eq!(
+            fetch_error(&url, &l),
+            format!(
+                "cannot fetch {url}: refused a redirect to ftp://127.0.0.1/x.png: only http and \
+                 https URLs are followed"
+            )
+        );
+        let url = server.url("/to-data");
+        assert!(fetch_error(&url, &l).contains("refused a redirect to data:"));
+        let url = server.url("/loop");
+        assert_eq!(
+            fetch_error(&url, &l),
+            format!("cannot fetch {url}: more than 10 redirects")
+        );
+        // One request for each refused redirect, 11 for the loop: nothing else was fetched.
+        assert_eq!(server.requests().len(), 3 + 11);
+    }
+
+    #[test]
+    fn redirects_from_https_down_to_http_are_refused() {
+        let from = Url::parse("https://127.0.0.1/a.png").unwrap();
+        let to = |url: &str| check_redirect(&from, &Url::parse(url).unwrap());
+        assert_eq!(
+            to("http://127.0.0.1/a.png").unwrap_err(),
+            "refused a redirect from https to http (http://127.0.0.1/a.png): it would drop the \
+             encryption"
+        );
+        assert!(to("https://127.0.0.2/b.png").is_ok());
+        assert!(to("file:///etc/passwd").is_err());
+        let plain = Url::parse("http://127.0.0.1/a.png").unwrap();
+        assert!(check_redirect(&plain, &Url::parse("https://127.0.0.1/").unwrap()).is_ok());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! One input image, wherever it lives: a local file or an `http(s)://` URL. Callers name,
 //! load and prepare both kinds alike; only [`Source::load`] tells them apart.
+//!
+//! A URL's `user:password@` is used to download it and nowhere else: its name, stem,
+//! `Display`, `Debug` and errors all leave the credentials out.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -9,15 +12,16 @@ use image::RgbImage;
 
 use crate::decode::{DecodeLimits, DecodedImage, decode_image, load_image};
 use crate::error::Result;
-use crate::fetch::{FetchLimits, fetch_bytes};
+use crate::fetch::{FetchLimits, fetch_bytes, without_credentials};
 use crate::preprocess::{Prepared, PreprocessConfig, prepare};
 
 /// Where one input image comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A local file.
     File(PathBuf),
-    /// An `http://` or `https://` URL, as it was given.
+    /// An `http://` or `https://` URL, as it was given, credentials included: show it
+    /// through [`Source::name`] or `Display`, which leave them out.
     Url(String),
 }
 
@@ -27,11 +31,12 @@ const MAX_URL_STEM_LEN: usize = 100;
 const FALLBACK_URL_STEM: &str = "download";
 
 impl Source {
-    /// The input as the user wrote it, for messages and reports: the path or the URL.
+    /// The input as the user wrote it, for messages and reports: the path or the URL
+    /// (without any `user:password@`).
     pub fn name(&self) -> Cow<'_, str> {
         match self {
             Source::File(path) => path.to_string_lossy(),
-            Source::Url(url) => Cow::Borrowed(url),
+            Source::Url(url) => without_credentials(url),
         }
     }
 
@@ -41,13 +46,13 @@ impl Source {
     /// segment without its extension, query or fragment (`https://HOST/a/cat.jpg?w=640` →
     /// `cat`), with every character outside `[A-Za-z0-9._-]` replaced by `_` and leading
     /// or trailing dots removed; failing that, the host (`127.0.0.1`); failing that,
-    /// `download`. A URL's stem never holds a path separator.
+    /// `download`. A URL's stem never holds a path separator, nor its credentials.
     pub fn stem(&self) -> String {
         match self {
             Source::File(path) => path
                 .file_stem()
                 .map_or_else(|| "input".to_string(), |s| s.to_string_lossy().into_owned()),
-            Source::Url(url) => url_stem(url),
+            Source::Url(url) => url_stem(&without_credentials(url)),
         }
     }
 
@@ -64,7 +69,7 @@ impl Source {
             Source::File(path) => load_image(path, decode),
             Source::Url(url) => {
                 let bytes = fetch_bytes(url, fetch)?;
-                decode_image(&bytes, url, decode)
+                decode_image(&bytes, &self.name(), decode)
             }
         }
     }
@@ -80,14 +85,15 @@ impl Source {
     ) -> Result<Prepared> {
         cfg.validate()?;
         let img = self.load_rgb8(decode, fetch)?;
-        prepare(&img, cfg).map_err(|e| e.with_path(self.error_path()))
+        prepare(&img, cfg).map_err(|e| e.with_path(&self.error_path()))
     }
 
-    /// How errors name this input (see [`DataError::path`](crate::DataError::path)).
-    fn error_path(&self) -> &Path {
+    /// How errors name this input (see [`DataError::path`](crate::DataError::path)): a
+    /// file's path as it is, a URL without credentials.
+    fn error_path(&self) -> Cow<'_, Path> {
         match self {
-            Source::File(path) => path,
-            Source::Url(url) => Path::new(url),
+            Source::File(path) => Cow::Borrowed(path),
+            Source::Url(url) => Cow::Owned(PathBuf::from(without_credentials(url).as_ref())),
         }
     }
 }
@@ -96,7 +102,17 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::File(path) => write!(f, "{}", path.display()),
-            Source::Url(url) => f.write_str(url),
+            Source::Url(_) => f.write_str(&self.name()),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Derived, but a URL's credentials stay out of logs.
+        match self {
+            Source::File(path) => f.debug_tuple("File").field(path).finish(),
+            Source::Url(_) => f.debug_tuple("Url").field(&self.name()).finish(),
         }
     }
 }
@@ -345,6 +361,71 @@ mod tests {
         };
         let err = source.load_rgb8(&decode, &too_small).unwrap_err();
         assert!(matches!(err, DataError::Fetch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_used_but_never_shown() {
+        let server = TestServer::start(vec![
+            ("/photos/cat.png", Reply::ok(png_bytes(20, 12))),
+            ("/photos/page.html", Reply::ok(b"<p>hi</p>".to_vec())),
+        ]);
+        let secret = |path: &str| {
+            server
+                .url(path)
+                .replacen("http://", "http://alice:s3cr%2Ft@", 1)
+        };
+        let shown = server.url("/photos/cat.png");
+        let source = Source::Url(secret("/photos/cat.png"));
+        assert_eq!(source.name(), shown);
+        assert_eq!(source.to_string(), shown);
+        assert_eq!(format!("{source:?}"), format!("Url({shown:?})"));
+        assert_eq!(source.stem(), "cat");
+        let img = source
+            .load_rgb8(&DecodeLimits::default(), &fetch_limits())
+            .unwrap();
+        assert_eq!(img.dimensions(), (20, 12));
+        assert!(
+            server.requests()[0].contains("Basic YWxpY2U6czNjci90"),
+            "{}",
+            server.requests()[0]
+        );
+
+        let leaks = |err: &DataError| {
+            let text = format!("{err} {err:?} {:?}", err.path());
+            text.contains("alice") || text.contains("s3cr") || text.contains("s3/")
+        };
+        let decode = DecodeLimits::default();
+        for (path, fetch) in [
+            ("/photos/page.html", fetch_limits()),
+            ("/photos/missing.png", fetch_limits()),
+            (
+                "/photos/cat.png",
+                FetchLimits {
+                    max_bytes: 10,
+                    ..fetch_limits()
+                },
+            ),
+        ] {
+            let err = Source::Url(secret(path))
+                .load_rgb8(&decode, &fetch)
+                .unwrap_err();
+            assert!(!leaks(&err), "{err:?}");
+            assert!(err.to_string().contains(&server.url(path)), "{err}");
+        }
+        let cfg = PreprocessConfig {
+            mode: Preprocess::None,
+            ..PreprocessConfig::default()
+        };
+        let err = source.prepare(&decode, &fetch_limits(), &cfg).unwrap_err();
+        assert!(!leaks(&err), "{err:?}");
+        assert!(err.to_string().starts_with(&shown), "{err}");
+
+        // A password with a `/` makes the URL invalid: still hidden in name, stem and error.
+        let broken = Source::Url("http://alice:s3/cr@127.0.0.1:1/dog.png".to_string());
+        assert_eq!(broken.name(), "http://127.0.0.1:1/dog.png");
+        assert_eq!(broken.stem(), "dog");
+        let err = broken.load_rgb8(&decode, &fetch_limits()).unwrap_err();
+        assert!(!leaks(&err), "{err:?}");
     }
 
     #[test]

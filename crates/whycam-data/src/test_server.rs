@@ -1,13 +1,16 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for the download tests: each connection gets one
 //! canned [`Reply`] chosen by the request's path, then is closed.
 //!
+//! Every request's head is recorded ([`TestServer::requests`]), so tests can check what a
+//! client sent (an `Authorization` header, and that no credentials went anywhere else).
+//!
 //! It stops by itself: the accept loop ends when the [`TestServer`] is dropped (or after
 //! a minute), and each connection gives up after [`HOLD`] of silence from the client.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,6 +66,7 @@ impl Reply {
 pub(crate) struct TestServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<String>>>,
     accept_loop: Option<JoinHandle<()>>,
 }
 
@@ -77,15 +81,18 @@ impl TestServer {
         let addr = listener.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));
         let routes = Arc::new(routes);
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let accept_loop = {
             let stop = Arc::clone(&stop);
+            let requests = Arc::clone(&requests);
             std::thread::spawn(move || {
                 let start = Instant::now();
                 while !stop.load(Ordering::Relaxed) && start.elapsed() < LIFETIME {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let routes = Arc::clone(&routes);
-                            std::thread::spawn(move || serve(stream, &routes));
+                            let requests = Arc::clone(&requests);
+                            std::thread::spawn(move || serve(stream, &routes, &requests));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             std::thread::sleep(Duration::from_millis(5));
@@ -98,8 +105,14 @@ impl TestServer {
         TestServer {
             addr,
             stop,
+            requests,
             accept_loop: Some(accept_loop),
         }
+    }
+
+    /// The head (request line and headers) of every request received so far, in order.
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// `http://127.0.0.1:PORT` followed by `path_and_query`.
@@ -117,7 +130,7 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(mut stream: TcpStream, routes: &[(&'static str, Reply)]) {
+fn serve(mut stream: TcpStream, routes: &[(&'static str, Reply)], requests: &Mutex<Vec<String>>) {
     // Accepted sockets may inherit the listener's non-blocking mode on some systems.
     if stream.set_nonblocking(false).is_err()
         || stream.set_read_timeout(Some(HOLD)).is_err()
@@ -125,7 +138,18 @@ fn serve(mut stream: TcpStream, routes: &[(&'static str, Reply)]) {
     {
         return;
     }
-    let Some(target) = read_request_target(&mut stream) else {
+    let Some(head) = read_request_head(&mut stream) else {
+        return;
+    };
+    if let Ok(mut requests) = requests.lock() {
+        requests.push(head.clone());
+    }
+    let Some(target) = head
+        .lines()
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .map(str::to_string)
+    else {
         return;
     };
     let path = target.split('?').next().unwrap_or_default();
@@ -159,8 +183,8 @@ fn serve(mut stream: TcpStream, routes: &[(&'static str, Reply)]) {
     };
 }
 
-/// Reads the request head and returns its target (`/path?query`).
-fn read_request_target(stream: &mut TcpStream) -> Option<String> {
+/// Reads the request head (request line and headers).
+fn read_request_head(stream: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -170,9 +194,8 @@ fn read_request_target(stream: &mut TcpStream) -> Option<String> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&head);
-    let request_line = head.lines().next()?;
-    request_line.split(' ').nth(1).map(str::to_string)
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some(String::from_utf8_lossy(&head[..end]).into_owned())
 }
 
 fn write_full(
