@@ -385,3 +385,60 @@ fn broken_and_unsuitable_graphs_are_refused_at_load_time() {
         }
     }
 }
+
+#[test]
+fn an_input_the_network_computes_nan_for_fails_alone() {
+    // sqrt(x - 0.5) before the convolution: NaN wherever a normalised pixel is below 0.5, so
+    // the photo (with dark pixels) gets NaN logits and a white image does not.
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path(), "sqrt.onnx", |g| {
+        g.initializer.push(tensor("half", &[1], vec![0.5]));
+        g.node.insert(0, node("Sqrt", "/sqrt/Sqrt", &["d"], &["s"]));
+        g.node
+            .insert(0, node("Sub", "/sub/Sub", &["image", "half"], &["d"]));
+        g.node[2].input[0] = "s".to_string();
+    });
+    let white = dir.path().join("white.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([255, 255, 255]))
+        .save(&white)
+        .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = whycam(&[
+        "explain",
+        "--weights",
+        &s(&model),
+        "--size",
+        "32",
+        "--out",
+        &s(&out_dir),
+        &photo("chelsea.png"),
+        &s(&white),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("chelsea.png") && message.contains("NaN or infinity"),
+        "{message}"
+    );
+    let text = std::fs::read_to_string(out_dir.join("explanations.json")).unwrap();
+    assert!(!text.contains("null"), "{text}");
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(summary["images"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["errors"][0]["kind"], "model");
+    let predict = whycam(&[
+        "predict",
+        "--weights",
+        &s(&model),
+        "--size",
+        "32",
+        "--json",
+        &photo("chelsea.png"),
+        &s(&white),
+    ]);
+    assert_eq!(predict.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&predict.stdout);
+    assert!(
+        !text.contains("null") && text.contains("white.png"),
+        "{text}"
+    );
+}

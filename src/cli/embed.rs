@@ -110,6 +110,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         tsne_config.validate()?;
     }
     let started = Instant::now();
+    let mut interrupted = false;
     let (points, source, model) = match &args.features {
         Some(path) => (
             embedding::read_features(path)?,
@@ -143,14 +144,19 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
                 .into());
             }
             let progress = Progress::images(inputs.data.len());
+            let stop = super::stop_on_ctrl_c()?;
             let points = embedding::extract(
                 &loaded,
                 inputs,
                 layer,
                 args.eval.batch_size as usize,
-                &mut |n| progress.advance(n),
+                &mut |n| {
+                    progress.advance(n);
+                    !stop.load(std::sync::atomic::Ordering::SeqCst)
+                },
             )?;
             drop(progress);
+            interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
             let source = args
                 .inputs
                 .iter()
@@ -199,6 +205,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         thumbnails: args.thumbnails.then_some(DecodeLimits {
             max_pixels: args.model.max_pixels,
+            ..DecodeLimits::default()
         }),
         neighbours: args.neighbours,
     };
@@ -233,7 +240,12 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     drop(spinner);
     print_layouts(&summary, &points, &tsne_config);
     println!("wrote {}", out.display());
-    Ok(super::exit_for_failures(&summary.failures))
+    let code = super::exit_for_failures(&summary.failures);
+    if interrupted {
+        eprintln!("interrupted: laid out the {n} image(s) done");
+        return Ok(ExitCode::from(super::INTERRUPTED));
+    }
+    Ok(code)
 }
 
 /// What each layout found: explained variance, t-SNE settings, neighbour agreement.

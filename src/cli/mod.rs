@@ -13,8 +13,11 @@ mod report;
 mod test;
 mod train;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Explain what a CNN image classifier looked at.
 #[derive(Debug, Parser)]
@@ -62,6 +65,24 @@ pub fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// A flag the first Ctrl-C sets: the run stops after its current batch, writes what is done
+/// and exits 130. A second Ctrl-C ends the process at once.
+pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this batch (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// The exit code of a run stopped by Ctrl-C.
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// Prints each failed input's message on stderr; the exit code is 1 when there were any.
 pub(crate) fn exit_for_failures<E: Failure>(failures: &[E]) -> ExitCode {

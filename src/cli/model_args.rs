@@ -57,6 +57,7 @@ impl ModelArgs {
             mean: self.mean,
             std: self.std,
             max_pixels: Some(self.max_pixels),
+            limits: None,
             // The one place the command line picks where the computation runs.
             device: Default::default(),
         }

@@ -44,6 +44,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let config = PredictConfig {
         top_k: args.top_k,
         batch_size: args.batch_size as usize,
+        stop: Some(super::stop_on_ctrl_c()?),
         ..PredictConfig::default()
     };
     let mut progress = Bar(Progress::images(inputs.found.len() + inputs.failed.len()));
@@ -56,7 +57,12 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&mut out, &report)?;
     }
-    Ok(super::exit_for_failures(&report.errors))
+    let code = super::exit_for_failures(&report.errors);
+    if report.interrupted {
+        eprintln!("interrupted: {} input(s) done", report.results.len());
+        return Ok(ExitCode::from(super::INTERRUPTED));
+    }
+    Ok(code)
 }
 
 /// The progress bar, stepped by each input done or failed.

@@ -2,13 +2,10 @@
 //! from scratch, writing checkpoints and per-epoch metrics into a run folder.
 
 use super::data_args::DataArgs;
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use whycam_pipeline::train::{TrainJob, TrainPlan, TrainSink};
 use whycam_train::{EpochStats, OptimizerKind, Schedule};
 
@@ -138,8 +135,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         device: Default::default(),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    install_ctrl_c(stop.clone())?;
+    let stop = super::stop_on_ctrl_c()?;
     let mut bar = EpochBar::default();
     let outcome = whycam_pipeline::train::train(&job, stop, &mut bar)?;
     bar.bar.take().inspect(ProgressBar::finish_and_clear);
@@ -165,18 +161,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The first Ctrl-C asks training to stop after the current batch and save; a second one
-/// ends the process at once.
-fn install_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this batch (Ctrl-C again to quit at once)");
-    })
-    .context("installing the Ctrl-C handler")
 }
 
 /// The progress bar of an epoch and the lines a run prints.

@@ -8,7 +8,7 @@
 #[allow(unused_imports)]
 pub use whycam_testkit::{
     assert_resumed_gradient_is_the_full_gradient, data_dir, fashion_mnist, golden, max_abs_diff,
-    photo_batch, write_synthetic_weights,
+    photo_batch, write_synthetic_weights, write_synthetic_weights_edited,
 };
 
 use serde_json::Value;

@@ -294,7 +294,7 @@ impl WeightsFile {
                 .all(|n| n.ends_with("num_batches_tracked"))
             && result.errors.is_empty()
         {
-            return Ok(());
+            return self.check_finite(module, keep);
         }
         // Expected names and shapes as PyTorch spells them (weight/bias, not gamma/beta).
         let expected: std::collections::HashMap<String, Vec<usize>> = module
@@ -304,6 +304,49 @@ impl WeightsFile {
             .collect();
         let report = self.describe_problems(&result, &expected)?;
         Err(self.mismatch(model, report))
+    }
+
+    /// Refuses weights holding NaN or infinity, naming every such tensor (as PyTorch names
+    /// it): a network with them computes NaN for every input. Tensors in `fresh` were not
+    /// loaded from the file.
+    fn check_finite<M: ModuleSnapshot>(&self, module: &M, fresh: &[&str]) -> Result<()> {
+        let (mut names, mut nan, mut infinite) = (Vec::new(), false, false);
+        for tensor in module.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
+            if fresh.contains(&tensor.name.as_str()) {
+                continue;
+            }
+            let Ok((name, dtype, _, _, bytes)) = tensor.into_parts() else {
+                continue;
+            };
+            // The network computes in float32: every loaded float tensor is one.
+            if dtype != burn::tensor::DType::F32 {
+                continue;
+            }
+            let (has_nan, has_inf) = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .fold((false, false), |(n, i), v| {
+                    (n || v.is_nan(), i || v.is_infinite())
+                });
+            if has_nan || has_inf {
+                names.push(name);
+                nan |= has_nan;
+                infinite |= has_inf;
+            }
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        Err(ModelError::NonFinite {
+            path: self.path.clone(),
+            tensor: names.join(", "),
+            what: match (nan, infinite) {
+                (true, true) => "NaN and infinity",
+                (true, false) => "NaN",
+                _ => "infinity",
+            }
+            .to_string(),
+        })
     }
 
     /// Running-statistics counters (they only matter for training with momentum = None) and

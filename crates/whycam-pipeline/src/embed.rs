@@ -195,13 +195,14 @@ pub fn is_dataset(path: &Path) -> bool {
 }
 
 /// Runs the network over the inputs in batches, pooling layer `layer`; `progress` is told how
-/// many inputs each batch finished.
+/// many inputs each batch finished, and returns `false` to stop after it (Ctrl-C): the
+/// points are then those done.
 pub fn extract(
     opened: &OpenedModel,
     inputs: EmbedInputs,
     layer: usize,
     batch_size: usize,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Points> {
     let EmbedInputs {
         data,
@@ -236,7 +237,9 @@ pub fn extract(
             paths.extend(batch.indices.iter().map(|&i| data.describe(i)));
             indices.extend(batch.indices);
         }
-        progress(done);
+        if !progress(done) {
+            break;
+        }
     }
     let (labels, classes, coloured_by) = if labelled {
         (truth, data.classes().to_vec(), "true class")

@@ -127,6 +127,32 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// `--resume` into a directory whose run had other settings.
+    #[error(
+        "--resume: {} holds a run with other settings ({found}); this run has {wanted}; \
+         resume with the same model, layers, methods and target, or write into another directory",
+        .dir.display()
+    )]
+    ResumeMismatch {
+        dir: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    /// An entry of a resumed run without the overlay a contact sheet needs.
+    #[error("--resume: the earlier entry of {image} lists no overlay for every method")]
+    ResumedEntry { image: String },
+    /// Another run is writing into the same directory.
+    #[error(
+        "{} is in use by another whycam run (process {pid}); wait for it, or write into \
+         another directory (if no such run is going on, delete {})",
+        .dir.display(),
+        .lock.display()
+    )]
+    DirectoryInUse {
+        dir: PathBuf,
+        pid: u32,
+        lock: PathBuf,
+    },
     /// `explanations.json` that is not one.
     #[error("{}: not an explain summary: {source}", .path.display())]
     NotASummary {
@@ -249,6 +275,14 @@ pub enum PipelineError {
         holds: String,
         wanted: String,
     },
+    /// Training data with fewer than two classes: nothing to tell apart.
+    #[error(
+        "training needs at least two classes to tell apart, the data has {}{}; give it a \
+         folder per class (or a CSV with two or more labels)",
+        .classes.len(),
+        if .classes.is_empty() { String::new() } else { format!(": {}", .classes.join(", ")) }
+    )]
+    OneClass { classes: Vec<String> },
     /// A binary head for data without exactly two classes.
     #[error(
         "--head binary needs two classes, the data has {}: {} (pick two with --classes)",

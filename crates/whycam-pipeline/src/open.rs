@@ -27,8 +27,10 @@ pub struct ModelSpec {
     pub mean: Option<[f32; 3]>,
     /// Per-channel normalisation deviation (R, G, B).
     pub std: Option<[f32; 3]>,
-    /// Refuse images with more pixels than this.
+    /// Refuse images with more pixels than this (overrides `limits`).
     pub max_pixels: Option<u64>,
+    /// How inputs are read and decoded (default: [`DecodeLimits::default`]).
+    pub limits: Option<DecodeLimits>,
     /// Where the model's tensors live and every computation of the run happens.
     pub device: Device,
 }
@@ -160,11 +162,11 @@ impl ModelSpec {
     }
 
     fn limits(&self) -> DecodeLimits {
-        DecodeLimits {
-            max_pixels: self
-                .max_pixels
-                .unwrap_or(DecodeLimits::default().max_pixels),
+        let mut limits = self.limits.unwrap_or_default();
+        if let Some(max_pixels) = self.max_pixels {
+            limits.max_pixels = max_pixels;
         }
+        limits
     }
 
     /// Applies the size, mode, mean and deviation given.

@@ -7,6 +7,8 @@ use crate::open::OpenedModel;
 use crate::rank::{Prediction, rank};
 use burn::prelude::*;
 use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use whycam_data::{FetchLimits, Source};
 
 /// The ranking of one input.
@@ -23,6 +25,9 @@ pub struct PredictReport {
     pub weights: String,
     pub results: Vec<Classified>,
     pub errors: Vec<ImageError>,
+    /// Stopped before every input was done.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Sees each result as it comes (a progress bar, a stream); every method defaults to nothing.
@@ -45,6 +50,8 @@ pub struct PredictConfig {
     pub batch_size: usize,
     /// Limits on downloading URL inputs.
     pub fetch: FetchLimits,
+    /// Set (by Ctrl-C, say) to stop after the current batch.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for PredictConfig {
@@ -53,6 +60,7 @@ impl Default for PredictConfig {
             top_k: 5,
             batch_size: 8,
             fetch: FetchLimits::default(),
+            stop: None,
         }
     }
 }
@@ -79,7 +87,16 @@ pub fn predict(
         fetch: &config.fetch,
     };
     let mut results = Vec::new();
+    let mut interrupted = false;
     for chunk in sources.chunks(config.batch_size.max(1)) {
+        if config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+        {
+            interrupted = true;
+            break;
+        }
         let mut batch = Vec::new();
         for decoded in feeding.decode_all(chunk) {
             match decoded {
@@ -92,6 +109,16 @@ pub fn predict(
             match logit_rows(opened, x) {
                 Ok(rows) => {
                     for (item, row) in run.iter().zip(rows) {
+                        if row.iter().any(|v| !v.is_finite()) {
+                            let input = item.source.to_string();
+                            let e = InputError::other(
+                                input,
+                                InputErrorKind::Model,
+                                crate::explain::NON_FINITE,
+                            );
+                            fail(e, sink);
+                            continue;
+                        }
                         let result = Classified {
                             image: item.source.to_string(),
                             top: rank(&row, &opened.labels, config.top_k),
@@ -114,6 +141,7 @@ pub fn predict(
         weights: opened.model.weights.display().to_string(),
         results,
         errors,
+        interrupted,
     })
 }
 

@@ -116,6 +116,9 @@ pub fn train(
     let scratch = architecture == Architecture::WhycamSmall || job.from_scratch;
     let (train_set, valid_set) = job.data.open(job.seed)?;
     let classes = train_set.classes().to_vec();
+    if classes.len() < 2 {
+        return Err(PipelineError::OneClass { classes });
+    }
     if job.binary_head && classes.len() != 2 {
         return Err(PipelineError::BinaryHeadClasses { classes });
     }

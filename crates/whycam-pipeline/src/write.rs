@@ -22,7 +22,7 @@ pub fn with_writer(
         _ => Path::new("."),
     };
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".whycam-").suffix(".part");
+    builder.prefix(PART_PREFIX).suffix(PART_SUFFIX);
     // Outputs are for sharing: the usual 0666 less the umask, not a temporary file's 0600.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
@@ -72,4 +72,95 @@ pub fn npy(path: &Path, shape: &[u64], data: &[f32]) -> Result<()> {
         writer.extend(data.iter().copied())?;
         writer.finish()
     })
+}
+
+/// A directory a run writes into, held for that run alone: `DIR/.whycam.lock` holds the
+/// process id, and is removed when the lock is dropped. A lock left by a process that no
+/// longer runs (killed) is taken over.
+#[derive(Debug)]
+pub struct DirLock {
+    path: std::path::PathBuf,
+}
+
+impl DirLock {
+    /// The lock file's name.
+    pub const FILE: &'static str = ".whycam.lock";
+
+    /// Locks `dir` (which must exist) for this process, or says which run holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join(Self::FILE);
+        let me = std::process::id();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    file.write_all(me.to_string().as_bytes())
+                        .map_err(PipelineError::io("writing", &path))?;
+                    remove_stale_parts(dir);
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match holder {
+                        Some(pid) if pid != me && process_runs(pid) => {
+                            return Err(PipelineError::DirectoryInUse {
+                                dir: dir.to_path_buf(),
+                                pid,
+                                lock: path,
+                            });
+                        }
+                        // Stale (its process is gone) or unreadable: take it over.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(PipelineError::io("creating", &path)(e)),
+            }
+        }
+        Err(PipelineError::DirectoryInUse {
+            dir: dir.to_path_buf(),
+            pid: 0,
+            lock: path,
+        })
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Removes the temporary files a killed run left in `dir` (no other run writes there while
+/// the lock is held).
+fn remove_stale_parts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PART_PREFIX) && name.ends_with(PART_SUFFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Temporary files are `.whycam-XXXXXX.part`.
+const PART_PREFIX: &str = ".whycam-";
+const PART_SUFFIX: &str = ".part";
+
+/// Whether process `pid` is running (on Linux, by its `/proc` entry; elsewhere assumed).
+fn process_runs(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
 }

@@ -324,7 +324,11 @@ fn embed_extracts_pooled_features_of_loose_images_coloured_by_prediction() {
     .unwrap();
     assert!(!inputs.labelled);
     let mut done = 0;
-    let points = embed::extract(&model, inputs, layer, 2, &mut |n| done += n).unwrap();
+    let points = embed::extract(&model, inputs, layer, 2, &mut |n| {
+        done += n;
+        true
+    })
+    .unwrap();
     assert_eq!(done, 5);
     assert_eq!(points.len(), 5);
     // EfficientNet-Lite0's last block has 1280 channels.

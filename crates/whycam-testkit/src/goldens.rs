@@ -96,11 +96,23 @@ pub fn write_synthetic_weights_renamed(
     path: &Path,
     rename: impl Fn(&str) -> String,
 ) {
+    write_synthetic_weights_edited(golden, path, rename, |_, _| {});
+}
+
+/// Like [`write_synthetic_weights_renamed`], letting `edit` change each tensor's values
+/// (given its original name) before they are written: hostile or broken checkpoints.
+pub fn write_synthetic_weights_edited(
+    golden: &Golden,
+    path: &Path,
+    rename: impl Fn(&str) -> String,
+    edit: impl Fn(&str, &mut [f32]),
+) {
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = golden
         .tensors
         .iter()
         .map(|(name, shape, kind)| {
-            let values = synthetic(golden.seed, golden.gain, name, shape, kind == "norm");
+            let mut values = synthetic(golden.seed, golden.gain, name, shape, kind == "norm");
+            edit(name, &mut values);
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             (rename(name), shape.clone(), bytes)
         })

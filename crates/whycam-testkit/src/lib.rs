@@ -14,7 +14,8 @@ pub mod simd;
 #[cfg(feature = "photos")]
 pub use goldens::photo_batch;
 pub use goldens::{
-    Golden, golden, synthetic, write_synthetic_weights, write_synthetic_weights_renamed,
+    Golden, golden, synthetic, write_synthetic_weights, write_synthetic_weights_edited,
+    write_synthetic_weights_renamed,
 };
 #[cfg(feature = "cam")]
 pub use gradients::assert_resumed_gradient_is_the_full_gradient;

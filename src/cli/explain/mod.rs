@@ -17,6 +17,7 @@ use whycam_pipeline::explain::files::{
 use whycam_pipeline::explain::summary::{JsonSummary, RunSummary};
 use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
 use whycam_pipeline::report::Report;
+use whycam_pipeline::write::DirLock;
 use whycam_pipeline::{ExplainSink, InputError, RunInfo, Sources};
 use whycam_render::{Colormap, OverlayStyle};
 
@@ -95,6 +96,10 @@ pub struct ExplainArgs {
     /// Add the sample photos (fetched into the cache on first use) to the inputs.
     #[arg(long)]
     pub samples: bool,
+    /// Go on with an interrupted run in --out: images whose files and summary entries are
+    /// complete are kept, the rest are explained (same model, layers, methods and target).
+    #[arg(long)]
+    pub resume: bool,
     /// Seconds allowed for downloading one URL input.
     #[arg(long, default_value_t = 30)]
     pub fetch_timeout: u64,
@@ -146,9 +151,13 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             ..FetchLimits::default()
         },
         style,
+        stop: Some(super::stop_on_ctrl_c()?),
+        resume: args.resume.then(|| args.out.clone()),
     };
     let run = ExplainRun::new(&model, config)?;
     create_dir(&args.out)?;
+    // One run at a time writes into a directory.
+    let _lock = DirLock::acquire(&args.out)?;
     let out = &args.out;
     let mut sinks: Vec<Box<dyn ExplainSink>> = vec![Box::new(Overlays { dir: out.clone() })];
     if args.save_raw {
@@ -188,6 +197,15 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "report: {}", report.display())?;
         }
     }
+    if summary.interrupted {
+        eprintln!(
+            "interrupted: {} input(s) done; go on with --resume --out {}",
+            summary.images.len(),
+            out.display()
+        );
+        super::exit_for_failures(&summary.errors);
+        return Ok(ExitCode::from(super::INTERRUPTED));
+    }
     if args.grid.is_some() && summary.images.is_empty() {
         bail!("--grid: no image was explained, so there is nothing to put in a grid");
     }
@@ -209,6 +227,18 @@ impl ExplainSink for ProgressSink {
     ) -> whycam_pipeline::Result<Vec<whycam_pipeline::WrittenFile>> {
         self.0.as_ref().inspect(|p| p.step());
         Ok(Vec::new())
+    }
+
+    fn recorded(
+        &mut self,
+        _entry: &whycam_pipeline::explain::summary::ImageSummary,
+        _position: usize,
+        resumed: bool,
+    ) -> whycam_pipeline::Result<()> {
+        if resumed {
+            self.0.as_ref().inspect(|p| p.step());
+        }
+        Ok(())
     }
 
     fn error(&mut self, _error: &InputError) {

@@ -2,7 +2,7 @@
 //! contact sheets and copies of downloaded inputs, each written into one directory.
 
 use super::sink::{ExplainSink, ExplainedImage, FileRole, WrittenFile};
-use super::summary::RunSummary;
+use super::summary::{ClassProbability, ImageSummary, RunSummary, Truth};
 use crate::error::{PipelineError, Result};
 use crate::write;
 use std::path::{Path, PathBuf};
@@ -197,8 +197,10 @@ pub struct Grids {
     pub dir: PathBuf,
     pub size: GridSize,
     methods: Vec<Method>,
-    /// Per method, one tile per image.
-    tiles: Vec<Vec<Tile>>,
+    /// Per method, one tile per image with the image's input position.
+    tiles: Vec<Vec<(usize, Tile)>>,
+    /// Per method, the tiles of images whose entries are not complete yet, by position.
+    waiting: Vec<(usize, Vec<Tile>)>,
 }
 
 impl Grids {
@@ -211,6 +213,7 @@ impl Grids {
             size,
             methods: Vec::new(),
             tiles: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 }
@@ -224,31 +227,59 @@ impl ExplainSink for Grids {
 
     fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
         let side = Self::TILE;
-        let prediction = &image.prediction;
-        for (all, panels) in self
-            .tiles
-            .iter_mut()
-            .zip(panels_by_method(image, &self.methods))
-        {
-            all.push(Tile {
+        let label = tile_label(&image.prediction);
+        let tiles = panels_by_method(image, &self.methods)
+            .into_iter()
+            .map(|panels| Tile {
                 image: panels
                     .first()
                     .map(|p| whycam_render::fit_within(&p.image, side, side))
                     .unwrap_or_else(|| whycam_render::fit_within(image.original, side, side)),
-                label: format!("{}({:.2})", prediction.label, prediction.probability),
-                verdict: match &image.truth {
-                    None => Verdict::Unknown,
-                    Some(t) if t.correct => Verdict::Right,
-                    Some(_) => Verdict::Wrong,
-                },
-                note: image
-                    .truth
-                    .as_ref()
-                    .filter(|t| !t.correct)
-                    .map(|t| format!("true: {}", t.label)),
-            });
-        }
+                label: label.clone(),
+                verdict: verdict(image.truth.as_ref()),
+                note: truth_note(image.truth.as_ref()),
+            })
+            .collect();
+        self.waiting.push((image.position, tiles));
         Ok(Vec::new())
+    }
+
+    fn recorded(&mut self, entry: &ImageSummary, position: usize, resumed: bool) -> Result<()> {
+        let tiles = if resumed {
+            // The overlay on disk is the lossless PNG the tile was made from.
+            self.methods
+                .iter()
+                .map(|method| {
+                    let overlay = entry
+                        .explanations
+                        .iter()
+                        .find(|e| e.method == method.id())
+                        .and_then(|e| e.files.first())
+                        .ok_or_else(|| PipelineError::ResumedEntry {
+                            image: entry.image.clone(),
+                        })?;
+                    let picture = whycam_data::load_rgb8(
+                        Path::new(overlay),
+                        &whycam_data::DecodeLimits::default(),
+                    )?;
+                    Ok(Tile {
+                        image: whycam_render::fit_within(&picture, Self::TILE, Self::TILE),
+                        label: tile_label(&entry.prediction),
+                        verdict: verdict(entry.truth.as_ref()),
+                        note: truth_note(entry.truth.as_ref()),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            match self.waiting.iter().position(|(p, _)| *p == position) {
+                Some(i) => self.waiting.swap_remove(i).1,
+                None => return Ok(()),
+            }
+        };
+        for (all, tile) in self.tiles.iter_mut().zip(tiles) {
+            all.push((position, tile));
+        }
+        Ok(())
     }
 
     fn finish(&mut self, _summary: &RunSummary) -> Result<Vec<WrittenFile>> {
@@ -258,7 +289,10 @@ impl ExplainSink for Grids {
             font_size: 14.0,
         };
         let mut files = Vec::new();
-        for (method, tiles) in self.methods.iter().zip(&self.tiles) {
+        for (method, tiles) in self.methods.iter().zip(&mut self.tiles) {
+            // In input order, as the summary lists the images.
+            tiles.sort_by_key(|(position, _)| *position);
+            let tiles: Vec<Tile> = tiles.iter().map(|(_, t)| t.clone()).collect();
             for (page, chunk) in tiles.chunks(per_page).enumerate() {
                 let sheet =
                     whycam_render::contact_sheet(chunk, self.size.rows, self.size.columns, layout)?;
@@ -273,6 +307,27 @@ impl ExplainSink for Grids {
         }
         Ok(files)
     }
+}
+
+/// A tile's caption: the predicted class and its probability.
+fn tile_label(prediction: &ClassProbability) -> String {
+    format!("{}({:.2})", prediction.label, prediction.probability)
+}
+
+/// A tile's border: right, wrong, or no truth known.
+fn verdict(truth: Option<&Truth>) -> Verdict {
+    match truth {
+        None => Verdict::Unknown,
+        Some(t) if t.correct => Verdict::Right,
+        Some(_) => Verdict::Wrong,
+    }
+}
+
+/// Under a wrong prediction, the true class.
+fn truth_note(truth: Option<&Truth>) -> Option<String> {
+    truth
+        .filter(|t| !t.correct)
+        .map(|t| format!("true: {}", t.label))
 }
 
 /// A copy of each downloaded input beside its maps (`<stem>.original.jpg`), since it exists

@@ -14,6 +14,8 @@ use rayon::prelude::*;
 use sink::{ExplainSink, ExplainedImage, ExplainedMap, FileRole, RunInfo, WrittenFile};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use summary::{
     ClassProbability, ExplanationSummary, ImageError, ImageSummary, RunSummary, TargetSummary,
     Truth,
@@ -50,6 +52,11 @@ pub struct ExplainConfig {
     pub fetch: FetchLimits,
     /// How heatmaps are drawn over the images.
     pub style: OverlayStyle,
+    /// Set (by Ctrl-C, say) to stop after the current batch; the summary holds what is done.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// The output directory of an interrupted run to go on with: its complete images are
+    /// kept, not explained again.
+    pub resume: Option<PathBuf>,
 }
 
 impl Default for ExplainConfig {
@@ -67,6 +74,8 @@ impl Default for ExplainConfig {
             probe_batch_size: None,
             fetch: FetchLimits::default(),
             style: OverlayStyle::default(),
+            stop: None,
+            resume: None,
         }
     }
 }
@@ -151,7 +160,15 @@ impl<'m> ExplainRun<'m> {
             weights: self.opened.model.weights.display().to_string(),
             layers: self.layer_names(),
             methods: self.methods().to_vec(),
+            target: self.config.target.clone(),
+            aug_smooth: self.config.aug_smooth,
+            eigen_smooth: self.config.eigen_smooth,
             inputs: sources.len() + failed.len(),
+        };
+        // Read before the sinks begin: the summary sink starts a fresh journal.
+        let mut previous = match &self.config.resume {
+            Some(dir) => summary::previous_run(dir, &summary::RunHeader::of(&info))?,
+            None => Default::default(),
         };
         for sink in sinks.iter_mut() {
             sink.begin(&info)?;
@@ -171,13 +188,53 @@ impl<'m> ExplainRun<'m> {
             limits: &self.opened.limits,
             fetch: &self.config.fetch,
         };
-        let mut stems = HashSet::new();
-        let mut images = Vec::new();
-        for chunk in sources.chunks(self.config.batch_size.max(1)) {
+        // Names a run-level file takes (grid.<method>.png) are never an input's stem.
+        let mut stems: HashSet<String> = RESERVED_STEMS.iter().map(|s| s.to_string()).collect();
+        let mut images: Vec<(usize, ImageSummary)> = Vec::new();
+        // Batches are the uninterrupted run's (the same inputs together, so the same
+        // rounding): a batch whose every input is complete from the earlier run is kept,
+        // any other is explained again whole.
+        let batch_size = self.config.batch_size.max(1);
+        let positioned: Vec<(usize, Source)> = sources.iter().cloned().enumerate().collect();
+        let mut pending = Vec::new();
+        for chunk in positioned.chunks(batch_size) {
+            let kept: Option<Vec<ImageSummary>> = chunk
+                .iter()
+                .map(|(_, source)| previous.get(&source.to_string()).cloned())
+                .collect();
+            match kept {
+                Some(entries) => {
+                    for ((position, _), entry) in chunk.iter().zip(entries) {
+                        stems.insert(summary::stem_of(&entry));
+                        match record(sinks, &entry, *position, true) {
+                            Ok(()) => images.push((*position, entry)),
+                            Err(e) => {
+                                fail(InputError::other(entry.image, InputErrorKind::Io, e), sinks)
+                            }
+                        }
+                    }
+                }
+                None => pending.push(chunk),
+            }
+        }
+        previous.clear();
+        let mut interrupted = false;
+        for chunk in pending {
+            if self.stopped() {
+                interrupted = true;
+                break;
+            }
+            let chunk_sources: Vec<Source> = chunk.iter().map(|(_, s)| s.clone()).collect();
             let mut batch = Vec::new();
-            for decoded in feeding.decode_all(chunk) {
+            let mut positions = Vec::new();
+            for (decoded, (position, _)) in
+                feeding.decode_all(&chunk_sources).into_iter().zip(chunk)
+            {
                 match decoded {
-                    Ok(d) => batch.push(d),
+                    Ok(d) => {
+                        batch.push(d);
+                        positions.push(*position);
+                    }
                     Err(e) => fail(e, sinks),
                 }
             }
@@ -194,11 +251,21 @@ impl<'m> ExplainRun<'m> {
                     continue;
                 }
             };
-            for (item, explanation) in batch.iter().zip(&explanations) {
+            for ((item, explanation), &position) in batch.iter().zip(&explanations).zip(&positions)
+            {
+                if let Some(e) = non_finite(item, explanation) {
+                    fail(e, sinks);
+                    continue;
+                }
                 let stem = unique_stem(&mut stems, &item.source.stem());
-                let image = self.explained_image(item, explanation, &stem);
-                match write_image(&image, sinks) {
-                    Ok(files) => images.push(image_summary(&image, files, &info.layers)),
+                let image = self.explained_image(item, explanation, &stem, position);
+                let written = write_image(&image, sinks).and_then(|files| {
+                    let entry = image_summary(&image, files, &info.layers);
+                    record(sinks, &entry, position, false)?;
+                    Ok(entry)
+                });
+                match written {
+                    Ok(entry) => images.push((position, entry)),
                     Err(e) => {
                         let input = item.source.to_string();
                         fail(InputError::other(input, InputErrorKind::Io, e), sinks);
@@ -206,17 +273,21 @@ impl<'m> ExplainRun<'m> {
                 }
             }
         }
+        // In input order, whatever order resuming and batching gave them.
+        images.sort_by_key(|(position, _)| *position);
+        let images = images.into_iter().map(|(_, entry)| entry).collect();
         let mut summary = RunSummary {
             model: info.model,
             weights: info.weights,
             layers: info.layers,
             methods: info.methods.iter().map(|m| m.id().to_string()).collect(),
-            target: self.config.target.clone(),
-            aug_smooth: self.config.aug_smooth,
-            eigen_smooth: self.config.eigen_smooth,
+            target: info.target,
+            aug_smooth: info.aug_smooth,
+            eigen_smooth: info.eigen_smooth,
             images,
             grids: Vec::new(),
             errors,
+            interrupted,
         };
         for sink in sinks.iter_mut() {
             for file in sink.finish(&summary)? {
@@ -226,6 +297,14 @@ impl<'m> ExplainRun<'m> {
             }
         }
         Ok(summary)
+    }
+
+    /// Whether the caller asked the run to stop (Ctrl-C).
+    fn stopped(&self) -> bool {
+        self.config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn explain_batch(&self, batch: &[Decoded]) -> whycam_cam::Result<Vec<ImageExplanation>> {
@@ -248,6 +327,7 @@ impl<'m> ExplainRun<'m> {
         item: &'a Decoded,
         explanation: &'a ImageExplanation,
         stem: &'a str,
+        position: usize,
     ) -> ExplainedImage<'a> {
         let labels = &self.opened.labels;
         let probabilities = class_probabilities(&explanation.logits);
@@ -310,6 +390,7 @@ impl<'m> ExplainRun<'m> {
             .collect();
         ExplainedImage {
             source: &item.source,
+            position,
             stem,
             original: &item.original,
             region: &item.prepared.region,
@@ -319,6 +400,22 @@ impl<'m> ExplainRun<'m> {
             maps,
         }
     }
+}
+
+/// Stems an input never gets: the contact sheets are `grid.<method>.png`.
+const RESERVED_STEMS: &[&str] = &["grid"];
+
+/// Tells every sink that an image's entry is complete (written now, or by the run resumed).
+fn record(
+    sinks: &mut [Box<dyn ExplainSink + '_>],
+    entry: &ImageSummary,
+    position: usize,
+    resumed: bool,
+) -> Result<()> {
+    for sink in sinks.iter_mut() {
+        sink.recorded(entry, position, resumed)?;
+    }
+    Ok(())
 }
 
 /// Hands one image to every sink at once; the files they wrote, in sink order.
@@ -374,6 +471,27 @@ fn image_summary(
         figures: of_role(FileRole::Figure).collect(),
     }
 }
+
+/// The input's error when the network computed NaN or infinity for it: its maps and
+/// probabilities would mean nothing, and JSON has no number for them.
+fn non_finite(item: &Decoded, explanation: &ImageExplanation) -> Option<InputError> {
+    let finite = explanation.logits.iter().all(|v| v.is_finite())
+        && explanation.targets.iter().all(|t| {
+            t.score.is_finite()
+                && t.maps.iter().all(|m| {
+                    m.map
+                        .data
+                        .iter()
+                        .chain(m.signed.iter().flat_map(|p| &p.data))
+                        .all(|v| v.is_finite())
+                })
+        });
+    (!finite).then(|| InputError::other(item.source.to_string(), InputErrorKind::Model, NON_FINITE))
+}
+
+/// Why an input whose logits or maps are not numbers fails.
+pub(crate) const NON_FINITE: &str =
+    "the network computed NaN or infinity for this input (its logits or maps are not numbers)";
 
 /// `stem`, or `stem-2`, `stem-3`… when an earlier input had the same stem.
 fn unique_stem(used: &mut HashSet<String>, stem: &str) -> String {

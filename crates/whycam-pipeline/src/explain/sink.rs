@@ -1,11 +1,12 @@
 //! The one trait between the explain run and what it writes (ripgrep's `Sink`): the run
 //! calls [`ExplainSink::begin`] once, [`ExplainSink::image`] for each explained image (every
-//! sink of a run in parallel), [`ExplainSink::error`] for each input that failed and
-//! [`ExplainSink::finish`] once with the summary. Overlays, raw arrays, signed maps, figures,
+//! sink of a run in parallel), [`ExplainSink::recorded`] once the image's entry is complete
+//! (or taken over from the run it resumes), [`ExplainSink::error`] for each input that failed
+//! and [`ExplainSink::finish`] once with the summary. Overlays, raw arrays, signed maps, figures,
 //! contact sheets, `explanations.json` and the HTML report are sinks; a front end adds its
 //! own (a progress bar, a web response).
 
-use super::summary::{ClassProbability, RunSummary, TargetSummary, Truth};
+use super::summary::{ClassProbability, ImageSummary, RunSummary, TargetSummary, Truth};
 use crate::error::{InputError, Result};
 use std::path::{Path, PathBuf};
 use whycam_cam::{Method, Plane};
@@ -21,6 +22,10 @@ pub struct RunInfo {
     pub layers: Vec<String>,
     /// The methods, in the order each image's maps come.
     pub methods: Vec<Method>,
+    /// What is explained (`auto`, a class, a group), as given.
+    pub target: String,
+    pub aug_smooth: bool,
+    pub eigen_smooth: bool,
     /// How many inputs the run was given (including those already known to fail).
     pub inputs: usize,
 }
@@ -29,6 +34,9 @@ pub struct RunInfo {
 pub struct ExplainedImage<'a> {
     /// Where it came from.
     pub source: &'a Source,
+    /// Its place among the run's inputs (results come in input order, but a resumed run
+    /// records its earlier images first).
+    pub position: usize,
     /// The stem of its files' names, unique in the run (`cat`, `cat-2`).
     pub stem: &'a str,
     /// The image as decoded.
@@ -130,6 +138,12 @@ pub trait ExplainSink: Send {
     /// this image (recorded as its error), not the run.
     fn image(&mut self, _image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
         Ok(Vec::new())
+    }
+
+    /// An image's summary entry is complete: its files are all written, now or (`resumed`)
+    /// by the run this one resumes, at input `position`. An error fails this image.
+    fn recorded(&mut self, _entry: &ImageSummary, _position: usize, _resumed: bool) -> Result<()> {
+        Ok(())
     }
 
     /// One input could not be explained.

@@ -1,9 +1,11 @@
 //! `explanations.json`: what an explain run did, written by [`JsonSummary`] and read back by
 //! the report.
 
-use super::sink::{ExplainSink, FileRole, WrittenFile};
+use super::sink::{ExplainSink, FileRole, RunInfo, WrittenFile};
 use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// The whole file.
@@ -21,6 +23,9 @@ pub struct RunSummary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grids: Vec<String>,
     pub errors: Vec<ImageError>,
+    /// The run was stopped before every input was done (`--resume` goes on with it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl RunSummary {
@@ -128,26 +133,181 @@ impl From<&InputError> for ImageError {
     }
 }
 
-/// Writes `explanations.json` into a directory at the end of the run.
+/// What a run shares with the one it resumes: the settings that shape every entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub model: String,
+    pub weights: String,
+    pub layers: Vec<String>,
+    pub methods: Vec<String>,
+    pub target: String,
+    pub aug_smooth: bool,
+    pub eigen_smooth: bool,
+}
+
+impl RunHeader {
+    /// The header of the run `info` describes.
+    pub fn of(info: &RunInfo) -> Self {
+        RunHeader {
+            model: info.model.clone(),
+            weights: info.weights.clone(),
+            layers: info.layers.clone(),
+            methods: info.methods.iter().map(|m| m.id().to_string()).collect(),
+            target: info.target.clone(),
+            aug_smooth: info.aug_smooth,
+            eigen_smooth: info.eigen_smooth,
+        }
+    }
+
+    fn of_summary(s: &RunSummary) -> Self {
+        RunHeader {
+            model: s.model.clone(),
+            weights: s.weights.clone(),
+            layers: s.layers.clone(),
+            methods: s.methods.clone(),
+            target: s.target.clone(),
+            aug_smooth: s.aug_smooth,
+            eigen_smooth: s.eigen_smooth,
+        }
+    }
+}
+
+/// The complete entries of the run in `dir` (its `explanations.json` and the journal of an
+/// interrupted run), by input: those whose every listed file is still there and not empty.
+/// A run with other settings cannot be resumed.
+pub fn previous_run(dir: &Path, header: &RunHeader) -> Result<HashMap<String, ImageSummary>> {
+    let mut entries = HashMap::new();
+    let mismatch = |found: &RunHeader| PipelineError::ResumeMismatch {
+        dir: dir.to_path_buf(),
+        found: format!("{found:?}"),
+        wanted: format!("{header:?}"),
+    };
+    if dir.join(JsonSummary::FILE).is_file() {
+        let done = RunSummary::read(dir)?;
+        let found = RunHeader::of_summary(&done);
+        if found != *header {
+            return Err(mismatch(&found));
+        }
+        entries.extend(done.images.into_iter().map(|e| (e.image.clone(), e)));
+    }
+    let journal = dir.join(JsonSummary::JOURNAL);
+    if let Ok(file) = std::fs::File::open(&journal) {
+        let mut lines = std::io::BufReader::new(file).lines();
+        if let Some(Ok(first)) = lines.next() {
+            // A journal cut before its header was ended is no run to resume.
+            if let Ok(found) = serde_json::from_str::<RunHeader>(&first) {
+                if found != *header {
+                    return Err(mismatch(&found));
+                }
+                // A line cut by a crash does not parse and is left out.
+                for entry in lines
+                    .map_while(std::result::Result::ok)
+                    .filter_map(|l| serde_json::from_str::<ImageSummary>(&l).ok())
+                {
+                    entries.insert(entry.image.clone(), entry);
+                }
+            }
+        }
+    }
+    entries.retain(|_, e| files_of(e).all(|f| complete(dir, f)));
+    Ok(entries)
+}
+
+/// Every file an entry lists.
+fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
+    entry
+        .explanations
+        .iter()
+        .flat_map(|e| &e.files)
+        .chain(&entry.figures)
+        .chain(&entry.original)
+}
+
+/// Whether a file an entry lists is there, whole (outputs are renamed into place when
+/// complete, so one that exists and is not empty is whole).
+fn complete(dir: &Path, file: &str) -> bool {
+    let recorded = Path::new(file);
+    let found = if recorded.is_file() {
+        recorded.to_path_buf()
+    } else {
+        match recorded.file_name() {
+            Some(name) => dir.join(name),
+            None => return false,
+        }
+    };
+    std::fs::metadata(found).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// The stem an entry's files were named with: its first file's name up to `.<method>`.
+pub fn stem_of(entry: &ImageSummary) -> String {
+    entry
+        .explanations
+        .iter()
+        .find_map(|e| {
+            let file = e.files.first()?;
+            let name = Path::new(file).file_name()?.to_str()?;
+            let at = name.rfind(&format!(".{}.", e.method))?;
+            Some(name[..at].to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// Writes `explanations.json` into a directory at the end of the run, and while it runs a
+/// journal of the images done (`explanations.partial.jsonl`: the run's settings, then one
+/// entry per line), from which `--resume` goes on after a crash.
 pub struct JsonSummary {
     path: PathBuf,
+    journal_path: PathBuf,
+    journal: Option<std::fs::File>,
 }
 
 impl JsonSummary {
     /// The file's name in the output directory.
     pub const FILE: &'static str = "explanations.json";
+    /// The journal's name in the output directory.
+    pub const JOURNAL: &'static str = "explanations.partial.jsonl";
 
     /// A sink writing `dir/explanations.json`.
     pub fn new(dir: &Path) -> Self {
         JsonSummary {
             path: dir.join(Self::FILE),
+            journal_path: dir.join(Self::JOURNAL),
+            journal: None,
         }
+    }
+
+    fn append(&mut self, line: &str) -> Result<()> {
+        let fail = PipelineError::io("writing", &self.journal_path);
+        if let Some(file) = &mut self.journal {
+            // One write per line, so a crash cuts at most the last one.
+            file.write_all(format!("{line}\n").as_bytes())
+                .map_err(fail)?;
+        }
+        Ok(())
     }
 }
 
 impl ExplainSink for JsonSummary {
+    fn begin(&mut self, run: &RunInfo) -> Result<()> {
+        // A fresh journal: a resumed run records the entries it keeps again.
+        let file = std::fs::File::create(&self.journal_path)
+            .map_err(PipelineError::io("writing", &self.journal_path))?;
+        self.journal = Some(file);
+        let header = serde_json::to_string(&RunHeader::of(run)).expect("a header serialises");
+        self.append(&header)
+    }
+
+    fn recorded(&mut self, entry: &ImageSummary, _position: usize, _resumed: bool) -> Result<()> {
+        let line = serde_json::to_string(entry).expect("an entry serialises");
+        self.append(&line)
+    }
+
     fn finish(&mut self, summary: &RunSummary) -> Result<Vec<WrittenFile>> {
         crate::write::atomically(&self.path, format!("{}\n", summary.to_json()).as_bytes())?;
+        // The summary holds everything the journal did.
+        self.journal = None;
+        std::fs::remove_file(&self.journal_path)
+            .map_err(PipelineError::io("removing", &self.journal_path))?;
         Ok(vec![WrittenFile::new(&self.path, FileRole::Summary)])
     }
 }

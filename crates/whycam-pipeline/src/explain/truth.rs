@@ -18,8 +18,10 @@ pub struct Truths {
 }
 
 impl Truths {
-    /// Reads `path,label` rows (a header row `path,label` is skipped). Labels are class names
-    /// or indices; an unknown label is an error naming the line.
+    /// Reads `path,label` rows as CSV (quoted fields may hold commas and quotes; a header
+    /// row `path,label` is skipped; an unquoted path with commas keeps them, the label being
+    /// the last field). Labels are class names or indices; an unknown label is an error
+    /// naming the line.
     pub fn from_csv(path: &Path, labels: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(PipelineError::io("reading true labels from", path))?;
@@ -27,28 +29,48 @@ impl Truths {
             from_csv: true,
             ..Truths::default()
         };
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || (n == 0 && line.eq_ignore_ascii_case("path,label")) {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        for (n, record) in reader.records().enumerate() {
+            let line = |record: Option<&csv::StringRecord>| {
+                record
+                    .and_then(|r| r.position())
+                    .map_or(n + 1, |p| p.line() as usize)
+            };
+            let record = record.map_err(|_| PipelineError::TruthLineMalformed {
+                path: path.to_path_buf(),
+                line: n + 1,
+            })?;
+            let fields: Vec<&str> = record.iter().collect();
+            let is_header = n == 0
+                && fields.len() == 2
+                && fields[0].eq_ignore_ascii_case("path")
+                && fields[1].eq_ignore_ascii_case("label");
+            if is_header || fields.iter().all(|f| f.is_empty()) {
                 continue;
             }
-            let Some((file, label)) = line.rsplit_once(',') else {
+            let [file @ .., label] = fields.as_slice() else {
+                continue;
+            };
+            if file.is_empty() {
                 return Err(PipelineError::TruthLineMalformed {
                     path: path.to_path_buf(),
-                    line: n + 1,
+                    line: line(Some(&record)),
                 });
-            };
+            }
             let Some(class) = find_class(labels, label) else {
                 return Err(PipelineError::TruthUnknownLabel {
                     path: path.to_path_buf(),
-                    line: n + 1,
-                    label: label.trim().to_string(),
+                    line: line(Some(&record)),
+                    label: label.to_string(),
                     classes: labels.len(),
                 });
             };
-            let file = file.trim().trim_matches('"');
-            truths.by_path.insert(file.to_string(), class);
-            if let Some(name) = Path::new(file).file_name() {
+            let file = file.join(",");
+            if let Some(name) = Path::new(&file).file_name() {
                 let name = name.to_string_lossy().into_owned();
                 let entry = truths.by_name.entry(name).or_insert(Some(class));
                 if *entry != Some(class) {
@@ -56,6 +78,7 @@ impl Truths {
                     *entry = None;
                 }
             }
+            truths.by_path.insert(file, class);
         }
         Ok(truths)
     }
@@ -131,5 +154,24 @@ mod tests {
             error.contains("truth.csv:2") && error.contains("zebra"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn quoted_fields_hold_commas_and_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("truth.csv");
+        std::fs::write(
+            &csv,
+            "\"photos/a, \"\"b\"\".jpg\",\"tabby, tabby cat\"\nraw,name.jpg , 2 \n\n",
+        )
+        .unwrap();
+        let truths = Truths::from_csv(&csv, &labels()).unwrap();
+        let quoted = Source::File("photos/a, \"b\".jpg".into());
+        assert_eq!(truths.find(&quoted, &labels()), Some(0));
+        let unquoted = Source::File("raw,name.jpg".into());
+        assert_eq!(truths.find(&unquoted, &labels()), Some(2));
+        std::fs::write(&csv, "path,label\n\"unterminated.jpg,1\n").unwrap();
+        let error = Truths::from_csv(&csv, &labels()).unwrap_err().to_string();
+        assert!(error.contains("truth.csv:2"), "{error}");
     }
 }
