@@ -6,6 +6,12 @@
 //! the script. It makes no request, so it opens offline and can be mailed around. The list
 //! builds its rows from the data and only gives a row its pictures when it scrolls near the
 //! screen, so a run of a thousand images stays quick.
+//!
+//! The page is safe to share: every value from the outside world (file names, labels, true
+//! labels, URLs, error messages) is data, escaped for where it lands ([`whycam_render::html`]):
+//! HTML text in the title, JSON in the data block (no `<` at all), relative percent-encoded
+//! links, and the script shows it only as text. A Content-Security-Policy allows the page's own
+//! script and style by hash, data: images, and nothing else: no remote load, no inline handler.
 
 use crate::error::{PipelineError, Result};
 use crate::explain::sink::{ExplainSink, FileRole, WrittenFile};
@@ -15,8 +21,10 @@ use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 use whycam_data::DecodeLimits;
+use whycam_render::html;
 
 static PAGE: &str = include_str!("report.html");
 
@@ -198,11 +206,14 @@ pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()>
                 let inlined = image.figures.iter().filter_map(|f| load(f, None, FIGURE));
                 (inlined.collect(), Vec::new())
             } else {
-                let links = image
-                    .figures
-                    .iter()
-                    .map(|f| relative_link(dir, page_dir, f));
-                (Vec::new(), links.collect())
+                let mut links = Vec::new();
+                for file in &image.figures {
+                    match relative_link(dir, page_dir, file) {
+                        Some(link) => links.push(link),
+                        None => missing.push(file.clone()),
+                    }
+                }
+                (Vec::new(), links)
             };
             let class = |c: &ClassProbability| PageClass {
                 label: c.label.clone(),
@@ -252,20 +263,65 @@ pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()>
     crate::write::atomically(out, render_page(&data).as_bytes())
 }
 
-/// The page with its data inlined. `</` is escaped so no string can close the script element.
+/// The page with its data inlined: the title as HTML text, the data as JSON without a `<`,
+/// `>`, `&` or line separator (so nothing in it can end or derail the script element), and
+/// the Content-Security-Policy. The template is filled in one pass, so a value that looks like
+/// a placeholder stays text.
 fn render_page(data: &PageData) -> String {
-    let json = serde_json::to_string(data)
-        .expect("page data serialises")
-        .replace("</", "<\\/");
-    let title = html_escape(&data.title);
-    PAGE.replace("{{TITLE}}", &title).replace("{{DATA}}", &json)
+    let json = serde_json::to_string(data).expect("page data serialises");
+    fill(
+        PAGE,
+        &[
+            ("{{CSP}}", &html::escape_text(content_security_policy())),
+            ("{{TITLE}}", &html::escape_text(&data.title)),
+            ("{{DATA}}", &html::json_in_script(&json)),
+        ],
+    )
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// `template` with each `{{NAME}}` of `values` replaced; replacements are not searched again.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match values.iter().find(|(name, _)| rest.starts_with(name)) {
+            Some((name, value)) => {
+                out.push_str(value);
+                rest = &rest[name.len()..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = &rest[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text between the first `open` tag of the page and the following `close` tag.
+fn element_text(open: &str, close: &str) -> &'static str {
+    let start = PAGE.find(open).expect("the page template has the element") + open.len();
+    let end = start + PAGE[start..].find(close).expect("the element is closed");
+    &PAGE[start..end]
+}
+
+/// The page's policy: nothing from anywhere (`default-src 'none'`) but its own inline script
+/// and style, named by their SHA-256 (so no other script, inline handler or `javascript:` URL
+/// runs), and data: images. Computed once from the template.
+fn content_security_policy() -> &'static str {
+    static POLICY: OnceLock<String> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let script = html::csp_hash(element_text("<script>", "</script>"));
+        let style = html::csp_hash(element_text("<style>", "</style>"));
+        format!(
+            "default-src 'none'; script-src {script}; style-src {style}; img-src data:; \
+             base-uri 'none'; form-action 'none'"
+        )
+    })
 }
 
 /// The heatmap overlay among an explanation's files (not the signed map, not the raw .npy).
@@ -306,22 +362,32 @@ fn picture(
     })
 }
 
-/// `file` as a link from the page in `page_dir`: its name when both are in the same
-/// directory, else the path as found.
-fn relative_link(dir: &Path, page_dir: &Path, file: &str) -> String {
-    let Some(path) = locate(dir, file) else {
-        return file.to_string();
+/// `file` as a link from the page in `page_dir`: a relative, percent-encoded URL (`./name`,
+/// `../out/name`), never an absolute path or another scheme whatever the file is called;
+/// `None` when the file cannot be found.
+fn relative_link(dir: &Path, page_dir: &Path, file: &str) -> Option<String> {
+    let target = locate(dir, file)?.canonicalize().ok()?;
+    let page_dir = if page_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        page_dir
     };
-    let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) if same_dir(parent, page_dir) => {
-            name.to_string_lossy().into_owned()
-        }
-        _ => path.display().to_string(),
-    }
+    let from = page_dir.canonicalize().ok()?;
+    html::relative_file_url(&relative_path(&from, &target))
+}
+
+/// The path from directory `from` to `to`, both absolute: `..` up to their common ancestor,
+/// then down.
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path: PathBuf = from[common..]
+        .iter()
+        .map(|_| Component::ParentDir)
+        .collect();
+    path.extend(&to[common..]);
+    path
 }
 
 fn jpeg_data_uri(image: &RgbImage, max_side: u32, quality: u8) -> Option<String> {
@@ -340,27 +406,216 @@ fn jpeg_data_uri(image: &RgbImage, max_side: u32, quality: u8) -> Option<String>
 mod tests {
     use super::*;
 
+    /// Names that would run a script, or break the page, if they were not escaped.
+    const HOSTILE: [&str; 7] = [
+        "<!--<script>document.title='PWNED'",
+        "x</script><script>document.title='PWNED'</script>",
+        "\"><img src=x onerror=\"document.title='PWNED'\">",
+        "' onmouseover='document.title=1",
+        "javascript:document.title='PWNED'",
+        "line\u{2028}para\u{2029}&amp;{{DATA}}",
+        "</SCRIPT ><!-- -->",
+    ];
+
+    fn hostile(i: usize) -> String {
+        HOSTILE[i % HOSTILE.len()].to_string()
+    }
+
+    fn class(i: usize) -> PageClass {
+        PageClass {
+            label: hostile(i),
+            index: i,
+            probability: 0.5,
+        }
+    }
+
+    fn picture(i: usize) -> Picture {
+        Picture {
+            name: hostile(i),
+            thumb: None,
+            full: "data:image/jpeg;base64,AAAA".into(),
+        }
+    }
+
+    /// A page whose every string comes from the outside world and is hostile.
+    fn hostile_page() -> PageData {
+        PageData {
+            title: format!("whycam: {} on {}", hostile(0), hostile(5)),
+            model: hostile(1),
+            weights: hostile(2),
+            layers: vec![hostile(3)],
+            methods: vec![hostile(4)],
+            images: (0..HOSTILE.len())
+                .map(|i| PageImage {
+                    name: hostile(i),
+                    prediction: class(i + 1),
+                    top: vec![class(i + 2), class(i + 3)],
+                    truth: Some(hostile(i + 4)),
+                    correct: Some(false),
+                    original: Some(picture(i)),
+                    maps: vec![PageMap {
+                        method: hostile(i),
+                        target: hostile(i + 1),
+                        probability: 0.5,
+                        layers: hostile(i + 2),
+                        overlay: Some(picture(i + 3)),
+                        signed: None,
+                    }],
+                    figures: vec![picture(i + 4)],
+                    figure_links: vec![hostile(i + 5)],
+                    missing: vec![hostile(i + 6)],
+                })
+                .collect(),
+            grids: vec![picture(6)],
+            errors: HOSTILE
+                .iter()
+                .map(|h| PageError {
+                    image: h.to_string(),
+                    error: format!("cannot decode {h}: not an image"),
+                })
+                .collect(),
+        }
+    }
+
+    /// The text of the data block, as the page's script reads it.
+    fn data_block(page: &str) -> &str {
+        let open = "<script type=\"application/json\" id=\"data\">";
+        let start = page.find(open).unwrap() + open.len();
+        &page[start..start + page[start..].find("</script>").unwrap()]
+    }
+
     #[test]
-    fn data_cannot_close_the_script_element() {
-        let data = PageData {
-            title: "<b>".into(),
-            model: "m".into(),
-            weights: "w".into(),
-            layers: vec![],
-            methods: vec![],
-            images: vec![],
-            grids: vec![],
-            errors: vec![PageError {
-                image: "x</script><script>alert(1)</script>".into(),
-                error: "e".into(),
-            }],
-        };
+    fn hostile_values_stay_data_in_every_context() {
+        let data = hostile_page();
         let page = render_page(&data);
+        // No tag or comment comes from the data: only the template's.
+        for needle in ["<script", "</script", "<!--", "<img", "<title", "<meta"] {
+            assert_eq!(
+                page.to_lowercase().matches(needle).count(),
+                PAGE.to_lowercase().matches(needle).count(),
+                "{needle}"
+            );
+        }
+        let block = data_block(&page);
+        for c in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
+            assert!(!block.contains(c), "{c:?} in the data block");
+        }
+        // The escapes change the text, not the value the script reads.
+        let read: serde_json::Value = serde_json::from_str(block).unwrap();
+        assert_eq!(read, serde_json::to_value(&data).unwrap());
+        // The title is HTML text; a value that looks like a placeholder stays as it is.
+        assert!(page.contains(
+            "<title>whycam: &lt;!--&lt;script&gt;document.title=&#39;PWNED&#39; on \
+             line\u{2028}para\u{2029}&amp;amp;{{DATA}}</title>"
+        ));
+        assert_eq!(page.matches("\"images\":").count(), 1);
+    }
+
+    /// The content of the page's Content-Security-Policy meta tag, unescaped.
+    fn policy(page: &str) -> String {
+        let open = "<meta http-equiv=\"Content-Security-Policy\" content=\"";
+        let start = page.find(open).expect("a CSP meta tag") + open.len();
+        page[start..start + page[start..].find('"').unwrap()].replace("&#39;", "'")
+    }
+
+    #[test]
+    fn the_policy_allows_the_page_script_and_style_and_nothing_else() {
+        let page = render_page(&hostile_page());
+        let policy = policy(&page);
+        let text = |open: &str, close: &str| {
+            let start = page.find(open).unwrap() + open.len();
+            page[start..start + page[start..].find(close).unwrap()].to_string()
+        };
+        let script = html::csp_hash(&text("<script>", "</script>"));
+        let style = html::csp_hash(&text("<style>", "</style>"));
         assert_eq!(
-            page.matches("</script>").count(),
-            PAGE.matches("</script>").count()
+            policy,
+            format!(
+                "default-src 'none'; script-src {script}; style-src {style}; img-src data:; \
+                 base-uri 'none'; form-action 'none'"
+            )
         );
-        assert!(page.contains("<title>&lt;b&gt;</title>"));
+        // Before anything it governs.
+        let meta = page.find("Content-Security-Policy").unwrap();
+        assert!(meta < page.find("<style>").unwrap() && meta < page.find("<script").unwrap());
+    }
+
+    #[test]
+    fn figure_links_are_relative_files_never_schemes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let deeper = tmp.path().join("pages/deeper");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&deeper).unwrap();
+        let names = [
+            (
+                "javascript:alert(1).cat.gradcam.figure.png",
+                "javascript%3Aalert%281%29.cat.gradcam.figure.png",
+            ),
+            (
+                "\"onerror=\"alert(1).png",
+                "%22onerror%3D%22alert%281%29.png",
+            ),
+            ("<!--<script>a#b?c.png", "%3C%21--%3Cscript%3Ea%23b%3Fc.png"),
+        ];
+        for (name, encoded) in names {
+            std::fs::write(out.join(name), b"png").unwrap();
+            let recorded = out.join(name).display().to_string();
+            let link = |page_dir: &Path| relative_link(&out, page_dir, &recorded).unwrap();
+            assert_eq!(link(&out), format!("./{encoded}"));
+            assert_eq!(link(tmp.path()), format!("./out/{encoded}"));
+            assert_eq!(link(&deeper), format!("../../out/{encoded}"));
+            // Recorded by its bare name (the run was moved): found in the run's directory.
+            assert_eq!(
+                relative_link(&out, &out, name).unwrap(),
+                format!("./{encoded}")
+            );
+        }
+        assert_eq!(relative_link(&out, &out, "javascript:alert(1)"), None);
+    }
+
+    /// Above LARGE_RUN images figures are linked: the links of a whole written page.
+    #[test]
+    fn a_large_run_links_figures_relatively() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let figure = dir.join("javascript:alert(1).gradcam.figure.png");
+        std::fs::write(&figure, b"png").unwrap();
+        let image = |i: usize| {
+            serde_json::json!({
+                "image": format!("{}-{i}.png", HOSTILE[i % HOSTILE.len()]),
+                "prediction": { "index": 0, "label": "cat", "probability": 0.9 },
+                "top": [],
+                "explanations": [],
+                "figures": [figure.display().to_string(), "javascript:alert(2).png"],
+            })
+        };
+        let summary: RunSummary = serde_json::from_value(serde_json::json!({
+            "model": "m", "weights": "w", "layers": [], "methods": [], "target": "top",
+            "aug_smooth": false, "eigen_smooth": false,
+            "images": (0..=LARGE_RUN).map(image).collect::<Vec<_>>(),
+            "errors": [],
+        }))
+        .unwrap();
+        let out = dir.join("report.html");
+        write_summary(&summary, dir, &out).unwrap();
+        let page = std::fs::read_to_string(&out).unwrap();
+        let data: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
+        let images = data["images"].as_array().unwrap();
+        assert_eq!(images.len(), LARGE_RUN + 1);
+        for image in images {
+            assert_eq!(
+                image["figure_links"],
+                serde_json::json!(["./javascript%3Aalert%281%29.gradcam.figure.png"])
+            );
+            // The figure that is not there is reported missing, not linked.
+            assert!(
+                image["missing"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&serde_json::json!("javascript:alert(2).png"))
+            );
+        }
     }
 
     #[test]
