@@ -349,3 +349,43 @@ fn training_data_with_one_class_is_refused() {
     );
     assert!(!tmp.path().join("run/last.safetensors").exists());
 }
+
+#[test]
+fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = image::open(data_dir().join("photos224/chelsea.png"))
+        .unwrap()
+        .to_rgb8();
+    let whole = tmp.path().join("whole.jpg");
+    photo.save(&whole).unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = tmp.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = tmp.path().join("out");
+    let run = whycam(&["explain", "--out", &s(&out), &s(&cut), &s(&whole)]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("truncated"), "{}", stderr(&run));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["images"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["errors"][0]["kind"], "decode");
+    let allowed = tmp.path().join("allowed");
+    let run = whycam(&[
+        "explain",
+        "--allow-truncated",
+        "--out",
+        &s(&allowed),
+        &s(&cut),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("warning"), "{}", stderr(&run));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(allowed.join("explanations.json")).unwrap())
+            .unwrap();
+    let warnings = summary["images"][0]["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0].as_str().unwrap().contains("truncated"),
+        "{warnings:?}"
+    );
+}

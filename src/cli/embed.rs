@@ -205,7 +205,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         thumbnails: args.thumbnails.then_some(DecodeLimits {
             max_pixels: args.model.max_pixels,
-            ..DecodeLimits::default()
+            max_file_size: args.model.max_file_size,
+            allow_truncated: args.model.allow_truncated,
         }),
         neighbours: args.neighbours,
     };

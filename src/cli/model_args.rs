@@ -43,6 +43,13 @@ pub struct ModelArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
     pub max_pixels: u64,
+    /// Refuse image files larger than this many bytes (checked before reading).
+    #[arg(long, default_value_t = DecodeLimits::DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+    /// Explain a JPEG that ends before its end-of-image marker (as decoded, grey below the
+    /// cut) instead of refusing it; its summary entry carries a warning.
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 impl ModelArgs {
@@ -57,7 +64,11 @@ impl ModelArgs {
             mean: self.mean,
             std: self.std,
             max_pixels: Some(self.max_pixels),
-            limits: None,
+            limits: Some(DecodeLimits {
+                max_pixels: self.max_pixels,
+                max_file_size: self.max_file_size,
+                allow_truncated: self.allow_truncated,
+            }),
             // The one place the command line picks where the computation runs.
             device: Default::default(),
         }

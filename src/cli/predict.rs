@@ -57,6 +57,9 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&mut out, &report)?;
     }
+    for warning in report.results.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {warning}");
+    }
     let code = super::exit_for_failures(&report.errors);
     if report.interrupted {
         eprintln!("interrupted: {} input(s) done", report.results.len());

@@ -12,6 +12,8 @@ pub struct Decoded {
     pub source: Source,
     pub original: RgbImage,
     pub prepared: Prepared,
+    /// What the decoder let through but the user should know (a truncated JPEG allowed).
+    pub warnings: Vec<String>,
 }
 
 /// How inputs are read and prepared.
@@ -37,12 +39,13 @@ impl Feeding<'_> {
                 &e.with_path(Path::new(source.name().as_ref())),
             )
         };
-        let original = source.load_rgb8(self.limits, self.fetch).map_err(fail)?;
-        let prepared = whycam_data::prepare(&original, self.preprocess).map_err(fail)?;
+        let decoded = source.load(self.limits, self.fetch).map_err(fail)?;
+        let prepared = whycam_data::prepare(&decoded.image, self.preprocess).map_err(fail)?;
         Ok(Decoded {
             source: source.clone(),
-            original,
+            original: decoded.image,
             prepared,
+            warnings: decoded.warnings.iter().map(|w| w.to_string()).collect(),
         })
     }
 }

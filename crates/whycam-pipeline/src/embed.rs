@@ -322,15 +322,31 @@ pub fn write_features(out: &Path, points: &Points) -> Result<()> {
     })
 }
 
-/// Features saved by an earlier run, with the names and labels of its `samples.csv`.
+/// The most feature values a `.npy` may declare (1 GiB of float32).
+pub const MAX_FEATURE_VALUES: u64 = 1 << 28;
+
+/// Features saved by an earlier run, with the names and labels of its `samples.csv`. The
+/// array may be float32 or float64, in C or Fortran order.
 pub fn read_features(path: &Path) -> Result<Points> {
     let file = std::fs::File::open(path).map_err(PipelineError::io("opening", path))?;
-    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|source| {
-        PipelineError::NotNpy {
+    let holds = file
+        .metadata()
+        .map_err(PipelineError::io("reading", path))?
+        .len();
+    // npyz computes strides from the declared shape without checked arithmetic.
+    let opened = std::panic::catch_unwind(|| npyz::NpyFile::new(std::io::BufReader::new(file)));
+    let npy = match opened {
+        Ok(npy) => npy.map_err(|source| PipelineError::NotNpy {
             path: path.to_path_buf(),
             source,
+        })?,
+        Err(_) => {
+            return Err(PipelineError::NotNpy {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("its header declares a shape too large to index"),
+            });
         }
-    })?;
+    };
     let shape = npy.shape().to_vec();
     let [n, d] = shape[..] else {
         return Err(PipelineError::FeatureShape {
@@ -338,24 +354,17 @@ pub fn read_features(path: &Path) -> Result<Points> {
             shape,
         });
     };
-    let (n, d) = (n as usize, d as usize);
     if n == 0 || d == 0 {
         return Err(PipelineError::NoFeatures {
             path: path.to_path_buf(),
             shape,
         });
     }
-    let read_error = PipelineError::io("reading", path);
-    let features: Vec<f32> = match npy.dtype() {
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            npy.into_vec::<f32>().map_err(read_error)?
-        }
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
-            npy.into_vec::<f64>()
-                .map_err(read_error)?
-                .into_iter()
-                .map(|v| v as f32)
-                .collect()
+    let item_size = match npy.dtype() {
+        npyz::DType::Plain(t)
+            if t.type_char() == npyz::TypeChar::Float && matches!(t.size_field(), 4 | 8) =>
+        {
+            t.size_field()
         }
         other => {
             return Err(PipelineError::FeatureType {
@@ -364,6 +373,39 @@ pub fn read_features(path: &Path) -> Result<Points> {
             });
         }
     };
+    // What the header declares must be in the file, and within the limit, before anything
+    // is allocated.
+    let values = n.checked_mul(d).filter(|&v| v <= MAX_FEATURE_VALUES);
+    let Some(values) = values else {
+        return Err(PipelineError::FeatureLimit {
+            path: path.to_path_buf(),
+            shape,
+            limit: MAX_FEATURE_VALUES,
+        });
+    };
+    if values.saturating_mul(item_size) > holds {
+        return Err(PipelineError::FeaturesCut {
+            path: path.to_path_buf(),
+            shape,
+            holds,
+        });
+    }
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let (n, d) = (n as usize, d as usize);
+    let read_error = PipelineError::io("reading", path);
+    let mut features: Vec<f32> = if item_size == 4 {
+        npy.into_vec::<f32>().map_err(read_error)?
+    } else {
+        npy.into_vec::<f64>()
+            .map_err(read_error)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    };
+    if fortran {
+        // Column-major (numpy's order='F'): value (i, j) is at j * n + i.
+        features = (0..n * d).map(|k| features[(k % d) * n + k / d]).collect();
+    }
     let csv_path = path.with_file_name("samples.csv");
     let (paths, names) = if csv_path.is_file() {
         let csv_error = |e: csv::Error| PipelineError::Csv {

@@ -233,6 +233,26 @@ pub enum PipelineError {
     /// A features array with no rows or no columns.
     #[error("{}: holds no features (shape {shape:?})", .path.display())]
     NoFeatures { path: PathBuf, shape: Vec<u64> },
+    /// A features array whose header declares more values than whycam reads.
+    #[error(
+        "{}: its header declares shape {shape:?}, over the limit of {limit} values",
+        .path.display()
+    )]
+    FeatureLimit {
+        path: PathBuf,
+        shape: Vec<u64>,
+        limit: u64,
+    },
+    /// A features array whose header declares more values than the file holds.
+    #[error(
+        "{}: its header declares shape {shape:?}, more than the {holds} bytes the file holds",
+        .path.display()
+    )]
+    FeaturesCut {
+        path: PathBuf,
+        shape: Vec<u64>,
+        holds: u64,
+    },
     /// Features of a type other than float32 or float64.
     #[error("{}: features must be float32 or float64, got {dtype}", .path.display())]
     FeatureType { path: PathBuf, dtype: String },
@@ -416,8 +436,11 @@ impl InputError {
     /// A failure to read or prepare `input`; data errors name their file.
     pub fn data(input: impl Into<String>, error: &DataError) -> Self {
         let kind = match error {
-            DataError::Io { .. } => InputErrorKind::Io,
-            DataError::Limits { .. } | DataError::Size { .. } => InputErrorKind::Limits,
+            DataError::Io { .. } | DataError::NotRegularFile { .. } => InputErrorKind::Io,
+            DataError::Limits { .. }
+            | DataError::Size { .. }
+            | DataError::FileTooLarge { .. }
+            | DataError::DeclaredSize { .. } => InputErrorKind::Limits,
             DataError::Fetch { .. } => InputErrorKind::Fetch,
             _ => InputErrorKind::Decode,
         };

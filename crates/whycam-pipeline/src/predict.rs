@@ -16,6 +16,9 @@ use whycam_data::{FetchLimits, Source};
 pub struct Classified {
     pub image: String,
     pub top: Vec<Prediction>,
+    /// What the decoder let through (a truncated JPEG allowed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A whole run: what `whycam predict --json` prints.
@@ -122,6 +125,7 @@ pub fn predict(
                         let result = Classified {
                             image: item.source.to_string(),
                             top: rank(&row, &opened.labels, config.top_k),
+                            warnings: item.warnings.clone(),
                         };
                         sink.image(&result);
                         results.push(result);

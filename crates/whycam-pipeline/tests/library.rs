@@ -346,3 +346,59 @@ fn embed_extracts_pooled_features_of_loose_images_coloured_by_prediction() {
         "{predicted:?}"
     );
 }
+
+/// A `.npy` file with `header` (the dict) and `data` as its bytes, as numpy writes them.
+fn npy_with(path: &Path, header: &str, data: &[u8]) {
+    let mut dict = header.to_string();
+    // Magic (6) + version (2) + length (2) + dict + newline, padded to 64 bytes.
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn features_whose_header_lies_are_refused_before_allocating_and_fortran_order_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("bomb.npy");
+    npy_with(
+        &bomb,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+        &[0; 16],
+    );
+    let error = embed::read_features(&bomb).err().unwrap().to_string();
+    assert!(
+        error.contains("bomb.npy") && error.contains("over the limit"),
+        "{error}"
+    );
+    let cut = tmp.path().join("cut.npy");
+    npy_with(
+        &cut,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 10), }",
+        &[0; 40],
+    );
+    let error = embed::read_features(&cut).err().unwrap().to_string();
+    assert!(
+        error.contains("more than the") && error.contains("bytes the file holds"),
+        "{error}"
+    );
+    // [[1, 2, 3], [4, 5, 6]] stored column by column.
+    let fortran = tmp.path().join("fortran.npy");
+    let data: Vec<u8> = [1f32, 4., 2., 5., 3., 6.]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    npy_with(
+        &fortran,
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+        &data,
+    );
+    let points = embed::read_features(&fortran).unwrap();
+    assert_eq!((points.len(), points.dim), (2, 3));
+    assert_eq!(points.features, [1., 2., 3., 4., 5., 6.]);
+}

@@ -197,6 +197,9 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "report: {}", report.display())?;
         }
     }
+    for warning in summary.images.iter().flat_map(|i| &i.warnings) {
+        eprintln!("warning: {warning}");
+    }
     if summary.interrupted {
         eprintln!(
             "interrupted: {} input(s) done; go on with --resume --out {}",

@@ -397,6 +397,7 @@ impl<'m> ExplainRun<'m> {
             prediction,
             top,
             truth,
+            warnings: &item.warnings,
             maps,
         }
     }
@@ -469,6 +470,7 @@ fn image_summary(
         truth: image.truth.clone(),
         explanations,
         figures: of_role(FileRole::Figure).collect(),
+        warnings: image.warnings.to_vec(),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct ExplainedImage<'a> {
     pub top: Vec<ClassProbability>,
     /// The true class, when known.
     pub truth: Option<Truth>,
+    /// What the decoder let through (a truncated JPEG allowed).
+    pub warnings: &'a [String],
     /// Its maps: for each target, one per method.
     pub maps: Vec<ExplainedMap<'a>>,
 }

@@ -61,6 +61,9 @@ pub struct ImageSummary {
     /// Titled figures (`--figure`), one per method.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub figures: Vec<String>,
+    /// What was let through (a truncated JPEG with `--allow-truncated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// An input's true class.
