@@ -15,7 +15,6 @@ mod figure;
 pub mod html;
 mod overlay;
 mod scatter;
-mod sha256;
 mod text;
 mod turbo;
 
