@@ -10,6 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{data_dir, golden, s, stderr, whycam, write_synthetic_weights_edited};
 
+/// A run's `explanations.json`, parsed.
+fn summary_of(dir: &Path) -> Value {
+    support::json(&dir.join("explanations.json"))
+}
+
 /// `n` photos named `p00.png`... (the five test photos over and over), in `dir/photos`.
 fn photos(dir: &Path, n: usize) -> PathBuf {
     let src = data_dir().join("photos224");
@@ -184,9 +189,7 @@ fn ctrl_c_writes_what_is_done_and_resume_finishes_it() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{message}");
     assert!(message.contains("--resume"), "{message}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
-            .unwrap();
+    let summary = summary_of(&out);
     assert_eq!(summary["interrupted"], true);
     let done = summary["images"].as_array().unwrap().len();
     assert!(done < 120, "{done}");
@@ -263,9 +266,7 @@ fn an_input_named_like_a_contact_sheet_keeps_its_own_overlay() {
     let out = tmp.path().join("out");
     let run = whycam(&["explain", "--grid", "2x2", "--out", &s(&out), &s(&inputs)]);
     assert!(run.status.success(), "{}", stderr(&run));
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
-            .unwrap();
+    let summary = summary_of(&out);
     let grid_input = summary["images"]
         .as_array()
         .unwrap()
@@ -365,9 +366,7 @@ fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
     let run = whycam(&["explain", "--out", &s(&out), &s(&cut), &s(&whole)]);
     assert_eq!(run.status.code(), Some(1));
     assert!(stderr(&run).contains("truncated"), "{}", stderr(&run));
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
-            .unwrap();
+    let summary = summary_of(&out);
     assert_eq!(summary["images"].as_array().unwrap().len(), 1);
     assert_eq!(summary["errors"][0]["kind"], "decode");
     let allowed = tmp.path().join("allowed");
@@ -380,9 +379,7 @@ fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(stderr(&run).contains("warning"), "{}", stderr(&run));
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(allowed.join("explanations.json")).unwrap())
-            .unwrap();
+    let summary = summary_of(&allowed);
     let warnings = summary["images"][0]["warnings"].as_array().unwrap();
     assert!(
         warnings[0].as_str().unwrap().contains("truncated"),
