@@ -386,3 +386,30 @@ fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn control_characters_in_names_reach_the_terminal_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An escape sequence that would set the terminal's title, and one that clears it.
+    let evil = tmp.path().join("cat\u{1b}]0;pwned\u{7}\u{1b}[2J.png");
+    std::fs::copy(data_dir().join("photos224/chelsea.png"), &evil).unwrap();
+    let missing = tmp.path().join("gone\u{1b}[31m.png");
+    let out = tmp.path().join("out");
+    let run = whycam(&["explain", "--out", &s(&out), &s(&evil), &s(&missing)]);
+    assert_eq!(run.status.code(), Some(1));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+    }
+    assert!(stdout.contains("cat\\u{1b}]0;pwned\\u{7}"), "{stdout}");
+    assert!(stderr.contains("gone\\u{1b}[31m.png"), "{stderr}");
+    // The files and the summary keep the name as it is.
+    let summary = summary_of(&out);
+    assert_eq!(summary["images"][0]["image"].as_str().unwrap(), s(&evil));
+}

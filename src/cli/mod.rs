@@ -84,10 +84,29 @@ pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 /// The exit code of a run stopped by Ctrl-C.
 pub(crate) const INTERRUPTED: u8 = 130;
 
+/// Text from the outside world (file names, labels, messages that quote them) as it may be
+/// shown on a terminal: control characters (an escape sequence in a file name could rewrite
+/// the screen) are written as `\u{1b}` escapes; everything else, newlines included, as is.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Prints each failed input's message on stderr; the exit code is 1 when there were any.
 pub(crate) fn exit_for_failures<E: Failure>(failures: &[E]) -> ExitCode {
     for failure in failures {
-        eprintln!("error: {}", failure.message());
+        eprintln!("error: {}", shown(&failure.message()));
     }
     if failures.is_empty() {
         ExitCode::SUCCESS

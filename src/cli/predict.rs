@@ -58,7 +58,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         print_table(&mut out, &report)?;
     }
     for warning in report.results.iter().flat_map(|r| &r.warnings) {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", super::shown(warning));
     }
     let code = super::exit_for_failures(&report.errors);
     if report.interrupted {
@@ -81,15 +81,21 @@ impl PredictSink for Bar {
 }
 
 fn print_table(out: &mut impl Write, report: &PredictReport) -> std::io::Result<()> {
-    writeln!(out, "model {} ({})", report.model, report.weights)?;
+    let shown = super::shown;
+    writeln!(
+        out,
+        "model {} ({})",
+        shown(&report.model),
+        shown(&report.weights)
+    )?;
     for r in &report.results {
-        writeln!(out, "\n{}", r.image)?;
+        writeln!(out, "\n{}", shown(&r.image))?;
         for (rank, p) in r.top.iter().enumerate() {
             writeln!(
                 out,
                 "  {:>2}. {:<32} {:>8.4}%  (class {:>4}, logit {:>8.3})",
                 rank + 1,
-                p.label,
+                shown(&p.label),
                 100.0 * p.probability,
                 p.index,
                 p.logit

@@ -4,6 +4,7 @@
 
 use super::model_args::ModelArgs;
 use super::progress::Progress;
+use super::shown;
 use anyhow::bail;
 use clap::Args;
 use std::io::Write;
@@ -198,7 +199,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for warning in summary.images.iter().flat_map(|i| &i.warnings) {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", super::shown(warning));
     }
     if summary.interrupted {
         eprintln!(
@@ -265,17 +266,17 @@ fn print_table(
     writeln!(
         out,
         "model {} ({}), layer {}, {}",
-        summary.model,
-        summary.weights,
-        summary.layers.join("+"),
+        shown(&summary.model),
+        shown(&summary.weights),
+        shown(&summary.layers.join("+")),
         summary.methods.join(", ")
     )?;
     for image in &summary.images {
         writeln!(
             out,
             "\n{}: {} ({:.1}%)",
-            image.image,
-            image.prediction.label,
+            shown(&image.image),
+            shown(&image.prediction.label),
             100.0 * image.prediction.probability
         )?;
         for e in &image.explanations {
@@ -283,8 +284,8 @@ fn print_table(
                 out,
                 "  {:<20} {:<24} {}",
                 e.method,
-                e.target.label,
-                e.files.join(" ")
+                shown(&e.target.label),
+                shown(&e.files.join(" "))
             )?;
         }
     }
