@@ -51,6 +51,15 @@ fn explain_args(out: &Path, inputs: &Path) -> Vec<String> {
     .to_vec()
 }
 
+/// Runs `explain` with [`explain_args`] to its end, resuming the run in `out` if asked.
+fn explain(out: &Path, inputs: &Path, resume: bool) -> std::process::Output {
+    let mut args = explain_args(out, inputs);
+    if resume {
+        args.push("--resume".into());
+    }
+    whycam(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn start(args: &[String]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_whycam"))
         .args(args)
@@ -131,23 +140,13 @@ fn killed_runs_leave_whole_files_and_resume_to_the_uninterrupted_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let inputs = photos(tmp.path(), 40);
     let whole = tmp.path().join("whole");
-    let run = whycam(
-        &explain_args(&whole, &inputs)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let run = explain(&whole, &inputs, false);
     assert!(run.status.success(), "{}", stderr(&run));
     assert_whole(&whole, false);
     // Kill at several points of the run (times spread over a run's length), checking after
     // each that what is there is whole, then let --resume finish.
     let started = Instant::now();
-    let probe = whycam(
-        &explain_args(&tmp.path().join("probe"), &inputs)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let probe = explain(&tmp.path().join("probe"), &inputs, false);
     assert!(probe.status.success());
     let length = started.elapsed();
     for (trial, fraction) in [0.25, 0.5, 0.8].into_iter().enumerate() {
@@ -159,9 +158,7 @@ fn killed_runs_leave_whole_files_and_resume_to_the_uninterrupted_outputs() {
         if out.is_dir() {
             assert_whole(&out, true);
         }
-        let mut args = explain_args(&out, &inputs);
-        args.push("--resume".into());
-        let resumed = whycam(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let resumed = explain(&out, &inputs, true);
         assert!(resumed.status.success(), "{}", stderr(&resumed));
         assert_whole(&out, false);
         assert_same_outputs(&out, &whole);
@@ -194,17 +191,10 @@ fn ctrl_c_writes_what_is_done_and_resume_finishes_it() {
     let done = summary["images"].as_array().unwrap().len();
     assert!(done < 120, "{done}");
     assert_whole(&out, false);
-    let mut args = explain_args(&out, &inputs);
-    args.push("--resume".into());
-    let resumed = whycam(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let resumed = explain(&out, &inputs, true);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let whole = tmp.path().join("whole");
-    let run = whycam(
-        &explain_args(&whole, &inputs)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let run = explain(&whole, &inputs, false);
     assert!(run.status.success());
     assert_same_outputs(&out, &whole);
 }

@@ -152,7 +152,7 @@ fn remove_stale_parts(dir: &Path) {
     }
 }
 
-/// Temporary files are `.whycam-XXXXXX.part`.
+/// Temporary files are `.whycam-` + random letters + `.part`.
 const PART_PREFIX: &str = ".whycam-";
 const PART_SUFFIX: &str = ".part";
 
