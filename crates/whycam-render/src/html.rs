@@ -31,7 +31,8 @@ pub fn escape_text(text: &str) -> String {
 /// JSON text (as `serde_json` writes it) made safe to inline in a `<script>` element: `<`,
 /// `>`, `&`, U+2028 and U+2029 become `\u` escapes (`\u003c` for `<`). In JSON these
 /// characters occur only inside strings, where the escape means the same character, so the
-/// value is unchanged, and no `<!--`, `<script` or `</script` (which would end or derail the element) can appear.
+/// value is unchanged, and no `<!--`, `<script` or `</script` (which would end or derail
+/// the element) can appear.
 pub fn json_in_script(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
