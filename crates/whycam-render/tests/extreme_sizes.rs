@@ -15,14 +15,19 @@ use whycam_render::{
 
 const SHAPES: [(u32, u32); 3] = [(200_000, 1), (1, 200_000), (2000, 1)];
 
-/// A `w × h` PNG written to disk and decoded back.
-fn decoded(w: u32, h: u32) -> RgbImage {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("extreme-{w}x{h}.png"));
+/// A `w × h` PNG written to disk and decoded back. The file name carries the process id
+/// and the test's tag, so the two tests (and the child process) never share a file.
+fn decoded(w: u32, h: u32, tag: &str) -> RgbImage {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "extreme-{tag}-{}-{w}x{h}.png",
+        std::process::id()
+    ));
     RgbImage::from_fn(w, h, |x, y| Rgb([(x % 251) as u8, (y % 241) as u8, 90]))
         .save(&path)
         .unwrap();
     let image = whycam_data::load_rgb8(&path, &DecodeLimits::default()).unwrap();
     assert_eq!(image.dimensions(), (w, h));
+    std::fs::remove_file(&path).unwrap();
     image
 }
 
@@ -93,7 +98,7 @@ fn everything_drawn_from(image: &RgbImage) -> Vec<Drawn> {
 #[test]
 fn every_picture_drawn_from_an_extreme_image_is_bounded() {
     for (w, h) in SHAPES {
-        let image = decoded(w, h);
+        let image = decoded(w, h, "bounded");
         for (what, (dw, dh), (bw, bh)) in everything_drawn_from(&image) {
             assert!(
                 (1..=bw).contains(&dw) && (1..=bh).contains(&dh),
@@ -119,7 +124,7 @@ fn drawing_extreme_images_stays_under_a_memory_ceiling() {
     const NAME: &str = "drawing_extreme_images_stays_under_a_memory_ceiling";
     if std::env::var_os(CHILD).is_some() {
         for (w, h) in SHAPES {
-            let image = decoded(w, h);
+            let image = decoded(w, h, "memory");
             everything_drawn_from(&image);
         }
         if let Some(kib) = peak_rss_kib() {
