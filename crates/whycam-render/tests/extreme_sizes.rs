@@ -18,10 +18,8 @@ const SHAPES: [(u32, u32); 3] = [(200_000, 1), (1, 200_000), (2000, 1)];
 /// A `w × h` PNG written to disk and decoded back. The file name carries the process id
 /// and the test's tag, so the two tests (and the child process) never share a file.
 fn decoded(w: u32, h: u32, tag: &str) -> RgbImage {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "extreme-{tag}-{}-{w}x{h}.png",
-        std::process::id()
-    ));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("extreme-{tag}-{}-{w}x{h}.png", std::process::id()));
     RgbImage::from_fn(w, h, |x, y| Rgb([(x % 251) as u8, (y % 241) as u8, 90]))
         .save(&path)
         .unwrap();
