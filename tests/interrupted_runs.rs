@@ -403,3 +403,90 @@ fn control_characters_in_names_reach_the_terminal_escaped() {
     let summary = summary_of(&out);
     assert_eq!(summary["images"][0]["image"].as_str().unwrap(), s(&evil));
 }
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_are_kept_byte_for_byte_and_shown_escaped() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    // "café" in Latin-1, and a name that is nothing but an invalid byte.
+    let latin1 = inputs.join(OsStr::from_bytes(b"caf\xe9.png"));
+    std::fs::copy(data_dir().join("photos224/chelsea.png"), &latin1).unwrap();
+    std::fs::copy(
+        data_dir().join("photos224/coffee.png"),
+        inputs.join(OsStr::from_bytes(b"\xff.png")),
+    )
+    .unwrap();
+    let missing = tmp.path().join(OsStr::from_bytes(b"gone\xfe.png"));
+    let out = tmp.path().join("out");
+    let run_explain = |resume: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_whycam"));
+        command.args(["explain", "--save-raw", "--figure", "--report", "--out"]);
+        command.arg(&out).arg(&inputs).arg(&missing);
+        if resume {
+            command.arg("--resume");
+        }
+        command.output().unwrap()
+    };
+    let run = run_explain(false);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    // The files carry the input's own bytes.
+    for stem in [&b"caf\xe9"[..], b"\xff"] {
+        for suffix in [".gradcam.png", ".gradcam.npy", ".gradcam.figure.png"] {
+            let name = [stem, suffix.as_bytes()].concat();
+            let path = out.join(OsStr::from_bytes(&name));
+            assert!(path.is_file(), "{} missing", path.display());
+        }
+    }
+    // Shown, the bytes that are not UTF-8 are \xNN escapes, never U+FFFD.
+    let (stdout, err) = (
+        String::from_utf8(run.stdout.clone()).unwrap(),
+        String::from_utf8(run.stderr.clone()).unwrap(),
+    );
+    assert!(
+        stdout.contains("caf\\xe9") && stdout.contains("\\xff"),
+        "{stdout}"
+    );
+    assert!(err.contains("gone\\xfe.png"), "{err}");
+    let json_text = std::fs::read_to_string(out.join("explanations.json")).unwrap();
+    assert!(!json_text.contains('\u{fffd}'), "{json_text}");
+    let summary = summary_of(&out);
+    let image = summary["images"][0]["image"].as_str().unwrap();
+    assert!(image.ends_with("/in/caf\\xe9.png"), "{image}");
+    let overlay = summary["images"][0]["explanations"][0]["files"][0]
+        .as_str()
+        .unwrap();
+    assert!(overlay.ends_with("/caf\\xe9.gradcam.png"), "{overlay}");
+    assert!(
+        summary["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gone\\xfe.png")
+    );
+    // The report shows the escaped name and found the overlay by its bytes: its picture is
+    // inlined after the name.
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("caf\\\\xe9.png"), "name not shown");
+    assert!(
+        report.contains("caf\\\\xe9.gradcam.png\",\"thumb\":\"data:image/jpeg;base64,"),
+        "overlay missing from the report"
+    );
+    // A resumed run finds the earlier files by their bytes and keeps them.
+    let before = std::fs::read(out.join(OsStr::from_bytes(b"caf\xe9.gradcam.npy"))).unwrap();
+    let resumed = run_explain(true);
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    let after = summary_of(&out);
+    assert_eq!(after["images"], summary["images"]);
+    assert_eq!(
+        std::fs::read(out.join(OsStr::from_bytes(b"caf\xe9.gradcam.npy"))).unwrap(),
+        before
+    );
+    assert!(
+        !out.join(OsStr::from_bytes(b"caf\xe9-2.gradcam.png"))
+            .exists(),
+        "the resumed run explained the image again"
+    );
+}

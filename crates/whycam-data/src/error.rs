@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}: {source}", crate::shown_path(.path))]
     Io {
         /// The file or directory that failed.
         path: PathBuf,
@@ -22,7 +22,7 @@ pub enum DataError {
     /// The input is not a regular file (a directory, a named pipe, a device, a socket),
     /// found after following symbolic links: such a file may block forever or never end,
     /// so it is refused before it is read.
-    #[error("cannot read {}: it is a {kind}, not a regular file", .path.display())]
+    #[error("cannot read {}: it is a {kind}, not a regular file", crate::shown_path(.path))]
     NotRegularFile {
         /// The file given.
         path: PathBuf,
@@ -49,7 +49,7 @@ pub enum DataError {
     #[error(
         "cannot decode {}: image file is truncated ({format} data ends after {size} bytes, \
          before the end of the image)",
-        .path.display()
+        crate::shown_path(.path)
     )]
     Truncated {
         /// The file (or URL) that was cut short.
@@ -75,7 +75,7 @@ pub enum DataError {
     },
 
     /// The file's content is broken: truncated, corrupt, or not what its format claims.
-    #[error("cannot decode {}: {message}", .path.display())]
+    #[error("cannot decode {}: {message}", crate::shown_path(.path))]
     Decoding {
         /// The file that failed.
         path: PathBuf,
@@ -84,7 +84,7 @@ pub enum DataError {
     },
 
     /// The file is in a format (or a variant of one) that is not supported.
-    #[error("unsupported image {}: {message}", .path.display())]
+    #[error("unsupported image {}: {message}", crate::shown_path(.path))]
     Unsupported {
         /// The file that failed.
         path: PathBuf,
@@ -93,7 +93,7 @@ pub enum DataError {
     },
 
     /// Decoding was refused to stay within resource limits (decompression bombs).
-    #[error("{}: {message}", .path.display())]
+    #[error("{}: {message}", crate::shown_path(.path))]
     Limits {
         /// The file that was refused.
         path: PathBuf,
@@ -127,7 +127,7 @@ pub enum DataError {
 
     /// A dataset's files are not in the format they should be (wrong size, bad magic
     /// number, a label out of range, a missing split file).
-    #[error("dataset {}: {message}", .path.display())]
+    #[error("dataset {}: {message}", crate::shown_path(.path))]
     Dataset {
         /// The file or directory at fault.
         path: PathBuf,
@@ -267,11 +267,11 @@ fn file_too_large(path: &Path, size: Option<u64>, limit: u64) -> String {
     match size {
         Some(size) => format!(
             "{}: the file is {size} bytes, more than the limit of {limit} bytes",
-            path.display()
+            crate::shown_path(path)
         ),
         None => format!(
             "{}: the file grew past the limit of {limit} bytes while it was read",
-            path.display()
+            crate::shown_path(path)
         ),
     }
 }
@@ -280,18 +280,18 @@ fn declared_size(path: &Path, what: &str, declared: Option<u64>, limit: u64) -> 
     match declared {
         Some(bytes) => format!(
             "dataset {}: {what} declare {bytes} bytes, more than the limit of {limit} bytes",
-            path.display()
+            crate::shown_path(path)
         ),
         None => format!(
             "dataset {}: {what} declare more than 2^64 bytes (the size overflows), more than \
              the limit of {limit} bytes",
-            path.display()
+            crate::shown_path(path)
         ),
     }
 }
 
 fn path_prefix(path: Option<&Path>) -> String {
-    path.map(|p| format!("{}: ", p.display()))
+    path.map(|p| format!("{}: ", crate::shown_path(p)))
         .unwrap_or_default()
 }
 

@@ -21,6 +21,7 @@ mod inputs;
 mod jpeg_end;
 mod labels;
 mod loader;
+mod names;
 mod preprocess;
 mod source;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use image::RgbImage;
 pub use inputs::{IMAGE_EXTENSIONS, collect_inputs, collect_sources, has_image_extension};
 pub use labels::{find_class, find_label, imagenet_labels, load_labels};
 pub use loader::{Augment, Batch, Loader, LoaderConfig, Skipped};
+pub use names::{path_from_shown, shown_name, shown_path};
 pub use preprocess::{
     CropRegion, Normalization, Prepared, Preprocess, PreprocessConfig, normalize_chw, prepare,
     prepare_file, resize_to_input,

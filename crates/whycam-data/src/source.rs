@@ -5,6 +5,7 @@
 //! `Display`, `Debug` and errors all leave the credentials out.
 
 use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ use image::RgbImage;
 use crate::decode::{DecodeLimits, DecodedImage, decode_image, load_image};
 use crate::error::Result;
 use crate::fetch::{FetchLimits, fetch_bytes, without_credentials};
+use crate::names::shown_path;
 use crate::preprocess::{Prepared, PreprocessConfig, prepare};
 
 /// Where one input image comes from.
@@ -31,28 +33,29 @@ const MAX_URL_STEM_LEN: usize = 100;
 const FALLBACK_URL_STEM: &str = "download";
 
 impl Source {
-    /// The input as the user wrote it, for messages and reports: the path or the URL
-    /// (without any `user:password@`).
+    /// The input as the user wrote it, for messages and reports: the path (bytes that are
+    /// not UTF-8 as `\xNN`, see [`shown_path`]) or the URL (without any `user:password@`).
     pub fn name(&self) -> Cow<'_, str> {
         match self {
-            Source::File(path) => path.to_string_lossy(),
+            Source::File(path) => shown_path(path),
             Source::Url(url) => without_credentials(url),
         }
     }
 
     /// A short name for files written about this input.
     ///
-    /// For a file, its stem (`photos/cat.jpg` → `cat`). For a URL, the last non-empty path
+    /// For a file, its stem (`photos/cat.jpg` → `cat`), byte for byte even where it is not
+    /// UTF-8. For a URL, the last non-empty path
     /// segment without its extension, query or fragment (`https://HOST/a/cat.jpg?w=640` →
     /// `cat`), with every character outside `[A-Za-z0-9._-]` replaced by `_` and leading
     /// or trailing dots removed; failing that, the host (`127.0.0.1`); failing that,
     /// `download`. A URL's stem never holds a path separator, nor its credentials.
-    pub fn stem(&self) -> String {
+    pub fn stem(&self) -> OsString {
         match self {
             Source::File(path) => path
                 .file_stem()
-                .map_or_else(|| "input".to_string(), |s| s.to_string_lossy().into_owned()),
-            Source::Url(url) => url_stem(&without_credentials(url)),
+                .map_or_else(|| OsString::from("input"), OsStr::to_os_string),
+            Source::Url(url) => url_stem(&without_credentials(url)).into(),
         }
     }
 
@@ -100,10 +103,7 @@ impl Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::File(path) => write!(f, "{}", path.display()),
-            Source::Url(_) => f.write_str(&self.name()),
-        }
+        f.write_str(&self.name())
     }
 }
 
@@ -186,7 +186,7 @@ mod tests {
     use std::time::Duration;
 
     fn url_stem_of(url: &str) -> String {
-        Source::Url(url.to_string()).stem()
+        Source::Url(url.to_string()).stem().into_string().unwrap()
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum PipelineError {
     )]
     NoPretrainedWeights { architecture: String },
     /// The architecture asked for is not the one a checkpoint's sidecar records.
-    #[error("--model {requested}: {} holds a {holds} (see {})", .weights.display(), .sidecar.display())]
+    #[error("--model {requested}: {} holds a {holds} (see {})", whycam_data::shown_path(.weights), whycam_data::shown_path(.sidecar))]
     ArchitectureMismatch {
         requested: String,
         weights: PathBuf,
@@ -49,7 +49,7 @@ pub enum PipelineError {
     /// An architecture was named for an ONNX graph, which brings its own.
     #[error(
         "--model {requested}: {} is an ONNX graph, which brings its own architecture; drop --model",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     ArchitectureForOnnx { requested: String, path: PathBuf },
     /// The input size is below what the architecture's pooling layers accept.
@@ -63,7 +63,7 @@ pub enum PipelineError {
     #[error(
         "{} takes only {native}x{native} inputs (its input shape is fixed), got --size {size}; \
          export it with dynamic height and width to feed other sizes",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     FixedInputSize {
         path: PathBuf,
@@ -74,21 +74,21 @@ pub enum PipelineError {
     #[error(
         "{}: --preprocess shorter keeps each photo's aspect ratio, but this graph's input shape \
          is fixed ({native}x{native}); export it with dynamic height and width",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     ShorterOnFixedInput { path: PathBuf, native: usize },
     /// A normalisation deviation that is zero, negative or not finite.
     #[error("--std {std:?}: every deviation must be positive")]
     BadDeviation { std: [f32; 3] },
     /// A labels file with the wrong number of classes.
-    #[error("{} holds {found} labels but the model has {classes} classes", .path.display())]
+    #[error("{} holds {found} labels but the model has {classes} classes", whycam_data::shown_path(.path))]
     LabelCount {
         path: PathBuf,
         found: usize,
         classes: usize,
     },
     /// A checkpoint's sidecar naming another number of classes than its weights have.
-    #[error("{} names {found} classes but the weights have {classes}", .path.display())]
+    #[error("{} names {found} classes but the weights have {classes}", whycam_data::shown_path(.path))]
     SidecarLabelCount {
         path: PathBuf,
         found: usize,
@@ -108,7 +108,7 @@ pub enum PipelineError {
     #[error("--top-k explains the best classes; it cannot be combined with --target {target}")]
     TopKWithTarget { target: String },
     /// A file or directory could not be read or written.
-    #[error("{action} {}: {source}", .path.display())]
+    #[error("{action} {}: {source}", whycam_data::shown_path(.path))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -118,8 +118,8 @@ pub enum PipelineError {
     /// A directory without `explanations.json`.
     #[error(
         "reading {} (is {} the output directory of whycam explain?): {source}",
-        .path.display(),
-        .dir.display()
+        whycam_data::shown_path(.path),
+        whycam_data::shown_path(.dir)
     )]
     NoSummary {
         path: PathBuf,
@@ -131,7 +131,7 @@ pub enum PipelineError {
     #[error(
         "--resume: {} holds a run with other settings ({found}); this run has {wanted}; \
          resume with the same model, layers, methods and target, or write into another directory",
-        .dir.display()
+        whycam_data::shown_path(.dir)
     )]
     ResumeMismatch {
         dir: PathBuf,
@@ -145,8 +145,8 @@ pub enum PipelineError {
     #[error(
         "{} is in use by another whycam run (process {pid}); wait for it, or write into \
          another directory (if no such run is going on, delete {})",
-        .dir.display(),
-        .lock.display()
+        whycam_data::shown_path(.dir),
+        whycam_data::shown_path(.lock)
     )]
     DirectoryInUse {
         dir: PathBuf,
@@ -154,20 +154,20 @@ pub enum PipelineError {
         lock: PathBuf,
     },
     /// `explanations.json` that is not one.
-    #[error("{}: not an explain summary: {source}", .path.display())]
+    #[error("{}: not an explain summary: {source}", whycam_data::shown_path(.path))]
     NotASummary {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
     /// A summary with nothing in it to report.
-    #[error("{}: the run has no images and no errors", .path.display())]
+    #[error("{}: the run has no images and no errors", whycam_data::shown_path(.path))]
     EmptyRun { path: PathBuf },
     /// A true-labels CSV line that is not `path,label`.
-    #[error("{}:{line}: expected path,label", .path.display())]
+    #[error("{}:{line}: expected path,label", whycam_data::shown_path(.path))]
     TruthLineMalformed { path: PathBuf, line: usize },
     /// A true-labels CSV line naming a class the model does not have.
-    #[error("{}:{line}: \"{label}\" is not one of the model's {classes} classes", .path.display())]
+    #[error("{}:{line}: \"{label}\" is not one of the model's {classes} classes", whycam_data::shown_path(.path))]
     TruthUnknownLabel {
         path: PathBuf,
         line: usize,
@@ -188,7 +188,7 @@ pub enum PipelineError {
         train: Vec<String>,
     },
     /// Validation data that cannot be opened.
-    #[error("opening the validation data {}", .path.display())]
+    #[error("opening the validation data {}", whycam_data::shown_path(.path))]
     ValidationData {
         path: PathBuf,
         #[source]
@@ -221,22 +221,22 @@ pub enum PipelineError {
     #[error("no image files in {}", display_paths(.inputs))]
     NoImageFiles { inputs: Vec<PathBuf> },
     /// A features file that is not a `.npy` array.
-    #[error("{}: not a .npy array: {source}", .path.display())]
+    #[error("{}: not a .npy array: {source}", whycam_data::shown_path(.path))]
     NotNpy {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// Features that are not a 2-D array.
-    #[error("{}: expected a 2-D array (points x features), got shape {shape:?}", .path.display())]
+    #[error("{}: expected a 2-D array (points x features), got shape {shape:?}", whycam_data::shown_path(.path))]
     FeatureShape { path: PathBuf, shape: Vec<u64> },
     /// A features array with no rows or no columns.
-    #[error("{}: holds no features (shape {shape:?})", .path.display())]
+    #[error("{}: holds no features (shape {shape:?})", whycam_data::shown_path(.path))]
     NoFeatures { path: PathBuf, shape: Vec<u64> },
     /// A features array whose header declares more values than whycam reads.
     #[error(
         "{}: its header declares shape {shape:?}, over the limit of {limit} values",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     FeatureLimit {
         path: PathBuf,
@@ -246,7 +246,7 @@ pub enum PipelineError {
     /// A features array whose header declares more values than the file holds.
     #[error(
         "{}: its header declares shape {shape:?}, more than the {holds} bytes the file holds",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     FeaturesCut {
         path: PathBuf,
@@ -254,10 +254,10 @@ pub enum PipelineError {
         holds: u64,
     },
     /// Features of a type other than float32 or float64.
-    #[error("{}: features must be float32 or float64, got {dtype}", .path.display())]
+    #[error("{}: features must be float32 or float64, got {dtype}", whycam_data::shown_path(.path))]
     FeatureType { path: PathBuf, dtype: String },
     /// A `samples.csv` with another number of rows than its features.
-    #[error("{} names {rows} points but {} holds {points}", .csv.display(), .features.display())]
+    #[error("{} names {rows} points but {} holds {points}", whycam_data::shown_path(.csv), whycam_data::shown_path(.features))]
     FeatureRows {
         csv: PathBuf,
         rows: usize,
@@ -265,7 +265,7 @@ pub enum PipelineError {
         points: usize,
     },
     /// A CSV file that cannot be read.
-    #[error("reading {}: {source}", .path.display())]
+    #[error("reading {}: {source}", whycam_data::shown_path(.path))]
     Csv {
         path: PathBuf,
         #[source]
@@ -284,12 +284,12 @@ pub enum PipelineError {
     /// A checkpoint to resume without the sidecar `whycam train` writes.
     #[error(
         "--resume {}: no {} beside it; resume takes a checkpoint written by whycam train",
-        .path.display(),
-        .sidecar.display()
+        whycam_data::shown_path(.path),
+        whycam_data::shown_path(.sidecar)
     )]
     NotACheckpoint { path: PathBuf, sidecar: PathBuf },
     /// A checkpoint of another architecture.
-    #[error("--resume {}: the checkpoint is a {holds}, not a {wanted}", .path.display())]
+    #[error("--resume {}: the checkpoint is a {holds}, not a {wanted}", whycam_data::shown_path(.path))]
     CheckpointArchitecture {
         path: PathBuf,
         holds: String,
@@ -327,7 +327,7 @@ pub enum PipelineError {
     #[error(
         "{} is an ONNX graph: whycam explains, predicts with and embeds ONNX models, but \
          fine-tunes only from a state dict (.pth or .safetensors) of a zoo architecture",
-        .path.display()
+        whycam_data::shown_path(.path)
     )]
     FineTuneOnnx { path: PathBuf },
     /// No image of the training data's sample could be read.
@@ -350,7 +350,7 @@ impl From<whycam_train::TrainError> for PipelineError {
 fn display_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|p| whycam_data::shown_path(p))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -15,7 +15,7 @@
 
 use crate::error::{PipelineError, Result};
 use crate::explain::sink::{ExplainSink, FileRole, WrittenFile};
-use crate::explain::summary::{ClassProbability, RunSummary};
+use crate::explain::summary::{ClassProbability, RunSummary, locate};
 use base64::Engine;
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
@@ -327,17 +327,6 @@ fn content_security_policy() -> &'static str {
 /// The heatmap overlay among an explanation's files (not the signed map, not the raw .npy).
 fn is_overlay(file: &str) -> bool {
     file.ends_with(".png") && !file.ends_with(".signed.png")
-}
-
-/// Where a file the run recorded is now: as recorded, or by its name inside `dir` when the
-/// run's directory was moved or the page is built from another working directory.
-fn locate(dir: &Path, file: &str) -> Option<PathBuf> {
-    let recorded = Path::new(file);
-    if recorded.is_file() {
-        return Some(recorded.to_path_buf());
-    }
-    let inside = dir.join(recorded.file_name()?);
-    inside.is_file().then_some(inside)
 }
 
 /// Loads `file` and encodes it at `full` pixels (and a `thumb`nail when asked); `None` when

@@ -67,7 +67,7 @@ impl ExplainSink for Recorder {
                     .iter()
                     .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                 SeenMap {
-                    name: m.name.clone(),
+                    name: m.name.to_string_lossy().into_owned(),
                     method: m.method,
                     score: m.target.score,
                     signed_mean: mean,
@@ -79,7 +79,7 @@ impl ExplainSink for Recorder {
             .lock()
             .unwrap()
             .images
-            .push((image.stem.to_string(), maps));
+            .push((image.stem.to_string_lossy().into_owned(), maps));
         Ok(Vec::new())
     }
 

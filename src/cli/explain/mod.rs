@@ -105,7 +105,7 @@ pub struct ExplainArgs {
     #[arg(long, default_value_t = 30)]
     pub fetch_timeout: u64,
     /// Image files, directories (searched recursively) or http(s) URLs.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<std::ffi::OsString>,
 }
 
 /// `--method`'s long help, listing every method the library has.
@@ -120,7 +120,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = args.inputs.clone();
     if args.samples {
         let photos = whycam_pipeline::open::sample_photos()?;
-        inputs.extend(photos.into_iter().map(|p| p.display().to_string()));
+        inputs.extend(photos.into_iter().map(PathBuf::into_os_string));
     }
     if inputs.is_empty() {
         return Err(whycam_pipeline::PipelineError::NoInputs.into());

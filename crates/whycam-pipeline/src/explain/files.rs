@@ -1,8 +1,8 @@
 //! The file sinks of an explain run: overlays, raw arrays, signed maps, titled figures,
 //! contact sheets and copies of downloaded inputs, each written into one directory.
 
-use super::sink::{ExplainSink, ExplainedImage, FileRole, WrittenFile};
-use super::summary::{ClassProbability, ImageSummary, RunSummary, Truth};
+use super::sink::{ExplainSink, ExplainedImage, FileRole, WrittenFile, with_suffix};
+use super::summary::{ClassProbability, ImageSummary, RunSummary, Truth, locate};
 use crate::error::{PipelineError, Result};
 use crate::write;
 use std::path::{Path, PathBuf};
@@ -153,13 +153,14 @@ impl ExplainSink for Figures {
         {
             let mut all = vec![Panel {
                 image: image.original.clone(),
-                title: image.stem.to_string(),
+                title: whycam_data::shown_name(image.stem).into_owned(),
             }];
             all.extend(panels);
             let figure = whycam_render::side_by_side(&all, Layout::default())?;
-            let path = self
-                .dir
-                .join(format!("{}.{}.figure.png", image.stem, method.id()));
+            let path = self.dir.join(with_suffix(
+                image.stem,
+                &format!(".{}.figure.png", method.id()),
+            ));
             write::png(&figure, &path)?;
             files.push(WrittenFile::new(path, FileRole::Figure));
         }
@@ -259,7 +260,7 @@ impl ExplainSink for Grids {
                             image: entry.image.clone(),
                         })?;
                     let picture = whycam_data::load_rgb8(
-                        Path::new(overlay),
+                        &locate(&self.dir, overlay).unwrap_or_else(|| overlay.into()),
                         &whycam_data::DecodeLimits::default(),
                     )?;
                     Ok(Tile {
@@ -340,7 +341,7 @@ impl ExplainSink for DownloadedOriginals {
     fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
         match image.source {
             Source::Url(_) => {
-                let path = self.dir.join(format!("{}.original.jpg", image.stem));
+                let path = self.dir.join(with_suffix(image.stem, ".original.jpg"));
                 write::jpeg(image.original, &path)?;
                 Ok(vec![WrittenFile::new(path, FileRole::Original)])
             }

@@ -11,8 +11,11 @@ use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use crate::open::OpenedModel;
 use crate::rank::{class_probabilities, label_of, rank};
 use rayon::prelude::*;
-use sink::{ExplainSink, ExplainedImage, ExplainedMap, FileRole, RunInfo, WrittenFile};
+use sink::{
+    ExplainSink, ExplainedImage, ExplainedMap, FileRole, RunInfo, WrittenFile, with_suffix,
+};
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -157,7 +160,7 @@ impl<'m> ExplainRun<'m> {
     ) -> Result<RunSummary> {
         let info = RunInfo {
             model: self.opened.model.name.clone(),
-            weights: self.opened.model.weights.display().to_string(),
+            weights: whycam_data::shown_path(&self.opened.model.weights).into_owned(),
             layers: self.layer_names(),
             methods: self.methods().to_vec(),
             target: self.config.target.clone(),
@@ -292,7 +295,9 @@ impl<'m> ExplainRun<'m> {
         for sink in sinks.iter_mut() {
             for file in sink.finish(&summary)? {
                 if file.role == FileRole::Grid {
-                    summary.grids.push(file.path.display().to_string());
+                    summary
+                        .grids
+                        .push(whycam_data::shown_path(&file.path).into_owned());
                 }
             }
         }
@@ -326,7 +331,7 @@ impl<'m> ExplainRun<'m> {
         &self,
         item: &'a Decoded,
         explanation: &'a ImageExplanation,
-        stem: &'a str,
+        stem: &'a OsStr,
         position: usize,
     ) -> ExplainedImage<'a> {
         let labels = &self.opened.labels;
@@ -359,9 +364,9 @@ impl<'m> ExplainRun<'m> {
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(target, probability, map)| {
-                let mut name = format!("{stem}.{}", map.method.id());
+                let mut name = with_suffix(stem, &format!(".{}", map.method.id()));
                 if several {
-                    name = format!("{name}.{}", target.target.tag());
+                    name.push(format!(".{}", target.target.tag()));
                 }
                 let heatmap = whycam_render::Heatmap {
                     height: map.map.height,
@@ -452,7 +457,7 @@ fn image_summary(
             files: files
                 .iter()
                 .filter(|f| f.map == Some(i) && listed(f))
-                .map(|f| f.path.display().to_string())
+                .map(|f| whycam_data::shown_path(&f.path).into_owned())
                 .collect(),
         })
         .collect();
@@ -460,7 +465,7 @@ fn image_summary(
         files
             .iter()
             .filter(move |f| f.role == role)
-            .map(|f| f.path.display().to_string())
+            .map(|f| whycam_data::shown_path(&f.path).into_owned())
     };
     ImageSummary {
         image: image.source.to_string(),
@@ -496,12 +501,15 @@ pub(crate) const NON_FINITE: &str =
     "the network computed NaN or infinity for this input (its logits or maps are not numbers)";
 
 /// `stem`, or `stem-2`, `stem-3`… when an earlier input had the same stem.
-fn unique_stem(used: &mut HashSet<String>, stem: &str) -> String {
-    let mut candidate = stem.to_string();
+/// `stem`, or `stem-2`, `stem-3`... if taken. Stems are compared as they are shown
+/// ([`whycam_data::shown_name`], which is what a resumed run reads back from the summary),
+/// so two names that differ only in how they are not UTF-8 still get distinct stems.
+fn unique_stem(used: &mut HashSet<String>, stem: &OsStr) -> OsString {
+    let mut candidate = stem.to_os_string();
     let mut n = 1;
-    while !used.insert(candidate.clone()) {
+    while !used.insert(whycam_data::shown_name(&candidate).into_owned()) {
         n += 1;
-        candidate = format!("{stem}-{n}");
+        candidate = with_suffix(stem, &format!("-{n}"));
     }
     candidate
 }

@@ -8,6 +8,7 @@
 
 use super::summary::{ClassProbability, ImageSummary, RunSummary, TargetSummary, Truth};
 use crate::error::{InputError, Result};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use whycam_cam::{Method, Plane};
 use whycam_data::{CropRegion, RgbImage, Source};
@@ -37,8 +38,9 @@ pub struct ExplainedImage<'a> {
     /// Its place among the run's inputs (results come in input order, but a resumed run
     /// records its earlier images first).
     pub position: usize,
-    /// The stem of its files' names, unique in the run (`cat`, `cat-2`).
-    pub stem: &'a str,
+    /// The stem of its files' names, unique in the run (`cat`, `cat-2`), byte for byte as
+    /// the input's own (see [`whycam_data::shown_name`] for showing it).
+    pub stem: &'a OsStr,
     /// The image as decoded.
     pub original: &'a RgbImage,
     /// The part of it the network saw.
@@ -66,14 +68,22 @@ pub struct ExplainedMap<'a> {
     pub overlay: RgbImage,
     /// `<stem>.<method>`, with `.<class>` when an image has several targets: the start of
     /// this map's file names.
-    pub name: String,
+    pub name: OsString,
 }
 
 impl ExplainedMap<'_> {
     /// `dir/<name>.<ext>`.
     pub fn path(&self, dir: &Path, ext: &str) -> PathBuf {
-        dir.join(format!("{}.{ext}", self.name))
+        dir.join(with_suffix(&self.name, &format!(".{ext}")))
     }
+}
+
+/// `name` followed by `suffix`: a file name that keeps `name`'s bytes even where they are
+/// not UTF-8.
+pub fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
+    let mut out = name.to_os_string();
+    out.push(suffix);
+    out
 }
 
 /// What a written file is.

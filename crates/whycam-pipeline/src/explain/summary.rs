@@ -229,16 +229,20 @@ fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
 /// Whether a file an entry lists is there, whole (outputs are renamed into place when
 /// complete, so one that exists and is not empty is whole).
 fn complete(dir: &Path, file: &str) -> bool {
-    let recorded = Path::new(file);
-    let found = if recorded.is_file() {
-        recorded.to_path_buf()
-    } else {
-        match recorded.file_name() {
-            Some(name) => dir.join(name),
-            None => return false,
-        }
-    };
-    std::fs::metadata(found).is_ok_and(|m| m.is_file() && m.len() > 0)
+    locate(dir, file).is_some_and(|found| std::fs::metadata(found).is_ok_and(|m| m.len() > 0))
+}
+
+/// Where a file a summary records is now: as recorded, or by its name inside `dir` when
+/// the run's directory was moved or is read from another working directory. The record is
+/// the name as shown ([`whycam_data::shown_path`]); a name that is not UTF-8 is found by
+/// its bytes. `None` when it is not a regular file.
+pub(crate) fn locate(dir: &Path, file: &str) -> Option<PathBuf> {
+    let recorded = whycam_data::path_from_shown(file);
+    if recorded.is_file() {
+        return Some(recorded);
+    }
+    let inside = dir.join(recorded.file_name()?);
+    inside.is_file().then_some(inside)
 }
 
 /// The stem an entry's files were named with: its first file's name up to `.<method>`.
