@@ -363,6 +363,7 @@ fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
     let run = whycam(&[
         "explain",
         "--allow-truncated",
+        "--report",
         "--out",
         &s(&allowed),
         &s(&cut),
@@ -374,6 +375,13 @@ fn a_cut_jpeg_is_refused_unless_allowed_and_then_carries_a_warning() {
     assert!(
         warnings[0].as_str().unwrap().contains("truncated"),
         "{warnings:?}"
+    );
+    // The report reads the cut photo as leniently as the run did: nothing is missing.
+    let report = std::fs::read_to_string(allowed.join("report.html")).unwrap();
+    assert!(report.contains("\"missing\":[]"), "a picture is missing");
+    assert!(
+        !report.contains("\"original\":null"),
+        "the original is missing"
     );
 }
 

@@ -72,15 +72,16 @@ impl Sizes {
 }
 
 /// Writes the report of the run at its end: `page` (e.g. `DIR/report.html`) for the run
-/// whose files are in `dir`.
+/// whose files are in `dir`, reading the input pictures within the run's own `limits`.
 pub struct Report {
     pub dir: PathBuf,
     pub page: PathBuf,
+    pub limits: DecodeLimits,
 }
 
 impl ExplainSink for Report {
     fn finish(&mut self, summary: &RunSummary) -> Result<Vec<WrittenFile>> {
-        write_summary(summary, &self.dir, &self.page)?;
+        write_summary(summary, &self.dir, &self.page, &self.limits)?;
         Ok(vec![WrittenFile::new(&self.page, FileRole::Report)])
     }
 }
@@ -147,7 +148,8 @@ struct Picture {
     full: String,
 }
 
-/// Reads `dir/explanations.json` and the pictures it names, writes the page to `out`.
+/// Reads `dir/explanations.json` and the pictures it names (within the default limits),
+/// writes the page to `out`.
 pub fn write(dir: &Path, out: &Path) -> Result<PathBuf> {
     let summary = RunSummary::read(dir)?;
     if summary.images.is_empty() && summary.errors.is_empty() {
@@ -155,13 +157,23 @@ pub fn write(dir: &Path, out: &Path) -> Result<PathBuf> {
             path: dir.join(crate::explain::summary::JsonSummary::FILE),
         });
     }
-    write_summary(&summary, dir, out)?;
+    write_summary(&summary, dir, out, &DecodeLimits::default())?;
     Ok(out.to_path_buf())
 }
 
-/// Writes the page of `summary`, whose files are in `dir`, to `out`.
-pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()> {
-    let limits = DecodeLimits::default();
+/// Writes the page of `summary`, whose files are in `dir`, to `out`, reading its pictures
+/// within `limits`. An input the run took with warnings (a truncated JPEG under
+/// `--allow-truncated`) is read as leniently as the run read it.
+pub fn write_summary(
+    summary: &RunSummary,
+    dir: &Path,
+    out: &Path,
+    limits: &DecodeLimits,
+) -> Result<()> {
+    let lenient = DecodeLimits {
+        allow_truncated: true,
+        ..*limits
+    };
     let sizes = Sizes::for_run(summary.images.len());
     let page_dir = out.parent().unwrap_or(Path::new("."));
     let images: Vec<PageImage> = summary
@@ -169,15 +181,22 @@ pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()>
         .par_iter()
         .map(|image| {
             let mut missing = Vec::new();
-            let mut load = |file: &str, thumb: Option<u32>, full: u32| {
-                let picture = picture(dir, file, thumb, full, sizes.quality, &limits);
+            let mut read = |file: &str, thumb: Option<u32>, full: u32, limits: &DecodeLimits| {
+                let picture = picture(dir, file, thumb, full, sizes.quality, limits);
                 if picture.is_none() {
                     missing.push(file.to_string());
                 }
                 picture
             };
             let original_file = image.original.as_deref().unwrap_or(&image.image);
-            let original = load(original_file, sizes.thumb, sizes.detail);
+            let original_limits = if image.warnings.is_empty() {
+                limits
+            } else {
+                &lenient
+            };
+            let original = read(original_file, sizes.thumb, sizes.detail, original_limits);
+            // whycam's own pictures are read within the run's limits.
+            let mut load = |file: &str, thumb, full| read(file, thumb, full, limits);
             let maps = image
                 .explanations
                 .iter()
@@ -237,7 +256,7 @@ pub fn write_summary(summary: &RunSummary, dir: &Path, out: &Path) -> Result<()>
     let grids = summary
         .grids
         .par_iter()
-        .filter_map(|g| picture(dir, g, Some(THUMB), FIGURE, 82, &limits))
+        .filter_map(|g| picture(dir, g, Some(THUMB), FIGURE, 82, limits))
         .collect();
     let data = PageData {
         title: format!(
@@ -587,7 +606,7 @@ mod tests {
         }))
         .unwrap();
         let out = dir.join("report.html");
-        write_summary(&summary, dir, &out).unwrap();
+        write_summary(&summary, dir, &out, &DecodeLimits::default()).unwrap();
         let page = std::fs::read_to_string(&out).unwrap();
         let data: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
         let images = data["images"].as_array().unwrap();

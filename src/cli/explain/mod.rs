@@ -183,6 +183,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         sinks.push(Box::new(Report {
             dir: out.clone(),
             page: page.clone(),
+            limits: model.limits,
         }));
     }
     sinks.push(Box::new(ProgressSink(None)));
