@@ -72,9 +72,80 @@ pub fn trapezoid(curve: &[f32], fractions: &[f32]) -> f32 {
     area as f32
 }
 
+/// One image's perturbed inputs, to be scored in any batches (alongside other maps' and
+/// metrics'), then turned into curves by [`DeletionPlan::finish`].
+#[derive(Debug, Clone)]
+pub struct DeletionPlan {
+    fractions: Vec<f32>,
+    /// What each perturbed input is: the all-baseline input, then deletion and insertion at
+    /// every interior point.
+    jobs: Vec<(Curve, usize)>,
+}
+
+impl DeletionPlan {
+    /// The plan and its perturbed inputs (`2K − 3` for `K` points), `steps` intervals
+    /// (torchcam: 20).
+    pub fn new(input: Chw<'_>, map: Map<'_>, steps: usize) -> Result<(Self, Vec<Vec<f32>>)> {
+        map.check_covers(&input)?;
+        if steps == 0 {
+            return Err(EvalError::Parameter(
+                "deletion/insertion needs at least 1 step".into(),
+            ));
+        }
+        let n = input.plane();
+        let counts = counts(n, steps);
+        let points = counts.len();
+        let rank = ranks(map.data());
+        let mut jobs = vec![(Curve::Baseline, points - 1)];
+        for k in 1..points - 1 {
+            jobs.push((Curve::Deletion, k));
+            jobs.push((Curve::Insertion, k));
+        }
+        let inputs = jobs
+            .iter()
+            .map(|&(curve, k)| perturb(input, &rank, counts[k], curve))
+            .collect();
+        let fractions = counts.iter().map(|&c| c as f32 / n as f32).collect();
+        Ok((Self { fractions, jobs }, inputs))
+    }
+
+    /// The curves and areas from `original` (the explained class's score on the unperturbed
+    /// input) and the scores of the plan's inputs, in their order.
+    pub fn finish(&self, original: f32, scores: &[f32]) -> Result<DeletionInsertion> {
+        if scores.len() != self.jobs.len() {
+            return Err(EvalError::ScoreCount {
+                expected: self.jobs.len(),
+                got: scores.len(),
+            });
+        }
+        let points = self.fractions.len();
+        let mut deletion = vec![0.0; points];
+        let mut insertion = vec![0.0; points];
+        deletion[0] = original;
+        insertion[points - 1] = original;
+        for (&(curve, k), &s) in self.jobs.iter().zip(scores) {
+            match curve {
+                Curve::Deletion => deletion[k] = s,
+                Curve::Insertion => insertion[k] = s,
+                Curve::Baseline => {
+                    deletion[points - 1] = s;
+                    insertion[0] = s;
+                }
+            }
+        }
+        Ok(DeletionInsertion {
+            deletion_auc: trapezoid(&deletion, &self.fractions),
+            insertion_auc: trapezoid(&insertion, &self.fractions),
+            fractions: self.fractions.clone(),
+            deletion,
+            insertion,
+        })
+    }
+}
+
 /// Deletion and Insertion for one image, `steps` intervals (torchcam: 20), `original` the
-/// explained class's score on the unperturbed input. Perturbed inputs go to `score` in calls of
-/// at most [`MAX_BATCH`].
+/// explained class's score on the unperturbed input: a [`DeletionPlan`] whose inputs go to
+/// `score` in calls of at most [`MAX_BATCH`].
 pub fn deletion_insertion<E>(
     input: Chw<'_>,
     map: Map<'_>,
@@ -85,51 +156,12 @@ pub fn deletion_insertion<E>(
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    map.check_covers(&input)?;
-    if steps == 0 {
-        return Err(EvalError::Parameter(
-            "deletion/insertion needs at least 1 step".into(),
-        ));
+    let (plan, inputs) = DeletionPlan::new(input, map, steps)?;
+    let mut scores = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(MAX_BATCH) {
+        scores.extend(score_batch(&mut score, chunk)?);
     }
-    let n = input.plane();
-    let counts = counts(n, steps);
-    let points = counts.len();
-    let rank = ranks(map.data());
-    // Jobs: the all-baseline input, then deletion and insertion at every interior count.
-    let mut jobs = vec![(Curve::Baseline, points - 1)];
-    for k in 1..points - 1 {
-        jobs.push((Curve::Deletion, k));
-        jobs.push((Curve::Insertion, k));
-    }
-    let mut deletion = vec![0.0; points];
-    let mut insertion = vec![0.0; points];
-    deletion[0] = original;
-    insertion[points - 1] = original;
-    for chunk in jobs.chunks(MAX_BATCH) {
-        let batch: Vec<Vec<f32>> = chunk
-            .iter()
-            .map(|&(curve, k)| perturb(input, &rank, counts[k], curve))
-            .collect();
-        let scores = score_batch(&mut score, &batch)?;
-        for (&(curve, k), s) in chunk.iter().zip(scores) {
-            match curve {
-                Curve::Deletion => deletion[k] = s,
-                Curve::Insertion => insertion[k] = s,
-                Curve::Baseline => {
-                    deletion[points - 1] = s;
-                    insertion[0] = s;
-                }
-            }
-        }
-    }
-    let fractions: Vec<f32> = counts.iter().map(|&c| c as f32 / n as f32).collect();
-    Ok(DeletionInsertion {
-        deletion_auc: trapezoid(&deletion, &fractions),
-        insertion_auc: trapezoid(&insertion, &fractions),
-        fractions,
-        deletion,
-        insertion,
-    })
+    plan.finish(original, &scores)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +240,26 @@ mod tests {
         assert_eq!(r.insertion, vec![0.0, 5.0, 10.0]);
         assert_eq!(r.deletion_auc, 5.0);
         assert_eq!(r.insertion_auc, 5.0);
+    }
+
+    #[test]
+    fn a_plan_scored_elsewhere_gives_the_same_curves() {
+        let x = [4.0, 3.0, 2.0, 1.0];
+        let m = [0.1, 0.9, 0.5, 0.0];
+        let input = Chw::new(&x, [1, 2, 2]).unwrap();
+        let map = Map::new(&m, [2, 2]).unwrap();
+        let (plan, inputs) = DeletionPlan::new(input, map, 2).unwrap();
+        assert_eq!(inputs.len(), 3);
+        let scores: Vec<f32> = inputs.iter().map(|b| b.iter().sum()).collect();
+        let r = plan.finish(10.0, &scores).unwrap();
+        assert_eq!(r.deletion, vec![10.0, 5.0, 0.0]);
+        assert!(matches!(
+            plan.finish(10.0, &scores[..2]),
+            Err(EvalError::ScoreCount {
+                expected: 3,
+                got: 2
+            })
+        ));
     }
 
     #[test]

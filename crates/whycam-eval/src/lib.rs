@@ -7,6 +7,12 @@
 //! decides what a score is (softmax, or sigmoid for a one-logit head). Each metric file cites
 //! its paper and the reference code it matches, and states its value for a constant map.
 //!
+//! To share forward passes across metrics and maps, skip the callback: each perturbation metric
+//! also hands out its perturbed inputs and takes their scores back ([`avg_drop::masked_input`]
+//! with [`avg_drop::from_scores`] and [`confidence::from_scores`], one input for both;
+//! [`deletion::DeletionPlan`]; [`road::RoadPlan`]), so a caller can score every method's inputs
+//! for an image in one batch stream.
+//!
 //! | metric | file | reference |
 //! |---|---|---|
 //! | Average Drop, Increase in Confidence | [`avg_drop`] | torchcam 0.5.0 `ClassificationMetric` |

@@ -218,50 +218,49 @@ pub fn impute(input: Chw<'_>, known: &[bool], noise: f32, seed: u64) -> Result<V
     Ok(out)
 }
 
-/// ROAD for one image: MoRF and LeRF at every percentile, `original` the explained class's score
-/// on the unperturbed input. The imputed inputs (two per percentile) go to `score` in calls of at
-/// most [`crate::deletion::MAX_BATCH`].
-pub fn road<E>(
-    input: Chw<'_>,
-    map: Map<'_>,
-    original: f32,
-    options: &RoadOptions,
-    mut score: impl FnMut(&[Vec<f32>]) -> std::result::Result<Vec<f32>, E>,
-) -> Result<Road>
-where
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    map.check_covers(&input)?;
-    if options.percentiles.is_empty() {
-        return Err(EvalError::Parameter(
-            "ROAD needs at least one percentile".into(),
-        ));
-    }
-    if let Some(q) = options
-        .percentiles
-        .iter()
-        .find(|q| !(**q > 0.0 && **q < 100.0))
-    {
-        return Err(EvalError::Parameter(format!(
-            "ROAD percentile {q} is outside (0, 100)"
-        )));
-    }
-    if !options.noise.is_finite() || options.noise < 0.0 {
-        return Err(EvalError::Parameter(format!(
-            "ROAD noise {} is not a standard deviation",
-            options.noise
-        )));
-    }
-    let mut jobs = Vec::new();
-    for order in [Order::MostRelevantFirst, Order::LeastRelevantFirst] {
-        for (k, &q) in options.percentiles.iter().enumerate() {
-            jobs.push((order, k, q));
+/// One image's imputed inputs (MoRF at every percentile, then LeRF), to be scored in any
+/// batches, then turned into [`Road`] by [`RoadPlan::finish`].
+#[derive(Debug, Clone)]
+pub struct RoadPlan {
+    percentiles: usize,
+}
+
+impl RoadPlan {
+    /// The plan and its `2 × percentiles` imputed inputs (the solves run in parallel).
+    pub fn new(
+        input: Chw<'_>,
+        map: Map<'_>,
+        options: &RoadOptions,
+    ) -> Result<(Self, Vec<Vec<f32>>)> {
+        map.check_covers(&input)?;
+        if options.percentiles.is_empty() {
+            return Err(EvalError::Parameter(
+                "ROAD needs at least one percentile".into(),
+            ));
         }
-    }
-    let mut scores = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(crate::deletion::MAX_BATCH) {
+        if let Some(q) = options
+            .percentiles
+            .iter()
+            .find(|q| !(**q > 0.0 && **q < 100.0))
+        {
+            return Err(EvalError::Parameter(format!(
+                "ROAD percentile {q} is outside (0, 100)"
+            )));
+        }
+        if !options.noise.is_finite() || options.noise < 0.0 {
+            return Err(EvalError::Parameter(format!(
+                "ROAD noise {} is not a standard deviation",
+                options.noise
+            )));
+        }
+        let mut jobs = Vec::new();
+        for order in [Order::MostRelevantFirst, Order::LeastRelevantFirst] {
+            for (k, &q) in options.percentiles.iter().enumerate() {
+                jobs.push((order, k, q));
+            }
+        }
         // The solves are independent and each mostly sequential: one per thread.
-        let batch = chunk
+        let inputs = jobs
             .par_iter()
             .map(|&(order, k, q)| {
                 let seed = options.seed ^ ((k as u64) << 32) ^ (order as u64);
@@ -273,23 +272,55 @@ where
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        scores.extend(
-            score_batch(&mut score, &batch)?
-                .into_iter()
-                .map(|s| s - original),
-        );
+        let plan = Self {
+            percentiles: options.percentiles.len(),
+        };
+        Ok((plan, inputs))
     }
-    let lerf_scores = scores.split_off(options.percentiles.len());
-    let morf_scores = scores;
-    let mean = |s: &[f32]| (s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64) as f32;
-    let (morf, lerf) = (mean(&morf_scores), mean(&lerf_scores));
-    Ok(Road {
-        combined: (lerf - morf) / 2.0,
-        morf_scores,
-        lerf_scores,
-        morf,
-        lerf,
-    })
+
+    /// ROAD's values from `original` (the explained class's score on the unperturbed input)
+    /// and the scores of the plan's inputs, in their order.
+    pub fn finish(&self, original: f32, scores: &[f32]) -> Result<Road> {
+        if scores.len() != 2 * self.percentiles {
+            return Err(EvalError::ScoreCount {
+                expected: 2 * self.percentiles,
+                got: scores.len(),
+            });
+        }
+        let mut morf_scores: Vec<f32> = scores.iter().map(|s| s - original).collect();
+        let lerf_scores = morf_scores.split_off(self.percentiles);
+        let mean =
+            |s: &[f32]| (s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64) as f32;
+        let (morf, lerf) = (mean(&morf_scores), mean(&lerf_scores));
+        Ok(Road {
+            combined: (lerf - morf) / 2.0,
+            morf_scores,
+            lerf_scores,
+            morf,
+            lerf,
+        })
+    }
+}
+
+/// ROAD for one image: MoRF and LeRF at every percentile, `original` the explained class's score
+/// on the unperturbed input: a [`RoadPlan`] whose inputs go to `score` in calls of at most
+/// [`crate::deletion::MAX_BATCH`].
+pub fn road<E>(
+    input: Chw<'_>,
+    map: Map<'_>,
+    original: f32,
+    options: &RoadOptions,
+    mut score: impl FnMut(&[Vec<f32>]) -> std::result::Result<Vec<f32>, E>,
+) -> Result<Road>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (plan, inputs) = RoadPlan::new(input, map, options)?;
+    let mut scores = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(crate::deletion::MAX_BATCH) {
+        scores.extend(score_batch(&mut score, chunk)?);
+    }
+    plan.finish(original, &scores)
 }
 
 /// Standard normal deviates from splitmix64 and the Box–Muller transform (no extra dependency).
