@@ -3,6 +3,7 @@
 
 mod data_args;
 mod embed;
+mod evaluate;
 mod explain;
 mod fetch;
 mod model_args;
@@ -36,6 +37,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Explain classifications with class activation maps (CAM, Grad-CAM, ...).
     Explain(explain::ExplainArgs),
+    /// Which map to trust: faithfulness and localisation metrics of the methods' maps.
+    Evaluate(evaluate::EvaluateArgs),
     /// Write a self-contained HTML report of an `explain` run.
     Report(report::ReportArgs),
     /// Download pretrained weights and sample photos into the cache.
@@ -143,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Models(args) => models::run(args),

@@ -166,7 +166,22 @@ pub enum PipelineError {
     /// A true-labels CSV line that is not `path,label`.
     #[error("{}:{line}: expected path,label", whycam_data::shown_path(.path))]
     TruthLineMalformed { path: PathBuf, line: usize },
-    /// A true-labels CSV line naming a class the model does not have.
+    /// A `--metric` name that is not one.
+    #[error("unknown metric \"{name}\"; the metrics are {known}")]
+    UnknownMetric { name: String, known: String },
+    /// A localisation metric without the boxes it needs.
+    #[error(
+        "--metric {metric} needs each image's object box: give --boxes FILE (path,x0,y0,x1,y1[,label])"
+    )]
+    MetricNeedsBoxes { metric: &'static str },
+    /// A `--boxes` CSV line that is not a box.
+    #[error("{}:{line}: {problem}", whycam_data::shown_path(.path))]
+    BoxLine {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+    /// A CSV line (true labels, boxes) naming a class the model does not have.
     #[error("{}:{line}: \"{label}\" is not one of the model's {classes} classes", whycam_data::shown_path(.path))]
     TruthUnknownLabel {
         path: PathBuf,

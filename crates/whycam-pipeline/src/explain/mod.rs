@@ -312,7 +312,10 @@ impl<'m> ExplainRun<'m> {
             .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 
-    fn explain_batch(&self, batch: &[Decoded]) -> whycam_cam::Result<Vec<ImageExplanation>> {
+    pub(crate) fn explain_batch(
+        &self,
+        batch: &[Decoded],
+    ) -> whycam_cam::Result<Vec<ImageExplanation>> {
         let mut out = Vec::with_capacity(batch.len());
         for run in same_size_runs(batch, |d| &d.prepared) {
             let x = batch_tensor(run.iter().map(|d| &d.prepared), self.opened.model.device());
@@ -515,7 +518,7 @@ fn unique_stem(used: &mut HashSet<String>, stem: &OsStr) -> OsString {
 }
 
 /// The probability of a target: its class's, or the sum over a group's classes.
-fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
+pub(crate) fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
     match target.class {
         Some(c) => probabilities.get(c).copied().unwrap_or(0.0),
         None => target

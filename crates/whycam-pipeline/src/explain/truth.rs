@@ -2,17 +2,15 @@
 //! sits in when its name is a class label (ImageFolder's layout: `val/tabby/cat1.jpg`).
 
 use crate::error::{PipelineError, Result};
-use std::collections::HashMap;
+use crate::per_input::{PerInput, csv_rows};
 use std::path::Path;
 use whycam_data::{Source, find_class};
 
 /// True class indices by input, as given in a CSV.
 #[derive(Debug, Default)]
 pub struct Truths {
-    /// By the path as written in the CSV.
-    by_path: HashMap<String, usize>,
-    /// By file name, for names that occur once.
-    by_name: HashMap<String, Option<usize>>,
+    /// From the CSV, by path or file name.
+    given: PerInput<usize>,
     /// Whether a CSV was given (then folder names are not consulted).
     from_csv: bool,
 }
@@ -23,78 +21,48 @@ impl Truths {
     /// the last field). Labels are class names or indices; an unknown label is an error
     /// naming the line.
     pub fn from_csv(path: &Path, labels: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(PipelineError::io("reading true labels from", path))?;
+        let malformed = |line| PipelineError::TruthLineMalformed {
+            path: path.to_path_buf(),
+            line,
+        };
         let mut truths = Truths {
             from_csv: true,
             ..Truths::default()
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (n, record) in reader.records().enumerate() {
-            let line = |record: Option<&csv::StringRecord>| {
-                record
-                    .and_then(|r| r.position())
-                    .map_or(n + 1, |p| p.line() as usize)
-            };
-            let record = record.map_err(|_| PipelineError::TruthLineMalformed {
-                path: path.to_path_buf(),
-                line: n + 1,
-            })?;
-            let fields: Vec<&str> = record.iter().collect();
+        for (n, row) in csv_rows(path, "reading true labels from", malformed)?
+            .into_iter()
+            .enumerate()
+        {
             let is_header = n == 0
-                && fields.len() == 2
-                && fields[0].eq_ignore_ascii_case("path")
-                && fields[1].eq_ignore_ascii_case("label");
-            if is_header || fields.iter().all(|f| f.is_empty()) {
+                && row.fields.len() == 2
+                && row.fields[0].eq_ignore_ascii_case("path")
+                && row.fields[1].eq_ignore_ascii_case("label");
+            let [file @ .., label] = row.fields.as_slice() else {
+                continue;
+            };
+            if is_header {
                 continue;
             }
-            let [file @ .., label] = fields.as_slice() else {
-                continue;
-            };
             if file.is_empty() {
-                return Err(PipelineError::TruthLineMalformed {
-                    path: path.to_path_buf(),
-                    line: line(Some(&record)),
-                });
+                return Err(malformed(row.line));
             }
             let Some(class) = find_class(labels, label) else {
                 return Err(PipelineError::TruthUnknownLabel {
                     path: path.to_path_buf(),
-                    line: line(Some(&record)),
+                    line: row.line,
                     label: label.to_string(),
                     classes: labels.len(),
                 });
             };
-            let file = file.join(",");
-            if let Some(name) = Path::new(&file).file_name() {
-                let name = name.to_string_lossy().into_owned();
-                let entry = truths.by_name.entry(name).or_insert(Some(class));
-                if *entry != Some(class) {
-                    // The same file name with two labels: ambiguous by name.
-                    *entry = None;
-                }
-            }
-            truths.by_path.insert(file, class);
+            truths.given.insert(file.join(","), class);
         }
         Ok(truths)
     }
 
     /// The true class of `source`, if known.
     pub fn find(&self, source: &Source, labels: &[String]) -> Option<usize> {
-        let name = source.name();
         if self.from_csv {
-            let file_name = Path::new(name.as_ref())
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned());
-            return self
-                .by_path
-                .get(name.as_ref())
-                .copied()
-                .or_else(|| file_name.and_then(|f| self.by_name.get(&f).copied().flatten()));
+            return self.given.find(source).copied();
         }
         match source {
             Source::File(path) => path

@@ -1,0 +1,210 @@
+//! `whycam evaluate`: which map to trust, as the peers' faithfulness and localisation
+//! metrics per method.
+
+use super::model_args::ModelArgs;
+use super::progress::Progress;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use whycam_cam::Method;
+use whycam_pipeline::evaluate::{
+    EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
+};
+use whycam_pipeline::write::{self, DirLock};
+use whycam_pipeline::{InputError, Sources};
+
+/// Score the methods' maps: faithfulness (Average Drop, Deletion/Insertion, ROAD...) and,
+/// with boxes, localisation.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Methods compared, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "gradcam")]
+    pub method: Vec<String>,
+    /// Target layers, comma-separated (see `whycam models NAME`); several are averaged.
+    #[arg(long, value_delimiter = ',')]
+    pub layer: Vec<String>,
+    /// What to explain: auto (the top class), a class index, a label, or a class group.
+    #[arg(long, default_value = "auto")]
+    pub target: String,
+    /// Metrics, comma-separated: avg-drop, increase, deletion, insertion, road-morf,
+    /// road-lerf, road-combined, drop, increase-pgc, sparseness, pointing-game,
+    /// energy-pointing-game. Default: all but the two pointing games (which need --boxes).
+    #[arg(long, value_delimiter = ',')]
+    pub metric: Vec<String>,
+    /// Deletion/insertion steps (torchcam's default).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub steps: u32,
+    /// Standard deviation of ROAD's imputation noise (pytorch-grad-cam's default).
+    #[arg(long, default_value_t = 0.01)]
+    pub road_noise: f32,
+    /// Seed of ROAD's noise and of the bootstrap intervals.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Object boxes, a CSV of path,x0,y0,x1,y1[,label] in the original image's pixels
+    /// (for pointing-game and energy-pointing-game).
+    #[arg(long)]
+    pub boxes: Option<PathBuf>,
+    /// Images explained together.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch_size: u32,
+    /// Perturbed inputs scored in one forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub score_batch_size: u32,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write evaluation.json and evaluation.csv (one row per image, method and
+    /// metric) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Add the sample photos (fetched into the cache on first use) to the inputs.
+    #[arg(long)]
+    pub samples: bool,
+    /// Image files, directories (searched recursively) or http(s) URLs.
+    pub inputs: Vec<std::ffi::OsString>,
+}
+
+pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let mut inputs = args.inputs.clone();
+    if args.samples {
+        let photos = whycam_pipeline::open::sample_photos()?;
+        inputs.extend(photos.into_iter().map(PathBuf::into_os_string));
+    }
+    if inputs.is_empty() {
+        return Err(whycam_pipeline::PipelineError::NoInputs.into());
+    }
+    let methods = args
+        .method
+        .iter()
+        .map(|m| m.parse::<Method>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let metrics = if args.metric.is_empty() {
+        Metric::defaults()
+    } else {
+        args.metric
+            .iter()
+            .map(|m| m.parse::<Metric>())
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let model = args.model.load_for_layers(&args.layer)?;
+    let config = EvaluateConfig {
+        methods,
+        layers: args.layer.clone(),
+        target: args.target.clone(),
+        metrics,
+        steps: args.steps as usize,
+        road_noise: args.road_noise,
+        seed: args.seed,
+        boxes: args.boxes.clone(),
+        batch_size: args.batch_size as usize,
+        score_batch_size: args.score_batch_size as usize,
+        stop: Some(super::stop_on_ctrl_c()?),
+        ..EvaluateConfig::default()
+    };
+    let run = EvaluateRun::new(&model, config)?;
+    let _lock = match &args.out {
+        Some(out) => {
+            whycam_pipeline::explain::files::create_dir(out)?;
+            Some(DirLock::acquire(out)?)
+        }
+        None => None,
+    };
+    let inputs = Sources::collect(&inputs);
+    let mut progress = Bar(None);
+    let report = run.run(&inputs.found, inputs.failed, &mut progress)?;
+    drop(progress);
+    if let Some(out) = &args.out {
+        let json = serde_json::to_vec_pretty(&report)?;
+        write::atomically(&out.join("evaluation.json"), &json)?;
+        write::atomically(
+            &out.join("evaluation.csv"),
+            per_image_csv(&report)?.as_bytes(),
+        )?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        print_table(&mut stdout, &report)?;
+    }
+    let code = super::exit_for_failures(&report.errors);
+    if report.interrupted {
+        eprintln!("interrupted: {} image(s) done", report.images.len());
+        return Ok(ExitCode::from(super::INTERRUPTED));
+    }
+    Ok(code)
+}
+
+/// The progress bar, stepped by each image scored or failed.
+struct Bar(Option<Progress>);
+
+impl EvaluateSink for Bar {
+    fn begin(&mut self, inputs: usize) {
+        self.0 = Some(Progress::images(inputs));
+    }
+    fn image(&mut self, _scores: &ImageScores) {
+        self.0.as_ref().map(Progress::step);
+    }
+    fn error(&mut self, _error: &InputError) {
+        self.0.as_ref().map(Progress::step);
+    }
+}
+
+/// `image,method,metric,value` rows.
+fn per_image_csv(report: &EvaluateReport) -> anyhow::Result<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["image", "target", "method", "metric", "value"])?;
+    for image in &report.images {
+        for (method, values) in &image.methods {
+            for (metric, value) in values {
+                writer.write_record([
+                    image.image.as_str(),
+                    image.target.as_str(),
+                    method,
+                    metric,
+                    &value.to_string(),
+                ])?;
+            }
+        }
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+/// Method × metric: mean [95% interval].
+fn print_table(out: &mut impl Write, report: &EvaluateReport) -> std::io::Result<()> {
+    let shown = super::shown;
+    writeln!(
+        out,
+        "model {} ({}), layers {}, {} image(s)",
+        shown(&report.model),
+        shown(&report.weights),
+        report.layers.join(" + "),
+        report.images.len()
+    )?;
+    let metrics: Vec<&str> = Metric::ALL
+        .into_iter()
+        .map(Metric::id)
+        .filter(|m| report.intervals.values().any(|v| v.contains_key(*m)))
+        .collect();
+    for metric in metrics {
+        let better = match metric.parse::<Metric>() {
+            Ok(m) if m.higher_is_better() => "higher is better",
+            _ => "lower is better",
+        };
+        writeln!(out, "\n{metric} ({better})")?;
+        for (method, summaries) in &report.intervals {
+            if let Some(s) = summaries.get(metric) {
+                writeln!(
+                    out,
+                    "  {method:<16} {:>9.4}  [{:.4}, {:.4}]",
+                    s.mean, s.low, s.high
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

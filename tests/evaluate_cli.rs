@@ -1,0 +1,177 @@
+//! `whycam evaluate` end to end (issue 17): the binary's values against the peers' own
+//! (torchcam 0.5.0 and pytorch-grad-cam 1.5.7, `tools/reference/metric_goldens.py`) on the
+//! default model and the test photos, and what it says about bad requests.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use support::{data_dir, s, stderr, whycam};
+
+/// The peers' metric names in the golden file, and whycam's.
+const NAMES: [(&str, &str); 9] = [
+    ("avg_drop", "avg-drop"),
+    ("increase", "increase"),
+    ("deletion", "deletion"),
+    ("insertion", "insertion"),
+    ("pgc_drop", "drop"),
+    ("pgc_increase", "increase-pgc"),
+    ("road_morf", "road-morf"),
+    ("road_lerf", "road-lerf"),
+    ("road_combined", "road-combined"),
+];
+
+fn evaluate_json(args: &[&str]) -> Value {
+    let run = whycam(args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    serde_json::from_slice(&run.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn every_metric_matches_torchcam_and_pytorch_grad_cam_per_image() {
+    let golden = support::json(&data_dir().join("goldens/metrics_efficientnet-lite0.json"));
+    let photos = data_dir().join("photos224");
+    // The goldens feed the 224x224 photos as they are, with ROAD's noise off.
+    let report = evaluate_json(&[
+        "evaluate",
+        "--preprocess",
+        "none",
+        "--road-noise",
+        "0",
+        "--method",
+        "gradcam,gradcam++",
+        "--json",
+        &s(&photos),
+    ]);
+    let mut ours = HashMap::new();
+    for image in report["images"].as_array().unwrap() {
+        let name = image["image"].as_str().unwrap().rsplit('/').next().unwrap();
+        for (method, values) in image["methods"].as_object().unwrap() {
+            ours.insert((name.to_string(), method.clone()), (image, values));
+        }
+    }
+    let cases = golden["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 10);
+    let mut worst: HashMap<&str, f64> = HashMap::new();
+    for case in cases {
+        let key = (
+            case["image"].as_str().unwrap().to_string(),
+            case["method"].as_str().unwrap().to_string(),
+        );
+        let (image, values) = ours.get(&key).unwrap_or_else(|| panic!("{key:?} missing"));
+        let p = image["probability"].as_f64().unwrap();
+        assert!(
+            (p - case["probability"].as_f64().unwrap()).abs() < 1e-4,
+            "{key:?}"
+        );
+        for (peer, name) in NAMES {
+            let expected = case["metrics"][peer].as_f64().unwrap();
+            let got = values[name].as_f64().unwrap();
+            let diff = (got - expected).abs();
+            let tolerance = match name {
+                // Yes or no: equal.
+                "increase" | "increase-pgc" => 0.0,
+                n if n.starts_with("road") => 1e-2,
+                _ => 2e-3,
+            };
+            assert!(
+                diff <= tolerance,
+                "{key:?} {name}: whycam {got}, peer {expected}"
+            );
+            let w = worst.entry(name).or_default();
+            *w = w.max(diff);
+        }
+    }
+    println!("largest differences from the peers: {worst:?}");
+    // The means are the images' means.
+    let mean = report["metrics"]["gradcam"]["deletion"].as_f64().unwrap();
+    let by_image: f64 = cases
+        .iter()
+        .filter(|c| c["method"] == "gradcam")
+        .map(|c| c["metrics"]["deletion"].as_f64().unwrap())
+        .sum::<f64>()
+        / 5.0;
+    assert!((mean - by_image).abs() < 2e-3, "{mean} vs {by_image}");
+}
+
+#[test]
+fn boxes_give_the_pointing_games_and_bad_requests_are_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = data_dir().join("photos224/chelsea.png");
+    let (photo_arg, boxes) = (s(&photo), tmp.path().join("boxes.csv"));
+    // A box over the cat's head, and one for a photo not in the run.
+    std::fs::write(
+        &boxes,
+        "path,x0,y0,x1,y1\nchelsea.png,60,10,180,130\nx.png,0,0,1,1\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let report = evaluate_json(&[
+        "evaluate",
+        "--metric",
+        "pointing-game,energy-pointing-game,sparseness",
+        "--boxes",
+        &s(&boxes),
+        "--out",
+        &s(&out),
+        "--json",
+        &photo_arg,
+    ]);
+    let values = &report["images"][0]["methods"]["gradcam"];
+    let energy = values["energy-pointing-game"].as_f64().unwrap();
+    assert!(values["pointing-game"] == 1.0, "{values}");
+    assert!(energy > 0.3 && energy <= 1.0, "{values}");
+    let csv = std::fs::read_to_string(out.join("evaluation.csv")).unwrap();
+    assert!(
+        csv.starts_with("image,target,method,metric,value\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let saved = support::json(&out.join("evaluation.json"));
+    assert_eq!(saved["metrics"], report["metrics"]);
+
+    let refused = |args: &[&str], needles: &[&str]| {
+        let run = whycam(args);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "{err}");
+        assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+    };
+    refused(
+        &["evaluate", "--metric", "pointing-game", &photo_arg],
+        &["--metric pointing-game needs", "--boxes"],
+    );
+    refused(
+        &["evaluate", "--metric", "faithfulness", &photo_arg],
+        &[
+            "unknown metric \"faithfulness\"",
+            "avg-drop",
+            "road-combined",
+        ],
+    );
+    refused(&["evaluate", "--target", "5000", &photo_arg], &["5000"]);
+    // A box past the image's edge fails that image only, naming it.
+    let coffee = s(&data_dir().join("photos224/coffee.png"));
+    std::fs::write(
+        &boxes,
+        "chelsea.png,100,100,300,120\ncoffee.png,10,10,100,100\n",
+    )
+    .unwrap();
+    let run = whycam(&[
+        "evaluate",
+        "--metric",
+        "pointing-game",
+        "--boxes",
+        &s(&boxes),
+        "--json",
+        &photo_arg,
+        &coffee,
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["images"].as_array().unwrap().len(), 1);
+    let error = &report["errors"][0];
+    assert!(error["image"].as_str().unwrap().ends_with("chelsea.png"));
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains("outside the 224x224 image"), "{message}");
+    assert!(stderr(&run).contains("chelsea.png"), "{}", stderr(&run));
+}
