@@ -21,6 +21,7 @@
 //! | Drop / Increase in Confidence | [`confidence`] | pytorch-grad-cam 1.5.7 `metrics/cam_mult_image.py` |
 //! | Sparseness (Gini index) | [`sparseness`] | Quantus `Sparseness` |
 //! | Pointing game, energy pointing game | [`pointing`] | TorchRay `PointingGame`, Score-CAM |
+//! | Spearman rank correlation, SSIM (model-randomisation check) | [`similarity`] | `scipy.stats.spearmanr`, skimage `structural_similarity` |
 //!
 //! Parity with the peers: `tests/parity.rs` against `tools/reference/metric_goldens.py`.
 
@@ -32,6 +33,7 @@ mod input;
 mod map;
 pub mod pointing;
 pub mod road;
+pub mod similarity;
 pub mod sparseness;
 
 pub use error::{EvalError, Result};
