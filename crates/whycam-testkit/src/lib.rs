@@ -5,10 +5,13 @@
 //!
 //! The helpers that need whycam's own crates sit behind features, so that a crate's tests pull
 //! in only crates below it: `photos` (whycam-data) and `cam` (whycam-models and whycam-cam).
+//! `fuzz` adds the harness of the mutation tests ([`mutate`], with proptest).
 
 mod goldens;
 #[cfg(feature = "cam")]
 mod gradients;
+#[cfg(feature = "fuzz")]
+pub mod mutate;
 pub mod simd;
 
 #[cfg(feature = "photos")]
