@@ -392,6 +392,26 @@ fn small_config(file: &mut WeightsFile) -> Result<WhycamSmallConfig> {
                 .into(),
         });
     }
+    // A block's second convolution has width² weights: it must be in the file, so that the
+    // network built is no larger than the file holds (one damaged width of 100,000 would
+    // otherwise ask for 360 GB).
+    for (i, &width) in config.widths.iter().enumerate() {
+        let name = format!("blocks.{i}.conv2.weight");
+        let shape = file.shape(&name)?;
+        if shape.as_deref() != Some(&[width, width, 3, 3][..]) {
+            let found = match shape {
+                Some(shape) => format!("has shape {shape:?}"),
+                None => "is missing".to_string(),
+            };
+            return Err(ModelError::Format {
+                path: file.path().to_path_buf(),
+                message: format!(
+                    "not a whycam-small checkpoint: {name} {found}, expected \
+                     [{width}, {width}, 3, 3] after blocks.{i}.conv1.weight"
+                ),
+            });
+        }
+    }
     Ok(config)
 }
 

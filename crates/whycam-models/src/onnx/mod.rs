@@ -204,7 +204,8 @@ fn fuse_pads_into_convs(
                 && let ops::AutoPad::Explicit(own) = &mut window.pad
             {
                 for (o, e) in own.iter_mut().zip(extra) {
-                    *o += e;
+                    // Saturating: huge pads are refused when the convolution runs.
+                    *o = o.saturating_add(e);
                 }
             }
             nodes[i].inputs[0] = Some(input);
@@ -329,6 +330,21 @@ impl OnnxModel {
         let input = id_of(&image.name);
         let input_size = dims[2].zip(dims[3]);
         let static_batch = dims[0];
+        // Loading runs the graph once on a blank batch of this size: it must be one whycam
+        // could feed, not whatever a damaged file declares.
+        let max = whycam_data::PreprocessConfig::MAX_SIZE as usize;
+        if let Some((h, w)) = input_size
+            && (h > max || w > max)
+        {
+            return Err(not_image(format!(
+                "input {:?} is {h}x{w} px; whycam feeds images of at most {max}x{max} px",
+                image.name
+            )));
+        }
+        let (h, w) = input_size.unwrap_or((224, 224));
+        if let Err(reason) = ops::element_count(&[static_batch.unwrap_or(1), 3, h, w]) {
+            return Err(not_image(format!("input {:?} is {reason}", image.name)));
+        }
 
         let mut nodes = Vec::with_capacity(graph.node.len());
         let mut unsupported: Vec<(String, String)> = Vec::new();

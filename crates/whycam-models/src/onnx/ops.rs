@@ -606,9 +606,15 @@ fn paddings(w: &Window, kernel: [usize; 2], size: [usize; 2]) -> [(usize, usize)
         AutoPad::Explicit(p) => [(p[0], p[2]), (p[1], p[3])],
         AutoPad::Valid => [(0, 0); 2],
         AutoPad::Same { upper } => std::array::from_fn(|i| {
+            // Saturating: an absurd window comes out as absurd padding, which
+            // `check_window` refuses.
             let out = size[i].div_ceil(w.strides[i]);
-            let span = (kernel[i] - 1) * w.dilations[i] + 1;
-            let total = ((out - 1) * w.strides[i] + span).saturating_sub(size[i]);
+            let span = (kernel[i] - 1)
+                .saturating_mul(w.dilations[i])
+                .saturating_add(1);
+            let total = (out.saturating_sub(1).saturating_mul(w.strides[i]))
+                .saturating_add(span)
+                .saturating_sub(size[i]);
             let small = total / 2;
             if *upper {
                 (small, total - small)
@@ -676,7 +682,7 @@ impl Op {
                     return Err("kernel_shape disagrees with the weight".to_string());
                 }
                 let pads = paddings(w, kernel, [h, wd]);
-                check_window(kernel, w, pads, [h, wd])?;
+                check_window(kernel, w, pads, xt.dims())?;
                 let bias = match x.opt(2) {
                     Some(b) => {
                         let b = b.float(x.device);
@@ -698,7 +704,7 @@ impl Op {
                 let [_, _, h, wd] = xt.dims();
                 let kernel = w.kernel.ok_or("MaxPool without kernel_shape")?;
                 let pads = paddings(w, kernel, [h, wd]);
-                check_window(kernel, w, pads, [h, wd])?;
+                check_window(kernel, w, pads, xt.dims())?;
                 let options = MaxPoolOptions::new(kernel)
                     .with_stride(w.strides)
                     .with_padding_pairs(pads)
@@ -718,7 +724,7 @@ impl Op {
                     return Err("dilated AveragePool".to_string());
                 }
                 let pads = paddings(w, kernel, [h, wd]);
-                check_window(kernel, w, pads, [h, wd])?;
+                check_window(kernel, w, pads, xt.dims())?;
                 let options = AvgPoolOptions::new(kernel)
                     .with_stride(w.strides)
                     .with_padding_pairs(pads)
@@ -1011,6 +1017,27 @@ impl Op {
                     "edge" => PadMode::Edge,
                     _ => PadMode::Constant(value),
                 };
+                // What burn asserts (a panic) is an error here, and the padded value is
+                // bounded as any value made from a shape in the graph.
+                let dims = v.t.dims();
+                let mut padded = [0usize; MAX_RANK];
+                for (i, (&d, &(before, after))) in dims.iter().zip(&pairs).enumerate() {
+                    let fits = match mode {
+                        PadMode::Reflect => before < d && after < d,
+                        PadMode::Edge => d > 0 || (before == 0 && after == 0),
+                        PadMode::Constant(_) => true,
+                    };
+                    let total = d.checked_add(before).and_then(|t| t.checked_add(after));
+                    let (true, Some(total)) = (fits, total) else {
+                        return Err(format!(
+                            "{} pads {pads:?} for a tensor of shape {:?}",
+                            mode_name(mode),
+                            v.dims()
+                        ));
+                    };
+                    padded[i] = total;
+                }
+                element_count(&padded[MAX_RANK - rank..])?;
                 float(Float {
                     t: v.t.pad(pairs, mode),
                     rank,
@@ -1209,22 +1236,49 @@ impl Op {
     }
 }
 
+/// The ONNX name of a padding mode, for messages.
+fn mode_name(mode: PadMode) -> &'static str {
+    match mode {
+        PadMode::Reflect => "reflect",
+        PadMode::Edge => "edge",
+        PadMode::Constant(_) => "constant",
+    }
+}
+
+/// Refuses a window that does not fit its input, and padding whose padded input (which the
+/// backend materialises) would be too large or overflow: a hostile `pads` or `dilations`
+/// must be an error, not an allocation of exabytes.
 fn check_window(
     kernel: [usize; 2],
     w: &Window,
     pads: [(usize, usize); 2],
-    size: [usize; 2],
+    dims: [usize; 4],
 ) -> OpResult<()> {
+    let [n, c, h, wd] = dims;
+    let size = [h, wd];
+    let mut padded = [0; 2];
     for i in 0..2 {
-        let span = (kernel[i] - 1) * w.dilations[i] + 1;
-        if size[i] + pads[i].0 + pads[i].1 < span {
+        let span = (kernel[i] - 1)
+            .checked_mul(w.dilations[i])
+            .and_then(|s| s.checked_add(1));
+        let total = size[i]
+            .checked_add(pads[i].0)
+            .and_then(|s| s.checked_add(pads[i].1));
+        let (Some(span), Some(total)) = (span, total) else {
+            return Err(format!(
+                "a {}x{} window with dilations {:?} and pads {pads:?}, too large",
+                kernel[0], kernel[1], w.dilations
+            ));
+        };
+        if total < span {
             return Err(format!(
                 "a {}x{} input is smaller than the {}x{} window",
                 size[0], size[1], kernel[0], kernel[1]
             ));
         }
+        padded[i] = total;
     }
-    Ok(())
+    element_count(&[n, c, padded[0], padded[1]]).map(|_| ())
 }
 
 fn unary(u: Unary, v: Float) -> Float {
