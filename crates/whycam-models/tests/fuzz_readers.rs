@@ -651,7 +651,7 @@ fn regression_reflect_pad_wider_than_the_input() {
 }
 
 /// Finding (onnx brief run, first draft): an input of 2^40 x 2^40 px made loading allocate
-/// the blank batch it runs the graph on ("capacity overflow" panic).
+/// the blank batch it runs the graph on: a 13 TB allocation and an abort.
 #[test]
 fn regression_input_size_is_bounded() {
     let bytes = tiny_onnx(1 << 40, "Relu", &[], None);
