@@ -32,8 +32,11 @@ fn every_metric_matches_torchcam_and_pytorch_grad_cam_per_image() {
     let golden = support::json(&data_dir().join("goldens/metrics_efficientnet-lite0.json"));
     let photos = data_dir().join("photos224");
     // The goldens feed the 224x224 photos as they are, with ROAD's noise off.
+    let out = tempfile::tempdir().unwrap();
     let report = evaluate_json(&[
         "evaluate",
+        "--out",
+        &s(out.path()),
         "--preprocess",
         "none",
         "--road-noise",
@@ -83,6 +86,11 @@ fn every_metric_matches_torchcam_and_pytorch_grad_cam_per_image() {
         }
     }
     println!("largest differences from the peers: {worst:?}");
+    // The mean curves, one line per method.
+    for curve in ["deletion.png", "insertion.png"] {
+        let plot = image::open(out.path().join(curve)).unwrap();
+        assert_eq!((plot.width(), plot.height()), (800, 500), "{curve}");
+    }
     // The means are the images' means.
     let mean = report["metrics"]["gradcam"]["deletion"].as_f64().unwrap();
     let by_image: f64 = cases

@@ -56,8 +56,9 @@ pub struct EvaluateArgs {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Also write evaluation.json and evaluation.csv (one row per image, method and
-    /// metric) into this directory.
+    /// Also write evaluation.json, evaluation.csv (one row per image, method and metric)
+    /// and the mean deletion and insertion curves (deletion.png, insertion.png) into this
+    /// directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Add the sample photos (fetched into the cache on first use) to the inputs.
@@ -123,6 +124,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             &out.join("evaluation.csv"),
             per_image_csv(&report)?.as_bytes(),
         )?;
+        whycam_pipeline::evaluate::write_curves(out, &report)?;
     }
     let mut stdout = std::io::stdout().lock();
     if args.json {

@@ -201,13 +201,50 @@ impl Scatter<'_> {
     /// The plot as a picture, `width × height` within [`MAX_SIDE`] a side and [`MAX_PIXELS`]
     /// in all (a larger canvas is cut down to them).
     pub fn png(&self, width: u32, height: u32) -> RgbImage {
+        self.drawn(width, height, false)
+    }
+
+    /// The plot with each class's points joined in the order given: one curve per class
+    /// (the deletion and insertion curves of `whycam evaluate`), sized as [`Scatter::png`].
+    pub fn line_png(&self, width: u32, height: u32) -> RgbImage {
+        self.drawn(width, height, true)
+    }
+
+    fn drawn(&self, width: u32, height: u32, joined: bool) -> RgbImage {
         let (width, height) = canvas_size(width, height);
         let f = self.frame(width, height);
         let mut image = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
         let n = self.classes.len();
+        let mut last: Vec<Option<(f32, f32)>> = vec![None; n];
         for (p, &label) in self.points.iter().zip(self.labels) {
+            if !(p[0].is_finite() && p[1].is_finite()) {
+                continue;
+            }
             let (cx, cy) = Self::to_canvas(&f, *p);
-            disc(&mut image, cx, cy, RADIUS, class_colour(label, n), ALPHA);
+            let colour = class_colour(label, n);
+            if !joined {
+                disc(&mut image, cx, cy, RADIUS, colour, ALPHA);
+                continue;
+            }
+            disc(&mut image, cx, cy, RADIUS + 0.8, colour, 1.0);
+            if let Some((px, py)) = last.get(label).copied().flatten() {
+                // A segment as discs half a pixel apart.
+                let steps = ((cx - px).hypot(cy - py) * 2.0).ceil().min(20_000.0) as usize;
+                for k in 1..steps {
+                    let t = k as f32 / steps as f32;
+                    disc(
+                        &mut image,
+                        px + t * (cx - px),
+                        py + t * (cy - py),
+                        1.1,
+                        colour,
+                        1.0,
+                    );
+                }
+            }
+            if let Some(slot) = last.get_mut(label) {
+                *slot = Some((cx, cy));
+            }
         }
         let black = [0, 0, 0];
         rect_outline(&mut image, f.left, f.top, f.right, f.bottom, black);
@@ -552,6 +589,34 @@ mod tests {
         assert!(svg.contains("dog &amp; co") && svg.ends_with("</svg>\n"));
         assert_eq!(class_colour(3, 10), [214, 39, 40]);
         assert_eq!(class_colour(1, 12), [174, 199, 232]);
+    }
+
+    #[test]
+    fn lines_join_each_class_in_order() {
+        // Two curves over the same x: a falling one (class 0) and a rising one (class 1).
+        let points = [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]];
+        let labels = [0, 0, 1, 1];
+        let classes = ["deletion".to_string(), "insertion".to_string()];
+        let plot = Scatter {
+            points: &points,
+            labels: &labels,
+            classes: &classes,
+            title: String::new(),
+            axes: [String::new(), String::new()],
+        };
+        let f = plot.frame(400, 300);
+        let png = plot.line_png(400, 300);
+        // The middle of each segment is drawn in its class's colour: both cross the centre,
+        // so look a quarter of the way along instead.
+        for (label, from, to) in [(0, [0.0, 1.0], [1.0, 0.0]), (1, [0.0, 0.0], [1.0, 1.0])] {
+            let at = [0.75 * from[0] + 0.25 * to[0], 0.75 * from[1] + 0.25 * to[1]];
+            let (x, y) = Scatter::to_canvas(&f, at);
+            let pixel = png.get_pixel(x.round() as u32, y.round() as u32).0;
+            assert_eq!(pixel, class_colour(label, 2), "{label} at {at:?}");
+        }
+        // Unjoined, the same place is blank.
+        let (x, y) = Scatter::to_canvas(&f, [0.25, 0.75]);
+        assert_eq!(plot.png(400, 300).get_pixel(x as u32, y as u32).0, [255; 3]);
     }
 
     #[test]

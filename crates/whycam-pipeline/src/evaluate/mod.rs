@@ -616,6 +616,70 @@ impl<'m> EvaluateRun<'m> {
     }
 }
 
+/// Plots the mean deletion and insertion curves of each method over the images into
+/// `dir/deletion.png` and `dir/insertion.png` (written atomically); the files written.
+/// Images whose curves are sampled at other fractions than the first image's (inputs of
+/// other sizes) are left out of the means.
+pub fn write_curves(dir: &std::path::Path, report: &EvaluateReport) -> Result<Vec<PathBuf>> {
+    let methods: Vec<&String> = report.metrics.keys().collect();
+    let mut written = Vec::new();
+    for (name, pick) in [
+        (
+            "deletion",
+            (|c: &Curves| &c.deletion) as fn(&Curves) -> &Vec<f32>,
+        ),
+        ("insertion", |c: &Curves| &c.insertion),
+    ] {
+        let mut points = Vec::new();
+        let mut labels = Vec::new();
+        for (label, method) in methods.iter().enumerate() {
+            let curves: Vec<&Curves> = report
+                .images
+                .iter()
+                .filter_map(|i| i.curves.get(method.as_str()))
+                .collect();
+            let Some(first) = curves.first() else {
+                continue;
+            };
+            let same: Vec<&&Curves> = curves
+                .iter()
+                .filter(|c| c.fractions == first.fractions)
+                .collect();
+            for (k, &fraction) in first.fractions.iter().enumerate() {
+                let mean =
+                    same.iter().map(|c| f64::from(pick(c)[k])).sum::<f64>() / same.len() as f64;
+                points.push([fraction, mean as f32]);
+                labels.push(label);
+            }
+        }
+        if points.is_empty() {
+            continue;
+        }
+        let classes: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+        let plot = whycam_render::Scatter {
+            points: &points,
+            labels: &labels,
+            classes: &classes,
+            title: format!("{name}: mean over {} image(s)", report.images.len()),
+            axes: [
+                format!(
+                    "fraction of pixels {}",
+                    if name == "deletion" {
+                        "removed"
+                    } else {
+                        "restored"
+                    }
+                ),
+                "probability of the target".into(),
+            ],
+        };
+        let path = dir.join(format!("{name}.png"));
+        crate::write::png(&plot.line_png(800, 500), &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Mean and 95% percentile-bootstrap interval of `values` (seeded); `None` when empty.
 pub fn summarise(values: &[f64], seed: u64) -> Option<Summary> {
     if values.is_empty() {
