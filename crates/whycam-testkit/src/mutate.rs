@@ -13,7 +13,10 @@
 //! A reader that allocates without bound aborts the process rather than panicking, so a test
 //! binary installs [`CappedAlloc`], which refuses any single allocation over its cap (the
 //! abort then names the size), and the long run keeps the input being tried in
-//! `target/tmp/fuzz/NAME.current` so that an abort leaves it behind. A failure's minimal input
+//! `target/tmp/fuzz/NAME.current` so that an abort leaves it behind. A brief run that aborts
+//! is replayed, with that file, by its long twin: `WHYCAM_FUZZ_SEED` set to the brief seed
+//! (FNV-1a of the property's name, printed by a run with `--nocapture`) tries the same cases
+//! in the same order. A failure's minimal input
 //! is written beside it as `NAME.minimal`. Nothing is written into the source tree.
 
 use proptest::collection::vec;
@@ -358,12 +361,7 @@ pub struct Case {
 
 impl Case {
     /// The bytes this case feeds the reader.
-    pub fn bytes(
-        &self,
-        corpus: &Corpus,
-        edit: Editor<'_>,
-        fixup: &dyn Fn(&mut [u8]),
-    ) -> Vec<u8> {
+    pub fn bytes(&self, corpus: &Corpus, edit: Editor<'_>, fixup: &dyn Fn(&mut [u8])) -> Vec<u8> {
         let (_, seed) = &corpus.files[self.seed % corpus.len()];
         let mut data = if self.edits.is_empty() {
             seed.clone()
@@ -426,7 +424,7 @@ impl Fuzz {
             cases,
             seed,
             long: false,
-            abort_file: true,
+            abort_file: false,
         }
     }
 
