@@ -428,3 +428,52 @@ fn a_report_of_hostile_names_runs_no_script_and_renders_every_row() {
     );
     renders_safely(&browser, &profile, &page, &names, &[&label, &model, &error]);
 }
+
+#[test]
+fn evaluate_in_an_explain_directory_adds_a_faithfulness_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let photos = [
+        data_dir().join("photos224/coffee.png"),
+        data_dir().join("photos224/rocket.png"),
+    ];
+    let photos: Vec<&str> = photos.iter().map(|p| p.to_str().unwrap()).collect();
+    let explain = whycam(
+        &[
+            &["explain", "--method", "gradcam,cam", "--report", "--out"],
+            &[out.to_str().unwrap()][..],
+            &photos,
+        ]
+        .concat(),
+    );
+    assert!(explain.status.success());
+    let evaluate = whycam(
+        &[
+            &[
+                "evaluate",
+                "--method",
+                "gradcam,cam",
+                "--metric",
+                "avg-drop,deletion,insertion",
+                "--steps",
+                "5",
+                "--out",
+            ],
+            &[out.to_str().unwrap()][..],
+            &photos,
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&evaluate.stderr);
+    assert!(evaluate.status.success(), "{stderr}");
+    assert!(stderr.contains("report.html"), "{stderr}");
+    let profile = tmp.path().join("profile");
+    let rendered = render_in_browser(&browser(), &profile, &out.join("report.html"));
+    let result = rendered.selftest();
+    assert_eq!(result["faithfulnessRows"], 3, "{result}");
+    assert_eq!(result["rows"], 2, "{result}");
+    // Every picture rendered, the two curve plots included.
+    assert_eq!(result["rendered"], result["images"], "{result}");
+    assert_eq!(result["problems"].as_array().unwrap().len(), 0, "{result}");
+    assert!(rendered.dom.contains("deletion ↓"), "no table");
+}

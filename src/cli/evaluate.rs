@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use whycam_cam::Method;
 use whycam_pipeline::evaluate::{
-    EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
+    EVALUATION_FILE, EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
 };
+use whycam_pipeline::explain::summary::JsonSummary;
 use whycam_pipeline::write::{self, DirLock};
 use whycam_pipeline::{InputError, Sources};
 
@@ -58,7 +59,8 @@ pub struct EvaluateArgs {
     pub json: bool,
     /// Also write evaluation.json, evaluation.csv (one row per image, method and metric)
     /// and the mean deletion and insertion curves (deletion.png, insertion.png) into this
-    /// directory.
+    /// directory. When an `explain` run wrote there, its report.html is rebuilt with a
+    /// Faithfulness section.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Add the sample photos (fetched into the cache on first use) to the inputs.
@@ -119,12 +121,17 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     drop(progress);
     if let Some(out) = &args.out {
         let json = serde_json::to_vec_pretty(&report)?;
-        write::atomically(&out.join("evaluation.json"), &json)?;
+        write::atomically(&out.join(EVALUATION_FILE), &json)?;
         write::atomically(
             &out.join("evaluation.csv"),
             per_image_csv(&report)?.as_bytes(),
         )?;
         whycam_pipeline::evaluate::write_curves(out, &report)?;
+        // An explain run's report in the same directory gains its Faithfulness section.
+        if out.join(JsonSummary::FILE).is_file() {
+            let page = whycam_pipeline::report::write(out, &out.join("report.html"))?;
+            eprintln!("report: {}", super::shown(&page.display().to_string()));
+        }
     }
     let mut stdout = std::io::stdout().lock();
     if args.json {

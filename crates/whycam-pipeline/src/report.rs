@@ -97,6 +97,25 @@ struct PageData {
     images: Vec<PageImage>,
     grids: Vec<Picture>,
     errors: Vec<PageError>,
+    /// From `evaluation.json` beside the run's summary, when `whycam evaluate` wrote one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    faithfulness: Option<Faithfulness>,
+}
+
+/// The "Faithfulness" section: per metric, each method's mean and 95% interval, and the
+/// mean deletion and insertion curves.
+#[derive(Debug, Serialize)]
+struct Faithfulness {
+    images: usize,
+    metrics: Vec<FaithfulnessMetric>,
+    curves: Vec<Picture>,
+}
+
+#[derive(Debug, Serialize)]
+struct FaithfulnessMetric {
+    metric: &'static str,
+    higher_is_better: bool,
+    methods: Vec<(String, crate::evaluate::Summary)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -278,8 +297,46 @@ pub fn write_summary(
                 error: e.error.clone(),
             })
             .collect(),
+        faithfulness: faithfulness(dir, limits),
     };
     crate::write::atomically(out, render_page(&data).as_bytes())
+}
+
+/// The faithfulness section from `dir/evaluation.json`; `None` without one (or with one
+/// that cannot be read: the report is still written).
+fn faithfulness(dir: &Path, limits: &DecodeLimits) -> Option<Faithfulness> {
+    use crate::evaluate::{EVALUATION_FILE, Metric, Summary};
+    let text = std::fs::read_to_string(dir.join(EVALUATION_FILE)).ok()?;
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        intervals: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Summary>>,
+        images: Vec<serde::de::IgnoredAny>,
+    }
+    let saved: Saved = serde_json::from_str(&text).ok()?;
+    let metrics = Metric::ALL
+        .into_iter()
+        .filter_map(|metric| {
+            let methods: Vec<(String, Summary)> = saved
+                .intervals
+                .iter()
+                .filter_map(|(method, s)| Some((method.clone(), *s.get(metric.id())?)))
+                .collect();
+            (!methods.is_empty()).then(|| FaithfulnessMetric {
+                metric: metric.id(),
+                higher_is_better: metric.higher_is_better(),
+                methods,
+            })
+        })
+        .collect();
+    let curves = ["deletion.png", "insertion.png"]
+        .into_iter()
+        .filter_map(|name| picture(dir, name, None, FIGURE, 82, limits))
+        .collect();
+    Some(Faithfulness {
+        images: saved.images.len(),
+        metrics,
+        curves,
+    })
 }
 
 /// The page with its data inlined: the title as HTML text, the data as JSON without a `<`,

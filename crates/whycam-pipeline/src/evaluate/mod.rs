@@ -10,6 +10,7 @@
 //! metrics is scored once for torchcam's and pytorch-grad-cam's definitions.
 
 pub mod boxes;
+pub mod randomisation;
 
 use crate::batch::Feeding;
 use crate::error::{InputError, InputErrorKind, PipelineError, Result};
@@ -209,7 +210,7 @@ pub struct Curves {
 }
 
 /// A metric's mean over the images and its 95% percentile-bootstrap interval.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub mean: f64,
     pub low: f64,
@@ -615,6 +616,10 @@ impl<'m> EvaluateRun<'m> {
         Ok(scores)
     }
 }
+
+/// The run's results in an output directory (`whycam evaluate --out`), which the HTML
+/// report of an `explain` run in the same directory shows as its "Faithfulness" section.
+pub const EVALUATION_FILE: &str = "evaluation.json";
 
 /// Plots the mean deletion and insertion curves of each method over the images into
 /// `dir/deletion.png` and `dir/insertion.png` (written atomically); the files written.
