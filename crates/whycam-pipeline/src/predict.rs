@@ -150,7 +150,10 @@ pub fn predict(
 }
 
 /// One row of logits per image of the batch.
-fn logit_rows(opened: &OpenedModel, x: Tensor<4>) -> whycam_models::Result<Vec<Vec<f32>>> {
+pub(crate) fn logit_rows(
+    opened: &OpenedModel,
+    x: Tensor<4>,
+) -> whycam_models::Result<Vec<Vec<f32>>> {
     let logits = opened.model.net.forward(x)?;
     let [_, classes] = logits.dims();
     let values = logits

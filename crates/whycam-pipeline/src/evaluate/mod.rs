@@ -602,15 +602,8 @@ impl<'m> EvaluateRun<'m> {
         for chunk in inputs.chunks(self.config.score_batch_size.max(1)) {
             let data: Vec<f32> = chunk.iter().flatten().copied().collect();
             let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), c, h, w]), device);
-            let logits = self.opened.model.net.forward(x)?;
-            let [_, classes] = logits.dims();
-            let values = logits
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("the network computes in f32");
-            for row in values.chunks(classes) {
-                scores.push(target_probability(target, &class_probabilities(row)));
+            for row in crate::predict::logit_rows(self.opened, x)? {
+                scores.push(target_probability(target, &class_probabilities(&row)));
             }
         }
         Ok(scores)
