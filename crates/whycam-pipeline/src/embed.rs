@@ -333,6 +333,7 @@ pub fn read_features(path: &Path) -> Result<Points> {
         .metadata()
         .map_err(PipelineError::io("reading", path))?
         .len();
+    npy_header_fits(path, &file, holds)?;
     // npyz computes strides from the declared shape without checked arithmetic.
     let opened = std::panic::catch_unwind(|| npyz::NpyFile::new(std::io::BufReader::new(file)));
     let npy = match opened {
@@ -462,6 +463,49 @@ pub fn read_features(path: &Path) -> Result<Points> {
         failures: Vec::new(),
         images: None,
     })
+}
+
+/// Refuses a `.npy` whose preamble declares a header longer than the file: npyz allocates
+/// that length (up to 4 GiB in format versions 2 and 3) before reading it. Leaves `file` at
+/// its start; anything else wrong with the preamble is left for npyz to report.
+fn npy_header_fits(path: &Path, mut file: &std::fs::File, holds: u64) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_error = PipelineError::io("reading", path);
+    let mut preamble = Vec::with_capacity(12);
+    file.take(12)
+        .read_to_end(&mut preamble)
+        .map_err(read_error)?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(PipelineError::io("reading", path))?;
+    if preamble.len() < 12 || !preamble.starts_with(b"\x93NUMPY") {
+        return Ok(());
+    }
+    let (start, declared) = match preamble[6] {
+        1 => (
+            10,
+            u64::from(u16::from_le_bytes([preamble[8], preamble[9]])),
+        ),
+        2 | 3 => (
+            12,
+            u64::from(u32::from_le_bytes([
+                preamble[8],
+                preamble[9],
+                preamble[10],
+                preamble[11],
+            ])),
+        ),
+        _ => return Ok(()),
+    };
+    if start + declared > holds {
+        return Err(PipelineError::NotNpy {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("its header declares {declared} bytes, but the file holds {holds} in all"),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Which layouts, and how they are drawn.

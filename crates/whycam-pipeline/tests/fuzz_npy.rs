@@ -193,3 +193,26 @@ fn samples_csv_long() {
     seeds.add("samples.csv", samples);
     Fuzz::long("samples_csv").run(&seeds, samples_reader(&dir));
 }
+
+/// Finding (npy long run, seed b0df2a2b8a298857): a 1.6 kB file whose version-3 preamble
+/// declares a header of 1,884,429,430 bytes made npyz allocate that much before reading it
+/// (refused by the test's allocator cap; up to 4 GiB for `u32::MAX`).
+#[test]
+fn regression_header_length_is_bounded_by_the_file() {
+    let (_keep, dir) = tempdir();
+    let path = dir.join("features.npy");
+    for bytes in [
+        &b"\x93NUMPY\x03\x00\x76\x1c\x52\x70{'descr': '<f4', }"[..],
+        &b"\x93NUMPY\x02\x00\xff\xff\xff\xff{'descr': '<f4', }"[..],
+    ] {
+        std::fs::write(&path, bytes).unwrap();
+        let Err(error) = read_features(&path) else {
+            panic!("a damaged header read");
+        };
+        let error = error.to_string();
+        assert!(
+            error.contains("features.npy") && error.contains("its header declares"),
+            "{error}"
+        );
+    }
+}
