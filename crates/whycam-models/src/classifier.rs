@@ -5,6 +5,8 @@
 //! part of the network after a CAM target: `features_at` runs layers `0..=s` without
 //! autodiff, and `logits_from` runs the rest from a tracked activation.
 
+use crate::error::{ModelError, Result};
+use crate::parameters::ParameterReplacer;
 use burn::prelude::*;
 
 /// One named layer of a network: a point where it can be split.
@@ -140,6 +142,14 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
 
     /// Whether BatchNorms were folded into their convolutions at load time.
     fn is_folded(&self) -> bool;
+
+    /// Replaces parameter tensors in place, offering each by its PyTorch name (see
+    /// [`crate::parameters`]). Networks that do not know their names refuse.
+    fn replace_parameters(&mut self, _replace: &mut ParameterReplacer<'_>) -> Result<()> {
+        Err(ModelError::NoParameterNames {
+            model: std::any::type_name::<Self>().to_string(),
+        })
+    }
 
     /// Runs layers `range` one after the other.
     fn run_layers(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {

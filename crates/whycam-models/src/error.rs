@@ -152,6 +152,24 @@ pub enum ModelError {
         /// The model file.
         path: PathBuf,
     },
+    /// A parameter replacement of the wrong size (the model-randomisation check's noise).
+    #[error("{model}: replacement for {tensor} {shape:?} has {got} values")]
+    Replacement {
+        /// The model.
+        model: String,
+        /// The parameter's PyTorch name.
+        tensor: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// How many values the replacement had.
+        got: usize,
+    },
+    /// A network that cannot offer its parameters by name.
+    #[error("{model} cannot replace its parameters by name")]
+    NoParameterNames {
+        /// The model.
+        model: String,
+    },
     /// A trace was resumed at a layer it was not made for.
     #[error("internal: no traced layer at position {position}")]
     TracePosition {

@@ -11,6 +11,7 @@
 use crate::classifier::{Classifier, LayerList, LinearHead};
 use crate::error::{ModelError, Result};
 use crate::onnx::value::Value;
+use crate::parameters::ParameterReplacer;
 use burn::prelude::*;
 
 /// What one forward pass kept.
@@ -94,6 +95,10 @@ pub trait Explainable: Send + Sync + std::fmt::Debug {
     /// Whether BatchNorms are folded into their convolutions (always, for an exported graph).
     fn is_folded(&self) -> bool;
 
+    /// Replaces parameter tensors in place, each offered by its PyTorch name, shape and values
+    /// (see [`crate::parameters`]): the model-randomisation check's re-initialisation.
+    fn replace_parameters(&mut self, replace: &mut ParameterReplacer<'_>) -> Result<()>;
+
     /// Finds a layer by name (a PyTorch module path, or for ONNX a node or value name).
     fn find_layer(&self, name: &str, model: &str) -> Result<usize>;
 
@@ -139,6 +144,10 @@ impl<C: Classifier> Explainable for C {
 
     fn is_folded(&self) -> bool {
         Classifier::is_folded(self)
+    }
+
+    fn replace_parameters(&mut self, replace: &mut ParameterReplacer<'_>) -> Result<()> {
+        Classifier::replace_parameters(self, replace)
     }
 
     fn find_layer(&self, name: &str, model: &str) -> Result<usize> {

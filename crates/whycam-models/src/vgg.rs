@@ -106,6 +106,35 @@ impl Vgg {
     pub fn fold_batchnorm(&mut self) {
         fold_sequence(&mut self.features);
     }
+
+    /// The PyTorch name of a parameter at burn path `path`: burn numbers `features` and
+    /// `classifier` over their parameter layers only, torchvision over every layer.
+    pub(crate) fn pytorch_name(&self, path: &str) -> String {
+        let renumber = |rest: &str, index: &dyn Fn(usize) -> Option<usize>| {
+            let (k, tail) = rest.split_once('.').unwrap_or((rest, ""));
+            let k = k.parse::<usize>().ok().and_then(index)?;
+            Some(if tail.is_empty() {
+                k.to_string()
+            } else {
+                format!("{k}.{tail}")
+            })
+        };
+        let features = |k: usize| {
+            self.ops
+                .iter()
+                .position(|op| matches!(op, FeatureOp::Param(p) if *p == k))
+        };
+        // Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
+        let classifier = |k: usize| (k < 3).then_some(3 * k);
+        let renamed = if let Some(rest) = path.strip_prefix("features.") {
+            renumber(rest, &features).map(|r| format!("features.{r}"))
+        } else if let Some(rest) = path.strip_prefix("classifier.") {
+            renumber(rest, &classifier).map(|r| format!("classifier.{r}"))
+        } else {
+            None
+        };
+        renamed.unwrap_or_else(|| path.to_string())
+    }
 }
 
 impl Classifier for Vgg {

@@ -482,6 +482,18 @@ impl Classifier for Network {
     fn is_folded(&self) -> bool {
         self.classifier().is_folded()
     }
+    fn replace_parameters(
+        &mut self,
+        replace: &mut crate::parameters::ParameterReplacer<'_>,
+    ) -> Result<()> {
+        let original = self.clone();
+        let rename = |path: &str| match &original {
+            Network::Vgg(vgg) => vgg.pytorch_name(path),
+            _ => path.to_string(),
+        };
+        *self = crate::parameters::replace_in_module(self.clone(), "network", &rename, replace)?;
+        Ok(())
+    }
 }
 
 impl fmt::Display for Architecture {

@@ -74,6 +74,9 @@ pub struct OnnxModel {
     default_layer: usize,
     classes: usize,
     head: Option<LinearHead>,
+    /// The float constants nodes read as parameters (more than one value), each with the
+    /// PyTorch name it answers to in [`Explainable::replace_parameters`].
+    parameters: Vec<(usize, String)>,
 }
 
 /// Value names to dense ids.
@@ -213,6 +216,40 @@ fn fuse_pads_into_convs(
         nodes.remove(p);
         scopes.remove(p);
     }
+}
+
+/// The parameters of a graph: each float constant of more than one value that a node reads,
+/// named by the module path the node ran in. An exporter names an initializer by its state-dict
+/// name (`layer1.0.conv1.weight`) or, for one it computed (a convolution with its BatchNorm
+/// folded in), by the op (`onnx::Conv_193`): the latter is put under the node's module path.
+/// A constant read by several nodes belongs to the first.
+fn parameter_names(
+    nodes: &[Node],
+    scopes: &[Vec<String>],
+    constants: &[Option<Value>],
+    value_names: &[String],
+) -> Vec<(usize, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut parameters = Vec::new();
+    for (node, scope) in nodes.iter().zip(scopes) {
+        let module = scope.last().map_or("", String::as_str);
+        for &v in node.inputs.iter().flatten() {
+            let Some(Value::Float(f)) = &constants[v] else {
+                continue;
+            };
+            if f.len() < 2 || !seen.insert(v) {
+                continue;
+            }
+            let value = &value_names[v];
+            let name = if module.is_empty() || crate::parameters::is_under(value, module) {
+                value.clone()
+            } else {
+                format!("{module}.{value}")
+            };
+            parameters.push((v, name));
+        }
+    }
+    parameters
 }
 
 /// Formats `count × op` lists.
@@ -424,6 +461,7 @@ impl OnnxModel {
         }
         last_use[output] = usize::MAX;
         names::merge_repeated_calls(&mut scopes);
+        let parameters = parameter_names(&nodes, &scopes, &constant_vec, &value_names);
 
         let mut model = OnnxModel {
             path: path.to_path_buf(),
@@ -443,6 +481,7 @@ impl OnnxModel {
             default_layer: 0,
             classes: 0,
             head: None,
+            parameters,
         };
         model.catalogue(&scopes, &device)?;
         Ok(model)
@@ -980,6 +1019,33 @@ impl Explainable for OnnxModel {
 
     fn is_folded(&self) -> bool {
         true
+    }
+
+    fn replace_parameters(
+        &mut self,
+        replace: &mut crate::parameters::ParameterReplacer<'_>,
+    ) -> Result<()> {
+        for (v, name) in &self.parameters {
+            let Some(Value::Float(f)) = &self.constants[*v] else {
+                continue;
+            };
+            let shape = f.dims();
+            let values = f.to_vec();
+            if let Some(new) = replace(name, &shape, &values) {
+                if new.len() != values.len() {
+                    return Err(ModelError::Replacement {
+                        model: self.display_name(),
+                        tensor: name.clone(),
+                        shape,
+                        got: new.len(),
+                    });
+                }
+                self.constants[*v] = Some(Value::Float(Float::from_vec(new, &shape, &self.device)));
+            }
+        }
+        // CAM reads the head's weights, which may have been among those replaced.
+        self.head = self.find_linear_head(self.layer_values[self.default_layer]);
+        Ok(())
     }
 
     fn find_layer(&self, name: &str, model: &str) -> Result<usize> {
