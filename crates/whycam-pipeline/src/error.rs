@@ -14,6 +14,8 @@ pub enum PipelineError {
     Data(#[from] DataError),
     #[error(transparent)]
     Cam(#[from] whycam_cam::CamError),
+    #[error(transparent)]
+    Eval(#[from] whycam_eval::EvalError),
     /// Boxed: training errors are large and rare.
     #[error(transparent)]
     Train(Box<whycam_train::TrainError>),
