@@ -21,6 +21,7 @@
 //! | Drop / Increase in Confidence | [`confidence`] | pytorch-grad-cam 1.5.7 `metrics/cam_mult_image.py` |
 //! | Sparseness (Gini index) | [`sparseness`] | Quantus `Sparseness` |
 //! | Pointing game, energy pointing game | [`pointing`] | TorchRay `PointingGame`, Score-CAM |
+//! | Box IoU ≥ 0.5 (map thresholded at 15% of its maximum) | [`localisation`] | Grad-CAM section 4.1, CAM |
 //! | Spearman rank correlation, SSIM (model-randomisation check) | [`similarity`] | `scipy.stats.spearmanr`, skimage `structural_similarity` |
 //!
 //! Parity with the peers: `tests/parity.rs` against `tools/reference/metric_goldens.py`.
@@ -30,6 +31,7 @@ pub mod confidence;
 pub mod deletion;
 mod error;
 mod input;
+pub mod localisation;
 mod map;
 pub mod pointing;
 pub mod road;
