@@ -110,6 +110,84 @@ pub fn is_under(name: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Architecture, HeadSpec, LoadOptions, Model};
+
+    fn names(model: &mut Model) -> Vec<String> {
+        let mut names = Vec::new();
+        model
+            .net
+            .replace_parameters(&mut |name, _, _| {
+                names.push(name.to_string());
+                None
+            })
+            .unwrap();
+        names
+    }
+
+    fn small(fold_batchnorm: bool) -> Model {
+        let head = HeadSpec {
+            classes: 3,
+            bias: true,
+        };
+        Model::untrained(
+            Architecture::WhycamSmall,
+            head,
+            LoadOptions { fold_batchnorm },
+        )
+    }
+
+    #[test]
+    fn zoo_parameters_have_state_dict_names() {
+        let names = names(&mut small(false));
+        for expected in [
+            "blocks.0.conv1.weight",
+            "blocks.0.bn1.weight",
+            "blocks.0.bn1.bias",
+            "blocks.0.bn1.running_var",
+            "head.weight",
+            "head.bias",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        // Folded, a convolution holds its BatchNorm: a weight, a new bias, no bn tensors.
+        let folded = self::names(&mut small(true));
+        assert!(
+            folded.iter().any(|n| n == "blocks.0.conv1.bias"),
+            "{folded:?}"
+        );
+        assert!(!folded.iter().any(|n| n.contains(".bn")), "{folded:?}");
+    }
+
+    #[test]
+    fn replaced_parameters_are_what_the_network_runs() {
+        let mut model = small(true);
+        let size = 16;
+        let input = vec![0.5; 3 * size * size];
+        let before = model.logits(input.clone(), 1, size).unwrap();
+        model
+            .net
+            .replace_parameters(&mut |name, shape, values| match name {
+                "head.weight" => Some(vec![0.0; values.len()]),
+                "head.bias" => Some((0..shape[0]).map(|i| i as f32).collect()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            model.logits(input.clone(), 1, size).unwrap(),
+            [0.0, 1.0, 2.0]
+        );
+        assert_ne!(before, [0.0, 1.0, 2.0]);
+        let wrong = model
+            .net
+            .replace_parameters(&mut |name, _, _| (name == "head.bias").then(Vec::new));
+        assert!(
+            matches!(wrong, Err(ModelError::Replacement { got: 0, .. })),
+            "{wrong:?}"
+        );
+    }
 
     #[test]
     fn module_paths_contain_their_parameters() {

@@ -172,3 +172,41 @@ impl Classifier for Vgg {
             .any(|l| matches!(l, ConvOrNorm::Norm(n) if n.is_folded()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_carry_torchvision_indices() {
+        // conv, bn, ReLU, pool, conv, bn, ReLU: burn's features 0..4 are torchvision's 0, 1, 4, 5.
+        let vgg = Vgg {
+            features: Vec::new(),
+            avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
+            maxpool: MaxPool2dConfig::new([2, 2]).init(),
+            classifier: Vec::new(),
+            ops: vec![
+                FeatureOp::Param(0),
+                FeatureOp::Param(1),
+                FeatureOp::Relu,
+                FeatureOp::MaxPool,
+                FeatureOp::Param(2),
+                FeatureOp::Param(3),
+                FeatureOp::Relu,
+            ],
+            layer_list: LayerList::default(),
+        };
+        assert_eq!(vgg.pytorch_name("features.0.weight"), "features.0.weight");
+        assert_eq!(vgg.pytorch_name("features.1.bias"), "features.1.bias");
+        assert_eq!(vgg.pytorch_name("features.2.weight"), "features.4.weight");
+        assert_eq!(
+            vgg.pytorch_name("features.3.running_mean"),
+            "features.5.running_mean"
+        );
+        assert_eq!(
+            vgg.pytorch_name("classifier.1.weight"),
+            "classifier.3.weight"
+        );
+        assert_eq!(vgg.pytorch_name("classifier.2.bias"), "classifier.6.bias");
+    }
+}
