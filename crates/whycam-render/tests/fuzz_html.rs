@@ -88,9 +88,12 @@ fn inlined_json_is_inert(bytes: &[u8]) -> Outcome {
     let outcome = if parsed.is_some() { "ok (JSON)" } else { "ok" };
     values.extend(parsed);
     for value in values {
-        let inlined = json_in_script(
-            &serde_json::to_string(&value).map_err(|e| TestCaseError::fail(e.to_string()))?,
-        );
+        let json = serde_json::to_string(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // What the JSON text means, as the parser reads it: serde_json's float parsing is not
+        // exact, so some numbers change by an ulp in its own round trip, escaping or not.
+        let meant: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let inlined = json_in_script(&json);
         let lower = inlined.to_lowercase();
         for needle in ["</script", "<!--", "<script"] {
             check(!lower.contains(needle), || {
@@ -103,7 +106,7 @@ fn inlined_json_is_inert(bytes: &[u8]) -> Outcome {
         )?;
         let back: serde_json::Value =
             serde_json::from_str(&inlined).map_err(|e| TestCaseError::fail(format!("{e}")))?;
-        check(back == value, || format!("{inlined:?} parses to {back:?}"))?;
+        check(back == meant, || format!("{inlined:?} parses to {back:?}"))?;
     }
     Ok(outcome.into())
 }
@@ -197,6 +200,10 @@ fn seeds_hold_the_properties_unmutated() {
     }
     // The checks can fail: a raw `<` is caught.
     assert!(unescape("&lt;&bogus;").is_none());
+    // Found by a long run (seed baa68cb5c401cd96): a number serde_json itself does not
+    // read back exactly; the escaped JSON must mean what the unescaped JSON means.
+    let long_number = br#"{"label": "</SCRIPT >", "n": [1, 9032533524921149953.5e3, null, true], "<": {"&": "\u2028"}}"#;
+    assert_eq!(inlined_json_is_inert(long_number).unwrap(), "ok (JSON)");
 }
 
 #[test]
