@@ -218,8 +218,8 @@ fn fuse_pads_into_convs(
     }
 }
 
-/// The parameters of a graph: each float constant of more than one value that a node reads,
-/// named by the module path the node ran in. An exporter names an initializer by its state-dict
+/// The parameters of a graph: each float constant of more than one value that a node reads as
+/// a weight ([`is_learned`]), named by the module path the node ran in. An exporter names an initializer by its state-dict
 /// name (`layer1.0.conv1.weight`) or, for one it computed (a convolution with its BatchNorm
 /// folded in), by the op (`onnx::Conv_193`): the latter is put under the node's module path.
 /// A constant read by several nodes belongs to the first.
@@ -233,7 +233,11 @@ fn parameter_names(
     let mut parameters = Vec::new();
     for (node, scope) in nodes.iter().zip(scopes) {
         let module = scope.last().map_or("", String::as_str);
-        for &v in node.inputs.iter().flatten() {
+        for (slot, v) in node.inputs.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            if !is_learned(&node.op_type, slot) {
+                continue;
+            }
             let Some(Value::Float(f)) = &constants[v] else {
                 continue;
             };
@@ -250,6 +254,15 @@ fn parameter_names(
         }
     }
     parameters
+}
+
+/// Whether input `slot` of an `op_type` node can hold learned weights: not the bounds of a
+/// Clip, the amounts of a Pad, an exponent, or a BatchNormalization's running statistics.
+fn is_learned(op_type: &str, slot: usize) -> bool {
+    !matches!(
+        (op_type, slot),
+        ("Clip" | "Pad" | "Pow", 1..) | ("BatchNormalization", 3 | 4)
+    )
 }
 
 /// Formats `count × op` lists.

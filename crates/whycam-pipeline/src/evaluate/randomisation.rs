@@ -9,7 +9,8 @@
 //! **Which weights form a layer.** Any model whycam loads offers its parameters by their
 //! PyTorch names ([`whycam_models::parameters`]): a zoo network by its state-dict names, an ONNX
 //! graph by its initializers under the module path of the node that reads them. A parameter
-//! belongs to the longest layer name (as `whycam models` lists them) its name falls under:
+//! belongs to the longest layer name or alias (as `whycam models` lists them) its name falls
+//! under:
 //! `layer4.1` for `layer4.1.conv2.weight`, `_blocks.15` for `_blocks.15._project_conv.weight`.
 //! Parameters under no layer (the classifier: `fc`, `_fc`, `classifier`) are the first step,
 //! `head`. Steps are ordered by their layer's place in the network, last first; layers without
@@ -261,29 +262,42 @@ pub fn cascade_steps(net: &mut dyn Explainable) -> Result<Vec<(String, Vec<Strin
         }
         None
     })?;
-    let layers = net.layers().list();
-    // Per layer index, the parameters whose longest enclosing layer it is.
-    let mut by_layer: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let layers = net.layers();
+    // Every name a layer answers to (a PyTorch container names its last child's output too).
+    let candidates: Vec<(usize, &str)> = layers
+        .list()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            std::iter::once((i, l.name.as_str()))
+                .chain(layers.aliases_of(i).into_iter().map(move |a| (i, a)))
+        })
+        .collect();
+    // Per layer name, its layer's index and the parameters it is the longest enclosing name of.
+    let mut groups: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
     let mut head = Vec::new();
     for name in names {
-        let owner = layers
+        let owner = candidates
             .iter()
-            .enumerate()
-            .filter(|(_, l)| is_under(&name, &l.name))
-            .max_by_key(|(i, l)| (l.name.len(), std::cmp::Reverse(*i)))
-            .map(|(i, _)| i);
+            .filter(|(_, layer)| is_under(&name, layer))
+            .max_by_key(|(i, layer)| (layer.len(), std::cmp::Reverse(*i)));
         match owner {
-            Some(i) => by_layer.entry(i).or_default().push(name),
+            Some(&(i, layer)) => groups.entry(layer).or_insert((i, Vec::new())).1.push(name),
             None => head.push(name),
         }
     }
-    let mut steps = Vec::with_capacity(by_layer.len() + 1);
+    let mut steps = Vec::with_capacity(groups.len() + 1);
     if !head.is_empty() {
         steps.push((HEAD_STEP.to_string(), head));
     }
-    for (i, names) in by_layer.into_iter().rev() {
-        steps.push((layers[i].name.clone(), names));
-    }
+    // From the top: the last layer first; of names for one output, the innermost first.
+    let mut groups: Vec<(&str, (usize, Vec<String>))> = groups.into_iter().collect();
+    groups.sort_by_key(|(layer, (i, _))| std::cmp::Reverse((*i, layer.len())));
+    steps.extend(
+        groups
+            .into_iter()
+            .map(|(layer, (_, names))| (layer.to_string(), names)),
+    );
     Ok(steps)
 }
 
