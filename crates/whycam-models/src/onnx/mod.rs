@@ -219,10 +219,11 @@ fn fuse_pads_into_convs(
 }
 
 /// The parameters of a graph: each float constant of more than one value that a node reads as
-/// a weight ([`is_learned`]), named by the module path the node ran in. An exporter names an initializer by its state-dict
-/// name (`layer1.0.conv1.weight`) or, for one it computed (a convolution with its BatchNorm
-/// folded in), by the op (`onnx::Conv_193`): the latter is put under the node's module path.
-/// A constant read by several nodes belongs to the first.
+/// a weight ([`is_learned`]), named by the module path the node ran in. An exporter names an
+/// initializer by its state-dict name (`layer1.0.conv1.weight`) or, for one it computed (a
+/// convolution with its BatchNorm folded in), by the op (`onnx::Conv_193`); a name not under
+/// the node's module path is put under it (`layer1.0.conv1.onnx::Conv_193`), so that it falls
+/// under the layer that computes with it. A constant read by several nodes belongs to the first.
 fn parameter_names(
     nodes: &[Node],
     scopes: &[Vec<String>],
