@@ -32,7 +32,9 @@ pub struct EvaluateArgs {
     pub target: String,
     /// Metrics, comma-separated: avg-drop, increase, deletion, insertion, road-morf,
     /// road-lerf, road-combined, drop, increase-pgc, sparseness, pointing-game,
-    /// energy-pointing-game. Default: all but the two pointing games (which need --boxes).
+    /// energy-pointing-game, box-iou (1 when the box of the map thresholded at 15% of its
+    /// maximum, largest 8-connected component, has IoU >= 0.5 with the object's; reports iou
+    /// too), iou. Default: all but those that need --boxes (the pointing games, box-iou, iou).
     #[arg(long, value_delimiter = ',')]
     pub metric: Vec<String>,
     /// Deletion/insertion steps (torchcam's default).
@@ -45,7 +47,7 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Object boxes, a CSV of path,x0,y0,x1,y1[,label] in the original image's pixels
-    /// (for pointing-game and energy-pointing-game).
+    /// (for pointing-game, energy-pointing-game, box-iou and iou).
     #[arg(long)]
     pub boxes: Option<PathBuf>,
     /// Images explained together.

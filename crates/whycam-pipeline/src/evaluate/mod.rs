@@ -59,11 +59,16 @@ pub enum Metric {
     PointingGame,
     /// The share of the map's mass inside the box.
     EnergyPointingGame,
+    /// Whether the box of the map thresholded at 15% of its maximum (largest 8-connected
+    /// component) overlaps the object's box with IoU >= 0.5 (Grad-CAM, section 4.1).
+    BoxIou,
+    /// That IoU itself (asking for `box-iou` reports it too).
+    Iou,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 14] = [
         Metric::AvgDrop,
         Metric::Increase,
         Metric::Deletion,
@@ -76,6 +81,8 @@ impl Metric {
         Metric::Sparseness,
         Metric::PointingGame,
         Metric::EnergyPointingGame,
+        Metric::BoxIou,
+        Metric::Iou,
     ];
 
     /// What `--metric` calls it.
@@ -93,12 +100,17 @@ impl Metric {
             Metric::Sparseness => "sparseness",
             Metric::PointingGame => "pointing-game",
             Metric::EnergyPointingGame => "energy-pointing-game",
+            Metric::BoxIou => "box-iou",
+            Metric::Iou => "iou",
         }
     }
 
     /// Whether it needs each image's object box (`--boxes`).
     pub fn needs_boxes(self) -> bool {
-        matches!(self, Metric::PointingGame | Metric::EnergyPointingGame)
+        matches!(
+            self,
+            Metric::PointingGame | Metric::EnergyPointingGame | Metric::BoxIou | Metric::Iou
+        )
     }
 
     /// Whether a higher value means a more faithful (or better localised) map.
@@ -256,8 +268,12 @@ pub struct EvaluateRun<'m> {
 }
 
 impl<'m> EvaluateRun<'m> {
-    /// Checks the methods, layers, target and metrics; reads `--boxes`.
-    pub fn new(opened: &'m OpenedModel, config: EvaluateConfig) -> Result<Self> {
+    /// Checks the methods, layers, target and metrics; reads `--boxes`. `box-iou` brings
+    /// `iou` along.
+    pub fn new(opened: &'m OpenedModel, mut config: EvaluateConfig) -> Result<Self> {
+        if config.metrics.contains(&Metric::BoxIou) && !config.metrics.contains(&Metric::Iou) {
+            config.metrics.push(Metric::Iou);
+        }
         if config.metrics.is_empty() {
             return Err(PipelineError::UnknownMetric {
                 name: String::new(),
@@ -577,6 +593,12 @@ impl<'m> EvaluateRun<'m> {
                         .map_err(eval_error)?;
                     put(Metric::EnergyPointingGame, f64::from(energy));
                 }
+                if wants(Metric::BoxIou) || wants(Metric::Iou) {
+                    let found = whycam_eval::localisation::box_localisation(full, object)
+                        .map_err(eval_error)?;
+                    put(Metric::BoxIou, f64::from(u8::from(found.hit)));
+                    put(Metric::Iou, f64::from(found.iou));
+                }
             }
             methods.insert(p.method.id().to_string(), values);
         }
@@ -713,6 +735,9 @@ mod tests {
             "{error}"
         );
         assert!(!Metric::defaults().iter().any(|m| m.needs_boxes()));
+        assert_eq!("box-iou".parse::<Metric>().unwrap(), Metric::BoxIou);
+        assert!(Metric::BoxIou.needs_boxes() && Metric::Iou.needs_boxes());
+        assert!(Metric::BoxIou.higher_is_better() && Metric::Iou.higher_is_better());
     }
 
     #[test]
