@@ -124,6 +124,15 @@ fn grad_cam_passes_and_an_edge_detector_is_flagged() {
     assert_eq!(last.images, 3);
     assert!(last.spearman < 0.3, "{last:?}");
     assert!(last.ssim < 0.5, "{last:?}");
+    // Per image, the last step's values; their mean is the last step's.
+    assert_eq!(report.images.len(), 3);
+    let mean = report
+        .images
+        .iter()
+        .map(|i| i["gradcam"].spearman)
+        .sum::<f64>()
+        / 3.0;
+    assert!((mean - last.spearman).abs() < 1e-12);
     // The trained head alone already matters: its step moves the maps.
     let head = &report.steps[0].methods["gradcam"];
     assert!(head.spearman < 0.95, "{head:?}");

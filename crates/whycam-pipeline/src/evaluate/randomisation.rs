@@ -79,12 +79,13 @@ impl Default for RandomisationOptions {
 /// `[height, width]`.
 pub type ImageMaps = BTreeMap<String, (Vec<f32>, [usize; 2])>;
 
-/// A method's maps against the trained model's at one step, averaged over the images.
+/// A method's maps against the trained model's at one step, averaged over the images (or of
+/// one image, `images` 1).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Similarity {
     /// Mean Spearman rank correlation.
     pub spearman: f64,
-    /// Mean SSIM (over the images at least 7×7 px).
+    /// Mean SSIM (over the images at least 7×7 px; NaN, `null` in JSON, for none).
     pub ssim: f64,
     /// Images compared.
     pub images: usize,
@@ -111,6 +112,9 @@ pub struct RandomisationReport {
     pub flagged: BTreeMap<String, bool>,
     /// The threshold the flags used.
     pub threshold: f64,
+    /// Per image (in the order given), per method id, its similarity after the last step:
+    /// every layer random.
+    pub images: Vec<BTreeMap<String, Similarity>>,
 }
 
 /// The check for whycam's methods: `images` explained by `explanations` (their first target;
@@ -202,16 +206,19 @@ pub fn cascade(
         steps: Vec::with_capacity(steps.len()),
         flagged: BTreeMap::new(),
         threshold: options.threshold,
+        images: Vec::new(),
     };
     for (layer, names) in steps {
         randomise(model.net.as_mut(), &names, options.seed)?;
         tracing::debug!(layer, tensors = names.len(), "randomised");
         let maps = explain(&model)?;
+        let images = compare(original, &maps)?;
         report.steps.push(RandomisationStep {
             layer,
             tensors: names.len(),
-            methods: compare(original, &maps)?,
+            methods: means(&images),
         });
+        report.images = images;
     }
     if let Some(last) = report.steps.last() {
         report.flagged = last
@@ -353,10 +360,15 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// Per method, the mean similarity of `maps` to `original`, image by image.
-fn compare(original: &[ImageMaps], maps: &[ImageMaps]) -> Result<BTreeMap<String, Similarity>> {
-    let mut sums: BTreeMap<String, (f64, f64, usize, usize)> = BTreeMap::new();
+/// Per image, per method, the similarity of `maps` to `original` (`images` 1; SSIM NaN for a
+/// map smaller than SSIM's window).
+fn compare(
+    original: &[ImageMaps],
+    maps: &[ImageMaps],
+) -> Result<Vec<BTreeMap<String, Similarity>>> {
+    let mut out = Vec::with_capacity(original.len());
     for (before, after) in original.iter().zip(maps) {
+        let mut image = BTreeMap::new();
         for (method, (a, [h, w])) in before {
             let Some((b, shape)) = after.get(method) else {
                 continue;
@@ -365,34 +377,55 @@ fn compare(original: &[ImageMaps], maps: &[ImageMaps]) -> Result<BTreeMap<String
                 continue;
             }
             let (a, b) = (Map::new(a, [*h, *w])?, Map::new(b, [*h, *w])?);
+            let window = whycam_eval::similarity::SSIM_WINDOW;
+            let similarity = Similarity {
+                spearman: whycam_eval::similarity::spearman(a, b)?,
+                ssim: if *h >= window && *w >= window {
+                    whycam_eval::similarity::ssim(a, b)?
+                } else {
+                    f64::NAN
+                },
+                images: 1,
+            };
+            image.insert(method.clone(), similarity);
+        }
+        out.push(image);
+    }
+    Ok(out)
+}
+
+/// Per method, the means over the images (SSIM over those that have one).
+fn means(images: &[BTreeMap<String, Similarity>]) -> BTreeMap<String, Similarity> {
+    let mut sums: BTreeMap<String, (f64, f64, usize, usize)> = BTreeMap::new();
+    for image in images {
+        for (method, s) in image {
             let entry = sums.entry(method.clone()).or_default();
-            entry.0 += whycam_eval::similarity::spearman(a, b)?;
+            entry.0 += s.spearman;
             entry.2 += 1;
-            if *h >= whycam_eval::similarity::SSIM_WINDOW
-                && *w >= whycam_eval::similarity::SSIM_WINDOW
-            {
-                entry.1 += whycam_eval::similarity::ssim(a, b)?;
+            if !s.ssim.is_nan() {
+                entry.1 += s.ssim;
                 entry.3 += 1;
             }
         }
     }
-    Ok(sums
-        .into_iter()
+    sums.into_iter()
         .map(|(method, (rho, ssim, n, n_ssim))| {
+            let ssim = if n_ssim > 0 {
+                ssim / n_ssim as f64
+            } else {
+                f64::NAN
+            };
+            let spearman = rho / n.max(1) as f64;
             (
                 method,
                 Similarity {
-                    spearman: rho / n.max(1) as f64,
-                    ssim: if n_ssim > 0 {
-                        ssim / n_ssim as f64
-                    } else {
-                        f64::NAN
-                    },
+                    spearman,
+                    ssim,
                     images: n,
                 },
             )
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
