@@ -1,16 +1,17 @@
 //! How alike two saliency maps are: Spearman rank correlation and SSIM, the two measures of
 //! the model-randomisation sanity check (Adebayo et al. 2018, "Sanity Checks for Saliency
-//! Maps", NeurIPS, section 3 and figure 4).
+//! Maps", NeurIPS).
 //!
 //! * [`spearman`] is `scipy.stats.spearmanr` of the two flattened maps: the Pearson
 //!   correlation of their ranks, tied values sharing their average rank.
-//! * [`ssim`] is `skimage.metrics.structural_similarity(a, b, data_range=1)` (scikit-image
-//!   0.19–0.25, `skimage/metrics/_structural_similarity.py`) with its defaults for a 2-D float
-//!   image: a 7×7 uniform window (`win_size=7`, `gaussian_weights=False`), sample covariances
-//!   (`use_sample_covariance=True`, normalised by 49/48), `K1=0.01`, `K2=0.03`, and the mean
-//!   over the pixels whose window lies inside the image (skimage crops `(7 − 1) / 2 = 3` pixels
-//!   per side, which makes the filter's border mode irrelevant). Computed in `f64`; skimage
-//!   computes a `float32` map in `float32`, a difference below 1e-5.
+//! * [`ssim`] is `skimage.metrics.structural_similarity(a, b, data_range=1)`
+//!   (`skimage/metrics/_structural_similarity.py`, scikit-image 0.19 and later) with its
+//!   defaults for a 2-D float image: a 7×7 uniform window (`win_size=7`,
+//!   `gaussian_weights=False`), sample covariances (`use_sample_covariance=True`, normalised by
+//!   49/48), `K1=0.01`, `K2=0.03`, and the mean over the pixels whose window lies inside the
+//!   image (skimage crops `(7 − 1) / 2 = 3` pixels per side, which makes the filter's border
+//!   mode irrelevant). Computed in `f64`; skimage computes a `float32` map in `float32`, a
+//!   difference below 1e-5.
 //!
 //! A constant map has no ranking: where scipy returns NaN, [`spearman`] returns 1 for two
 //! identical maps and 0 otherwise (no order in common), so a method whose maps all collapse to

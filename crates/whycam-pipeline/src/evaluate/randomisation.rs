@@ -1,17 +1,18 @@
 //! The model-randomisation sanity check (Adebayo et al. 2018, "Sanity Checks for Saliency
-//! Maps", NeurIPS, section 3.1 "cascading randomization"): a map that explains the model must
-//! change when the model's learned weights are destroyed. The layers are re-initialised one
+//! Maps", NeurIPS; its "cascading randomization"): a map that explains the model must change
+//! when the model's learned weights are destroyed. The layers are re-initialised one
 //! after the other from the top (the classifier first, then the last feature layer, down to
 //! the first), each step keeping the layers above it random, and after each step every method's
 //! map of every image is compared with its map from the trained model by Spearman rank
-//! correlation and SSIM ([`whycam_eval::similarity`]).
+//! correlation and SSIM ([`whycam_eval::similarity`]). Each step costs one explanation of
+//! every image (Score-CAM's and Ablation-CAM's probes included); the model is copied once.
 //!
 //! **Which weights form a layer.** Any model whycam loads offers its parameters by their
 //! PyTorch names ([`whycam_models::parameters`]): a zoo network by its state-dict names, an ONNX
 //! graph by its initializers under the module path of the node that reads them. A parameter
 //! belongs to the longest layer name or alias (as `whycam models` lists them) its name falls
-//! under:
-//! `layer4.1` for `layer4.1.conv2.weight`, `_blocks.15` for `_blocks.15._project_conv.weight`.
+//! under: `layer4.1` for `layer4.1.conv2.weight`, `_blocks.15` for
+//! `_blocks.15._project_conv.weight`.
 //! Parameters under no layer (the classifier: `fc`, `_fc`, `classifier`) are the first step,
 //! `head`. Steps are ordered by their layer's place in the network, last first; layers without
 //! parameters (activations, pooling, a folded BatchNorm) are no step. An ONNX graph lists every
@@ -26,8 +27,8 @@
 //! standard deviation of its own trained values, seeded per tensor by the run's seed and the
 //! tensor's name (the same noise whatever the order or the other layers). Adebayo et al. use
 //! each layer's default initialiser instead; whycam cannot know it for an ONNX graph or a folded
-//! convolution, and matching each tensor's scale keeps the activations at their trained size,
-//! so a map cannot "change" merely because the network's outputs vanished or overflowed. All
+//! convolution, and keeping each tensor's scale keeps the activations of the order they had,
+//! so a map does not "change" merely because the network's outputs vanished or overflowed. All
 //! learned structure (which weight is large, which sign) is gone.
 //!
 //! **The flag.** Maps are compared at the input's resolution, upsampled and min-max scaled as
@@ -35,9 +36,10 @@
 //! method is flagged when, with every layer randomised, its mean Spearman correlation over the
 //! images is still above [`DEFAULT_THRESHOLD`] (0.5): its map keeps most of its ranking of the
 //! pixels although nothing the model learned is left, so the ranking comes from the input, not
-//! the model. Adebayo et al. find the rank correlation of the methods that pass near 0 once the
-//! top blocks are random, while Guided Backprop and Guided Grad-CAM stay above 0.5 down to the
-//! first layer; 0.5 separates the two. A constant map (a method that finds nothing in a random
+//! the model. In Adebayo et al.'s cascades the rank correlation of the methods that pass
+//! (gradients, Grad-CAM) falls towards 0 once the top layers are random, while Guided Backprop's
+//! stays high to the first layer; 0.5 lies between. On the default model Grad-CAM ends near 0
+//! and an edge detector of the input at 1 (`tests/randomisation.rs`). A constant map (a method that finds nothing in a random
 //! network) has Spearman 0 against a non-constant one (see [`whycam_eval::similarity`]).
 
 use crate::batch::{Decoded, batch_tensor, same_size_runs};
