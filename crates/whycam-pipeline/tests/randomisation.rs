@@ -157,6 +157,30 @@ fn grad_cam_passes_and_an_edge_detector_is_flagged() {
     assert!(map.iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
+/// Opened to read a convolution's output before its BatchNorm, the model runs unfolded and so is
+/// randomised: the BatchNorms' scales and shifts are steps of their own, their running
+/// statistics are kept.
+#[test]
+fn unfolded_batchnorms_are_steps_of_their_own() {
+    let opened = ModelSpec::default()
+        .open_for_layers(&["_conv_head".to_string()])
+        .unwrap();
+    assert!(!opened.model.net.is_folded());
+    let mut copy = reopen(&opened.model).unwrap();
+    assert!(!copy.net.is_folded());
+    let steps = cascade_steps(copy.net.as_mut()).unwrap();
+    let layers: Vec<&str> = steps.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(layers[..4], [HEAD_STEP, "_bn1", "_conv_head", "_blocks.15"]);
+    assert_eq!(layers[layers.len() - 2..], ["_bn0", "_conv_stem"]);
+    assert_eq!(steps[1].1, ["_bn1.weight", "_bn1.bias"]);
+    assert!(
+        steps
+            .iter()
+            .flat_map(|(_, n)| n)
+            .all(|n| !n.contains("running"))
+    );
+}
+
 /// An ONNX graph offers its parameters too, under the module paths of the nodes that read them,
 /// from both exporters (BatchNorm folded into each convolution by the exporter): the classifier
 /// is the first step, the stem the last, one step per convolution between; Grad-CAM's maps
