@@ -539,6 +539,23 @@ mod tests {
                     error: format!("cannot decode {h}: not an image"),
                 })
                 .collect(),
+            faithfulness: Some(Faithfulness {
+                images: 1,
+                metrics: vec![FaithfulnessMetric {
+                    metric: "avg-drop",
+                    higher_is_better: false,
+                    methods: vec![(
+                        hostile(7),
+                        crate::evaluate::Summary {
+                            mean: 0.5,
+                            low: 0.25,
+                            high: 0.75,
+                            images: 1,
+                        },
+                    )],
+                }],
+                curves: vec![picture(8)],
+            }),
         }
     }
 
@@ -573,7 +590,11 @@ mod tests {
             "<title>whycam: &lt;!--&lt;script&gt;document.title=&#39;PWNED&#39; on \
              line\u{2028}para\u{2029}&amp;amp;{{DATA}}</title>"
         ));
-        assert_eq!(page.matches("\"images\":").count(), 1);
+        assert_eq!(
+            page.matches("\"grids\":").count(),
+            1,
+            "the data is inlined once"
+        );
     }
 
     /// The content of the page's Content-Security-Policy meta tag, unescaped.
