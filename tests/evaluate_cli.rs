@@ -183,3 +183,31 @@ fn boxes_give_the_pointing_games_and_bad_requests_are_refused_clearly() {
     assert!(message.contains("outside the 224x224 image"), "{message}");
     assert!(stderr(&run).contains("chelsea.png"), "{}", stderr(&run));
 }
+
+#[test]
+fn the_randomisation_check_runs_through_every_layer_and_passes_grad_cam() {
+    let photo = s(&data_dir().join("photos224/chelsea.png"));
+    let report = evaluate_json(&[
+        "evaluate",
+        "--metric",
+        "randomisation",
+        "--method",
+        "gradcam,gradcam++",
+        "--json",
+        &photo,
+    ]);
+    let check = &report["randomisation"];
+    let steps = check["steps"].as_array().unwrap();
+    // The default model: its classifier, _conv_head, 16 blocks and the stem.
+    assert_eq!(steps.len(), 19, "{check}");
+    assert_eq!(steps[0]["layer"], "head");
+    assert_eq!(steps[18]["layer"], "_conv_stem");
+    for method in ["gradcam", "gradcampp"] {
+        assert_eq!(check["flagged"][method], false, "{check}");
+        let last = steps[18]["methods"][method]["spearman"].as_f64().unwrap();
+        let per_image = report["images"][0]["methods"][method]["randomisation"]
+            .as_f64()
+            .unwrap();
+        assert!(last < 0.5 && (last - per_image).abs() < 1e-12, "{method}: {last}");
+    }
+}

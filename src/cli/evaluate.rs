@@ -34,7 +34,11 @@ pub struct EvaluateArgs {
     /// road-lerf, road-combined, drop, increase-pgc, sparseness, pointing-game,
     /// energy-pointing-game, box-iou (1 when the box of the map thresholded at 15% of its
     /// maximum, largest 8-connected component, has IoU >= 0.5 with the object's; reports iou
-    /// too), iou. Default: all but those that need --boxes (the pointing games, box-iou, iou).
+    /// too), iou, randomisation (the model-randomisation sanity check: the layers are
+    /// re-initialised from the top one by one and each map compared with the trained
+    /// model's; a method whose maps keep a Spearman correlation above 0.5 is flagged).
+    /// Default: all but randomisation (one more explanation per layer) and those that need
+    /// --boxes (the pointing games, box-iou, iou).
     #[arg(long, value_delimiter = ',')]
     pub metric: Vec<String>,
     /// Deletion/insertion steps (torchcam's default).
@@ -213,6 +217,29 @@ fn print_table(out: &mut impl Write, report: &EvaluateReport) -> std::io::Result
                     out,
                     "  {method:<16} {:>9.4}  [{:.4}, {:.4}]",
                     s.mean, s.low, s.high
+                )?;
+            }
+        }
+    }
+    if let Some(check) = &report.randomisation {
+        let layers = check.steps.len();
+        writeln!(
+            out,
+            "\nrandomisation check: {layers} layer(s) re-initialised from the top; Spearman and \
+             SSIM of each map with the trained model's after the last (flagged above {})",
+            check.threshold
+        )?;
+        if let Some(last) = check.steps.last() {
+            for (method, s) in &last.methods {
+                let verdict = if check.flagged.get(method) == Some(&true) {
+                    "FLAGGED: the map does not depend on the model"
+                } else {
+                    "passed"
+                };
+                writeln!(
+                    out,
+                    "  {method:<16} {:>9.4}  ssim {:.4}  {verdict}",
+                    s.spearman, s.ssim
                 )?;
             }
         }

@@ -208,6 +208,7 @@ fn the_report_sink_and_the_report_of_a_folder_write_the_same_page() {
         Box::new(Report {
             dir: out.clone(),
             page: page.clone(),
+            limits: model.limits,
         }),
     ];
     let inputs = Sources::collect(&[photos().join("rocket.png"), photos().join("coffee.png")]);

@@ -64,11 +64,15 @@ pub enum Metric {
     BoxIou,
     /// That IoU itself (asking for `box-iou` reports it too).
     Iou,
+    /// The model-randomisation sanity check ([`randomisation`]): per image, the Spearman
+    /// correlation of the map with the map of the fully randomised model (lower is better);
+    /// the report holds every step and flags the methods whose maps do not change.
+    Randomisation,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::AvgDrop,
         Metric::Increase,
         Metric::Deletion,
@@ -83,6 +87,7 @@ impl Metric {
         Metric::EnergyPointingGame,
         Metric::BoxIou,
         Metric::Iou,
+        Metric::Randomisation,
     ];
 
     /// What `--metric` calls it.
@@ -102,6 +107,7 @@ impl Metric {
             Metric::EnergyPointingGame => "energy-pointing-game",
             Metric::BoxIou => "box-iou",
             Metric::Iou => "iou",
+            Metric::Randomisation => "randomisation",
         }
     }
 
@@ -117,15 +123,20 @@ impl Metric {
     pub fn higher_is_better(self) -> bool {
         !matches!(
             self,
-            Metric::AvgDrop | Metric::Deletion | Metric::RoadMorf | Metric::Drop
+            Metric::AvgDrop
+                | Metric::Deletion
+                | Metric::RoadMorf
+                | Metric::Drop
+                | Metric::Randomisation
         )
     }
 
-    /// The metrics computed when none are asked for: those that need no boxes.
+    /// The metrics computed when none are asked for: those that need no boxes, but the
+    /// randomisation check, which explains every image again once per layer.
     pub fn defaults() -> Vec<Metric> {
         Metric::ALL
             .into_iter()
-            .filter(|m| !m.needs_boxes())
+            .filter(|m| !m.needs_boxes() && *m != Metric::Randomisation)
             .collect()
     }
 }
@@ -242,8 +253,94 @@ pub struct EvaluateReport {
     pub intervals: BTreeMap<String, BTreeMap<String, Summary>>,
     pub images: Vec<ImageScores>,
     pub errors: Vec<ImageError>,
+    /// The randomisation check's cascade, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub randomisation: Option<Randomisation>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+}
+
+/// The randomisation check over the whole run: per step the methods' mean similarity to the
+/// trained model's maps, and which methods failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Randomisation {
+    /// From the top of the network down; each step keeps the ones before it random.
+    pub steps: Vec<randomisation::RandomisationStep>,
+    /// Per method, whether its mean Spearman after the last step is above `threshold`.
+    pub flagged: BTreeMap<String, bool>,
+    pub threshold: f64,
+}
+
+/// Sums of the similarities of the batches, per step and method.
+#[derive(Default)]
+struct Cascade {
+    steps: Vec<(String, usize, BTreeMap<String, [f64; 4]>)>,
+}
+
+impl Cascade {
+    /// Adds a batch's report, weighted by its images.
+    fn add(&mut self, report: &randomisation::RandomisationReport) {
+        if self.steps.is_empty() {
+            self.steps = report
+                .steps
+                .iter()
+                .map(|s| (s.layer.clone(), s.tensors, BTreeMap::new()))
+                .collect();
+        }
+        for ((_, _, sums), step) in self.steps.iter_mut().zip(&report.steps) {
+            for (method, s) in &step.methods {
+                let sum = sums.entry(method.clone()).or_insert([0.0; 4]);
+                let n = s.images as f64;
+                if s.spearman.is_finite() {
+                    sum[0] += s.spearman * n;
+                    sum[1] += n;
+                }
+                if s.ssim.is_finite() {
+                    sum[2] += s.ssim * n;
+                    sum[3] += n;
+                }
+            }
+        }
+    }
+
+    fn finish(self, threshold: f64) -> Option<Randomisation> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        let steps: Vec<randomisation::RandomisationStep> = self
+            .steps
+            .into_iter()
+            .map(|(layer, tensors, sums)| randomisation::RandomisationStep {
+                layer,
+                tensors,
+                methods: sums
+                    .into_iter()
+                    .map(|(method, [s, n, ssim, m])| {
+                        let similarity = randomisation::Similarity {
+                            spearman: if n > 0.0 { s / n } else { f64::NAN },
+                            ssim: if m > 0.0 { ssim / m } else { f64::NAN },
+                            images: n as usize,
+                        };
+                        (method, similarity)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let flagged = steps
+            .last()
+            .map(|last| {
+                last.methods
+                    .iter()
+                    .map(|(method, s)| (method.clone(), s.spearman > threshold))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Randomisation {
+            steps,
+            flagged,
+            threshold,
+        })
+    }
 }
 
 /// Sees each result as it comes (a progress bar); every method defaults to nothing.
@@ -264,6 +361,9 @@ pub struct EvaluateRun<'m> {
     opened: &'m OpenedModel,
     explain: ExplainRun<'m>,
     boxes: Option<Boxes>,
+    /// What the randomisation check explains again after each step.
+    explain_options: whycam_cam::ExplainOptions,
+    randomisation_options: randomisation::RandomisationOptions,
     config: EvaluateConfig,
 }
 
@@ -321,6 +421,15 @@ impl<'m> EvaluateRun<'m> {
             opened,
             explain,
             boxes,
+            explain_options: whycam_cam::ExplainOptions {
+                methods: config.methods.clone(),
+                layers: config.layers.clone(),
+                ..Default::default()
+            },
+            randomisation_options: randomisation::RandomisationOptions {
+                seed: config.seed,
+                ..Default::default()
+            },
             config,
         })
     }
@@ -348,7 +457,8 @@ impl<'m> EvaluateRun<'m> {
         };
         let mut images = Vec::new();
         let mut interrupted = false;
-        'batches: for chunk in sources.chunks(self.config.batch_size.max(1)) {
+        let mut cascade = Cascade::default();
+        for chunk in sources.chunks(self.config.batch_size.max(1)) {
             let mut batch = Vec::new();
             for decoded in feeding.decode_all(chunk) {
                 match decoded {
@@ -369,18 +479,47 @@ impl<'m> EvaluateRun<'m> {
                     continue;
                 }
             };
-            for (item, explanation) in batch.iter().zip(&explanations) {
+            // The images scored, with their explanations for the randomisation check.
+            let (mut items, mut explained, mut scored) = (Vec::new(), Vec::new(), Vec::new());
+            for (item, explanation) in batch.into_iter().zip(explanations) {
                 if self.stopped() {
                     interrupted = true;
-                    break 'batches;
+                    break;
                 }
-                match self.score_image(item, explanation) {
+                match self.score_image(&item, &explanation) {
                     Ok(scores) => {
-                        sink.image(&scores);
-                        images.push(scores);
+                        items.push(item);
+                        explained.push(explanation);
+                        scored.push(scores);
                     }
                     Err(e) => fail(e, sink),
                 }
+            }
+            if self.config.metrics.contains(&Metric::Randomisation) && !scored.is_empty() {
+                let report = randomisation::model_randomisation(
+                    self.opened,
+                    &self.explain_options,
+                    &items,
+                    &explained,
+                    &self.randomisation_options,
+                )?;
+                cascade.add(&report);
+                for (scores, per_method) in scored.iter_mut().zip(&report.images) {
+                    for (method, similarity) in per_method {
+                        scores
+                            .methods
+                            .entry(method.clone())
+                            .or_default()
+                            .insert(Metric::Randomisation.id().into(), similarity.spearman);
+                    }
+                }
+            }
+            for scores in scored {
+                sink.image(&scores);
+                images.push(scores);
+            }
+            if interrupted {
+                break;
             }
         }
         let mut metrics = BTreeMap::new();
@@ -410,6 +549,7 @@ impl<'m> EvaluateRun<'m> {
             intervals,
             images,
             errors,
+            randomisation: cascade.finish(self.randomisation_options.threshold),
             interrupted,
         })
     }
