@@ -114,7 +114,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let (points, source, model) = match &args.features {
         Some(path) => (
             embedding::read_features(path)?,
-            path.display().to_string(),
+            whycam_data::shown_path(path).into_owned(),
             None,
         ),
         None => {
@@ -160,13 +160,13 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             let source = args
                 .inputs
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|p| whycam_data::shown_path(p).into_owned())
                 .chain(args.samples.then(|| "the sample photos".to_string()))
                 .collect::<Vec<_>>()
                 .join(" ");
             let model = (
                 loaded.model.name.clone(),
-                loaded.model.weights.display().to_string(),
+                whycam_data::shown_path(&loaded.model.weights).into_owned(),
                 loaded.model.layer_name(layer).to_string(),
             );
             (points, source, Some(model))

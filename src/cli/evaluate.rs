@@ -136,7 +136,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         // An explain run's report in the same directory gains its Faithfulness section.
         if out.join(JsonSummary::FILE).is_file() {
             let page = whycam_pipeline::report::write(out, &out.join("report.html"))?;
-            eprintln!("report: {}", super::shown(&page.display().to_string()));
+            eprintln!("report: {}", super::shown(&whycam_data::shown_path(&page)));
         }
     }
     let mut stdout = std::io::stdout().lock();

@@ -31,7 +31,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         .eval
         .selection()
         .open(&args.data, args.eval.split.into())?;
-    let name = args.data.display().to_string();
+    let name = whycam_data::shown_path(&args.data).into_owned();
     let report = whycam_pipeline::test::test(&model, data, &name, args.eval.batch_size as usize)?;
     let json = serde_json::to_string_pretty(&report).expect("the report serialises");
     if let Some(path) = &args.out {

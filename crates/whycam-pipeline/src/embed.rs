@@ -158,7 +158,7 @@ pub fn open_inputs(
     let (files, missing) = collect_inputs(inputs);
     let failures: Vec<Failure> = missing
         .into_iter()
-        .map(|(path, e)| Failure::new(path.display().to_string(), e.to_string()))
+        .map(|(path, e)| Failure::new(whycam_data::shown_path(&path).into_owned(), e.to_string()))
         .collect();
     if files.is_empty() && failures.is_empty() {
         return Err(PipelineError::NoImageFiles {
@@ -432,7 +432,9 @@ pub fn read_features(path: &Path) -> Result<Points> {
         (paths, names)
     } else {
         (
-            (0..n).map(|i| format!("{}#{i}", path.display())).collect(),
+            (0..n)
+                .map(|i| format!("{}#{i}", whycam_data::shown_path(path)))
+                .collect(),
             vec!["points".to_string(); n],
         )
     };
@@ -640,7 +642,7 @@ fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<
             let side = (1000.0 / (points.len() as f32).sqrt()).clamp(40.0, 160.0) as u32;
             let picture = plot.png_with_thumbnails(1600, 1280, side, |i| points.image(i, limits));
             write::png(&picture, &path)?;
-            Some(path.display().to_string())
+            Some(whycam_data::shown_path(&path).into_owned())
         }
         None => None,
     };
@@ -648,9 +650,9 @@ fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<
         method: name,
         seconds,
         neighbour_agreement: None,
-        csv: csv_path.display().to_string(),
-        png: png.display().to_string(),
-        svg: svg.display().to_string(),
+        csv: whycam_data::shown_path(&csv_path).into_owned(),
+        png: whycam_data::shown_path(&png).into_owned(),
+        svg: whycam_data::shown_path(&svg).into_owned(),
         thumbnails,
         details,
         xy,

@@ -142,7 +142,7 @@ pub fn predict(
     }
     Ok(PredictReport {
         model: opened.model.name.clone(),
-        weights: opened.model.weights.display().to_string(),
+        weights: whycam_data::shown_path(&opened.model.weights).into_owned(),
         results,
         errors,
         interrupted,

@@ -62,7 +62,7 @@ pub fn test(opened: &OpenedModel, data: Data, name: &str, batch_size: usize) -> 
         .collect();
     Ok(TestReport {
         model: opened.model.name.clone(),
-        weights: opened.model.weights.display().to_string(),
+        weights: whycam_data::shown_path(&opened.model.weights).into_owned(),
         data: name.to_string(),
         images: e.labels.len(),
         accuracy: e.accuracy,

@@ -177,7 +177,7 @@ pub fn train(
     let lr = job.lr.unwrap_or(if scratch { 1e-2 } else { 2e-3 });
     let freeze_epochs = job.freeze_epochs.unwrap_or(if scratch { 0 } else { 1 });
     let record = TrainingRecord {
-        data: job.data.data.display().to_string(),
+        data: whycam_data::shown_path(&job.data.data).into_owned(),
         epochs: job.epochs,
         freeze_epochs,
         batch_size: job.batch_size,
