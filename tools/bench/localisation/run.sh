@@ -24,7 +24,8 @@ EPOCHS=${EPOCHS:-8}
 SEED=${SEED:-0}
 # The last feature layer (the default target) and the one before it (twice its resolution).
 LAYERS=${LAYERS:-blocks.2 blocks.1}
-# Every method whycam has (`whycam explain --help`).
+# Every method whycam has (`whycam explain --help`); CAM only at the layer that feeds the
+# pooling (the first of LAYERS).
 METHODS=${METHODS:-cam,gradcam,gradcampp,xgradcam,hirescam,gradcam-elementwise,layercam,eigencam,eigengradcam,scorecam,ablationcam}
 
 start=$(date +%s)
@@ -48,30 +49,40 @@ trained=$(date +%s)
 
 "$whycam" test --weights "$run/best.safetensors" --json --out "$OUT/test.json" \
     "$scenes/test" >/dev/null
+last_layer=${LAYERS%% *}
 for layer in $LAYERS; do
-    "$whycam" evaluate --weights "$run/best.safetensors" --method "$METHODS" --layer "$layer" \
+    methods=$METHODS
+    if [[ $layer != "$last_layer" ]]; then
+        methods=$(tr , '\n' <<<"$METHODS" | grep -vx cam | paste -sd,)
+    fi
+    "$whycam" evaluate --weights "$run/best.safetensors" --method "$methods" --layer "$layer" \
         --metric pointing-game,energy-pointing-game,box-iou --boxes "$scenes/test/boxes.csv" \
         --seed "$SEED" --json "$scenes/test" >"$OUT/evaluate.$layer.json"
 done
 end=$(date +%s)
 
-python3 - "$OUT" "$METHODS" "$TRAIN" "$VALID" "$TEST" "$EPOCHS" "$((trained - start))" \
+python3 - "$OUT" "$METHODS" "$TRAIN" "$VALID" "$TEST" "$((trained - start))" \
     "$((end - trained))" $LAYERS <<'EOF' | tee "$OUT/table.md"
 import json, sys
-out, methods, train, valid, test, epochs, train_s, eval_s, *layers = sys.argv[1:]
+out, methods, train, valid, test, setup_s, eval_s, *layers = sys.argv[1:]
+epochs = [json.loads(line) for line in open(f"{out}/run/metrics.jsonl")]
+train_s = sum(e["seconds"] for e in epochs)
 accuracy = json.load(open(f"{out}/test.json"))
 acc = accuracy.get("accuracy")
 runs = {l: json.load(open(f"{out}/evaluate.{l}.json")) for l in layers}
 first = runs[layers[0]]
-print(f"whycam-small trained on {train} scenes ({valid} validation) for {epochs} epochs: "
+print(f"whycam-small trained on {train} scenes ({valid} validation) for {len(epochs)} epochs "
+      f"({train_s:.0f} s): "
       f"test accuracy {100 * acc:.1f}% on {test} test scenes; "
       f"{len(first['images'])} scored, {len(first['errors'])} failed.")
-print(f"Scenes and training {train_s} s, tests and evaluation {eval_s} s.\n")
+print(f"Builds, scenes and training {setup_s} s; test and evaluation {eval_s} s.\n")
 print("| method | layer | pointing game | energy pointing game | box IoU ≥ 0.5 | mean IoU |")
 print("|---|---|---|---|---|---|")
 for method in methods.split(","):
     for layer in layers:
-        m = runs[layer]["intervals"][method]
+        m = runs[layer]["intervals"].get(method)
+        if m is None:  # CAM below the last layer
+            continue
         cell = lambda k: (f"{m[k]['mean']:.3f} [{m[k]['low']:.2f}, {m[k]['high']:.2f}]"
                           if k in m else "–")
         print(f"| {method} | {layer} | {cell('pointing-game')} | "
