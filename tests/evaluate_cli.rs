@@ -117,7 +117,7 @@ fn boxes_give_the_pointing_games_and_bad_requests_are_refused_clearly() {
     let report = evaluate_json(&[
         "evaluate",
         "--metric",
-        "pointing-game,energy-pointing-game,sparseness",
+        "pointing-game,energy-pointing-game,sparseness,box-iou",
         "--boxes",
         &s(&boxes),
         "--out",
@@ -129,12 +129,19 @@ fn boxes_give_the_pointing_games_and_bad_requests_are_refused_clearly() {
     let energy = values["energy-pointing-game"].as_f64().unwrap();
     assert!(values["pointing-game"] == 1.0, "{values}");
     assert!(energy > 0.3 && energy <= 1.0, "{values}");
+    // box-iou brings the IoU itself along.
+    let iou = values["iou"].as_f64().unwrap();
+    assert_eq!(
+        values["box-iou"],
+        f64::from(u8::from(iou >= 0.5)),
+        "{values}"
+    );
     let csv = std::fs::read_to_string(out.join("evaluation.csv")).unwrap();
     assert!(
         csv.starts_with("image,target,method,metric,value\n"),
         "{csv}"
     );
-    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert_eq!(csv.lines().count(), 6, "{csv}");
     let saved = support::json(&out.join("evaluation.json"));
     assert_eq!(saved["metrics"], report["metrics"]);
 
@@ -208,6 +215,36 @@ fn the_randomisation_check_runs_through_every_layer_and_passes_grad_cam() {
         let per_image = report["images"][0]["methods"][method]["randomisation"]
             .as_f64()
             .unwrap();
-        assert!(last < 0.5 && (last - per_image).abs() < 1e-12, "{method}: {last}");
+        assert!(
+            last < 0.5 && (last - per_image).abs() < 1e-12,
+            "{method}: {last}"
+        );
     }
+}
+
+#[test]
+fn a_dataset_is_scored_sample_by_sample() {
+    let report = evaluate_json(&[
+        "evaluate",
+        "--metric",
+        "avg-drop,sparseness",
+        "--limit",
+        "3",
+        "--json",
+        &s(&support::fashion_mnist()),
+    ]);
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3, "{report}");
+    // Fashion-MNIST's test split, spread evenly, each sample named file#record.
+    let names: Vec<&str> = images
+        .iter()
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
+    assert!(
+        names[0].ends_with("t10k-images-idx3-ubyte.gz#0"),
+        "{names:?}"
+    );
+    assert!(names[1].ends_with("#3333"), "{names:?}");
+    let s = report["intervals"]["gradcam"]["sparseness"]["images"].as_u64();
+    assert_eq!(s, Some(3));
 }

@@ -5,9 +5,11 @@ use super::model_args::ModelArgs;
 use super::progress::Progress;
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use whycam_cam::Method;
+use whycam_data::datasets::Split;
+use whycam_pipeline::data::Selection;
 use whycam_pipeline::evaluate::{
     EVALUATION_FILE, EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
 };
@@ -72,7 +74,12 @@ pub struct EvaluateArgs {
     /// Add the sample photos (fetched into the cache on first use) to the inputs.
     #[arg(long)]
     pub samples: bool,
-    /// Image files, directories (searched recursively) or http(s) URLs.
+    /// With a dataset: at most this many samples, spread evenly.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Image files, directories (searched recursively) or http(s) URLs; or one labelled
+    /// dataset (a path,label CSV, an ImageFolder, or MNIST/Fashion-MNIST, CIFAR-10, STL-10
+    /// or Oxford-IIIT Pet files, their test split), each sample named file#record.
     pub inputs: Vec<std::ffi::OsString>,
 }
 
@@ -121,9 +128,22 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let inputs = Sources::collect(&inputs);
     let mut progress = Bar(None);
-    let report = run.run(&inputs.found, inputs.failed, &mut progress)?;
+    let report = match inputs.as_slice() {
+        // A labelled dataset (its test split where it has one), scored sample by sample.
+        [one] if whycam_pipeline::embed::is_dataset(Path::new(one)) => {
+            let selection = Selection {
+                limit: args.limit,
+                ..Selection::default()
+            };
+            let data = selection.open(Path::new(one), Split::Test)?;
+            run.run_dataset(data.as_ref(), &mut progress)?
+        }
+        _ => {
+            let inputs = Sources::collect(&inputs);
+            run.run(&inputs.found, inputs.failed, &mut progress)?
+        }
+    };
     drop(progress);
     if let Some(out) = &args.out {
         let json = serde_json::to_vec_pretty(&report)?;

@@ -12,7 +12,7 @@
 pub mod boxes;
 pub mod randomisation;
 
-use crate::batch::Feeding;
+use crate::batch::{Decoded, Feeding};
 use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use crate::explain::summary::ImageError;
 use crate::explain::{ExplainConfig, ExplainRun, target_probability};
@@ -21,13 +21,14 @@ use crate::rank::class_probabilities;
 use boxes::Boxes;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use whycam_cam::Method;
-use whycam_data::{FetchLimits, Source};
+use whycam_data::{Dataset, FetchLimits, Source};
 use whycam_eval::deletion::DeletionPlan;
 use whycam_eval::road::{RoadOptions, RoadPlan};
 use whycam_eval::{Chw, Map};
@@ -441,7 +442,44 @@ impl<'m> EvaluateRun<'m> {
         failed: Vec<InputError>,
         sink: &mut dyn EvaluateSink,
     ) -> Result<EvaluateReport> {
-        sink.begin(sources.len() + failed.len());
+        let feeding = Feeding {
+            preprocess: &self.opened.preprocess,
+            limits: &self.opened.limits,
+            fetch: &self.config.fetch,
+        };
+        let batches = sources
+            .chunks(self.config.batch_size.max(1))
+            .map(|chunk| feeding.decode_all(chunk));
+        self.run_batches(sources.len() + failed.len(), failed, batches, sink)
+    }
+
+    /// Scores the samples of a dataset (Fashion-MNIST, CIFAR-10, a CSV list, an
+    /// ImageFolder...), each named as the dataset describes it (`file#record`).
+    pub fn run_dataset(
+        &self,
+        data: &dyn Dataset,
+        sink: &mut dyn EvaluateSink,
+    ) -> Result<EvaluateReport> {
+        let indices: Vec<usize> = (0..data.len()).collect();
+        let preprocess = &self.opened.preprocess;
+        let batches = indices.chunks(self.config.batch_size.max(1)).map(|chunk| {
+            chunk
+                .par_iter()
+                .map(|&i| decode_sample(data, i, preprocess))
+                .collect()
+        });
+        self.run_batches(data.len(), Vec::new(), batches, sink)
+    }
+
+    /// The run over batches of decoded inputs; `failed` are inputs already known to fail.
+    fn run_batches(
+        &self,
+        inputs: usize,
+        failed: Vec<InputError>,
+        batches: impl Iterator<Item = Vec<std::result::Result<Decoded, InputError>>>,
+        sink: &mut dyn EvaluateSink,
+    ) -> Result<EvaluateReport> {
+        sink.begin(inputs);
         let mut errors = Vec::new();
         let mut fail = |e: InputError, sink: &mut dyn EvaluateSink| {
             sink.error(&e);
@@ -450,17 +488,12 @@ impl<'m> EvaluateRun<'m> {
         for e in failed {
             fail(e, sink);
         }
-        let feeding = Feeding {
-            preprocess: &self.opened.preprocess,
-            limits: &self.opened.limits,
-            fetch: &self.config.fetch,
-        };
         let mut images = Vec::new();
         let mut interrupted = false;
         let mut cascade = Cascade::default();
-        for chunk in sources.chunks(self.config.batch_size.max(1)) {
+        for decoded_batch in batches {
             let mut batch = Vec::new();
-            for decoded in feeding.decode_all(chunk) {
+            for decoded in decoded_batch {
                 match decoded {
                     Ok(d) => batch.push(d),
                     Err(e) => fail(e, sink),
@@ -564,7 +597,7 @@ impl<'m> EvaluateRun<'m> {
     /// Every metric of every method for one explained image.
     fn score_image(
         &self,
-        item: &crate::batch::Decoded,
+        item: &Decoded,
         explanation: &whycam_cam::ImageExplanation,
     ) -> std::result::Result<ImageScores, InputError> {
         let input_name = item.source.to_string();
@@ -838,6 +871,24 @@ pub fn write_curves(dir: &std::path::Path, report: &EvaluateReport) -> Result<Ve
         written.push(path);
     }
     Ok(written)
+}
+
+/// Sample `index` of `data`, prepared for the network, named as the dataset describes it.
+fn decode_sample(
+    data: &dyn Dataset,
+    index: usize,
+    preprocess: &whycam_data::PreprocessConfig,
+) -> std::result::Result<Decoded, InputError> {
+    let name = data.describe(index);
+    let fail = |e: whycam_data::DataError| InputError::data(&name, &e);
+    let original = data.image(index).map_err(fail)?;
+    let prepared = whycam_data::prepare(&original, preprocess).map_err(fail)?;
+    Ok(Decoded {
+        source: Source::File(PathBuf::from(&name)),
+        original,
+        prepared,
+        warnings: Vec::new(),
+    })
 }
 
 /// Mean and 95% percentile-bootstrap interval of `values` (seeded); `None` when empty.
