@@ -13,7 +13,8 @@ python=${WHYCAM_TORCH_PYTHON:-python3}
 threads=${WHYCAM_BENCH_THREADS:-$(nproc)}
 export WHYCAM_BENCH_THREADS=$threads RAYON_NUM_THREADS=$threads
 cargo build --release --quiet
-peer=$("$python" tools/bench/peer_evaluate.py)
+# The last line is the JSON (loading the model prints a check first).
+peer=$("$python" tools/bench/peer_evaluate.py | tail -n 1)
 best=""
 for _ in 1 2 3; do
     start=$(date +%s.%N)
