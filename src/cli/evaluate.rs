@@ -7,7 +7,6 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use whycam_cam::Method;
 use whycam_data::datasets::Split;
 use whycam_pipeline::data::Selection;
 use whycam_pipeline::evaluate::{
@@ -84,19 +83,8 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let mut inputs = args.inputs.clone();
-    if args.samples {
-        let photos = whycam_pipeline::open::sample_photos()?;
-        inputs.extend(photos.into_iter().map(PathBuf::into_os_string));
-    }
-    if inputs.is_empty() {
-        return Err(whycam_pipeline::PipelineError::NoInputs.into());
-    }
-    let methods = args
-        .method
-        .iter()
-        .map(|m| m.parse::<Method>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = super::inputs_or_samples(&args.inputs, args.samples)?;
+    let methods = super::parse_methods(&args.method)?;
     let metrics = if args.metric.is_empty() {
         Metric::defaults()
     } else {

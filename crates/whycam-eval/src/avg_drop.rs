@@ -55,8 +55,20 @@ pub fn avg_drop<E>(
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let masked = score_batch(&mut score, &[masked_input(input, map)?])?;
-    Ok(from_scores(original, masked[0]))
+    Ok(from_scores(original, masked_score(input, map, &mut score)?))
+}
+
+/// The score of [`masked_input`] through `score` (one input), for this module and
+/// [`crate::confidence`].
+pub(crate) fn masked_score<E>(
+    input: Chw<'_>,
+    map: Map<'_>,
+    score: &mut impl FnMut(&[Vec<f32>]) -> std::result::Result<Vec<f32>, E>,
+) -> Result<f32>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Ok(score_batch(score, &[masked_input(input, map)?])?[0])
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 //! pytorch-grad-cam returns one value per image and does not aggregate. A constant map scores the
 //! all-zero input, as in [`crate::avg_drop`].
 
-use crate::avg_drop::masked_input;
-use crate::{Chw, Map, Result, score_batch};
+use crate::avg_drop::masked_score;
+use crate::{Chw, Map, Result};
 
 /// pytorch-grad-cam's two values for one image.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,8 +45,7 @@ pub fn confidence_change<E>(
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let masked = score_batch(&mut score, &[masked_input(input, map)?])?;
-    Ok(from_scores(original, masked[0]))
+    Ok(from_scores(original, masked_score(input, map, &mut score)?))
 }
 
 #[cfg(test)]

@@ -117,19 +117,8 @@ fn method_help() -> String {
 }
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let mut inputs = args.inputs.clone();
-    if args.samples {
-        let photos = whycam_pipeline::open::sample_photos()?;
-        inputs.extend(photos.into_iter().map(PathBuf::into_os_string));
-    }
-    if inputs.is_empty() {
-        return Err(whycam_pipeline::PipelineError::NoInputs.into());
-    }
-    let methods = args
-        .method
-        .iter()
-        .map(|m| m.parse::<Method>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = super::inputs_or_samples(&args.inputs, args.samples)?;
+    let methods = super::parse_methods(&args.method)?;
     let model = args.model.load_for_layers(&args.layer)?;
     let style = OverlayStyle {
         colormap: args.colormap,
