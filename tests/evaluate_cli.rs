@@ -248,3 +248,30 @@ fn a_dataset_is_scored_sample_by_sample() {
     let s = report["intervals"]["gradcam"]["sparseness"]["images"].as_u64();
     assert_eq!(s, Some(3));
 }
+
+#[test]
+fn an_onnx_model_with_one_logit_is_evaluated_with_sigmoid_scores() {
+    let model = data_dir().join("onnx/resnet18_cifar_binary.dynamo.onnx");
+    let report = evaluate_json(&[
+        "evaluate",
+        "--weights",
+        &s(&model),
+        "--metric",
+        "avg-drop,deletion,road-combined,randomisation",
+        "--steps",
+        "4",
+        "--json",
+        &s(&data_dir().join("photos224/chelsea.png")),
+    ]);
+    let image = &report["images"][0];
+    // One logit: the explained class is 0 or 1 and its probability a sigmoid, in (0, 1).
+    let p = image["probability"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0, "{image}");
+    for metric in ["avg-drop", "deletion", "road-combined", "randomisation"] {
+        let v = image["methods"]["gradcam"][metric].as_f64();
+        assert!(v.is_some_and(f64::is_finite), "{metric}: {image}");
+    }
+    // An ONNX graph's steps are its modules with weights, from the head down.
+    let steps = report["randomisation"]["steps"].as_array().unwrap();
+    assert!(steps.len() > 10 && steps[0]["layer"] == "head", "{steps:?}");
+}

@@ -492,6 +492,10 @@ impl<'m> EvaluateRun<'m> {
         let mut interrupted = false;
         let mut cascade = Cascade::default();
         for decoded_batch in batches {
+            if self.stopped() {
+                interrupted = true;
+                break;
+            }
             let mut batch = Vec::new();
             for decoded in decoded_batch {
                 match decoded {
