@@ -54,6 +54,26 @@ pub enum CamError {
     #[error("invalid parameter: no CAM method given")]
     NoMethod,
 
+    /// A method option (`--samples`, `--noise-std`, ...) or a recorded noise that cannot be used.
+    #[error("invalid parameter {name}: {reason}")]
+    Setting {
+        /// The option.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A method returned a combination of the wrong size (a bug in the method).
+    #[error("internal error: a method returned {got} {what}, expected {expected}")]
+    MethodOutput {
+        /// What it returned.
+        what: &'static str,
+        /// How many values.
+        got: usize,
+        /// How many the layer or input has.
+        expected: usize,
+    },
+
     /// A method needs something the pipeline did not compute or provide.
     #[error("invalid parameter: the pipeline did not provide the {what} a method needs")]
     NotProvided {

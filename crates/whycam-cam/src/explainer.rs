@@ -11,9 +11,10 @@
 
 use crate::error::{CamError, Result};
 use crate::method::Method;
-use crate::methods::{Combination, LayerSample, Needs, Probe};
+use crate::methods::{Combination, LayerSample, Needs, Probe, Scope};
 use crate::plane::Plane;
 use crate::projection::first_component;
+use crate::settings::{MethodSettings, noise_key};
 use crate::target::{Target, TargetSpec};
 use burn::prelude::*;
 use whycam_models::{Explainable, LinearHead, Model, Trace};
@@ -34,6 +35,8 @@ pub struct ExplainOptions {
     /// `None` takes each method's own
     /// [`default_probe_batch_size`](crate::MethodInfo::default_probe_batch_size).
     pub probe_batch_size: Option<usize>,
+    /// Samples, noise, steps and windows of the sampling, perturbation and path methods.
+    pub settings: MethodSettings,
 }
 
 impl Default for ExplainOptions {
@@ -44,6 +47,7 @@ impl Default for ExplainOptions {
             aug_smooth: false,
             eigen_smooth: false,
             probe_batch_size: None,
+            settings: MethodSettings::default(),
         }
     }
 }
@@ -298,11 +302,20 @@ impl<'m> Explainer<'m> {
                 }
             })
             .collect();
-        let inputs = if needs(Needs::Probe) {
-            to_vec(images.clone())
-        } else {
-            Vec::new()
-        };
+        // The probes' inputs; also what keys the seeded noise.
+        let inputs = to_vec(images.clone());
+        let image_len = 3 * height * width;
+        let image_keys: Vec<Vec<u8>> = inputs
+            .chunks(image_len.max(1))
+            .map(|image| {
+                noise_key(&[&image
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect::<Vec<u8>>()])
+                .to_le_bytes()
+                .to_vec()
+            })
+            .collect();
         let ranks = targets.iter().map(Vec::len).max().unwrap_or(0);
         let mut out: Vec<Vec<Vec<MethodMap>>> = targets
             .iter()
@@ -332,10 +345,20 @@ impl<'m> Explainer<'m> {
                 };
                 let logits = &pass.logits[image * classes..(image + 1) * classes];
                 let score = target.score(logits);
+                let target_key: Vec<u8> = target
+                    .coefficients
+                    .iter()
+                    .flat_map(|&(j, c)| (j as u64).to_le_bytes().into_iter().chain(c.to_le_bytes()))
+                    .collect();
                 let mut per_method = Vec::with_capacity(self.options.methods.len());
                 for &method in &self.options.methods {
+                    let on_input = method.info().scope == Scope::Input;
                     let mut signed = Vec::with_capacity(layers.len());
                     for (position, (layer, grads)) in layers.iter().zip(&gradients).enumerate() {
+                        // A pixel attribution does not depend on the layer: made once.
+                        if on_input && position > 0 {
+                            break;
+                        }
                         let [c, h, w] = layer.dims;
                         let size = c * h * w;
                         let probe = ModelProbe {
@@ -343,11 +366,11 @@ impl<'m> Explainer<'m> {
                             trace,
                             position,
                             image_index: image,
-                            image: inputs
-                                .get(image * 3 * height * width..(image + 1) * 3 * height * width)
-                                .unwrap_or(&[]),
+                            image: &inputs[image * image_len..(image + 1) * image_len],
                             input_size: (height, width),
                             layer_dims: layer.dims,
+                            layer_index: self.layers[position].index,
+                            classes,
                             device: &device,
                             target,
                             // Only the probing methods read it.
@@ -357,6 +380,12 @@ impl<'m> Explainer<'m> {
                                 .or(method.info().default_probe_batch_size)
                                 .unwrap_or(1),
                         };
+                        let noise = self.options.settings.noise.stream(noise_key(&[
+                            &image_keys[image],
+                            &target_key,
+                            method.id().as_bytes(),
+                            &(position as u64).to_le_bytes(),
+                        ]));
                         let sample = LayerSample {
                             channels: c,
                             height: h,
@@ -370,9 +399,12 @@ impl<'m> Explainer<'m> {
                             target,
                             score,
                             probe: Some(&probe),
+                            logits,
+                            settings: &self.options.settings,
+                            noise: &noise,
                         };
                         let combination = method.implementation().combine(&sample)?;
-                        signed.push(self.signed_map(combination, &sample));
+                        signed.push(self.signed_map(combination, &sample, (height, width))?);
                     }
                     let map = aggregate_layers(&signed, height, width);
                     per_method.push(MethodMap {
@@ -387,8 +419,14 @@ impl<'m> Explainer<'m> {
         Ok(out)
     }
 
-    /// Turns a method's combination into the signed map (pytorch-grad-cam's `get_cam_image`).
-    fn signed_map(&self, combination: Combination, layer: &LayerSample<'_>) -> Plane {
+    /// Turns a method's combination into the signed map (pytorch-grad-cam's `get_cam_image`);
+    /// `input_size` is the size of an [`Combination::InputMap`].
+    fn signed_map(
+        &self,
+        combination: Combination,
+        layer: &LayerSample<'_>,
+        input_size: (usize, usize),
+    ) -> Result<Plane> {
         let (c, h, w) = (layer.channels, layer.height, layer.width);
         let n = h * w;
         // Accumulated in f64: thousands of channels with mixed signs cancel.
@@ -401,8 +439,20 @@ impl<'m> Explainer<'m> {
             }
             Plane::new(h, w, map.into_iter().map(|v| v as f32).collect())
         };
-        match combination {
+        let expect = |what: &'static str, got: usize, wanted: usize| {
+            if got == wanted {
+                Ok(())
+            } else {
+                Err(CamError::MethodOutput {
+                    what,
+                    got,
+                    expected: wanted,
+                })
+            }
+        };
+        Ok(match combination {
             Combination::ChannelWeights(weights) => {
+                expect("channel weights", weights.len(), c)?;
                 let weighted: Vec<f32> = layer
                     .activations
                     .chunks(n)
@@ -415,13 +465,28 @@ impl<'m> Explainer<'m> {
                     sum_channels(&weighted)
                 }
             }
-            Combination::Elementwise(tensor) if self.options.eigen_smooth => {
+            Combination::Elementwise(tensor) => {
+                expect("weighted activations", tensor.len(), c * n)?;
+                if self.options.eigen_smooth {
+                    first_component(&tensor, c, h, w)
+                } else {
+                    sum_channels(&tensor)
+                }
+            }
+            Combination::Projection(tensor) => {
+                expect("weighted activations", tensor.len(), c * n)?;
                 first_component(&tensor, c, h, w)
             }
-            Combination::Elementwise(tensor) => sum_channels(&tensor),
-            Combination::Projection(tensor) => first_component(&tensor, c, h, w),
-            Combination::Map(map) => Plane::new(h, w, map),
-        }
+            Combination::Map(map) => {
+                expect("map", map.len(), n)?;
+                Plane::new(h, w, map)
+            }
+            Combination::InputMap(map) => {
+                let (height, width) = input_size;
+                expect("input map", map.len(), height * width)?;
+                Plane::new(height, width, map)
+            }
+        })
     }
 }
 
@@ -525,6 +590,10 @@ struct ModelProbe<'a> {
     image: &'a [f32],
     input_size: (usize, usize),
     layer_dims: [usize; 3],
+    /// The target layer's index in the model's layers.
+    layer_index: usize,
+    /// Number of logits.
+    classes: usize,
     /// Where the explained images are, and so where the probes run.
     device: &'a Device,
     target: &'a Target,
@@ -538,6 +607,45 @@ impl ModelProbe<'_> {
             .chunks(classes)
             .map(|l| self.target.score(l))
             .collect()
+    }
+
+    /// `count` preprocessed inputs as a tensor, their length checked.
+    fn inputs(&self, inputs: &[f32], count: usize) -> Result<Tensor<4>> {
+        let (h, w) = self.input_size;
+        check_len("inputs", inputs.len(), count * 3 * h * w)?;
+        Ok(Tensor::from_data(
+            TensorData::new(inputs.to_vec(), [count, 3, h, w]),
+            self.device,
+        ))
+    }
+
+    /// `count` replacements of the layer's activations as a tensor, their length checked.
+    fn activations(&self, activations: &[f32], count: usize) -> Result<Tensor<4>> {
+        let [c, h, w] = self.layer_dims;
+        check_len("activations", activations.len(), count * c * h * w)?;
+        Ok(Tensor::from_data(
+            TensorData::new(activations.to_vec(), [count, c, h, w]),
+            self.device,
+        ))
+    }
+
+    /// The `[count, classes]` coefficients of `target`, the same for every item.
+    fn coefficients(&self, target: &Target, count: usize) -> Tensor<2> {
+        let one = coefficient_matrix(&[vec![target.clone()]], 0, 1, self.classes);
+        Tensor::<2>::from_data(TensorData::new(one, [1, self.classes]), self.device)
+            .repeat_dim(0, count)
+    }
+}
+
+fn check_len(what: &'static str, got: usize, expected: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(CamError::MethodOutput {
+            what,
+            got,
+            expected,
+        })
     }
 }
 
@@ -559,17 +667,64 @@ impl Probe for ModelProbe<'_> {
                 data.extend(channel.iter().zip(mask).map(|(x, m)| x * m));
             }
         }
-        let x = Tensor::<4>::from_data(TensorData::new(data, [count, 3, h, w]), self.device);
-        Ok(self.scores(self.net.forward(x)?))
+        self.score_inputs(&data, count)
     }
 
     fn score_activations(&self, activations: &[f32], count: usize) -> Result<Vec<f32>> {
-        let [c, h, w] = self.layer_dims;
-        let x = Tensor::<4>::from_data(
-            TensorData::new(activations.to_vec(), [count, c, h, w]),
-            self.device,
-        );
+        let x = self.activations(activations, count)?;
         let trace = self.trace.for_image(self.image_index, count);
         Ok(self.scores(self.net.resume(&trace, self.position, x)?))
+    }
+
+    fn image(&self) -> &[f32] {
+        self.image
+    }
+
+    fn score_inputs(&self, inputs: &[f32], count: usize) -> Result<Vec<f32>> {
+        let x = self.inputs(inputs, count)?;
+        Ok(self.scores(self.net.forward(x)?))
+    }
+
+    fn input_gradients(&self, inputs: &[f32], count: usize, target: &Target) -> Result<Vec<f32>> {
+        let leaf = self.inputs(inputs, count)?.autodiff().require_grad();
+        let logits = self.net.forward(leaf.clone())?;
+        let grads = (logits * self.coefficients(target, count)).sum().backward();
+        let dims = leaf.dims();
+        Ok(to_vec(
+            leaf.grad(&grads)
+                .unwrap_or_else(|| Tensor::zeros(dims, self.device)),
+        ))
+    }
+
+    fn layer_gradients(
+        &self,
+        activations: &[f32],
+        count: usize,
+        target: &Target,
+    ) -> Result<Vec<f32>> {
+        let leaf = self
+            .activations(activations, count)?
+            .autodiff()
+            .require_grad();
+        let trace = self.trace.for_image(self.image_index, count);
+        let logits = self.net.resume(&trace, self.position, leaf.clone())?;
+        let grads = (logits * self.coefficients(target, count)).sum().backward();
+        let dims = leaf.dims();
+        Ok(to_vec(
+            leaf.grad(&grads)
+                .unwrap_or_else(|| Tensor::zeros(dims, self.device)),
+        ))
+    }
+
+    fn layer_activations_and_gradients(
+        &self,
+        inputs: &[f32],
+        count: usize,
+        target: &Target,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let x = self.inputs(inputs, count)?;
+        let trace = self.net.trace(x, &[self.layer_index])?;
+        let gradients = target_gradients(self.net, &trace, 0, self.coefficients(target, count))?;
+        Ok((to_vec(trace.activations[0].clone()), to_vec(gradients)))
     }
 }

@@ -14,6 +14,7 @@ mod method;
 pub mod methods;
 mod plane;
 pub mod projection;
+pub mod settings;
 mod target;
 
 pub use error::{CamError, Result};
@@ -23,4 +24,5 @@ pub use explainer::{
 };
 pub use method::{Method, MethodInfo};
 pub use plane::Plane;
+pub use settings::{Baseline, Integration, MethodSettings, Noise};
 pub use target::{ClassGroups, Target, TargetSpec, ranked_classes};

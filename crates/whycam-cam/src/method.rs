@@ -4,7 +4,7 @@
 
 use crate::error::CamError;
 use crate::methods::{
-    CamMethod, Needs, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
+    CamMethod, Needs, Scope, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
     eigengradcam::EigenGradCam, gradcam::GradCam, gradcam_elementwise::GradCamElementwise,
     gradcampp::GradCamPlusPlus, hirescam::HiResCam, layercam::LayerCam, scorecam::ScoreCam,
     xgradcam::XGradCam,
@@ -64,6 +64,7 @@ impl Method {
                 title: "CAM",
                 aliases: &[],
                 needs: Needs::ClassMaps,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Zhou, Khosla, Lapedriza, Oliva, Torralba, \"Learning Deep Features for \
                            Discriminative Localization\", CVPR 2016",
@@ -74,6 +75,7 @@ impl Method {
                 title: "Grad-CAM",
                 aliases: &["grad-cam"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Selvaraju et al., \"Grad-CAM: Visual Explanations from Deep Networks \
                            via Gradient-based Localization\", ICCV 2017",
@@ -84,6 +86,7 @@ impl Method {
                 title: "Grad-CAM++",
                 aliases: &["gradcam++", "grad-cam++", "gradcamplusplus"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Chattopadhyay, Sarkar, Howlader, Balasubramanian, \"Grad-CAM++: \
                            Improved Visual Explanations for Deep Convolutional Networks\", \
@@ -95,6 +98,7 @@ impl Method {
                 title: "XGrad-CAM",
                 aliases: &["xgrad-cam"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Fu et al., \"Axiom-based Grad-CAM: Towards Accurate Visualization and \
                            Explanation of CNNs\", BMVC 2020",
@@ -105,6 +109,7 @@ impl Method {
                 title: "HiResCAM",
                 aliases: &["hires-cam"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Draelos, Carin, \"Use HiResCAM instead of Grad-CAM for faithful \
                            explanations of convolutional neural networks\", 2020 \
@@ -116,6 +121,7 @@ impl Method {
                 title: "Grad-CAM element-wise",
                 aliases: &["gradcamelementwise", "gradcam-ew"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "pytorch-grad-cam's grad_cam_elementwise.py (no paper; in the spirit of \
                            HiResCAM and LayerCAM)",
@@ -126,6 +132,7 @@ impl Method {
                 title: "LayerCAM",
                 aliases: &["layer-cam"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Jiang, Zhang, Hou, Cheng, Wei, \"LayerCAM: Exploring Hierarchical Class \
                            Activation Maps for Localization\", IEEE TIP 2021",
@@ -136,6 +143,7 @@ impl Method {
                 title: "Eigen-CAM",
                 aliases: &["eigen-cam"],
                 needs: Needs::Activations,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "Muhammad, Yeasin, \"Eigen-CAM: Class Activation Map using Principal \
                            Components\", IJCNN 2020",
@@ -146,6 +154,7 @@ impl Method {
                 title: "EigenGrad-CAM",
                 aliases: &["eigengrad-cam", "eigen-grad-cam"],
                 needs: Needs::Gradients,
+                scope: Scope::Layer,
                 default_probe_batch_size: None,
                 citation: "pytorch-grad-cam's eigen_grad_cam.py: Eigen-CAM (Muhammad, Yeasin, \
                            IJCNN 2020) of gradients × activations",
@@ -159,6 +168,7 @@ impl Method {
                 // Each item is a whole image through the whole network: four at a time keep
                 // the activations of a 224×224 pass near the caches; 8-32 were 10-20% slower
                 // on 2 cores.
+                scope: Scope::Layer,
                 default_probe_batch_size: Some(4),
                 citation: "Wang et al., \"Score-CAM: Score-Weighted Visual Explanations for \
                            Convolutional Neural Networks\", CVPR Workshops 2020",
@@ -170,6 +180,7 @@ impl Method {
                 aliases: &["ablation-cam"],
                 needs: Needs::Probe,
                 // Each item runs only the network after the target layer.
+                scope: Scope::Layer,
                 default_probe_batch_size: Some(32),
                 citation: "Desai, Ramaswamy, \"Ablation-CAM: Visual Explanations for Deep \
                            Convolutional Network via Gradient-free Localization\", WACV 2020",
@@ -229,6 +240,8 @@ pub struct MethodInfo {
     pub aliases: &'static [&'static str],
     /// What the pipeline must compute for it besides the activations.
     pub needs: Needs,
+    /// Whether it maps a target layer or the input pixels.
+    pub scope: Scope,
     /// Items per probe pass when the caller does not choose; `Some` exactly for the methods
     /// that need a probe ([`Needs::Probe`]).
     pub default_probe_batch_size: Option<usize>,
@@ -245,6 +258,7 @@ impl fmt::Debug for MethodInfo {
             .field("title", &self.title)
             .field("aliases", &self.aliases)
             .field("needs", &self.needs)
+            .field("scope", &self.scope)
             .field("default_probe_batch_size", &self.default_probe_batch_size)
             .field("citation", &self.citation)
             .finish_non_exhaustive()

@@ -17,6 +17,7 @@ pub mod scorecam;
 pub mod xgradcam;
 
 use crate::error::{CamError, Result};
+use crate::settings::{MethodSettings, NoiseStream};
 use crate::target::Target;
 
 /// What a method needs besides the target layer's activations
@@ -33,10 +34,13 @@ pub enum Needs {
     Probe,
 }
 
-/// Runs the model on modified inputs for the gradient-free methods that measure how the target
-/// score changes (Score-CAM, Ablation-CAM). Scores are the target's score, one per item.
+/// Runs the model again, on modified inputs or activations, for the methods that measure how
+/// the target score changes (Score-CAM, Ablation-CAM, RISE, Occlusion) or that need gradients
+/// elsewhere than at the unmodified target layer (Integrated Gradients, SmoothGrad,
+/// SmoothGrad-CAM++, ShapleyCAM). Scores are the target's score, one per item; inputs are
+/// preprocessed images, `3 × height × width` each.
 pub trait Probe: Sync {
-    /// How many items to score at once.
+    /// How many items to run at once.
     fn batch_size(&self) -> usize;
     /// The network input's `(height, width)`.
     fn input_size(&self) -> (usize, usize);
@@ -46,6 +50,44 @@ pub trait Probe: Sync {
     /// Scores `count` replacements of the target layer's activations (`count × C × h × w`),
     /// running only the part of the network after the layer.
     fn score_activations(&self, activations: &[f32], count: usize) -> Result<Vec<f32>>;
+    /// The explained image as the network saw it (`3 × height × width`).
+    fn image(&self) -> &[f32] {
+        &[]
+    }
+    /// Scores `count` arbitrary inputs.
+    fn score_inputs(&self, _inputs: &[f32], _count: usize) -> Result<Vec<f32>> {
+        Err(missing("probe of inputs"))
+    }
+    /// The gradients of `target`'s score with respect to each of `count` inputs, through the
+    /// whole network (`count × 3 × height × width`).
+    fn input_gradients(
+        &self,
+        _inputs: &[f32],
+        _count: usize,
+        _target: &Target,
+    ) -> Result<Vec<f32>> {
+        Err(missing("input gradients"))
+    }
+    /// The gradients of `target`'s score with respect to `count` replacements of the target
+    /// layer's activations, through the part after the layer only (`count × C × h × w`).
+    fn layer_gradients(
+        &self,
+        _activations: &[f32],
+        _count: usize,
+        _target: &Target,
+    ) -> Result<Vec<f32>> {
+        Err(missing("layer gradients"))
+    }
+    /// For each of `count` inputs, the target layer's activations and the gradients of
+    /// `target`'s score with respect to them (each `count × C × h × w`).
+    fn layer_activations_and_gradients(
+        &self,
+        _inputs: &[f32],
+        _count: usize,
+        _target: &Target,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        Err(missing("layer activations of other inputs"))
+    }
 }
 
 /// Everything a method may use about one image, one target and one layer.
@@ -69,6 +111,12 @@ pub struct LayerSample<'a> {
     pub score: f32,
     /// Extra forward passes, when the method needs them.
     pub probe: Option<&'a dyn Probe>,
+    /// The model's logits for the image.
+    pub logits: &'a [f32],
+    /// Sample counts, noise, steps and windows of the sampling and perturbation methods.
+    pub settings: &'a MethodSettings,
+    /// The random draws of this method on this image, target and layer.
+    pub noise: &'a NoiseStream,
 }
 
 impl<'a> LayerSample<'a> {
@@ -99,7 +147,7 @@ impl<'a> LayerSample<'a> {
     }
 }
 
-fn missing(what: &'static str) -> CamError {
+pub(crate) fn missing(what: &'static str) -> CamError {
     CamError::NotProvided { what }
 }
 
@@ -114,6 +162,20 @@ pub enum Combination {
     Projection(Vec<f32>),
     /// A finished signed map (`h × w`), which `--eigen-smooth` leaves alone (CAM).
     Map(Vec<f32>),
+    /// A finished signed map at the input's resolution (`height × width` of
+    /// [`Probe::input_size`]): the pixel attributions, whose methods are
+    /// [`Scope::Input`].
+    InputMap(Vec<f32>),
+}
+
+/// Where a method's map lives ([`MethodInfo::scope`](crate::MethodInfo::scope)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// At a target layer: one map per layer, combined over layers (the CAM methods).
+    Layer,
+    /// On the input pixels, whatever the target layers: one map per image and target, at the
+    /// input's resolution (Saliency, Integrated Gradients, Occlusion, RISE, ...).
+    Input,
 }
 
 /// One CAM method: how it combines the layer into a map. What it needs from the pipeline

@@ -141,6 +141,9 @@ mod tests {
             },
             score: 0.0,
             probe: Some(&probe),
+            logits: &[0.0],
+            settings: &crate::MethodSettings::default(),
+            noise: &crate::Noise::Seeded(0).stream(0),
         };
         let Combination::ChannelWeights(weights) = ScoreCam.combine(&layer).unwrap() else {
             panic!("channel weights expected")

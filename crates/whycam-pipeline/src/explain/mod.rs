@@ -24,7 +24,9 @@ use summary::{
     Truth,
 };
 use truth::Truths;
-use whycam_cam::{ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec};
+use whycam_cam::{
+    ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, MethodSettings, TargetSpec,
+};
 use whycam_data::{FetchLimits, Source};
 use whycam_render::OverlayStyle;
 
@@ -51,6 +53,8 @@ pub struct ExplainConfig {
     pub batch_size: usize,
     /// Masked inputs or ablations per forward pass (default: the method's).
     pub probe_batch_size: Option<usize>,
+    /// Samples, noise, steps and windows of the sampling, perturbation and path methods.
+    pub settings: MethodSettings,
     /// Limits on downloading URL inputs.
     pub fetch: FetchLimits,
     /// How heatmaps are drawn over the images.
@@ -75,6 +79,7 @@ impl Default for ExplainConfig {
             eigen_smooth: false,
             batch_size: 8,
             probe_batch_size: None,
+            settings: MethodSettings::default(),
             fetch: FetchLimits::default(),
             style: OverlayStyle::default(),
             stop: None,
@@ -110,6 +115,7 @@ impl<'m> ExplainRun<'m> {
                 aug_smooth: config.aug_smooth,
                 eigen_smooth: config.eigen_smooth,
                 probe_batch_size: config.probe_batch_size,
+                settings: config.settings.clone(),
             },
         )?;
         let mut groups = ClassGroups::builtin(opened.model.net.num_classes());
