@@ -17,6 +17,7 @@ use crate::projection::first_component;
 use crate::settings::{MethodSettings, noise_key};
 use crate::target::{Target, TargetSpec};
 use burn::prelude::*;
+use whycam_data::Normalization;
 use whycam_models::{Explainable, LinearHead, Model, Trace};
 
 /// How to explain.
@@ -37,6 +38,8 @@ pub struct ExplainOptions {
     pub probe_batch_size: Option<usize>,
     /// Samples, noise, steps and windows of the sampling, perturbation and path methods.
     pub settings: MethodSettings,
+    /// How the images were normalised (what a black pixel is); `None`: the model's own.
+    pub normalization: Option<Normalization>,
 }
 
 impl Default for ExplainOptions {
@@ -48,6 +51,7 @@ impl Default for ExplainOptions {
             eigen_smooth: false,
             probe_batch_size: None,
             settings: MethodSettings::default(),
+            normalization: None,
         }
     }
 }
@@ -370,6 +374,10 @@ impl<'m> Explainer<'m> {
                             input_size: (height, width),
                             layer_dims: layer.dims,
                             layer_index: self.layers[position].index,
+                            normalization: self
+                                .options
+                                .normalization
+                                .unwrap_or_else(|| self.model.normalization()),
                             classes,
                             device: &device,
                             target,
@@ -594,6 +602,8 @@ struct ModelProbe<'a> {
     layer_index: usize,
     /// Number of logits.
     classes: usize,
+    /// How the inputs were normalised.
+    normalization: Normalization,
     /// Where the explained images are, and so where the probes run.
     device: &'a Device,
     target: &'a Target,
@@ -678,6 +688,10 @@ impl Probe for ModelProbe<'_> {
 
     fn image(&self) -> &[f32] {
         self.image
+    }
+
+    fn normalization(&self) -> Normalization {
+        self.normalization
     }
 
     fn score_inputs(&self, inputs: &[f32], count: usize) -> Result<Vec<f32>> {

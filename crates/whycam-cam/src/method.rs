@@ -5,8 +5,12 @@
 use crate::error::CamError;
 use crate::methods::{
     CamMethod, Needs, Scope, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
-    eigengradcam::EigenGradCam, gradcam::GradCam, gradcam_elementwise::GradCamElementwise,
-    gradcampp::GradCamPlusPlus, hirescam::HiResCam, layercam::LayerCam, scorecam::ScoreCam,
+    eigengradcam::EigenGradCam, fem::Fem, finercam::FinerCam, gradcam::GradCam,
+    gradcam_elementwise::GradCamElementwise, gradcampp::GradCamPlusPlus,
+    gradient_input::GradientInput, hirescam::HiResCam, integrated_gradients::IntegratedGradients,
+    iscam::IsCam, kpcacam::KpcaCam, layercam::LayerCam, occlusion::Occlusion, randomcam::RandomCam,
+    rise::Rise, saliency::Saliency, scorecam::ScoreCam, shapleycam::ShapleyCam,
+    smoothgrad::SmoothGrad, smoothgradcampp::SmoothGradCamPlusPlus, sscam::SsCam,
     xgradcam::XGradCam,
 };
 use std::fmt;
@@ -37,11 +41,39 @@ pub enum Method {
     ScoreCam,
     /// Ablation-CAM (Desai, Ramaswamy 2020).
     AblationCam,
+    /// KPCA-CAM.
+    KpcaCam,
+    /// FEM.
+    Fem,
+    /// Finer-CAM.
+    FinerCam,
+    /// ShapleyCAM.
+    ShapleyCam,
+    /// RandomCAM.
+    RandomCam,
+    /// SmoothGrad-CAM++.
+    SmoothGradCamPlusPlus,
+    /// SS-CAM.
+    SsCam,
+    /// IS-CAM.
+    IsCam,
+    /// Saliency.
+    Saliency,
+    /// Gradient x Input.
+    GradientInput,
+    /// Integrated Gradients.
+    IntegratedGradients,
+    /// SmoothGrad.
+    SmoothGrad,
+    /// Occlusion.
+    Occlusion,
+    /// RISE.
+    Rise,
 }
 
 impl Method {
     /// Every method, in the order `--help` lists them.
-    pub const ALL: [Method; 11] = [
+    pub const ALL: [Method; 25] = [
         Method::Cam,
         Method::GradCam,
         Method::GradCamPlusPlus,
@@ -53,6 +85,20 @@ impl Method {
         Method::EigenGradCam,
         Method::ScoreCam,
         Method::AblationCam,
+        Method::KpcaCam,
+        Method::Fem,
+        Method::FinerCam,
+        Method::ShapleyCam,
+        Method::RandomCam,
+        Method::SmoothGradCamPlusPlus,
+        Method::SsCam,
+        Method::IsCam,
+        Method::Saliency,
+        Method::GradientInput,
+        Method::IntegratedGradients,
+        Method::SmoothGrad,
+        Method::Occlusion,
+        Method::Rise,
     ];
 
     /// Everything known about the method: the one table every other fact is read from.
@@ -186,6 +232,146 @@ impl Method {
                            Convolutional Network via Gradient-free Localization\", WACV 2020",
                 implementation: &AblationCam,
             },
+            Method::KpcaCam => &MethodInfo {
+                id: "kpcacam",
+                title: "KPCA-CAM",
+                aliases: &[],
+                needs: Needs::Activations,
+                scope: Scope::Layer,
+                default_probe_batch_size: None,
+                citation: "Karmani, Khan, Niazi, \"KPCA-CAM: Visual Explainability of Deep Computer Vision Models using Kernel PCA\", 2024 (arXiv:2410.00267)",
+                implementation: &KpcaCam,
+            },
+            Method::Fem => &MethodInfo {
+                id: "fem",
+                title: "FEM",
+                aliases: &["feature-explanation"],
+                needs: Needs::Activations,
+                scope: Scope::Layer,
+                default_probe_batch_size: None,
+                citation: "Fuad et al., \"Features understanding in 3D CNNs for actions recognition in video\", IPTA 2020",
+                implementation: &Fem,
+            },
+            Method::FinerCam => &MethodInfo {
+                id: "finercam",
+                title: "Finer-CAM",
+                aliases: &["finer-cam"],
+                needs: Needs::Activations,
+                scope: Scope::Layer,
+                default_probe_batch_size: None,
+                citation: "Zhang et al., \"Finer-CAM: Spotting the Difference Reveals Finer Details for Visual Explanation\", CVPR 2025 (arXiv:2501.11309)",
+                implementation: &FinerCam,
+            },
+            Method::ShapleyCam => &MethodInfo {
+                id: "shapleycam",
+                title: "ShapleyCAM",
+                aliases: &["shapley-cam"],
+                needs: Needs::Gradients,
+                scope: Scope::Layer,
+                default_probe_batch_size: None,
+                citation: "Cai, \"CAMs as Shapley Value-based Explainers\", 2025 (arXiv:2501.06261)",
+                implementation: &ShapleyCam,
+            },
+            Method::RandomCam => &MethodInfo {
+                id: "randomcam",
+                title: "RandomCAM",
+                aliases: &["random-cam"],
+                needs: Needs::Activations,
+                scope: Scope::Layer,
+                default_probe_batch_size: None,
+                citation: "pytorch-grad-cam's random_cam.py: uniform random channel weights in [-1, 1], a baseline for the metrics",
+                implementation: &RandomCam,
+            },
+            Method::SmoothGradCamPlusPlus => &MethodInfo {
+                id: "smoothgradcampp",
+                title: "SmoothGrad-CAM++",
+                aliases: &["smoothgradcam++", "smooth-gradcampp"],
+                needs: Needs::Probe,
+                scope: Scope::Layer,
+                default_probe_batch_size: Some(4),
+                citation: "Omeiza, Speakman, Cintas, Weldermariam, \"Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for Deep Convolutional Neural Network Models\", 2019 (arXiv:1908.01224)",
+                implementation: &SmoothGradCamPlusPlus,
+            },
+            Method::SsCam => &MethodInfo {
+                id: "sscam",
+                title: "SS-CAM",
+                aliases: &["ss-cam"],
+                needs: Needs::Probe,
+                scope: Scope::Layer,
+                default_probe_batch_size: Some(4),
+                citation: "Wang et al., \"SS-CAM: Smoothed Score-CAM for Sharper Visual Feature Localization\", 2020 (arXiv:2006.14255)",
+                implementation: &SsCam,
+            },
+            Method::IsCam => &MethodInfo {
+                id: "iscam",
+                title: "IS-CAM",
+                aliases: &["is-cam"],
+                needs: Needs::Probe,
+                scope: Scope::Layer,
+                default_probe_batch_size: Some(4),
+                citation: "Naidu et al., \"IS-CAM: Integrated Score-CAM for axiomatic-based explanations\", 2020 (arXiv:2010.03023)",
+                implementation: &IsCam,
+            },
+            Method::Saliency => &MethodInfo {
+                id: "saliency",
+                title: "Saliency",
+                aliases: &["vanilla-gradient"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(1),
+                citation: "Simonyan, Vedaldi, Zisserman, \"Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps\", ICLR Workshops 2014",
+                implementation: &Saliency,
+            },
+            Method::GradientInput => &MethodInfo {
+                id: "gradient-input",
+                title: "Gradient x Input",
+                aliases: &["inputxgradient", "input-x-gradient", "gradient-x-input"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(1),
+                citation: "Shrikumar, Greenside, Shcherbina, Kundaje, \"Not Just a Black Box: Learning Important Features Through Propagating Activation Differences\", 2016 (arXiv:1605.01713)",
+                implementation: &GradientInput,
+            },
+            Method::IntegratedGradients => &MethodInfo {
+                id: "integrated-gradients",
+                title: "Integrated Gradients",
+                aliases: &["ig", "integratedgradients"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(10),
+                citation: "Sundararajan, Taly, Yan, \"Axiomatic Attribution for Deep Networks\", ICML 2017",
+                implementation: &IntegratedGradients,
+            },
+            Method::SmoothGrad => &MethodInfo {
+                id: "smoothgrad",
+                title: "SmoothGrad",
+                aliases: &["smooth-grad", "noisetunnel"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(5),
+                citation: "Smilkov, Thorat, Kim, Viegas, Wattenberg, \"SmoothGrad: removing noise by adding noise\", 2017 (arXiv:1706.03825)",
+                implementation: &SmoothGrad,
+            },
+            Method::Occlusion => &MethodInfo {
+                id: "occlusion",
+                title: "Occlusion",
+                aliases: &[],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(16),
+                citation: "Zeiler, Fergus, \"Visualizing and Understanding Convolutional Networks\", ECCV 2014",
+                implementation: &Occlusion,
+            },
+            Method::Rise => &MethodInfo {
+                id: "rise",
+                title: "RISE",
+                aliases: &[],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(16),
+                citation: "Petsiuk, Das, Saenko, \"RISE: Randomized Input Sampling for Explanation of Black-box Models\", BMVC 2018",
+                implementation: &Rise,
+            },
         }
     }
 
@@ -310,7 +496,7 @@ mod tests {
     fn the_table_is_consistent() {
         let list = Method::help_list();
         assert!(list.starts_with("cam, gradcam, gradcampp, "), "{list}");
-        assert!(list.ends_with(", scorecam, ablationcam"), "{list}");
+        assert!(list.ends_with(", occlusion, rise"), "{list}");
         assert_eq!(list.split(", ").count(), Method::ALL.len());
         let mut spellings: Vec<&str> = Method::ALL
             .iter()

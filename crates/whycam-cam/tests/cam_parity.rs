@@ -151,6 +151,7 @@ fn check_model<'a>(model: &Model, golden: &CamGolden, cases: impl IntoIterator<I
             eigen_smooth: first.eigen_smooth,
             probe_batch_size: None,
             settings: Default::default(),
+            normalization: None,
         };
         let explainer = Explainer::new(model, options).unwrap();
         let labels: Vec<String> = (0..model.net.num_classes())

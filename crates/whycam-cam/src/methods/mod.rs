@@ -8,12 +8,26 @@ pub mod ablationcam;
 pub mod cam;
 pub mod eigencam;
 pub mod eigengradcam;
+pub mod fem;
+pub mod finercam;
 pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcampp;
+pub mod gradient_input;
 pub mod hirescam;
+pub mod integrated_gradients;
+pub mod iscam;
+pub mod kpcacam;
 pub mod layercam;
+pub mod occlusion;
+pub mod randomcam;
+pub mod rise;
+pub mod saliency;
 pub mod scorecam;
+pub mod shapleycam;
+pub mod smoothgrad;
+pub mod smoothgradcampp;
+pub mod sscam;
 pub mod xgradcam;
 
 use crate::error::{CamError, Result};
@@ -53,6 +67,11 @@ pub trait Probe: Sync {
     /// The explained image as the network saw it (`3 × height × width`).
     fn image(&self) -> &[f32] {
         &[]
+    }
+    /// How the inputs were normalised: a raw pixel value `v` in `[0, 1]` of channel `c` is
+    /// `(v - mean[c]) / std[c]` in the input (so black is `-mean / std`).
+    fn normalization(&self) -> whycam_data::Normalization {
+        whycam_data::Normalization::IMAGENET
     }
     /// Scores `count` arbitrary inputs.
     fn score_inputs(&self, _inputs: &[f32], _count: usize) -> Result<Vec<f32>> {

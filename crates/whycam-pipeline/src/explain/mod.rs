@@ -116,6 +116,7 @@ impl<'m> ExplainRun<'m> {
                 eigen_smooth: config.eigen_smooth,
                 probe_batch_size: config.probe_batch_size,
                 settings: config.settings.clone(),
+                normalization: Some(opened.preprocess.normalization),
             },
         )?;
         let mut groups = ClassGroups::builtin(opened.model.net.num_classes());

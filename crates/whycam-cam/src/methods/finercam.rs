@@ -1,0 +1,16 @@
+//! Finer-CAM: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// Finer-CAM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FinerCam;
+
+impl CamMethod for FinerCam {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of finercam",
+        })
+    }
+}

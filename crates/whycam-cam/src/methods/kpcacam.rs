@@ -1,0 +1,16 @@
+//! KPCA-CAM: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// KPCA-CAM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KpcaCam;
+
+impl CamMethod for KpcaCam {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of kpcacam",
+        })
+    }
+}

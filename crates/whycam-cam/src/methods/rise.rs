@@ -1,0 +1,16 @@
+//! RISE: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// RISE.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rise;
+
+impl CamMethod for Rise {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of rise",
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! ShapleyCAM: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// ShapleyCAM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShapleyCam;
+
+impl CamMethod for ShapleyCam {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of shapleycam",
+        })
+    }
+}

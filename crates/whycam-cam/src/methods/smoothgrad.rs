@@ -1,0 +1,16 @@
+//! SmoothGrad: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// SmoothGrad.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmoothGrad;
+
+impl CamMethod for SmoothGrad {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of smoothgrad",
+        })
+    }
+}

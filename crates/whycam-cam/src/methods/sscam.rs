@@ -1,0 +1,16 @@
+//! SS-CAM: not implemented yet (placeholder while issue 18 is in progress).
+
+use super::{CamMethod, Combination, LayerSample};
+use crate::error::{CamError, Result};
+
+/// SS-CAM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SsCam;
+
+impl CamMethod for SsCam {
+    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
+        Err(CamError::NotProvided {
+            what: "an implementation of sscam",
+        })
+    }
+}
