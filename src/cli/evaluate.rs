@@ -1,6 +1,7 @@
 //! `whycam evaluate`: which map to trust, as the peers' faithfulness and localisation
 //! metrics per method.
 
+use super::method_args::MethodArgs;
 use super::model_args::ModelArgs;
 use super::progress::Progress;
 use clap::Args;
@@ -48,13 +49,15 @@ pub struct EvaluateArgs {
     /// Standard deviation of ROAD's imputation noise (pytorch-grad-cam's default).
     #[arg(long, default_value_t = 0.01)]
     pub road_noise: f32,
-    /// Seed of ROAD's noise and of the bootstrap intervals.
+    /// Seed of ROAD's noise, of the bootstrap intervals and of the sampling methods' draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Object boxes, a CSV of path,x0,y0,x1,y1[,label] in the original image's pixels
     /// (for pointing-game, energy-pointing-game, box-iou and iou).
     #[arg(long)]
     pub boxes: Option<PathBuf>,
+    #[command(flatten)]
+    pub method_options: MethodArgs,
     /// Images explained together.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub batch_size: u32,
@@ -102,6 +105,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         steps: args.steps as usize,
         road_noise: args.road_noise,
         seed: args.seed,
+        settings: args.method_options.settings(args.seed),
         boxes: args.boxes.clone(),
         batch_size: args.batch_size as usize,
         score_batch_size: args.score_batch_size as usize,

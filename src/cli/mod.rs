@@ -6,6 +6,7 @@ mod embed;
 mod evaluate;
 mod explain;
 mod fetch;
+mod method_args;
 mod model_args;
 mod models;
 mod predict;

@@ -2,6 +2,7 @@
 //! JSON summary. The run is the library's ([`whycam_pipeline::explain`]); this picks the
 //! sinks from the options and prints.
 
+use super::method_args::MethodArgs;
 use super::model_args::ModelArgs;
 use super::progress::Progress;
 use super::shown;
@@ -91,6 +92,11 @@ pub struct ExplainArgs {
     /// Score-CAM, 32 for Ablation-CAM.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub probe_batch_size: Option<u32>,
+    #[command(flatten)]
+    pub method_options: MethodArgs,
+    /// Seed of the random draws of the sampling methods (smoothgrad, rise, randomcam, ...).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Print explanations.json on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +142,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         eigen_smooth: args.eigen_smooth,
         batch_size: args.batch_size as usize,
         probe_batch_size: args.probe_batch_size.map(|b| b as usize),
+        settings: args.method_options.settings(args.seed),
         fetch: FetchLimits {
             timeout: std::time::Duration::from_secs(args.fetch_timeout),
             ..FetchLimits::default()

@@ -174,6 +174,8 @@ pub struct EvaluateConfig {
     pub road_noise: f32,
     /// Seeds ROAD's noise and the bootstrap intervals.
     pub seed: u64,
+    /// Samples, noise, steps and windows of the sampling, perturbation and path methods.
+    pub settings: whycam_cam::MethodSettings,
     /// Object boxes, for the pointing games.
     pub boxes: Option<PathBuf>,
     /// Images explained together.
@@ -196,6 +198,7 @@ impl Default for EvaluateConfig {
             steps: whycam_eval::deletion::DEFAULT_STEPS,
             road_noise: whycam_eval::road::DEFAULT_NOISE,
             seed: 0,
+            settings: whycam_cam::MethodSettings::default(),
             boxes: None,
             batch_size: 8,
             score_batch_size: 32,
@@ -411,6 +414,7 @@ impl<'m> EvaluateRun<'m> {
                 top_k: 1,
                 batch_size: config.batch_size,
                 fetch: config.fetch,
+                settings: config.settings.clone(),
                 ..ExplainConfig::default()
             },
         )?;
@@ -425,6 +429,8 @@ impl<'m> EvaluateRun<'m> {
             explain_options: whycam_cam::ExplainOptions {
                 methods: config.methods.clone(),
                 layers: config.layers.clone(),
+                settings: config.settings.clone(),
+                normalization: Some(opened.preprocess.normalization),
                 ..Default::default()
             },
             randomisation_options: randomisation::RandomisationOptions {

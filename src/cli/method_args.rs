@@ -1,0 +1,87 @@
+//! The options of the sampling, perturbation and path methods, shared by `explain` and
+//! `evaluate`: each left unset takes the method's reference default.
+
+use clap::{Args, ValueEnum};
+use whycam_cam::{Baseline, Integration, MethodSettings, Noise};
+
+/// Options of the methods that sample, perturb or integrate.
+#[derive(Debug, Args)]
+pub struct MethodArgs {
+    /// Noisy samples (smoothgrad, smoothgradcampp, sscam), masks (rise) or steps (iscam).
+    /// Default: the method's own (Captum's, torchcam's or the paper's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub num_samples: Option<u32>,
+    /// Standard deviation of the input noise, in normalised input units (smoothgrad,
+    /// smoothgradcampp, sscam). Default: the method's own.
+    #[arg(long)]
+    pub noise_std: Option<f32>,
+    /// Integration steps of integrated-gradients (default 50).
+    #[arg(long = "ig-steps", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub steps: Option<u32>,
+    /// What integrated-gradients starts from.
+    #[arg(long = "ig-baseline", value_enum, default_value_t = BaselineArg::Black)]
+    pub baseline: BaselineArg,
+    /// How integrated-gradients sums its path (Captum's `method`).
+    #[arg(long = "ig-method", value_enum, default_value_t = IntegrationArg::GaussLegendre)]
+    pub integration: IntegrationArg,
+    /// Side of occlusion's square window, in input pixels.
+    #[arg(long = "occlusion-window", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub window: Option<u32>,
+    /// Occlusion's stride, in input pixels.
+    #[arg(long = "occlusion-stride", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub stride: Option<u32>,
+}
+
+/// `--baseline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaselineArg {
+    /// A black image.
+    Black,
+    /// The image blurred.
+    Blur,
+    /// Uniform noise (seeded by --seed).
+    Noise,
+}
+
+/// `--integration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntegrationArg {
+    /// Gauss-Legendre quadrature (Captum's default).
+    #[value(name = "gausslegendre")]
+    GaussLegendre,
+    /// Left Riemann sum.
+    RiemannLeft,
+    /// Right Riemann sum.
+    RiemannRight,
+    /// Midpoint Riemann sum.
+    RiemannMiddle,
+    /// Trapezoid rule.
+    RiemannTrapezoid,
+}
+
+impl MethodArgs {
+    /// The library's settings, the noise seeded by `seed`.
+    pub fn settings(&self, seed: u64) -> MethodSettings {
+        MethodSettings {
+            noise: Noise::Seeded(seed),
+            samples: self.num_samples.map(|n| n as usize),
+            noise_std: self.noise_std,
+            steps: self.steps.map(|n| n as usize),
+            baseline: match self.baseline {
+                BaselineArg::Black => Baseline::Black,
+                BaselineArg::Blur => Baseline::Blur,
+                BaselineArg::Noise => Baseline::Noise,
+            },
+            integration: match self.integration {
+                IntegrationArg::GaussLegendre => Integration::GaussLegendre,
+                IntegrationArg::RiemannLeft => Integration::RiemannLeft,
+                IntegrationArg::RiemannRight => Integration::RiemannRight,
+                IntegrationArg::RiemannMiddle => Integration::RiemannMiddle,
+                IntegrationArg::RiemannTrapezoid => Integration::RiemannTrapezoid,
+            },
+            window: self.window.map(|n| n as usize),
+            stride: self.stride.map(|n| n as usize),
+            ..MethodSettings::default()
+        }
+    }
+}
