@@ -1,0 +1,67 @@
+//! What each method costs on the default model: one image (a sample photo), its default layer
+//! and every method's default options, timed once after a warm-up forward pass, on this
+//! machine's cores. Prints the README's method table rows (family, id, what it needs, ms).
+//!
+//! `cargo run --release --example method_costs [METHOD...]` (all methods when none is named).
+
+use burn::prelude::*;
+use std::time::Instant;
+use whycam_cam::methods::{Needs, Scope};
+use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
+use whycam_data::{PreprocessConfig, prepare_file};
+use whycam_models::{Architecture, LoadOptions, Model};
+
+fn main() -> anyhow::Result<()> {
+    whycam_alloc::keep_freed_memory();
+    let asset = whycam_assets::weights_asset("efficientnet-lite0")
+        .ok_or_else(|| anyhow::anyhow!("the default model is not catalogued"))?;
+    let weights = whycam_assets::ensure(asset)?;
+    let model = Model::load(Architecture::DEFAULT, &weights, LoadOptions::default())?;
+    let photos = whycam_assets::ensure_sample_photos()?;
+    let cfg = PreprocessConfig {
+        size: model.native_size() as u32,
+        normalization: model.normalization(),
+        ..PreprocessConfig::default()
+    };
+    let size = cfg.size as usize;
+    let image = prepare_file(&photos[0], &whycam_data::DecodeLimits::default(), &cfg)?;
+    let x = Tensor::<4>::from_data(
+        TensorData::new(image.data, [1, 3, size, size]),
+        &Device::default(),
+    );
+    let labels: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let wanted: Vec<Method> = std::env::args()
+        .skip(1)
+        .map(|m| m.parse())
+        .collect::<Result<_, _>>()?;
+    let methods = if wanted.is_empty() {
+        Method::ALL.to_vec()
+    } else {
+        wanted
+    };
+    model.net.forward(x.clone())?;
+    println!("| method | needs | ms (batch 1) |");
+    println!("|---|---|---:|");
+    for method in methods {
+        let explainer = Explainer::new(
+            &model,
+            ExplainOptions {
+                methods: vec![method],
+                ..ExplainOptions::default()
+            },
+        )?;
+        let start = Instant::now();
+        explainer.explain(x.clone(), &TargetSpec::Auto, 1, &labels)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let info = method.info();
+        let needs = match (info.scope, info.needs) {
+            (Scope::Input, _) => "input gradients or forward passes",
+            (Scope::Layer, Needs::Activations) => "activations",
+            (Scope::Layer, Needs::Gradients) => "gradients after the layer",
+            (Scope::Layer, Needs::ClassMaps) => "GAP + linear head",
+            (Scope::Layer, Needs::Probe) => "forward passes",
+        };
+        println!("| `{}` | {needs} | {ms:.0} |", method.id());
+    }
+    Ok(())
+}
