@@ -1,16 +1,224 @@
-//! ShapleyCAM: not implemented yet (placeholder while issue 18 is in progress).
+//! ShapleyCAM: Cai, "CAMs as Shapley Value-based Explainers", 2025 (arXiv:2501.06261).
+//!
+//! The channel weights are the positional mean of `g − ½·H·A`, where `g` is the target score's
+//! gradient at the layer, `A` the activations and `H·A` the Hessian-vector product of the score
+//! with respect to the layer along `A` (pytorch-grad-cam 1.5.7 `shapley_cam.py`, which gets it
+//! from `torch.autograd.grad(grads, activations, grad_outputs=activations)` on a graph kept
+//! with `create_graph=True`).
+//!
+//! # How the Hessian-vector product is computed
+//!
+//! burn's autodiff has no second derivative, so whycam uses what the product is: the derivative
+//! of the gradient along the ray through `A`, `H·A = d/dt g(A·(1 + t))` at `t = 0`, which only
+//! needs gradients at scaled activations ([`Probe::layer_gradients`], run through the part of
+//! the network after the layer).
+//!
+//! 1. **Piecewise-linear networks.** When everything after the layer is piecewise linear
+//!    (convolutions, BatchNorm, ReLU, ReLU6, max- and average-pooling, linear layers: every zoo
+//!    model whycam ships), `g` is constant around `A`, torch's product is exactly zero (the
+//!    second derivative of a ReLU is 0 in autograd) and ShapleyCAM *is* Grad-CAM. whycam
+//!    detects this exactly: it compares, bit for bit, the gradient at `A` with the gradient at
+//!    `A·(1 ± 2⁻²²)` (a change of a few units in the last place of every activation). A network
+//!    with any smooth part after the layer (SiLU, sigmoid, GELU, softmax, LayerNorm) changes
+//!    its gradient under that change; a piecewise-linear one does not, unless a ReLU sits
+//!    within 2⁻²² of its kink on both sides, which is why both signs are tried. Then the
+//!    product is 0 and the weights are Grad-CAM's, as in torch. A finite difference would be
+//!    wrong there: between `A·(1 − h)` and `A·(1 + h)` some ReLUs change state, and the
+//!    difference quotient measures those jumps (a derivative of size `1/h`), which torch does
+//!    not see.
+//! 2. **Other networks.** The product is the Richardson-extrapolated central difference
+//!    `R = (4·D(h) − D(2h)) / 3` with `D(s) = (g(A·(1 + s)) − g(A·(1 − s))) / 2s` and
+//!    `h = 2⁻⁵`, four gradients in one probe pass. Its error, per element, is at most
+//!    `h⁴/30 · max|g⁽⁵⁾|` (truncation: the `s²` term of `D` cancels, `g⁽⁵⁾` the fifth
+//!    derivative of the gradient along the ray within `A·(1 ± 2h)`) plus `1.5·δ/h = 48·δ`
+//!    (rounding: `δ` the largest float32 error of one computed gradient element, some 1e-6 of
+//!    the gradient's scale). Both are well under the 1e-4 parity bound on EfficientNet-B0's
+//!    SiLU and sigmoid layers (see `tests/pgc_extra_parity.rs`). In a network that mixes ReLUs
+//!    with smooth layers after the target (RegNetY's ReLU + sigmoid squeeze-excitation), a ReLU
+//!    whose input crosses zero within `A·(1 ± 2h)` adds its jump to the quotient where torch
+//!    ignores it: there whycam's map is an approximation of torch's.
 
-use super::{CamMethod, Combination, LayerSample};
-use crate::error::{CamError, Result};
+use super::{CamMethod, Combination, LayerSample, Probe};
+use crate::error::Result;
+use crate::target::Target;
 
-/// ShapleyCAM.
+/// The relative scaling `τ` of the activations at which a piecewise-linear network's gradient
+/// is checked to be unchanged.
+const LINEARITY_PROBE: f32 = 1.0 / (1u32 << 22) as f32;
+/// The finite-difference step `h` (relative to the activations).
+pub const STEP: f32 = 1.0 / 32.0;
+
+/// Shapley-value CAM.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShapleyCam;
 
 impl CamMethod for ShapleyCam {
-    fn combine(&self, _layer: &LayerSample<'_>) -> Result<Combination> {
-        Err(CamError::NotProvided {
-            what: "an implementation of shapleycam",
+    fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
+        let gradients = layer.gradients()?;
+        let probe = layer.probe()?;
+        let activations = layer.activations;
+        let n = layer.positions();
+        let hvp = if gradient_is_locally_constant(probe, activations, layer.target)? {
+            None
+        } else {
+            Some(hessian_along_activations(
+                probe,
+                activations,
+                layer.target,
+                STEP,
+            )?)
+        };
+        let weights = gradients
+            .chunks(n)
+            .enumerate()
+            .map(|(k, g)| {
+                let range = k * n..(k + 1) * n;
+                let sum: f64 = match &hvp {
+                    None => g.iter().map(|&v| f64::from(v)).sum(),
+                    Some(h) => g
+                        .iter()
+                        .zip(&h[range])
+                        .map(|(&g, &h)| f64::from(g) - 0.5 * h)
+                        .sum(),
+                };
+                (sum / n as f64) as f32
+            })
+            .collect();
+        Ok(Combination::ChannelWeights(weights))
+    }
+}
+
+/// `values · factor`, element-wise.
+fn scaled(values: &[f32], factor: f32) -> Vec<f32> {
+    values.iter().map(|v| v * factor).collect()
+}
+
+/// Whether the gradient at `A·(1 + τ)` or at `A·(1 − τ)` is bit for bit the gradient at `A`:
+/// the network after the layer is linear around `A` along the ray, and its Hessian-vector
+/// product there is zero.
+pub fn gradient_is_locally_constant(
+    probe: &dyn Probe,
+    activations: &[f32],
+    target: &Target,
+) -> Result<bool> {
+    let at = probe.layer_gradients(activations, 1, target)?;
+    for sign in [1.0f32, -1.0] {
+        let moved = scaled(activations, 1.0 + sign * LINEARITY_PROBE);
+        if moved == activations {
+            continue; // nothing to compare: every activation is too small to move
+        }
+        if probe.layer_gradients(&moved, 1, target)? == at {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `H·A`, the derivative of the layer gradient along the ray through `A`, by the
+/// Richardson-extrapolated central difference of step `h` (`f64`, one value per activation).
+pub fn hessian_along_activations(
+    probe: &dyn Probe,
+    activations: &[f32],
+    target: &Target,
+    h: f32,
+) -> Result<Vec<f64>> {
+    let size = activations.len();
+    let mut batch = Vec::with_capacity(4 * size);
+    for t in [h, -h, 2.0 * h, -2.0 * h] {
+        batch.extend(activations.iter().map(|a| a * (1.0 + t)));
+    }
+    let g = probe.layer_gradients(&batch, 4, target)?;
+    let (plus, rest) = g.split_at(size);
+    let (minus, rest) = rest.split_at(size);
+    let (plus2, minus2) = rest.split_at(size);
+    let h = f64::from(h);
+    Ok((0..size)
+        .map(|i| {
+            let d1 = (f64::from(plus[i]) - f64::from(minus[i])) / (2.0 * h);
+            let d2 = (f64::from(plus2[i]) - f64::from(minus2[i])) / (4.0 * h);
+            (4.0 * d1 - d2) / 3.0
         })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe whose "network after the layer" is `score(A) = Σ_i f(a_i)`, gradient `f'(a_i)`.
+    struct Elementwise {
+        derivative: fn(f32) -> f32,
+    }
+
+    impl Probe for Elementwise {
+        fn batch_size(&self) -> usize {
+            4
+        }
+        fn input_size(&self) -> (usize, usize) {
+            (1, 1)
+        }
+        fn score_masked_inputs(&self, _: &[f32], _: usize) -> Result<Vec<f32>> {
+            unreachable!()
+        }
+        fn score_activations(&self, _: &[f32], _: usize) -> Result<Vec<f32>> {
+            unreachable!()
+        }
+        fn layer_gradients(&self, a: &[f32], _: usize, _: &Target) -> Result<Vec<f32>> {
+            Ok(a.iter().map(|&v| (self.derivative)(v)).collect())
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            class: Some(0),
+            name: "0".into(),
+            coefficients: vec![(0, 1.0)],
+        }
+    }
+
+    /// f = softplus-like smooth function: sigmoid's integral. f'(a) = σ(a), f''(a) = σ(a)(1−σ(a)),
+    /// so H·A = σ(a)(1 − σ(a))·a, element-wise.
+    #[test]
+    fn finite_difference_matches_the_analytic_second_derivative() {
+        let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+        let probe = Elementwise {
+            derivative: sigmoid,
+        };
+        let a: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 8.0).collect();
+        let hvp = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
+        let mut worst = 0.0f64;
+        for (&v, &h) in a.iter().zip(&hvp) {
+            let s = 1.0 / (1.0 + (-f64::from(v)).exp());
+            let exact = s * (1.0 - s) * f64::from(v);
+            worst = worst.max((h - exact).abs());
+        }
+        // The bound of the module docs: h⁴/30·|g⁽⁵⁾|·|a|⁵ (|σ⁽⁵⁾| ≤ 1/8, |a| ≤ 4) plus 48 δ,
+        // δ = the float32 rounding of σ (6e-8).
+        assert!(worst < 1e-5, "{worst}");
+        assert!(!gradient_is_locally_constant(&probe, &a, &target()).unwrap());
+    }
+
+    /// For a ReLU, the gradient is a step: locally constant, with a zero Hessian-vector product
+    /// as autograd has it; the finite difference alone would see the step where it is crossed.
+    #[test]
+    fn relu_gradients_are_locally_constant() {
+        let step = |v: f32| if v > 0.0 { 1.0 } else { 0.0 };
+        let probe = Elementwise { derivative: step };
+        let a = [-2.0f32, -0.5, 0.0, 0.25, 3.0];
+        assert!(gradient_is_locally_constant(&probe, &a, &target()).unwrap());
+        // The step is never crossed by scaling, so the difference is zero here too.
+        let hvp = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
+        assert!(hvp.iter().all(|&h| h == 0.0), "{hvp:?}");
+        // A shifted ReLU (a bias after the layer): scaling crosses its kink at 1.0.
+        let shifted = Elementwise {
+            derivative: |v: f32| if v > 1.0 { 1.0 } else { 0.0 },
+        };
+        let a = [1.01f32, 0.5];
+        assert!(gradient_is_locally_constant(&shifted, &a, &target()).unwrap());
+        let hvp = hessian_along_activations(&shifted, &a, &target(), STEP).unwrap();
+        assert!(
+            hvp[0] != 0.0,
+            "the difference quotient sees the kink: {hvp:?}"
+        );
     }
 }
