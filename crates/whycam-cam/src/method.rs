@@ -7,11 +7,11 @@ use crate::methods::{
     CamMethod, Needs, Scope, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
     eigengradcam::EigenGradCam, fem::Fem, finercam::FinerCam, gradcam::GradCam,
     gradcam_elementwise::GradCamElementwise, gradcampp::GradCamPlusPlus,
-    gradient_input::GradientInput, hirescam::HiResCam, integrated_gradients::IntegratedGradients,
-    iscam::IsCam, kpcacam::KpcaCam, layercam::LayerCam, occlusion::Occlusion, randomcam::RandomCam,
-    rise::Rise, saliency::Saliency, scorecam::ScoreCam, shapleycam::ShapleyCam,
-    smoothgrad::SmoothGrad, smoothgradcampp::SmoothGradCamPlusPlus, sscam::SsCam,
-    xgradcam::XGradCam,
+    gradient_input::GradientInput, guided_backprop::GuidedBackprop, guided_gradcam::GuidedGradCam,
+    hirescam::HiResCam, integrated_gradients::IntegratedGradients, iscam::IsCam, kpcacam::KpcaCam,
+    layercam::LayerCam, occlusion::Occlusion, randomcam::RandomCam, rise::Rise, saliency::Saliency,
+    scorecam::ScoreCam, shapleycam::ShapleyCam, smoothgrad::SmoothGrad,
+    smoothgradcampp::SmoothGradCamPlusPlus, sscam::SsCam, xgradcam::XGradCam,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -69,11 +69,15 @@ pub enum Method {
     Occlusion,
     /// RISE.
     Rise,
+    /// Guided back-propagation (Springenberg et al. 2015).
+    GuidedBackprop,
+    /// Guided Grad-CAM (Selvaraju et al. 2017).
+    GuidedGradCam,
 }
 
 impl Method {
     /// Every method, in the order `--help` lists them.
-    pub const ALL: [Method; 25] = [
+    pub const ALL: [Method; 27] = [
         Method::Cam,
         Method::GradCam,
         Method::GradCamPlusPlus,
@@ -99,6 +103,8 @@ impl Method {
         Method::SmoothGrad,
         Method::Occlusion,
         Method::Rise,
+        Method::GuidedBackprop,
+        Method::GuidedGradCam,
     ];
 
     /// Everything known about the method: the one table every other fact is read from.
@@ -289,7 +295,7 @@ impl Method {
                 needs: Needs::Probe,
                 scope: Scope::Layer,
                 default_probe_batch_size: Some(4),
-                citation: "Omeiza, Speakman, Cintas, Weldermariam, \"Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for Deep Convolutional Neural Network Models\", 2019 (arXiv:1908.01224)",
+                citation: "Omeiza, Speakman, Cintas, Weldemariam, \"Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for Deep Convolutional Neural Network Models\", 2019 (arXiv:1908.01224)",
                 implementation: &SmoothGradCamPlusPlus,
             },
             Method::SsCam => &MethodInfo {
@@ -371,6 +377,28 @@ impl Method {
                 default_probe_batch_size: Some(16),
                 citation: "Petsiuk, Das, Saenko, \"RISE: Randomized Input Sampling for Explanation of Black-box Models\", BMVC 2018",
                 implementation: &Rise,
+            },
+            Method::GuidedBackprop => &MethodInfo {
+                id: "guided-backprop",
+                title: "Guided Backpropagation",
+                aliases: &["guidedbackprop", "guided-backpropagation", "gbp"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(1),
+                citation: "Springenberg, Dosovitskiy, Brox, Riedmiller, \"Striving for Simplicity: \
+                           The All Convolutional Net\", ICLR Workshops 2015",
+                implementation: &GuidedBackprop,
+            },
+            Method::GuidedGradCam => &MethodInfo {
+                id: "guided-gradcam",
+                title: "Guided Grad-CAM",
+                aliases: &["guidedgradcam", "guided-grad-cam"],
+                needs: Needs::Gradients,
+                scope: Scope::Input,
+                default_probe_batch_size: None,
+                citation: "Selvaraju et al., \"Grad-CAM: Visual Explanations from Deep Networks \
+                           via Gradient-based Localization\", ICCV 2017 (Guided Grad-CAM)",
+                implementation: &GuidedGradCam,
             },
         }
     }
@@ -496,7 +524,10 @@ mod tests {
     fn the_table_is_consistent() {
         let list = Method::help_list();
         assert!(list.starts_with("cam, gradcam, gradcampp, "), "{list}");
-        assert!(list.ends_with(", occlusion, rise"), "{list}");
+        assert!(
+            list.ends_with(", rise, guided-backprop, guided-gradcam"),
+            "{list}"
+        );
         assert_eq!(list.split(", ").count(), Method::ALL.len());
         let mut spellings: Vec<&str> = Method::ALL
             .iter()

@@ -8,6 +8,7 @@
 //! in parallel chunks. Any other tensor (autodiff, shared, strided, not f32) goes through burn's
 //! own operation, so gradients and semantics are unchanged: NaN stays NaN, as in PyTorch.
 
+use crate::guided::guided_clamp;
 use burn::tensor::activation;
 use burn::tensor::{DType, Tensor};
 use burn_flex::{Flex, FlexTensor};
@@ -16,18 +17,31 @@ use rayon::prelude::*;
 /// Elements per parallel task: large enough that scheduling costs nothing.
 const CHUNK: usize = 1 << 16;
 
-/// `max(x, 0)`.
+/// `max(x, 0)` (guided inside a [`GuidedBackprop`](crate::GuidedBackprop) scope).
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if let Some(y) = guided_clamp(&x, f32::INFINITY) {
+        return y;
+    }
     clamp_in_place(x, 0.0, f32::INFINITY, activation::relu)
 }
 
-/// `min(max(x, 0), 6)`.
+/// `min(max(x, 0), 6)` (guided inside a [`GuidedBackprop`](crate::GuidedBackprop) scope).
 pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if let Some(y) = guided_clamp(&x, 6.0) {
+        return y;
+    }
     clamp_in_place(x, 0.0, 6.0, activation::relu6)
 }
 
-/// `min(max(x, low), high)` (either bound may be infinite).
+/// `min(max(x, low), high)` (either bound may be infinite). With `low = 0` it is a rectifier
+/// (ONNX exports ReLU6 as `Clip(0, 6)`), guided inside a [`GuidedBackprop`](crate::GuidedBackprop)
+/// scope.
 pub fn clamp<const D: usize>(x: Tensor<D>, low: f32, high: f32) -> Tensor<D> {
+    if low == 0.0
+        && let Some(y) = guided_clamp(&x, high)
+    {
+        return y;
+    }
     clamp_in_place(x, low, high, |x| {
         match (low.is_finite(), high.is_finite()) {
             (true, true) => x.clamp(low, high),

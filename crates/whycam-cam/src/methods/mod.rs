@@ -14,6 +14,8 @@ pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcampp;
 pub mod gradient_input;
+pub mod guided_backprop;
+pub mod guided_gradcam;
 pub mod hirescam;
 pub mod integrated_gradients;
 pub mod iscam;
