@@ -110,6 +110,7 @@ impl<'m> Explainer<'m> {
         if options.methods.is_empty() {
             return Err(CamError::NoMethod);
         }
+        options.settings.validate()?;
         let net = &model.net;
         let names = if options.layers.is_empty() {
             vec![model.layer_name(net.default_layer()).to_string()]

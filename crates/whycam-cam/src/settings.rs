@@ -35,6 +35,21 @@ pub struct MethodSettings {
     pub window: Option<usize>,
     /// Occlusion's stride in input pixels; `None`: the method's default.
     pub stride: Option<usize>,
+    /// The gradient method SmoothGrad averages under noise: `Saliency` or `GradientInput`;
+    /// `None`: Saliency (SmoothGrad's paper, Captum's NoiseTunnel over Saliency).
+    pub smoothgrad_base: Option<crate::method::Method>,
+    /// RISE's grid side `s` (the mask is an `s × s` grid of cells, upsampled); `None`: 7.
+    pub grid_cells: Option<usize>,
+    /// RISE's probability `p1` that a grid cell is kept; `None`: 0.5.
+    pub keep_probability: Option<f32>,
+    /// FEM's `k` in its threshold `mean + k · std`; `None`: 2 (pytorch-grad-cam's default).
+    pub fem_k: Option<f32>,
+    /// KPCA-CAM's kernel; `None`: sigmoid (pytorch-grad-cam's default).
+    pub kpca_kernel: Option<crate::methods::kpcacam::KpcaKernel>,
+    /// KPCA-CAM's kernel coefficient `gamma`; `None`: 1 / channels (scikit-learn's default).
+    pub kpca_gamma: Option<f32>,
+    /// Finer-CAM's comparison strength `alpha`; `None`: 1 (pytorch-grad-cam's default).
+    pub finer_alpha: Option<f32>,
 }
 
 impl Default for MethodSettings {
@@ -48,11 +63,34 @@ impl Default for MethodSettings {
             integration: Integration::GaussLegendre,
             window: None,
             stride: None,
+            smoothgrad_base: None,
+            grid_cells: None,
+            keep_probability: None,
+            fem_k: None,
+            kpca_kernel: None,
+            kpca_gamma: None,
+            finer_alpha: None,
         }
     }
 }
 
 impl MethodSettings {
+    /// Refuses values no method can use, before any image is explained.
+    pub fn validate(&self) -> Result<()> {
+        self.noise_std_or(0.0)?;
+        for (name, value) in [
+            ("samples", self.samples),
+            ("steps", self.steps),
+            ("window", self.window),
+            ("stride", self.stride),
+        ] {
+            if let Some(v) = value {
+                positive(name, v)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `samples`, or `default` when not given; zero is refused.
     pub fn samples_or(&self, default: usize) -> Result<usize> {
         positive("samples", self.samples.unwrap_or(default))
