@@ -205,6 +205,11 @@ pub enum Op {
         float: bool,
     },
     Compare(Compare),
+    /// The remainder: with the divisor's sign (Python's `%`), or with the dividend's
+    /// (`fmod`, C's).
+    Mod {
+        fmod: bool,
+    },
     Where,
     Range,
     Identity,
@@ -453,6 +458,9 @@ impl Op {
             "LessOrEqual" => Ok(Op::Compare(Compare::LessOrEqual)),
             "Equal" => Ok(Op::Compare(Compare::Equal)),
             "Where" => Ok(Op::Where),
+            "Mod" => Ok(Op::Mod {
+                fmod: a.int("fmod", 0) != 0,
+            }),
             "Identity" | "Dropout" => Ok(Op::Identity),
             _ => return Err(None),
         };
@@ -1177,6 +1185,34 @@ impl Op {
                     rank: shape.len(),
                 })
             }
+            Op::Mod { fmod } => {
+                let (a, b) = (x.get(0)?, x.get(1)?);
+                let shape = broadcast(&a.dims(), &b.dims())?;
+                if let (Value::Int(a), Value::Int(b)) = (a, b) {
+                    if b.data.contains(&0) {
+                        return Err("integer Mod by zero".to_string());
+                    }
+                    let data = host_zip(
+                        a,
+                        b,
+                        &shape,
+                        |p, q| if *fmod { p % q } else { floor_mod(p, q) },
+                    );
+                    return one(Value::Int(Int { data, shape }));
+                }
+                let (fa, fb) = (a.float(x.device), b.float(x.device));
+                let quotient = fa.t.clone() / fb.t.clone();
+                let whole = if *fmod {
+                    // Truncation towards zero: floor of |q| with q's sign.
+                    quotient.clone().abs().floor() * quotient.sign()
+                } else {
+                    quotient.floor()
+                };
+                float(Float {
+                    t: fa.t - fb.t * whole,
+                    rank: shape.len(),
+                })
+            }
             Op::Where => {
                 let (c, a, b) = (x.get(0)?, x.get(1)?, x.get(2)?);
                 let shape = broadcast(&broadcast(&c.dims(), &a.dims())?, &b.dims())?;
@@ -1233,6 +1269,16 @@ impl Op {
             }
             Op::Identity => one(x.get(0)?.clone()),
         }
+    }
+}
+
+/// `p mod q` with the sign of `q`, as Python's `%` (`q` is not zero).
+fn floor_mod(p: i64, q: i64) -> i64 {
+    let r = p.wrapping_rem(q);
+    if r != 0 && ((r < 0) != (q < 0)) {
+        r + q
+    } else {
+        r
     }
 }
 
@@ -1809,6 +1855,40 @@ mod tests {
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{y:?}");
         }
+    }
+
+    #[test]
+    fn mod_takes_the_divisor_sign_unless_fmod() {
+        let device = Device::default();
+        let ints = |v: Vec<i64>| Some(Value::Int(Int::vector(v)));
+        let run = |fmod: bool, a, b| {
+            let mut x = Inputs {
+                values: vec![a, b],
+                device: &device,
+            };
+            Op::Mod { fmod }.eval(&mut x, 1).unwrap().remove(0)
+        };
+        let python = run(
+            false,
+            ints(vec![7, -7, 7, -7, 6]),
+            ints(vec![3, 3, -3, -3, 3]),
+        );
+        assert_eq!(python.int().data, [1, 2, -2, -1, 0]);
+        let c = run(true, ints(vec![7, -7, 7, -7]), ints(vec![3, 3, -3, -3]));
+        assert_eq!(c.int().data, [1, -1, 1, -1]);
+        let floats = |v: Vec<f32>| Some(Value::Float(Float::from_vec(v, &[4], &device)));
+        let f = run(
+            false,
+            floats(vec![7.5, -7.5, 7.5, -7.5]),
+            floats(vec![2.0, 2.0, -2.0, -2.0]),
+        );
+        assert_eq!(f.float(&device).to_vec(), [1.5, 0.5, -0.5, -1.5]);
+        let f = run(
+            true,
+            floats(vec![7.5, -7.5, 7.5, -7.5]),
+            floats(vec![2.0, 2.0, -2.0, -2.0]),
+        );
+        assert_eq!(f.float(&device).to_vec(), [1.5, -1.5, 1.5, -1.5]);
     }
 
     #[test]
