@@ -24,7 +24,7 @@ pub mod zoo;
 pub use classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead};
 pub use error::{ModelError, Result};
 pub use explainable::{Explainable, Trace};
-pub use onnx::OnnxModel;
+pub use onnx::{LayerLayout, OnnxModel, OnnxOptions};
 pub use parameters::ParameterReplacer;
 pub use weights::{WeightsFile, WeightsFormat};
 pub use whycam_small::{WhycamSmall, WhycamSmallConfig};
