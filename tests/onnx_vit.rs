@@ -3,7 +3,8 @@
 //! ViT tutorial's `reshape_transform`, in float64. The goldens and the small seeded-random
 //! models under tests/data/onnx/ (a torchvision ViT-B/16-shaped model of 2 blocks and width 64,
 //! both exporters; a timm DeiT with a distillation token, 198 tokens, which needs
-//! `--tokens-grid`) come from `~/venvs/ref/bin/python tools/reference/vit_goldens.py`.
+//! `--tokens-grid`; a torchvision Swin of 2 stages, channels last) come from
+//! `~/venvs/ref/bin/python tools/reference/vit_goldens.py`.
 //!
 //! Bound: maps within 1e-4 (Eigen-CAM up to the projection's sign), logits within 1e-4 of
 //! their scale.
@@ -76,16 +77,17 @@ fn load(file: &str, tokens_grid: Option<(usize, usize)>) -> Model {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Every export of one model: the default layer, the logits, then every map case.
-fn check(name: &str) {
+/// Every export of one model: the default layer (`default`, or the golden's "last" layer), the
+/// logits, then every map case.
+fn check(name: &str, default: Option<&str>) {
     let golden = golden(name);
     assert!(!golden.files.is_empty() && !golden.cases.is_empty());
     let mut failures = Vec::new();
     for file in &golden.files {
         let model = load(&file.file, golden.tokens_grid);
         let tag = format!("{} ({})", file.file, file.exporter);
-        // The default target is the last block's first LayerNorm, the tutorial's.
-        let last = &golden.layers["last"];
+        // A ViT's default target is the last block's first LayerNorm, the tutorial's.
+        let last = default.unwrap_or(&golden.layers["last"]);
         assert_eq!(
             model.layer(last).unwrap_or_else(|e| panic!("{tag}: {e}")),
             model.net.default_layer(),
@@ -159,14 +161,22 @@ fn check(name: &str) {
 
 #[test]
 fn vit_token_layers_match_pytorch_grad_cam() {
-    check("vit_tiny");
+    check("vit_tiny", None);
 }
 
 /// DeiT's 198 tokens (class, distillation, 14x14 patches) are explained on the grid given, its
 /// two leading tokens dropped.
 #[test]
 fn deit_with_a_tokens_grid_matches_pytorch_grad_cam() {
-    check("deit_tiny_distilled");
+    check("deit_tiny_distilled", None);
+}
+
+/// Swin's channels-last layers `[batch, h, w, channels]` (both exporters; shifted windows with
+/// their mask, patch merging) are explained as `[channels, h, w]` maps; the default target is
+/// the final LayerNorm's output as the pooling reads it (after the permute to channels first).
+#[test]
+fn swin_channels_last_layers_match_pytorch_grad_cam() {
+    check("swin_tiny", Some("permute"));
 }
 
 /// The gradient at a token layer from resuming the graph after it (the class token read from

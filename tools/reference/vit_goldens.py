@@ -6,9 +6,9 @@ Regenerate (the venv of export_onnx.py):
 
     ~/venvs/ref/bin/python tools/reference/vit_goldens.py [--no-cam] [--only MODEL]
 
-(CPU, 2 threads, under a minute.) It writes tests/data/onnx/vit_tiny.torchscript.onnx,
-tests/data/onnx/vit_tiny.dynamo.onnx, tests/data/onnx/deit_tiny_distilled.torchscript.onnx and
-tests/data/goldens/onnx_<model>.json, which tests/onnx_vit.rs reads.
+(CPU, 2 threads, about a minute.) It writes tests/data/onnx/<model>.<exporter>.onnx and
+tests/data/goldens/onnx_<model>.json for vit_tiny, deit_tiny_distilled and swin_tiny, which
+tests/onnx_vit.rs reads.
 
 Model vit_tiny: torchvision VisionTransformer(image_size=224, patch_size=16, num_layers=2, num_heads=2,
 hidden_dim=64, mlp_dim=128, num_classes=10): ViT-B/16's topology (a 16x16/16 patch Conv, a
@@ -28,20 +28,32 @@ tokens are then dropped). Weights as vit_tiny's (cls_token, dist_token ~ N(0, 1)
 N(0, 0.5^2), LayerNorms, both heads ~ N(0, (HEAD_GAIN / 8)^2)); torch.manual_seed(SEED + 1).
 Its reshape_transform drops two tokens (tensor[:, 2:, :]).
 
-ONNX files (weights inside; dynamic batch, input ["batch", 3, 224, 224]):
+Model swin_tiny: torchvision SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2],
+num_heads=[1, 2], window_size=[7, 7], num_classes=10): Swin-T's topology (4x4 patches, shifted
+7x7 windows with their attention mask and relative position bias, patch merging) in 2 stages of
+2 blocks, width 16 and 32. Its layers are channels last, [batch, h, w, C] (56x56 then 28x28);
+its reshape_transform is tensor.permute(0, 3, 1, 2). Weights: torch.manual_seed(SEED + 2),
+torchvision's initialisation, LayerNorms as above, head ~ N(0, (HEAD_GAIN / sqrt(32))^2).
+
+ONNX files (weights inside):
 
   <model>.torchscript.onnx  torch.onnx.export(dynamo=False, opset_version=17, input_names
-                            ["input"], output_names ["logits"], dynamic_axes batch)
-  vit_tiny.dynamo.onnx      torch.onnx.export(dynamo=True, opset_version=18, same names,
-                            dynamic_shapes batch), model_proto saved with onnx.save_model
+                            ["input"], output_names ["logits"], dynamic_axes batch): input
+                            ["batch", 3, 224, 224]
+  <model>.dynamo.onnx       (vit_tiny, swin_tiny) torch.onnx.export(dynamo=True,
+                            opset_version=18, same names, model_proto saved with
+                            onnx.save_model): vit_tiny with dynamic_shapes batch, swin_tiny with
+                            a fixed batch of 1 (torch.export fails on torchvision's Swin with a
+                            dynamic batch: "Invalid ranges [2:1]")
 
 Each is checked with onnx.checker and run with onnxruntime on the golden images against the
 float32 model (logits and the case layers' token activations within 1e-4 of their scale).
 
-Goldens, tests/data/goldens/onnx_vit_tiny.json, in the layout of export_onnx.py's
+Goldens, tests/data/goldens/onnx_<model>.json, in the layout of export_onnx.py's
 onnx_<model>.json (script, versions, model, seed, files, images, logits in float64, layers,
-cases), plus "grid": [14, 14], "tokens" (197 or 198), "prefix" (1 or 2) and "tokens_grid" (null,
-or [14, 14]: what whycam must be given). Layers of vit_tiny:
+cases), plus "grid": [14, 14], "tokens" (197 or 198), "prefix" (1 or 2; all three null for the
+channels-last swin_tiny) and "tokens_grid" (null, or [14, 14]: what whycam must be given).
+Layers of vit_tiny:
 
   "last":   encoder.layers.encoder_layer_1.ln_1  the last block's first LayerNorm, the layer
             pytorch-grad-cam's ViT tutorial targets (blocks[-1].norm1); whycam's default here
@@ -50,11 +62,14 @@ or [14, 14]: what whycam must be given). Layers of vit_tiny:
   "mlp":    encoder.layers.encoder_layer_0.mlp    the first block's MLP output (the residual
             branch before the sum)
 
-and of deit_tiny_distilled "last": blocks.0.norm1.
+of deit_tiny_distilled "last": blocks.0.norm1; of swin_tiny "last": features.3.1.norm1 (the
+last block's norm1, as pytorch-grad-cam's Swin tutorial targets layers[-1].blocks[-1].norm1),
+"block": features.1.1 (the first stage's shifted-window block output, 56x56), "norm": norm (the
+final LayerNorm, channels last, before the permute and pooling).
 
 Cases: gradcam, gradcampp, xgradcam, layercam, hirescam, eigencam, scorecam and ablationcam at
 each layer for image 0, and gradcam at each layer for image 1; target = argmax of the float64
-logits. Not HiResCAM at "block": every path from a block output reaches the logits through a
+logits. Not HiResCAM at vit_tiny's "block": every path from a block output reaches the logits through a
 LayerNorm, which is invariant to scaling a token's channel vector, so sum_k grad_k A_k ~ 0 at
 each token and the map is rounding noise (float32 gap 0.25; export_onnx.py notes the same of
 ConvNeXt's stage outputs). Conventions as in cam_goldens.py and export_onnx.py:
@@ -136,7 +151,9 @@ ActivationsAndGradients.save_activation = save_activation_clone
 
 def reshape_transform(prefix):
     """pytorch-grad-cam's ViT tutorial: drop the prefix (class) tokens, tokens to a
-    channels-first map."""
+    channels-first map; for channels-last layers (prefix None) channels first."""
+    if prefix is None:
+        return lambda tensor: tensor.permute(0, 3, 1, 2)
 
     def transform(tensor, height=GRID, width=GRID):
         result = tensor[:, prefix:, :].reshape(tensor.size(0), height, width, tensor.size(2))
@@ -145,6 +162,9 @@ def reshape_transform(prefix):
 
 
 def patch_ablation_layer(prefix):
+    if prefix is None:
+        return ChannelsLastAblationLayer()
+
     class PatchAblationLayerVit(AblationLayerVit):
         """AblationLayerVit ablating a channel over the patch tokens only, with the value whycam
         uses: 0 if the image's patch tokens' minimum is 0, else that minimum - 1e7 (see the
@@ -158,6 +178,19 @@ def patch_ablation_layer(prefix):
                 output[i, prefix:, self.indices[i]] = value
             return output
     return PatchAblationLayerVit()
+
+
+class ChannelsLastAblationLayer(AblationLayerVit):
+    """AblationLayerVit on [N, h, w, C] (it transposes axes 1 and 3, so it indexes channels),
+    with whycam's value: 0 if the image's minimum is 0, else that minimum - 1e7."""
+
+    def __call__(self, x):
+        output = self.activations
+        low = torch.min(output[0])
+        value = 0.0 if low == 0 else low - ABLATION_VALUE
+        for i in range(output.size(0)):
+            output[i, ..., self.indices[i]] = value
+        return output
 
 
 def randomise_norms(model):
@@ -198,17 +231,34 @@ def deit_tiny_distilled():
     return model
 
 
-# name: (builder, prefix tokens, exporters, layers by role, whether whycam needs --tokens-grid)
+def swin_tiny():
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(SEED + 2)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[1, 2],
+                            window_size=[7, 7], num_classes=10).eval()
+    with torch.no_grad():
+        randomise_norms(model)
+        model.head.weight.normal_(0, HEAD_GAIN / 32 ** 0.5)
+        model.head.bias.normal_(0, 0.1)
+    return model
+
+
+# name: (builder, prefix tokens (None: channels last), [(exporter, dynamic batch)], layers by
+# role, whether whycam needs --tokens-grid)
 MODELS = {
-    "vit_tiny": (vit_tiny, 1, ["torchscript", "dynamo"],
+    "vit_tiny": (vit_tiny, 1, [("torchscript", True), ("dynamo", True)],
                  {"last": "encoder.layers.encoder_layer_1.ln_1",
                   "block": "encoder.layers.encoder_layer_0",
                   "mlp": "encoder.layers.encoder_layer_0.mlp"}, False),
-    "deit_tiny_distilled": (deit_tiny_distilled, 2, ["torchscript"],
+    "deit_tiny_distilled": (deit_tiny_distilled, 2, [("torchscript", True)],
                             {"last": "blocks.0.norm1"}, True),
+    "swin_tiny": (swin_tiny, None, [("torchscript", True), ("dynamo", False)],
+                  {"last": "features.3.1.norm1", "block": "features.1.1", "norm": "norm"},
+                  False),
 }
 # Ill-conditioned (see the docstring).
-SKIPPED = {("hirescam", "block")}
+SKIPPED = {("vit_tiny", "hirescam", "block")}
 
 
 def photos(names):
@@ -218,15 +268,17 @@ def photos(names):
 # ---------------------------------------------------------------- export
 
 
-def export(model, name, exporter, x):
+def export(model, name, exporter, dynamic, x):
     path = ONNX_DIR / f"{name}.{exporter}.onnx"
+    if not dynamic:
+        x = x[:1]
     if exporter == "torchscript":
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         opset = 17
     else:
-        shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+        shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},) if dynamic else None
         program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18,
                                     input_names=["input"], output_names=["logits"],
                                     dynamic_shapes=shapes, external_data=False)
@@ -283,18 +335,21 @@ def export_all(name, model, x):
     files = []
     ref, acts = torch_activations(model, x, list(layers.values()))
     scale = max(1.0, float(np.abs(ref).max()))
-    for exporter in exporters:
-        path, proto, opset = export(model, name, exporter, x)
+    for exporter, dynamic in exporters:
+        path, proto, opset = export(model, name, exporter, dynamic, x)
         tensors = {l: layer_output(proto, exporter, l) for l in layers.values()}
         files.append({"file": path.relative_to(mg.DATA).as_posix(), "exporter": exporter,
-                      "opset": opset, "dynamic_batch": True,
-                      "input_shape": ["batch", 3, 224, 224], "activations": tensors})
+                      "opset": opset, "dynamic_batch": dynamic,
+                      "input_shape": ["batch" if dynamic else 1, 3, 224, 224],
+                      "activations": tensors})
         if ort is not None:
             for tensor in tensors.values():
                 proto.graph.output.append(onnx.ValueInfoProto(name=tensor))
             sess = ort.InferenceSession(proto.SerializeToString(),
                                         providers=["CPUExecutionProvider"])
-            out, *outs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+            xs = [x] if dynamic else [x[i:i + 1] for i in range(len(x))]
+            runs = [sess.run(None, {sess.get_inputs()[0].name: xi.numpy()}) for xi in xs]
+            out, *outs = [np.concatenate(o) for o in zip(*runs)]
             diff = float(np.abs(out - ref).max())
             print(f"    onnxruntime vs torch float32: logits max diff {diff:.3g} "
                   f"(scale {scale:.3g})")
@@ -378,7 +433,8 @@ def goldens(name, model, x, files, t0):
     models32 = [model] + [perturbed(model, run) for run in range(1, FLOAT32_RUNS)]
     xs32 = [x] + [(x64 * (1 + uniform(x.shape, run) * PERTURBATION)).float()
                   for run in range(1, FLOAT32_RUNS)]
-    plan = [(m, role, 0) for role in layers for m in METHODS if (m, role) not in SKIPPED]
+    plan = [(m, role, 0) for role in layers for m in METHODS
+            if (name, m, role) not in SKIPPED]
     plan += [("gradcam", role, 1) for role in layers]
     cases = []
     for method, role, i in plan:
@@ -416,9 +472,10 @@ def goldens(name, model, x, files, t0):
     payload = {
         "script": SCRIPT, "torch": torch.__version__, "torchvision": torchvision.__version__,
         "timm": version("timm"), "grad_cam": version("grad-cam"), "onnx": onnx.__version__,
-        "model": name, "seed": SEED + (name != "vit_tiny"), "size": 224, "normalization": "imagenet",
-        "classes": int(logits64.shape[1]), "grid": [GRID, GRID],
-        "tokens": GRID * GRID + prefix, "prefix": prefix,
+        "model": name, "seed": SEED + list(MODELS).index(name), "size": 224, "normalization": "imagenet",
+        "classes": int(logits64.shape[1]),
+        "grid": None if prefix is None else [GRID, GRID],
+        "tokens": None if prefix is None else GRID * GRID + prefix, "prefix": prefix,
         "tokens_grid": [GRID, GRID] if needs_grid else None, "files": files, "images": IMAGES,
         "logits": logits64.tolist(), "logits_float32_noise": noise, "layers": layers,
         "cases": cases,

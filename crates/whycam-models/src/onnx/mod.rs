@@ -716,7 +716,7 @@ impl OnnxModel {
     /// The 4-D values laid out `[N, h, w, C]`: a channels-first map transposed by
     /// `[0, 2, 3, 1]`, tokens `[N, h·w, C]` (or Swin's windows, rank 5 and more) reshaped to
     /// `[N, h, w, C]`, and what element-wise ops, LayerNorm, Linear (MatMul), slices, pads
-    /// and concatenations make of those without changing the grid.
+    /// and concatenations make of those keeping the channels last.
     fn channels_last_values(
         &self,
         shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
@@ -757,9 +757,9 @@ impl OnnxModel {
                 | Op::Identity
                 | Op::Where
                 | Op::Softmax { .. } => from_last.is_some_and(|s| s[..3] == o[..3]),
-                Op::Slice { .. } | Op::Concat { .. } | Op::Pad { .. } => {
-                    from_last.is_some_and(|s| s[3] == o[3])
-                }
+                Op::Slice { .. } | Op::Pad { .. } => from_last.is_some_and(|s| s[3] == o[3]),
+                // Swin's roll (along h or w) and patch merging (2x2 neighbours along C).
+                Op::Concat { .. } => from_last.is_some_and(|s| s[3] == o[3] || s[1..3] == o[1..3]),
                 _ => false,
             };
             if is_last {

@@ -90,6 +90,11 @@ impl LayerLayout {
     pub fn to_map(self, value: &Float) -> Result<Tensor<4>, String> {
         let dims = value.dims();
         let Some([n, c, h, w]) = self.map_shape(&dims) else {
+            if let LayerLayout::UnknownGrid { length } = self {
+                return Err(format!(
+                    "its {length} tokens have no known grid; pass --tokens-grid HxW"
+                ));
+            }
             return Err(format!(
                 "a value of shape {dims:?} is not laid out as {self:?}"
             ));
