@@ -71,8 +71,8 @@ pub enum ModelError {
     /// Operators whycam does not interpret, all listed (refused before any image is read).
     #[error(
         "cannot run ONNX model {path}: unsupported operators {ops}\n  nodes: {nodes}\n\
-         (whycam interprets the operators that CNN classifiers export to; please report the \
-         missing ones)"
+         (whycam interprets the operators that CNN and vision-transformer classifiers export \
+         to; please report the missing ones)"
     )]
     OnnxUnsupported {
         /// The model file.

@@ -1,11 +1,13 @@
-//! Any CNN classifier exported with `torch.onnx.export`, run by whycam's own interpreter on
-//! burn tensors, so gradients flow through it like through a zoo network.
+//! Any CNN or vision-transformer classifier exported with `torch.onnx.export`, run by whycam's
+//! own interpreter on burn tensors, so gradients flow through it like through a zoo network.
 //!
 //! Loading parses the protobuf, reads the initializers (inline or external data), parses every
 //! node (refusing the graph with the list of operators whycam lacks), names values by the
 //! PyTorch module paths the exporter recorded, and runs the graph once on a blank image: that
 //! checks it end to end before any user image, and gives every value's shape, from which the
-//! default CAM target (the last 4-D value before the spatial dimensions collapse) is found.
+//! layers (4-D maps, token sequences and channels-last grids, see [`LayerLayout`]) and the default
+//! CAM target (the last map before the spatial dimensions collapse; for a ViT the last
+//! attention's input) are found.
 
 mod names;
 pub(crate) mod ops;
@@ -679,13 +681,15 @@ impl OnnxModel {
         let default_value = collapse
             .or_else(|| self.attention_input(&layer_values, &layouts, &shape_of))
             .unwrap_or_else(|| {
-                let maps = layer_values
+                // The last layer that can be explained without a grid.
+                let mut maps = layer_values
                     .iter()
                     .zip(&layouts)
                     .filter(|(_, l)| !matches!(l, LayerLayout::UnknownGrid { .. }));
-                maps.map(|(&v, _)| v)
-                    .last()
-                    .unwrap_or(*layer_values.last().expect("at least one layer"))
+                maps.next_back().map_or(
+                    *layer_values.last().expect("at least one layer"),
+                    |(&v, _)| v,
+                )
             });
         self.default_layer = layer_values
             .iter()
