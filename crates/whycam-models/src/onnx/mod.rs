@@ -592,7 +592,7 @@ impl OnnxModel {
             modules_of.entry(v).or_default().push(path.clone());
         }
         let channels_last = self.channels_last_values(&shape_of);
-        let flattened = self.flattened_maps(&shape_of, &channels_last);
+        let tokens = self.token_values(&shape_of, &channels_last, batch);
         let mut layer_list = LayerList::default();
         let mut layer_values = Vec::new();
         let mut layouts = Vec::new();
@@ -610,11 +610,8 @@ impl OnnxModel {
                 if !names.contains(value_name) {
                     names.push(value_name.clone());
                 }
-                let layout = if flattened.contains(&out) {
-                    None
-                } else {
-                    self.layout_of(&shape, batch, channels_last.contains(&out))
-                };
+                let layout =
+                    self.layout_of(&shape, channels_last.contains(&out), tokens.contains(&out));
                 let Some(layout) = layout else {
                     for n in names {
                         self.flat_names.entry(n).or_insert_with(|| shape.clone());
@@ -705,16 +702,82 @@ impl OnnxModel {
 
     /// How a value of `shape` is presented as a map, if it can be a layer: a 4-D map with
     /// more than one position (channels-last when the graph made it so), or a token sequence
-    /// `[batch, length, channels]`.
-    fn layout_of(&self, shape: &[usize], batch: usize, channels_last: bool) -> Option<LayerLayout> {
+    /// (see [`token_values`](Self::token_values)).
+    fn layout_of(&self, shape: &[usize], channels_last: bool, tokens: bool) -> Option<LayerLayout> {
         match *shape {
             [_, h, w, _] if channels_last => (h * w > 1).then_some(LayerLayout::ChannelsLast),
             [_, _, h, w] => (h * w > 1).then_some(LayerLayout::Map),
-            [n, length, _] if n == batch && length >= 4 => {
+            [_, length, _] if tokens => {
                 Some(LayerLayout::of_tokens(length, self.options.tokens_grid))
             }
             _ => None,
         }
+    }
+
+    /// The token sequences `[batch, length, channels]` (length at least 4): a patch embedding
+    /// (a channels-first map flattened to `[N, C, h·w]` and transposed to `[N, h·w, C]`, a
+    /// channels-last map reshaped to `[N, h·w, C]`, or patches cut by a reshape of rank 5 or
+    /// more), and every such 3-D value computed from one (a class token concatenated, norms,
+    /// attention, MLPs, residual sums), through whatever intermediate shapes. A CNN's other
+    /// 3-D values (GroupNorm's grouping, a squeeze-excitation's unsqueeze) are not tokens.
+    fn token_values(
+        &self,
+        shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
+        channels_last: &std::collections::HashSet<usize>,
+        batch: usize,
+    ) -> std::collections::HashSet<usize> {
+        let mut tokens = std::collections::HashSet::new();
+        // Every value computed from a token value, whatever its shape.
+        let mut derived = std::collections::HashSet::new();
+        for node in &self.nodes {
+            let Some(&out) = node.outputs.first() else {
+                continue;
+            };
+            let from_tokens = node.inputs.iter().flatten().any(|v| derived.contains(v));
+            let first = node.inputs.first().copied().flatten();
+            let first_shape = first.and_then(shape_of).unwrap_or_default();
+            // A flattened channels-first map [N, C, h·w]: its producer's input is [N, C, h, w].
+            let flattened_map = |v: usize| {
+                let Some(producer) = self.nodes.iter().find(|n| n.outputs.contains(&v)) else {
+                    return false;
+                };
+                let Some(input) = producer.inputs.first().copied().flatten() else {
+                    return false;
+                };
+                let (Some(i), Some(o)) = (shape_of(input), shape_of(v)) else {
+                    return false;
+                };
+                matches!(producer.op, Op::Reshape { .. } | Op::Flatten { .. })
+                    && i.len() == 4
+                    && !channels_last.contains(&input)
+                    && o == [i[0], i[1], i[2] * i[3]]
+            };
+            let Some(o) = shape_of(out) else { continue };
+            let seed = match &node.op {
+                Op::Transpose { perm: Some(p) } => {
+                    p.as_slice() == [0, 2, 1] && first.is_some_and(flattened_map)
+                }
+                Op::Reshape { .. } if o.len() == 3 => match first_shape.len() {
+                    4 => {
+                        first.is_some_and(|v| channels_last.contains(&v))
+                            && first_shape[0] == o[0]
+                            && first_shape[1] * first_shape[2] == o[1]
+                            && first_shape[3] == o[2]
+                    }
+                    r => r >= 5,
+                },
+                _ => false,
+            };
+            if seed || from_tokens {
+                for &v in &node.outputs {
+                    derived.insert(v);
+                }
+                if matches!(*o, [n, length, _] if n == batch && length >= 4) {
+                    tokens.insert(out);
+                }
+            }
+        }
+        tokens
     }
 
     /// The 4-D values laid out `[N, h, w, C]`: a channels-first map transposed by
@@ -771,26 +834,6 @@ impl OnnxModel {
             }
         }
         last
-    }
-
-    /// The values `[N, C, h·w]` that flatten a channels-first map `[N, C, h, w]` (a ViT's patch
-    /// embedding before its transpose, a non-local block): channels first, not tokens.
-    fn flattened_maps(
-        &self,
-        shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
-        channels_last: &std::collections::HashSet<usize>,
-    ) -> std::collections::HashSet<usize> {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n.op, Op::Reshape { .. } | Op::Flatten { .. }))
-            .filter_map(|n| {
-                let input = n.inputs.first().copied().flatten()?;
-                let out = *n.outputs.first()?;
-                let (i, o) = (shape_of(input)?, shape_of(out)?);
-                (i.len() == 4 && !channels_last.contains(&input) && o == [i[0], i[1], i[2] * i[3]])
-                    .then_some(out)
-            })
-            .collect()
     }
 
     /// A transformer's default target: the token layer that feeds the last attention (the
