@@ -50,6 +50,11 @@ pub struct ModelArgs {
     /// cut) instead of refusing it; its summary entry carries a warning.
     #[arg(long)]
     pub allow_truncated: bool,
+    /// The patch grid of a vision transformer's token layers (ONNX), as HxW: a layer
+    /// [batch, tokens, channels] is explained as a HxW map, its leading tokens beyond H*W
+    /// (the class token) dropped. Default: inferred when tokens - 1 (or tokens) is a square.
+    #[arg(long, value_parser = parse_grid, value_name = "HxW")]
+    pub tokens_grid: Option<(usize, usize)>,
 }
 
 impl ModelArgs {
@@ -71,6 +76,7 @@ impl ModelArgs {
             }),
             // The one place the command line picks where the computation runs.
             device: Default::default(),
+            tokens_grid: self.tokens_grid,
         }
     }
 
@@ -82,6 +88,20 @@ impl ModelArgs {
     /// Opens the model so that each of `layers` can be read.
     pub fn load_for_layers(&self, layers: &[String]) -> anyhow::Result<OpenedModel> {
         Ok(self.spec().open_for_layers(layers)?)
+    }
+}
+
+/// `HxW` as a grid of patches, both at least 1.
+pub fn parse_grid(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once(['x', 'X', '*']).and_then(|(h, w)| {
+        Some((
+            h.trim().parse::<usize>().ok()?,
+            w.trim().parse::<usize>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((h, w)) if h >= 1 && w >= 1 => Ok((h, w)),
+        _ => Err(format!("expected a grid HxW such as 14x14, got {text:?}")),
     }
 }
 

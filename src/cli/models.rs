@@ -2,7 +2,7 @@
 
 use clap::Args;
 use std::path::Path;
-use whycam_models::{Architecture, HeadSpec, OnnxModel};
+use whycam_models::{Architecture, HeadSpec, LayerLayout, OnnxModel, OnnxOptions};
 
 /// List architectures, or the layers of one architecture or ONNX file.
 #[derive(Debug, Args)]
@@ -10,6 +10,10 @@ pub struct ModelsArgs {
     /// Show the layer names of this architecture, or of this ONNX file (in execution order,
     /// with the default explanation target marked).
     pub model: Option<String>,
+    /// The patch grid of a vision transformer's token layers, as HxW (see `explain
+    /// --tokens-grid`).
+    #[arg(long, value_parser = crate::cli::model_args::parse_grid, value_name = "HxW")]
+    pub tokens_grid: Option<(usize, usize)>,
 }
 
 pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -37,7 +41,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Some(name) if crate::cli::model_args::is_onnx(Path::new(&name)) => {
-            list_onnx(Path::new(&name))?;
+            list_onnx(Path::new(&name), args.tokens_grid)?;
         }
         Some(name) => {
             let arch: Architecture = name.parse()?;
@@ -69,9 +73,11 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The layers of an ONNX graph: module path, shape at the native size, op.
-fn list_onnx(path: &Path) -> anyhow::Result<()> {
-    let model = OnnxModel::load(path)?;
+/// The layers of an ONNX graph: module path, shape (as the map explained) at the native size,
+/// op, and for a transformer's layer its own layout.
+fn list_onnx(path: &Path, tokens_grid: Option<(usize, usize)>) -> anyhow::Result<()> {
+    let options = OnnxOptions { tokens_grid };
+    let model = OnnxModel::load_with(path, &Default::default(), options)?;
     let (infos, default) = model.layer_infos();
     let size = model.input_size().map_or(
         "any input size (dynamic; 224 shown)".to_string(),
@@ -86,12 +92,39 @@ fn list_onnx(path: &Path) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!("{:<44} {:<20} {}{mark}", layer.name, shape, layer.op);
+        let layout = match layer.layout {
+            LayerLayout::Map => String::new(),
+            LayerLayout::Tokens { prefix, .. } => format!(
+                "  tokens {:?}{}",
+                &layer.value_shape[1..],
+                match prefix {
+                    0 => String::new(),
+                    1 => ", class token dropped".to_string(),
+                    p => format!(", {p} leading tokens dropped"),
+                }
+            ),
+            LayerLayout::ChannelsLast => format!("  channels last {:?}", &layer.value_shape[1..]),
+            LayerLayout::UnknownGrid { .. } => {
+                "  tokens, grid unknown: needs --tokens-grid HxW".to_string()
+            }
+        };
+        println!(
+            "{:<44} {:<20} {}{mark}{layout}",
+            layer.name, shape, layer.op
+        );
     }
+    let transformer = infos.iter().any(|l| l.layout != LayerLayout::Map);
     println!(
         "\nEach layer also answers to its ONNX node and value names. The exporters fold every \
          BatchNorm into the convolution before it, so a BatchNorm's output is its convolution's \
          row (bn2 is accepted for conv2)."
     );
+    if transformer {
+        println!(
+            "A token layer [tokens, channels] is explained as the map shown, [channels, h, w] \
+             (the class token dropped, as pytorch-grad-cam's reshape_transform); a \
+             channels-last one [h, w, channels] likewise. --tokens-grid HxW sets the grid."
+        );
+    }
     Ok(())
 }

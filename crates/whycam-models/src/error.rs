@@ -71,8 +71,8 @@ pub enum ModelError {
     /// Operators whycam does not interpret, all listed (refused before any image is read).
     #[error(
         "cannot run ONNX model {path}: unsupported operators {ops}\n  nodes: {nodes}\n\
-         (whycam interprets the operators that CNN classifiers export to; please report the \
-         missing ones)"
+         (whycam interprets the operators that CNN and vision-transformer classifiers export \
+         to; please report the missing ones)"
     )]
     OnnxUnsupported {
         /// The model file.
@@ -152,6 +152,27 @@ pub enum ModelError {
         /// The model file.
         path: PathBuf,
     },
+    /// A token layer whose patch grid is unknown: its length is neither a square plus one
+    /// class token nor a square, or does not fit the grid given.
+    #[error(
+        "layer {name:?} of {model} is a sequence of {length} tokens {shape:?}, {}; pass its patch \
+         grid as --tokens-grid HxW (e.g. 14x14 for a 224 px ViT-B/16; the leading tokens beyond \
+         H*W, at most {max_prefix}, are taken as class tokens and dropped)",
+        grid_problem(*length, *grid),
+        max_prefix = crate::onnx::LayerLayout::MAX_PREFIX
+    )]
+    TokenGrid {
+        /// The layer asked for.
+        name: String,
+        /// The model.
+        model: String,
+        /// Its shape `[N, length, channels]`.
+        shape: Vec<usize>,
+        /// The number of tokens.
+        length: usize,
+        /// The grid given with `--tokens-grid`, if any.
+        grid: Option<(usize, usize)>,
+    },
     /// A parameter replacement of the wrong size (the model-randomisation check's noise).
     #[error("{model}: replacement for {tensor} {shape:?} has {got} values")]
     Replacement {
@@ -176,6 +197,21 @@ pub enum ModelError {
         /// The position asked for.
         position: usize,
     },
+}
+
+/// Why a token count has no grid, for [`ModelError::TokenGrid`].
+fn grid_problem(length: usize, grid: Option<(usize, usize)>) -> String {
+    match grid {
+        None => format!(
+            "and {length} is neither a square number of patches plus one class token nor a \
+             square, so its grid cannot be inferred"
+        ),
+        Some((h, w)) => format!(
+            "which --tokens-grid {h}x{w} does not fit ({} patches plus 0 to {} leading tokens)",
+            h.saturating_mul(w),
+            crate::onnx::LayerLayout::MAX_PREFIX
+        ),
+    }
 }
 
 /// Results of this crate.

@@ -26,7 +26,7 @@ pub use classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead};
 pub use error::{ModelError, Result};
 pub use explainable::{Explainable, Trace};
 pub use guided::GuidedBackprop;
-pub use onnx::OnnxModel;
+pub use onnx::{LayerLayout, OnnxModel, OnnxOptions};
 pub use parameters::ParameterReplacer;
 pub use weights::{WeightsFile, WeightsFormat};
 pub use whycam_small::{WhycamSmall, WhycamSmallConfig};

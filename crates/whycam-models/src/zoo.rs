@@ -7,7 +7,7 @@ use crate::efficientnet_lite::{EfficientNetLite, native_resolution};
 use crate::error::{ModelError, Result};
 use crate::explainable::Explainable;
 use crate::mobilenet_v2::MobileNetV2;
-use crate::onnx::OnnxModel;
+use crate::onnx::{OnnxModel, OnnxOptions};
 use crate::resnet::{ResNet, ResNetDepth, Stem};
 use crate::vgg::Vgg;
 use crate::weights::WeightsFile;
@@ -595,7 +595,12 @@ impl Model {
 
     /// Loads an ONNX classifier onto `device`.
     pub fn load_onnx_on(path: &Path, device: &Device) -> Result<Self> {
-        let net = OnnxModel::load_on(path, device)?;
+        Self::load_onnx_with(path, device, OnnxOptions::default())
+    }
+
+    /// Loads an ONNX classifier onto `device`, read as `options` say (a token grid).
+    pub fn load_onnx_with(path: &Path, device: &Device, options: OnnxOptions) -> Result<Self> {
+        let net = OnnxModel::load_with(path, device, options)?;
         let fixed = net.input_size();
         Ok(Self {
             architecture: None,

@@ -54,6 +54,16 @@ pub enum PipelineError {
         whycam_data::shown_path(.path)
     )]
     ArchitectureForOnnx { requested: String, path: PathBuf },
+    /// A token grid was given for a zoo network, which has no token layers.
+    #[error(
+        "--tokens-grid {height}x{width}: {architecture} is a CNN without token layers; the grid \
+         is for vision transformers loaded from ONNX (--weights FILE.onnx)"
+    )]
+    TokensGridForZoo {
+        architecture: String,
+        height: usize,
+        width: usize,
+    },
     /// The input size is below what the architecture's pooling layers accept.
     #[error("{architecture} needs inputs of at least {min}x{min} px, got --size {size}")]
     InputTooSmall {

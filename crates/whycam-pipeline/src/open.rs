@@ -33,6 +33,9 @@ pub struct ModelSpec {
     pub limits: Option<DecodeLimits>,
     /// Where the model's tensors live and every computation of the run happens.
     pub device: Device,
+    /// The patch grid `(h, w)` of a vision transformer's token layers, when their length does
+    /// not tell it (ONNX graphs only).
+    pub tokens_grid: Option<(usize, usize)>,
 }
 
 /// A model ready to run, with what is needed to feed it and to name its outputs.
@@ -86,6 +89,13 @@ impl ModelSpec {
                 ..PreprocessConfig::default()
             },
         };
+        if let Some((height, width)) = self.tokens_grid {
+            return Err(PipelineError::TokensGridForZoo {
+                architecture: architecture.name(),
+                height,
+                width,
+            });
+        }
         self.override_preprocess(&mut preprocess)?;
         let min = architecture.min_size() as u32;
         if preprocess.size < min {
@@ -131,7 +141,10 @@ impl ModelSpec {
                 path: path.to_path_buf(),
             });
         }
-        let model = Model::load_onnx_on(path, &self.device)?;
+        let options = whycam_models::OnnxOptions {
+            tokens_grid: self.tokens_grid,
+        };
+        let model = Model::load_onnx_with(path, &self.device, options)?;
         let mut preprocess = PreprocessConfig {
             size: model.native_size() as u32,
             normalization: model.normalization(),

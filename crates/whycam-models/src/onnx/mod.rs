@@ -1,15 +1,18 @@
-//! Any CNN classifier exported with `torch.onnx.export`, run by whycam's own interpreter on
-//! burn tensors, so gradients flow through it like through a zoo network.
+//! Any CNN or vision-transformer classifier exported with `torch.onnx.export`, run by whycam's
+//! own interpreter on burn tensors, so gradients flow through it like through a zoo network.
 //!
 //! Loading parses the protobuf, reads the initializers (inline or external data), parses every
 //! node (refusing the graph with the list of operators whycam lacks), names values by the
 //! PyTorch module paths the exporter recorded, and runs the graph once on a blank image: that
 //! checks it end to end before any user image, and gives every value's shape, from which the
-//! default CAM target (the last 4-D value before the spatial dimensions collapse) is found.
+//! layers (4-D maps, token sequences and channels-last grids, see [`LayerLayout`]) and the default
+//! CAM target (the last map before the spatial dimensions collapse; for a ViT the last
+//! attention's input) are found.
 
 mod names;
 pub(crate) mod ops;
 pub(crate) mod proto;
+mod tokens;
 pub(crate) mod value;
 
 use crate::classifier::{Layer, LayerList, LinearHead};
@@ -23,6 +26,15 @@ use std::path::{Path, PathBuf};
 use value::{Float, Value};
 
 pub use proto::looks_like_onnx;
+pub use tokens::LayerLayout;
+
+/// How an ONNX graph is read, besides the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnnxOptions {
+    /// The patch grid `(h, w)` of token layers (`--tokens-grid HxW`), when their length does
+    /// not tell it (a square plus one class token, or a square).
+    pub tokens_grid: Option<(usize, usize)>,
+}
 
 /// One interpreted node.
 #[derive(Debug, Clone)]
@@ -43,8 +55,13 @@ pub struct LayerInfo {
     pub aliases: Vec<String>,
     /// The op type of the node that computes it.
     pub op: String,
-    /// Its shape at the graph's native input size, batch 1.
+    /// Its shape as a map `[N, C, h, w]` at the graph's native input size, batch 1 (for a
+    /// token layer whose grid is unknown, the value's own shape).
     pub shape: Vec<usize>,
+    /// How the value is laid out (a map, tokens, channels last).
+    pub layout: LayerLayout,
+    /// The value's own shape (differs from `shape` for token and channels-last layers).
+    pub value_shape: Vec<usize>,
 }
 
 /// An ONNX classifier.
@@ -67,6 +84,9 @@ pub struct OnnxModel {
     layer_list: LayerList,
     /// Per layer (index of `layer_list`), its value and listing.
     layer_values: Vec<usize>,
+    /// Per layer, how its value becomes a map.
+    layouts: Vec<LayerLayout>,
+    options: OnnxOptions,
     infos: Vec<LayerInfo>,
     /// Module paths and node names of values that are not layers (no spatial map): name →
     /// shape, for a clear refusal.
@@ -293,6 +313,11 @@ impl OnnxModel {
 
     /// Loads and checks an ONNX classifier, its weights on `device`.
     pub fn load_on(path: &Path, device: &Device) -> Result<Self> {
+        Self::load_with(path, device, OnnxOptions::default())
+    }
+
+    /// Loads and checks an ONNX classifier, its weights on `device`, read as `options` say.
+    pub fn load_with(path: &Path, device: &Device, options: OnnxOptions) -> Result<Self> {
         let device = device.clone();
         let onnx_err = |message: String| ModelError::Onnx {
             path: path.to_path_buf(),
@@ -490,6 +515,8 @@ impl OnnxModel {
             last_use,
             layer_list: LayerList::default(),
             layer_values: Vec::new(),
+            layouts: Vec::new(),
+            options,
             infos: Vec::new(),
             flat_names: HashMap::new(),
             default_layer: 0,
@@ -564,8 +591,11 @@ impl OnnxModel {
         for (path, &v) in &module_output {
             modules_of.entry(v).or_default().push(path.clone());
         }
+        let channels_last = self.channels_last_values(&shape_of);
+        let tokens = self.token_values(&shape_of, &channels_last, batch);
         let mut layer_list = LayerList::default();
         let mut layer_values = Vec::new();
+        let mut layouts = Vec::new();
         let mut infos = Vec::new();
         for node in &self.nodes {
             for &out in &node.outputs {
@@ -580,40 +610,57 @@ impl OnnxModel {
                 if !names.contains(value_name) {
                     names.push(value_name.clone());
                 }
-                if shape.len() != 4 || shape[2] * shape[3] <= 1 {
+                let layout =
+                    self.layout_of(&shape, channels_last.contains(&out), tokens.contains(&out));
+                let Some(layout) = layout else {
                     for n in names {
                         self.flat_names.entry(n).or_insert_with(|| shape.clone());
                     }
                     continue;
-                }
+                };
                 let index = layer_list.push(Layer::new(names[0].clone()));
                 for alias in &names[1..] {
                     layer_list.alias(alias.clone(), index);
                 }
                 layer_values.push(out);
+                layouts.push(layout);
                 infos.push(LayerInfo {
                     name: names[0].clone(),
                     aliases: names[1..].to_vec(),
                     op: node.op_type.clone(),
-                    shape,
+                    shape: layout
+                        .map_shape(&shape)
+                        .map_or_else(|| shape.clone(), |s| s.to_vec()),
+                    layout,
+                    value_shape: shape,
                 });
             }
         }
         if layer_values.is_empty() {
             return Err(ModelError::NotAnImage {
                 path: self.path.clone(),
-                reason: "no value of the graph is a 4-D feature map".to_string(),
+                reason: "no value of the graph is a 4-D feature map or a token sequence"
+                    .to_string(),
             });
         }
+        // A value's map shape [N, C, h, w], whatever its layout.
+        let map_of = |v: usize| -> Option<[usize; 4]> {
+            let i = layer_values.iter().position(|&x| x == v)?;
+            layouts[i].map_shape(&shape_of(v)?)
+        };
         // The default target: the input of the classifier's spatial collapse. A node collapses
-        // a [N, C, H, W] value when what it leaves per image is no more than C values (global
-        // pooling, a mean, a flatten after pooling); squeeze-excitation blocks pool too, but
-        // their result multiplies an H x W map again, so the classifier's collapse is the one
-        // after which no H x W map is computed any more.
+        // a [N, C, H, W] map (or a channels-last one) when what it leaves per image is no more
+        // than C values (global pooling, a mean, a flatten after pooling); squeeze-excitation
+        // blocks pool too, but their result multiplies an H x W map again, so the classifier's
+        // collapse is the one after which no H x W map is computed any more.
         let collapse = self.nodes.iter().find_map(|node| {
             let x = (*node.inputs.first()?)?;
             let out = *node.outputs.first()?;
-            let [n, c, h, w] = <[usize; 4]>::try_from(shape_of(x)?).ok()?;
+            let i = layer_values.iter().position(|&v| v == x)?;
+            if !matches!(layouts[i], LayerLayout::Map | LayerLayout::ChannelsLast) {
+                return None;
+            }
+            let [n, c, h, w] = map_of(x)?;
             let out_shape = shape_of(out)?;
             let per_image = out_shape.iter().product::<usize>() / n.max(1);
             if h * w <= 1 || per_image > c {
@@ -624,22 +671,218 @@ impl OnnxModel {
                 self.nodes[i]
                     .outputs
                     .iter()
-                    .any(|&o| shape_of(o).is_some_and(|d| d.len() == 4 && d[2..] == [h, w]))
+                    .any(|&o| map_of(o).is_some_and(|d| d[2..] == [h, w]))
             });
             (!respatialised).then_some(x)
         });
         let default_value = collapse
-            .filter(|v| layer_values.contains(v))
-            .unwrap_or(*layer_values.last().expect("at least one layer"));
+            .or_else(|| self.attention_input(&layer_values, &layouts, &shape_of))
+            .unwrap_or_else(|| {
+                // The last layer that can be explained without a grid.
+                let mut maps = layer_values
+                    .iter()
+                    .zip(&layouts)
+                    .filter(|(_, l)| !matches!(l, LayerLayout::UnknownGrid { .. }));
+                maps.next_back().map_or(
+                    *layer_values.last().expect("at least one layer"),
+                    |(&v, _)| v,
+                )
+            });
         self.default_layer = layer_values
             .iter()
             .position(|&v| v == default_value)
             .expect("the default is a layer");
         self.layer_list = layer_list;
         self.layer_values = layer_values;
+        self.layouts = layouts;
         self.infos = infos;
         self.head = self.find_linear_head(default_value);
         Ok(())
+    }
+
+    /// How a value of `shape` is presented as a map, if it can be a layer: a 4-D map with
+    /// more than one position (channels-last when the graph made it so), or a token sequence
+    /// (see [`token_values`](Self::token_values)).
+    fn layout_of(&self, shape: &[usize], channels_last: bool, tokens: bool) -> Option<LayerLayout> {
+        match *shape {
+            [_, h, w, _] if channels_last => (h * w > 1).then_some(LayerLayout::ChannelsLast),
+            [_, _, h, w] => (h * w > 1).then_some(LayerLayout::Map),
+            [_, length, _] if tokens => {
+                Some(LayerLayout::of_tokens(length, self.options.tokens_grid))
+            }
+            _ => None,
+        }
+    }
+
+    /// The token sequences `[batch, length, channels]` (length at least 4): a patch embedding
+    /// (a channels-first map flattened to `[N, C, h·w]` and transposed to `[N, h·w, C]`, a
+    /// channels-last map reshaped to `[N, h·w, C]`, or patches cut by a reshape of rank 5 or
+    /// more), and every such 3-D value computed from one (a class token concatenated, norms,
+    /// attention, MLPs, residual sums), through whatever intermediate shapes. A CNN's other
+    /// 3-D values (GroupNorm's grouping, a squeeze-excitation's unsqueeze) are not tokens.
+    fn token_values(
+        &self,
+        shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
+        channels_last: &std::collections::HashSet<usize>,
+        batch: usize,
+    ) -> std::collections::HashSet<usize> {
+        let mut tokens = std::collections::HashSet::new();
+        // Every value computed from a token value, whatever its shape.
+        let mut derived = std::collections::HashSet::new();
+        for node in &self.nodes {
+            let Some(&out) = node.outputs.first() else {
+                continue;
+            };
+            let from_tokens = node.inputs.iter().flatten().any(|v| derived.contains(v));
+            let first = node.inputs.first().copied().flatten();
+            let first_shape = first.and_then(shape_of).unwrap_or_default();
+            // A flattened channels-first map [N, C, h·w]: its producer's input is [N, C, h, w].
+            let flattened_map = |v: usize| {
+                let Some(producer) = self.nodes.iter().find(|n| n.outputs.contains(&v)) else {
+                    return false;
+                };
+                let Some(input) = producer.inputs.first().copied().flatten() else {
+                    return false;
+                };
+                let (Some(i), Some(o)) = (shape_of(input), shape_of(v)) else {
+                    return false;
+                };
+                matches!(producer.op, Op::Reshape { .. } | Op::Flatten { .. })
+                    && i.len() == 4
+                    && !channels_last.contains(&input)
+                    && o == [i[0], i[1], i[2] * i[3]]
+            };
+            let Some(o) = shape_of(out) else { continue };
+            let seed = match &node.op {
+                Op::Transpose { perm: Some(p) } => {
+                    p.as_slice() == [0, 2, 1] && first.is_some_and(flattened_map)
+                }
+                Op::Reshape { .. } if o.len() == 3 => match first_shape.len() {
+                    4 => {
+                        first.is_some_and(|v| channels_last.contains(&v))
+                            && first_shape[0] == o[0]
+                            && first_shape[1] * first_shape[2] == o[1]
+                            && first_shape[3] == o[2]
+                    }
+                    r => r >= 5,
+                },
+                _ => false,
+            };
+            if seed || from_tokens {
+                for &v in &node.outputs {
+                    derived.insert(v);
+                }
+                if matches!(*o, [n, length, _] if n == batch && length >= 4) {
+                    tokens.insert(out);
+                }
+            }
+        }
+        tokens
+    }
+
+    /// The 4-D values laid out `[N, h, w, C]`: a channels-first map transposed by
+    /// `[0, 2, 3, 1]`, tokens `[N, h·w, C]` (or Swin's windows, rank 5 and more) reshaped to
+    /// `[N, h, w, C]`, and what element-wise ops, LayerNorm, Linear (MatMul), slices, pads
+    /// and concatenations make of those keeping the channels last.
+    fn channels_last_values(
+        &self,
+        shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
+    ) -> std::collections::HashSet<usize> {
+        let mut last = std::collections::HashSet::new();
+        for node in &self.nodes {
+            let Some(&out) = node.outputs.first() else {
+                continue;
+            };
+            let Some(o) = shape_of(out).filter(|s| s.len() == 4) else {
+                continue;
+            };
+            let first = node.inputs.first().copied().flatten();
+            let first_shape = first.and_then(shape_of);
+            let from_last = node
+                .inputs
+                .iter()
+                .flatten()
+                .filter(|v| last.contains(*v))
+                .find_map(|&v| shape_of(v))
+                .filter(|s| s.len() == 4);
+            let is_last = match &node.op {
+                Op::Transpose { perm: Some(p) } => {
+                    p.as_slice() == [0, 2, 3, 1]
+                        && first.is_some_and(|v| !last.contains(&v))
+                        && first_shape.is_some_and(|s| s.len() == 4)
+                }
+                Op::Reshape { .. } => first_shape.is_some_and(|s| match s.len() {
+                    3 => s == [o[0], o[1] * o[2], o[3]],
+                    r => r >= 5 && s[r - 1] == o[3],
+                }),
+                Op::Unary(_)
+                | Op::Binary(_)
+                | Op::Variadic(_)
+                | Op::Clip { .. }
+                | Op::LayerNorm { .. }
+                | Op::MatMul
+                | Op::Identity
+                | Op::Where
+                | Op::Softmax { .. } => from_last.is_some_and(|s| s[..3] == o[..3]),
+                Op::Slice { .. } | Op::Pad { .. } => from_last.is_some_and(|s| s[3] == o[3]),
+                // Swin's roll (along h or w) and patch merging (2x2 neighbours along C).
+                Op::Concat { .. } => from_last.is_some_and(|s| s[3] == o[3] || s[1..3] == o[1..3]),
+                _ => false,
+            };
+            if is_last {
+                last.insert(out);
+            }
+        }
+        last
+    }
+
+    /// A transformer's default target: the token layer that feeds the last attention (the
+    /// last one computed before the last Softmax, with the width of the final tokens), a
+    /// LayerNorm's output when there is one, as pytorch-grad-cam's ViT tutorial targets the
+    /// last block's norm1. Later token layers reach the head through the class token alone,
+    /// so their patch tokens have no gradient. A token layer whose grid is unknown can be the
+    /// default: explaining it then asks for `--tokens-grid`, rather than quietly explaining
+    /// the patch embedding.
+    fn attention_input(
+        &self,
+        layer_values: &[usize],
+        layouts: &[LayerLayout],
+        shape_of: &dyn Fn(usize) -> Option<Vec<usize>>,
+    ) -> Option<usize> {
+        let last_softmax = self
+            .nodes
+            .iter()
+            .rposition(|n| matches!(n.op, Op::Softmax { .. }))?;
+        let producer: HashMap<usize, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
+            .collect();
+        let tokens: Vec<usize> = layer_values
+            .iter()
+            .zip(layouts)
+            .filter(|(_, l)| {
+                matches!(
+                    l,
+                    LayerLayout::Tokens { .. } | LayerLayout::UnknownGrid { .. }
+                )
+            })
+            .map(|(&v, _)| v)
+            .collect();
+        let width = |v: usize| shape_of(v).and_then(|s| s.last().copied());
+        let final_width = width(*tokens.last()?);
+        let before: Vec<usize> = tokens
+            .into_iter()
+            .filter(|v| producer.get(v).is_some_and(|&i| i < last_softmax))
+            .filter(|&v| width(v) == final_width)
+            .collect();
+        before
+            .iter()
+            .rev()
+            .find(|v| matches!(self.nodes[producer[v]].op, Op::LayerNorm { .. }))
+            .or(before.last())
+            .copied()
     }
 
     /// The nodes reading value `v`.
@@ -737,13 +980,14 @@ impl OnnxModel {
         self.run_perturbed(locals, nodes, keep, None)
     }
 
-    /// [`run`](Self::run), adding `delta` to value `perturb.0` as it is computed.
+    /// [`run`](Self::run), adding `delta` (in the value's own layout) to value `perturb.0` as
+    /// it is computed.
     fn run_perturbed(
         &self,
         locals: &mut [Option<Value>],
         nodes: &[usize],
         keep: &[bool],
-        perturb: Option<(usize, &Tensor<4>)>,
+        perturb: Option<(usize, &Float)>,
     ) -> Result<()> {
         let device = &self.device;
         for &i in nodes {
@@ -784,8 +1028,13 @@ impl OnnxModel {
                 .map_err(|m| self.failure(node, m))?;
             for (slot, value) in node.outputs.iter().zip(outs) {
                 locals[*slot] = Some(match (perturb, value) {
-                    (Some((v, delta)), Value::Float(f)) if v == *slot && f.rank == 4 => {
-                        Value::Float(Float::from_tensor(f.tensor::<4>() + delta.clone()))
+                    (Some((v, delta)), Value::Float(f))
+                        if v == *slot && f.dims() == delta.dims() =>
+                    {
+                        Value::Float(Float {
+                            t: f.t + delta.t.clone(),
+                            rank: f.rank,
+                        })
                     }
                     (_, value) => value,
                 });
@@ -797,6 +1046,19 @@ impl OnnxModel {
             }
         }
         Ok(())
+    }
+
+    /// An error about the node computing value `v`.
+    fn value_failure(&self, v: usize, message: String) -> ModelError {
+        match self.nodes.iter().find(|n| n.outputs.contains(&v)) {
+            Some(node) => self.failure(node, message),
+            None => ModelError::Execution {
+                model: self.display_name(),
+                node: self.value_names[v].clone(),
+                op: "layer".to_string(),
+                message,
+            },
+        }
     }
 
     fn failure(&self, node: &Node, message: String) -> ModelError {
@@ -870,17 +1132,22 @@ impl OnnxModel {
 
     /// The whole graph on `images` (in chunks of a fixed batch), optionally adding a delta to
     /// one value as it is computed.
-    fn run_whole(
-        &self,
-        images: Tensor<4>,
-        perturb: Option<(usize, &Tensor<4>)>,
-    ) -> Result<Tensor<2>> {
+    fn run_whole(&self, images: Tensor<4>, perturb: Option<(usize, &Float)>) -> Result<Tensor<2>> {
         let all: Vec<usize> = (0..self.nodes.len()).collect();
         let keep = vec![false; self.value_names.len()];
         let mut parts = Vec::new();
         for (start, len) in self.chunks(images.dims()[0])? {
             let mut locals = self.fresh_locals(images.clone().narrow(0, start, len));
-            let delta = perturb.map(|(v, d)| (v, d.clone().narrow(0, start, len)));
+            let delta = perturb.map(|(v, d)| {
+                let rows = d.t.clone().narrow(d.axis(0), start, len);
+                (
+                    v,
+                    Float {
+                        t: rows,
+                        rank: d.rank,
+                    },
+                )
+            });
             self.run_perturbed(
                 &mut locals,
                 &all,
@@ -912,18 +1179,30 @@ impl OnnxModel {
         let mut locals = self.fresh_locals(images);
         let all: Vec<usize> = (0..self.nodes.len()).collect();
         self.run(&mut locals, &all, &keep)?;
-        let activations = layers
-            .iter()
-            .map(|&l| match &locals[self.layer_values[l]] {
-                Some(Value::Float(f)) if f.rank == 4 => Ok(f.tensor::<4>()),
-                _ => Err(ModelError::TracePosition { position: l }),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut activations = Vec::with_capacity(layers.len());
+        let mut prefixes = Vec::with_capacity(layers.len());
+        for &l in layers {
+            let v = self.layer_values[l];
+            let Some(Value::Float(f)) = &locals[v] else {
+                return Err(ModelError::TracePosition { position: l });
+            };
+            let layout = self.layouts[l];
+            let map = layout
+                .to_map(f)
+                .map_err(|message| self.value_failure(v, message))?;
+            activations.push(map);
+            prefixes.push(layout.prefix_tokens(f));
+        }
+        // A token layer's leading (class) tokens are kept under the layer's own value id: the
+        // resume reads them back from there to rebuild the whole sequence.
         let side_inputs = sides
             .iter()
-            .map(|side| {
+            .zip(layers)
+            .zip(prefixes)
+            .map(|((side, &l), prefix)| {
                 side.iter()
                     .filter_map(|&s| locals[s].clone().map(|v| (s, v)))
+                    .chain(prefix.map(|p| (self.layer_values[l], Value::Float(p))))
                     .collect()
             })
             .collect();
@@ -935,13 +1214,22 @@ impl OnnxModel {
     }
 
     fn resume_chunk(&self, trace: &Trace, position: usize, x: Tensor<4>) -> Result<Tensor<2>> {
-        let v = self.layer_values[trace.layer(position)?];
+        let layer = trace.layer(position)?;
+        let v = self.layer_values[layer];
         let (nodes, _) = self.downstream(v);
         let mut locals: Vec<Option<Value>> = vec![None; self.value_names.len()];
-        locals[v] = Some(Value::Float(Float::from_tensor(x)));
         for (id, value) in &trace.side_inputs[position] {
             locals[*id] = Some(value.clone());
         }
+        // What the trace kept under the cut's own id is its leading (class) tokens.
+        let prefix = match locals[v].take() {
+            Some(Value::Float(f)) => Some(f),
+            _ => None,
+        };
+        let value = self.layouts[layer]
+            .from_map(x, prefix)
+            .map_err(|message| self.value_failure(v, message))?;
+        locals[v] = Some(Value::Float(value));
         let keep = vec![false; self.value_names.len()];
         self.run(&mut locals, &nodes, &keep)?;
         self.logits(&mut locals)
@@ -1064,6 +1352,15 @@ impl Explainable for OnnxModel {
 
     fn find_layer(&self, name: &str, model: &str) -> Result<usize> {
         if let Some(i) = self.layer_list.find(name) {
+            if let LayerLayout::UnknownGrid { length } = self.layouts[i] {
+                return Err(ModelError::TokenGrid {
+                    name: name.to_string(),
+                    model: model.to_string(),
+                    shape: self.infos[i].value_shape.clone(),
+                    length,
+                    grid: self.options.tokens_grid,
+                });
+            }
             return Ok(i);
         }
         // BatchNorm is folded into its convolution by both exporters: `bn2` names `conv2`'s
@@ -1114,7 +1411,12 @@ impl Explainable for OnnxModel {
         layer: usize,
         delta: Tensor<4>,
     ) -> Result<Tensor<2>> {
-        self.run_whole(images, Some((self.layer_values[layer], &delta)))
+        // A token layer's delta leaves its leading (class) tokens alone.
+        let v = self.layer_values[layer];
+        let delta = self.layouts[layer]
+            .from_map(delta, None)
+            .map_err(|message| self.value_failure(v, message))?;
+        self.run_whole(images, Some((v, &delta)))
     }
 
     fn trace(&self, images: Tensor<4>, layers: &[usize]) -> Result<Trace> {

@@ -205,6 +205,17 @@ pub enum Op {
         float: bool,
     },
     Compare(Compare),
+    /// The remainder: with the divisor's sign (Python's `%`), or with the dividend's
+    /// (`fmod`, C's).
+    Mod {
+        fmod: bool,
+    },
+    /// Logical not of 0/1 values.
+    Not,
+    /// Slices of the data replaced by (or added to) updates at index tuples.
+    ScatterNd {
+        add: bool,
+    },
     Where,
     Range,
     Identity,
@@ -453,6 +464,15 @@ impl Op {
             "LessOrEqual" => Ok(Op::Compare(Compare::LessOrEqual)),
             "Equal" => Ok(Op::Compare(Compare::Equal)),
             "Where" => Ok(Op::Where),
+            "Mod" => Ok(Op::Mod {
+                fmod: a.int("fmod", 0) != 0,
+            }),
+            "Not" => Ok(Op::Not),
+            "ScatterND" => match a.string("reduction").as_deref() {
+                None | Some("none") => Ok(Op::ScatterNd { add: false }),
+                Some("add") => Ok(Op::ScatterNd { add: true }),
+                Some(other) => Err(format!("reduction {other:?}")),
+            },
             "Identity" | "Dropout" => Ok(Op::Identity),
             _ => return Err(None),
         };
@@ -1087,11 +1107,13 @@ impl Op {
                             rank: shape.len(),
                         })
                     }
-                    Value::Int(i) if i.data.len() == 1 => one(Value::Int(Int {
-                        data: vec![i.data[0]; shape.iter().product()],
-                        shape,
-                    })),
-                    Value::Int(_) => Err("Expand of an integer tensor".to_string()),
+                    Value::Int(i) => {
+                        let count: usize = shape.iter().product();
+                        let data = (0..count)
+                            .map(|k| i.data[broadcast_index(i, &shape, k)])
+                            .collect();
+                        one(Value::Int(Int { data, shape }))
+                    }
                 }
             }
             Op::Shape { start, end } => {
@@ -1177,6 +1199,45 @@ impl Op {
                     rank: shape.len(),
                 })
             }
+            Op::Mod { fmod } => {
+                let (a, b) = (x.get(0)?, x.get(1)?);
+                let shape = broadcast(&a.dims(), &b.dims())?;
+                if let (Value::Int(a), Value::Int(b)) = (a, b) {
+                    if b.data.contains(&0) {
+                        return Err("integer Mod by zero".to_string());
+                    }
+                    let data = host_zip(
+                        a,
+                        b,
+                        &shape,
+                        |p, q| if *fmod { p % q } else { floor_mod(p, q) },
+                    );
+                    return one(Value::Int(Int { data, shape }));
+                }
+                let (fa, fb) = (a.float(x.device), b.float(x.device));
+                let quotient = fa.t.clone() / fb.t.clone();
+                let whole = if *fmod {
+                    // Truncation towards zero: floor of |q| with q's sign.
+                    quotient.clone().abs().floor() * quotient.sign()
+                } else {
+                    quotient.floor()
+                };
+                float(Float {
+                    t: fa.t - fb.t * whole,
+                    rank: shape.len(),
+                })
+            }
+            Op::Not => one(match x.get(0)? {
+                Value::Int(i) => Value::Int(Int {
+                    data: i.data.iter().map(|&v| i64::from(v == 0)).collect(),
+                    shape: i.shape.clone(),
+                }),
+                Value::Float(f) => Value::Float(Float {
+                    t: f.t.clone().equal_elem(0.0).float(),
+                    rank: f.rank,
+                }),
+            }),
+            Op::ScatterNd { add } => scatter_nd(x.get(0)?, &x.get(1)?.int(), x.get(2)?, *add),
             Op::Where => {
                 let (c, a, b) = (x.get(0)?, x.get(1)?, x.get(2)?);
                 let shape = broadcast(&broadcast(&c.dims(), &a.dims())?, &b.dims())?;
@@ -1233,6 +1294,16 @@ impl Op {
             }
             Op::Identity => one(x.get(0)?.clone()),
         }
+    }
+}
+
+/// `p mod q` with the sign of `q`, as Python's `%` (`q` is not zero).
+fn floor_mod(p: i64, q: i64) -> i64 {
+    let r = p.wrapping_rem(q);
+    if r != 0 && ((r < 0) != (q < 0)) {
+        r + q
+    } else {
+        r
     }
 }
 
@@ -1542,11 +1613,20 @@ fn concat(x: &Inputs<'_>, axis: i64) -> OpResult<Vec<Value>> {
         }
     }
     if values.iter().all(|v| matches!(v, Value::Int(_))) {
-        if rank != 1 {
-            return Err("Concat of integer tensors of rank > 1".to_string());
+        // Row-major: per index of the axes before `a`, each input's block in turn.
+        let ints: Vec<Int> = values.iter().map(|v| v.int()).collect();
+        let outer: usize = first[..a].iter().product();
+        let inner: usize = first[a + 1..].iter().product();
+        let mut data = Vec::with_capacity(ints.iter().map(|i| i.data.len()).sum());
+        for o in 0..outer {
+            for i in &ints {
+                let block = i.shape[a] * inner;
+                data.extend_from_slice(&i.data[o * block..(o + 1) * block]);
+            }
         }
-        let data = values.iter().flat_map(|v| v.int().data).collect();
-        return one(Value::Int(Int::vector(data)));
+        let mut shape = first.clone();
+        shape[a] = ints.iter().map(|i| i.shape[a]).sum();
+        return one(Value::Int(Int { data, shape }));
     }
     let floats: Vec<Float> = values.iter().map(|v| v.float(x.device)).collect();
     let axis = floats[0].axis(a);
@@ -1727,6 +1807,88 @@ fn gather(v: &Value, indices: &Int, axis: i64) -> OpResult<Vec<Value>> {
     }
 }
 
+/// ONNX ScatterND: each index tuple of `indices` (its last axis) addresses a slice of `data`,
+/// which the matching slice of `updates` replaces (or, with `add`, is added to). Float data
+/// stays differentiable in both `data` and `updates`: the result is `data · (1 - hit) +
+/// scatter(updates)` on the flattened tensors (exact for the distinct indices ONNX requires
+/// without a reduction).
+fn scatter_nd(data: &Value, indices: &Int, updates: &Value, add: bool) -> OpResult<Vec<Value>> {
+    let dims = data.dims();
+    let k = *indices
+        .shape
+        .last()
+        .ok_or("ScatterND with scalar indices")?;
+    if k == 0 || k > dims.len() {
+        return Err(format!("ScatterND index tuples of {k} into {dims:?}"));
+    }
+    let slice: usize = dims[k..].iter().product();
+    let tuples = indices.data.len() / k;
+    let mut expected = indices.shape[..indices.shape.len() - 1].to_vec();
+    expected.extend(&dims[k..]);
+    if updates.dims() != expected {
+        return Err(format!(
+            "ScatterND updates {:?} for indices {:?} into {dims:?}",
+            updates.dims(),
+            indices.shape
+        ));
+    }
+    let mut positions = Vec::with_capacity(tuples * slice);
+    for tuple in indices.data.chunks(k) {
+        let mut offset = 0usize;
+        for (axis, &i) in tuple.iter().enumerate() {
+            let d = dims[axis] as i64;
+            let i = if i < 0 { i + d } else { i };
+            if !(0..d).contains(&i) {
+                return Err(format!(
+                    "ScatterND index {tuple:?} out of range for {dims:?}"
+                ));
+            }
+            offset = offset * dims[axis] + i as usize;
+        }
+        positions.extend((0..slice).map(|j| offset * slice + j));
+    }
+    let total: usize = dims.iter().product();
+    match (data, updates) {
+        (Value::Int(d), Value::Int(u)) => {
+            let mut out = d.data.clone();
+            for (&p, &v) in positions.iter().zip(&u.data) {
+                out[p] = if add { out[p].wrapping_add(v) } else { v };
+            }
+            one(Value::Int(Int {
+                data: out,
+                shape: dims,
+            }))
+        }
+        (Value::Float(f), other) | (other, Value::Float(f)) => {
+            let device = f.t.device();
+            let (d, u) = match data {
+                Value::Float(_) => (f.clone(), other.float(&device)),
+                Value::Int(_) => (other.float(&device), f.clone()),
+            };
+            let flat = d.reshaped(&[total]).tensor::<1>();
+            let index = Tensor::<1, burn::tensor::Int>::from_data(
+                TensorData::new(
+                    positions.iter().map(|&p| p as i64).collect::<Vec<_>>(),
+                    [positions.len()],
+                ),
+                &device,
+            );
+            let values = u.reshaped(&[positions.len()]).tensor::<1>();
+            let op = burn::tensor::IndexingUpdateOp::Add;
+            let scattered =
+                Tensor::<1>::zeros([total], &device).scatter(0, index.clone(), values, op);
+            let result = if add {
+                flat + scattered
+            } else {
+                let ones = Tensor::<1>::ones([positions.len()], &device);
+                let hit = Tensor::<1>::zeros([total], &device).scatter(0, index, ones, op);
+                flat * (hit.neg() + 1.0) + scattered
+            };
+            float(Float::from_tensor(result).reshaped(&dims))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1809,6 +1971,93 @@ mod tests {
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{y:?}");
         }
+    }
+
+    #[test]
+    fn mod_takes_the_divisor_sign_unless_fmod() {
+        let device = Device::default();
+        let ints = |v: Vec<i64>| Some(Value::Int(Int::vector(v)));
+        let run = |fmod: bool, a, b| {
+            let mut x = Inputs {
+                values: vec![a, b],
+                device: &device,
+            };
+            Op::Mod { fmod }.eval(&mut x, 1).unwrap().remove(0)
+        };
+        let python = run(
+            false,
+            ints(vec![7, -7, 7, -7, 6]),
+            ints(vec![3, 3, -3, -3, 3]),
+        );
+        assert_eq!(python.int().data, [1, 2, -2, -1, 0]);
+        let c = run(true, ints(vec![7, -7, 7, -7]), ints(vec![3, 3, -3, -3]));
+        assert_eq!(c.int().data, [1, -1, 1, -1]);
+        let floats = |v: Vec<f32>| Some(Value::Float(Float::from_vec(v, &[4], &device)));
+        let f = run(
+            false,
+            floats(vec![7.5, -7.5, 7.5, -7.5]),
+            floats(vec![2.0, 2.0, -2.0, -2.0]),
+        );
+        assert_eq!(f.float(&device).to_vec(), [1.5, 0.5, -0.5, -1.5]);
+        let f = run(
+            true,
+            floats(vec![7.5, -7.5, 7.5, -7.5]),
+            floats(vec![2.0, 2.0, -2.0, -2.0]),
+        );
+        assert_eq!(f.float(&device).to_vec(), [1.5, -1.5, 1.5, -1.5]);
+    }
+
+    #[test]
+    fn scatter_nd_replaces_or_adds_slices() {
+        let device = Device::default();
+        // data [2, 3] = 0..6; row 1 replaced, then element (0, 2) added to.
+        let data = Value::Float(Float::from_vec(
+            (0..6).map(|v| v as f32).collect(),
+            &[2, 3],
+            &device,
+        ));
+        let rows = Int {
+            data: vec![1],
+            shape: vec![1, 1],
+        };
+        let updates = Value::Float(Float::from_vec(vec![10.0, 11.0, 12.0], &[1, 3], &device));
+        let out = scatter_nd(&data, &rows, &updates, false).unwrap().remove(0);
+        assert_eq!(
+            out.float(&device).to_vec(),
+            [0.0, 1.0, 2.0, 10.0, 11.0, 12.0]
+        );
+        let cell = Int {
+            data: vec![0, 2],
+            shape: vec![1, 2],
+        };
+        let one_value = Value::Float(Float::from_vec(vec![5.0], &[1], &device));
+        let out = scatter_nd(&data, &cell, &one_value, true)
+            .unwrap()
+            .remove(0);
+        assert_eq!(out.float(&device).to_vec(), [0.0, 1.0, 7.0, 3.0, 4.0, 5.0]);
+        let ints = Value::Int(Int {
+            data: vec![0; 4],
+            shape: vec![4],
+        });
+        let at = Int {
+            data: vec![3, 1],
+            shape: vec![2, 1],
+        };
+        let values = Value::Int(Int::vector(vec![7, 8]));
+        let out = scatter_nd(&ints, &at, &values, false).unwrap().remove(0);
+        assert_eq!(out.int().data, [0, 8, 0, 7]);
+        assert!(
+            scatter_nd(
+                &ints,
+                &Int::vector(vec![4]),
+                &Value::Int(Int {
+                    data: vec![1],
+                    shape: vec![]
+                }),
+                false
+            )
+            .is_err()
+        );
     }
 
     #[test]
