@@ -20,7 +20,7 @@
 //! pass through the layers after the target only.
 
 use super::{CamMethod, Combination, LayerSample};
-use crate::error::Result;
+use crate::error::{CamError, Result};
 
 /// torchcam's default number of noisy samples.
 pub const DEFAULT_SAMPLES: usize = 4;
@@ -53,6 +53,18 @@ impl CamMethod for SmoothGradCamPlusPlus {
             }
             let (acts, grads) =
                 probe.layer_activations_and_gradients(&inputs, count, layer.target)?;
+            for (what, got) in [
+                ("layer activations", acts.len()),
+                ("layer gradients", grads.len()),
+            ] {
+                if got != count * size {
+                    return Err(CamError::MethodOutput {
+                        what,
+                        got,
+                        expected: count * size,
+                    });
+                }
+            }
             for sample in grads.chunks(size) {
                 for ((g2, g3), &g) in grad2.iter_mut().zip(&mut grad3).zip(sample) {
                     let g = f64::from(g);
