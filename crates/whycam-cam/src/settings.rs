@@ -174,7 +174,9 @@ impl Noise {
     pub fn stream(&self, key: u64) -> NoiseStream {
         match self {
             Noise::Seeded(seed) => NoiseStream {
-                source: Source::Seeded(Mutex::new(ChaCha8Rng::seed_from_u64(mix(*seed, key)))),
+                source: Source::Seeded(Box::new(Mutex::new(ChaCha8Rng::seed_from_u64(mix(
+                    *seed, key,
+                ))))),
             },
             Noise::Replay(draws) => NoiseStream {
                 source: Source::Replay(Arc::clone(draws)),
@@ -191,7 +193,7 @@ pub struct NoiseStream {
 
 #[derive(Debug)]
 enum Source {
-    Seeded(Mutex<ChaCha8Rng>),
+    Seeded(Box<Mutex<ChaCha8Rng>>),
     Replay(Arc<Mutex<VecDeque<Vec<f32>>>>),
 }
 
