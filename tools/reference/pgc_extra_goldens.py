@@ -187,18 +187,24 @@ def zoo(name):
     generate(name, model, layer_mods, fc, photo_inputs(norm, PHOTOS), plan)
 
 
-def efficientnet_b0():
-    model = eo.build("efficientnet_b0")
-    golden = json.loads((mg.DATA / "goldens" / "onnx_efficientnet_b0.json").read_text())
+# export_onnx.py fixtures: name -> (layer, methods)
+FIXTURES = {
+    "efficientnet_b0": ("features.3", ["shapleycam", "finercam"]),
+}
+
+
+def fixture(name):
+    layer, methods = FIXTURES[name]
+    model = eo.build(name)
+    golden = json.loads((mg.DATA / "goldens" / f"onnx_{name}.json").read_text())
     with torch.no_grad():
         logits = model(eo.photos(golden["images"]))
     diff = float((logits - torch.tensor(golden["logits"])).abs().max())
-    assert diff <= 1e-4, f"efficientnet_b0 differs from onnx_efficientnet_b0.json by {diff}"
-    print(f"efficientnet_b0: logits match onnx_efficientnet_b0.json (max diff {diff:.2g})")
-    layer = "features.3"
+    assert diff <= 1e-4, f"{name} differs from onnx_{name}.json by {diff}"
+    print(f"{name}: logits match onnx_{name}.json (max diff {diff:.2g})")
     layer_mods = {layer: dict(model.named_modules())[layer]}
     photos = golden["images"]
-    plan = [(m, [layer], p) for m in ["shapleycam", "finercam"] for p in photos]
+    plan = [(m, [layer], p) for m in methods for p in photos]
 
     def inputs(dtype, run):
         out = {}
@@ -207,16 +213,16 @@ def efficientnet_b0():
             out[p] = cg.perturb(x, run) if run else x
         return out
 
-    generate("efficientnet_b0", model, layer_mods, model, inputs, plan)
+    generate(name, model, layer_mods, model, inputs, plan)
 
 
 def main():
-    wanted = sys.argv[1:] or ["resnet50", "efficientnet-lite0", "efficientnet_b0"]
+    wanted = sys.argv[1:] or ["resnet50", "efficientnet-lite0", *FIXTURES]
     for name in wanted:
         if name in ("resnet50", "efficientnet-lite0"):
             zoo(name)
-        elif name == "efficientnet_b0":
-            efficientnet_b0()
+        elif name in FIXTURES:
+            fixture(name)
         else:
             raise SystemExit(f"unknown model {name}")
 

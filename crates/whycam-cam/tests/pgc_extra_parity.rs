@@ -86,8 +86,9 @@ fn resnet50() -> (tempfile::TempDir, Model) {
     (dir, model)
 }
 
-fn efficientnet_b0() -> Model {
-    Model::load_onnx(&data_dir().join("onnx/efficientnet_b0.torchscript.onnx")).unwrap()
+/// An ONNX fixture of `tools/reference/export_onnx.py`.
+fn fixture(name: &str) -> Model {
+    Model::load_onnx(&data_dir().join(format!("onnx/{name}.torchscript.onnx"))).unwrap()
 }
 
 fn input(image: &str, normalization: &Normalization) -> Tensor<4> {
@@ -276,5 +277,40 @@ fn resnet50_matches_pytorch_grad_cam() {
 #[test]
 fn smooth_network_matches_pytorch_grad_cam() {
     let golden = load_golden("efficientnet_b0");
-    check(&efficientnet_b0(), &Normalization::IMAGENET, &golden);
+    check(
+        &fixture("efficientnet_b0"),
+        &Normalization::IMAGENET,
+        &golden,
+    );
+}
+
+/// ShapleyCAM where ReLUs and smooth layers mix after the layer (the RegNetY fixture at
+/// `trunk_output.block2`: ReLUs and sigmoid squeeze-excitation after it): torch's product
+/// ignores the ReLUs' kinks, a difference quotient cannot, and its two steps disagree (by more
+/// than the weights themselves here), so whycam refuses rather than return a wrong map (the
+/// quotient's map measured 1.0 away from torch's there).
+#[test]
+fn mixed_network_is_refused() {
+    let model = fixture("regnet_y_400mf");
+    let options = ExplainOptions {
+        methods: vec![Method::ShapleyCam],
+        layers: vec!["trunk_output.block2".into()],
+        ..ExplainOptions::default()
+    };
+    let explainer = Explainer::new(&model, options).unwrap();
+    let labels: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let error = explainer
+        .explain(
+            input("chelsea.png", &Normalization::IMAGENET),
+            &TargetSpec::Auto,
+            1,
+            &labels,
+        )
+        .unwrap_err()
+        .to_string();
+    println!("{error}");
+    assert!(
+        error.contains("ShapleyCAM") && error.contains("mixes kinks"),
+        "{error}"
+    );
 }

@@ -28,7 +28,8 @@
 //!    not see.
 //! 2. **Other networks.** The product is the Richardson-extrapolated central difference
 //!    `R = (4·D(h) − D(2h)) / 3` with `D(s) = (g(A·(1 + s)) − g(A·(1 − s))) / 2s` and
-//!    `h = 2⁻⁶`, four gradients in one probe pass. Its error, per element, is at most
+//!    `h = 2⁻⁶` (gradients at `A·(1 ± s)` for `s` = `h/2`, `h`, `2h`, six in one probe pass;
+//!    the step `h/2` serves the check of 3.). Its error, per element, is at most
 //!    `h⁴/30 · max|g⁽⁵⁾|` (truncation: the `s²` term of `D` cancels, `g⁽⁵⁾` the fifth
 //!    derivative of the gradient along the ray within `A·(1 ± 2h)`) plus `1.5·δ/h = 96·δ`
 //!    (rounding: `δ` the largest float32 error of one computed gradient element). The step
@@ -36,13 +37,19 @@
 //!    `features.3`, SiLU and sigmoid after it), where the map's largest difference from torch's
 //!    float64 map measures 6e-4 at `h = 2⁻⁴`, 4.5e-5 at `2⁻⁵` (truncation, falling as `h⁴`),
 //!    7.9e-6 at `2⁻⁶`, 6.0e-6 at `2⁻⁷`, then 2.9e-5 at `2⁻⁸` and 7.5e-5 at `2⁻¹⁰` (rounding,
-//!    growing as `1/h`). In a network that mixes ReLUs with smooth layers after the target
-//!    (RegNetY's ReLU + sigmoid squeeze-excitation), a ReLU whose input crosses zero within
-//!    `A·(1 ± 2h)` adds its jump to the quotient where torch ignores it: there whycam's map is
-//!    an approximation of torch's.
+//!    growing as `1/h`).
+//! 3. **Networks that mix kinks and smooth parts** after the layer (RegNetY's ReLUs with
+//!    sigmoid squeeze-excitation): torch's product ignores the kinks (a ReLU's second derivative
+//!    is 0 in autograd) but keeps the smooth part, and no difference quotient can separate the
+//!    two: the ReLUs whose input crosses zero within `A·(1 ± 2h)` (thousands, in a deep network)
+//!    add jumps of size `1/h`. whycam detects it, since the weights from steps `h` and `h/2` then
+//!    disagree (by more than 100% of the largest weight on the RegNetY fixture, against 1e-5 on
+//!    the smooth EfficientNet-B0), and refuses with an error beyond a disagreement of 1e-3,
+//!    rather than return a map that is wrong (1.0 away from torch's on that fixture). Computing
+//!    it would need a second-order pass of the model, or a resume with its ReLU gates frozen.
 
 use super::{CamMethod, Combination, LayerSample, Probe};
-use crate::error::Result;
+use crate::error::{CamError, Result};
 use crate::target::Target;
 
 /// The relative scaling `τ` of the activations at which a piecewise-linear network's gradient
@@ -61,34 +68,61 @@ impl CamMethod for ShapleyCam {
         let probe = layer.probe()?;
         let activations = layer.activations;
         let n = layer.positions();
-        let hvp = if gradient_is_locally_constant(probe, activations, layer.target)? {
-            None
-        } else {
-            Some(hessian_along_activations(
-                probe,
-                activations,
-                layer.target,
-                STEP,
-            )?)
-        };
-        let weights = gradients
-            .chunks(n)
-            .enumerate()
-            .map(|(k, g)| {
-                let range = k * n..(k + 1) * n;
-                let sum: f64 = match &hvp {
-                    None => g.iter().map(|&v| f64::from(v)).sum(),
-                    Some(h) => g
-                        .iter()
-                        .zip(&h[range])
-                        .map(|(&g, &h)| f64::from(g) - 0.5 * h)
-                        .sum(),
-                };
-                (sum / n as f64) as f32
-            })
-            .collect();
+        if gradient_is_locally_constant(probe, activations, layer.target)? {
+            return Ok(Combination::ChannelWeights(channel_weights(
+                gradients, None, n,
+            )));
+        }
+        let (coarse, fine) = hessian_along_activations(probe, activations, layer.target, STEP)?;
+        let weights = channel_weights(gradients, Some(&coarse), n);
+        let check = channel_weights(gradients, Some(&fine), n);
+        let scale = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        let disagreement = weights
+            .iter()
+            .zip(&check)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        if disagreement > AGREEMENT * scale {
+            return Err(CamError::Unsupported {
+                method: "ShapleyCAM".into(),
+                model: "this model".into(),
+                layer: "this layer".into(),
+                reason: format!(
+                    "the network after the layer mixes kinks (ReLU, max-pool) with smooth \
+                     activations, and its Hessian-vector product cannot be computed without \
+                     second-order autodiff: the finite differences of steps {STEP} and {} \
+                     disagree by {:.1}% of the largest weight; choose a layer after which the \
+                     network is piecewise linear or smooth, or use gradcam",
+                    STEP / 2.0,
+                    100.0 * disagreement / scale.max(f32::MIN_POSITIVE)
+                ),
+            });
+        }
         Ok(Combination::ChannelWeights(weights))
     }
+}
+
+/// How far (relative to the largest weight) the weights from the steps `h` and `h/2` may
+/// differ before the difference quotient is taken to straddle kinks: on smooth networks they
+/// agree to some 1e-5, across ReLU kinks they differ by the order of the weights.
+const AGREEMENT: f32 = 1e-3;
+
+/// Per channel, the mean over positions of `g − ½·H·A` (`g` alone without a product).
+fn channel_weights(gradients: &[f32], hvp: Option<&[f64]>, positions: usize) -> Vec<f32> {
+    gradients
+        .chunks(positions)
+        .enumerate()
+        .map(|(k, g)| {
+            let sum: f64 = match hvp {
+                None => g.iter().map(|&v| f64::from(v)).sum(),
+                Some(h) => g
+                    .iter()
+                    .zip(&h[k * positions..(k + 1) * positions])
+                    .map(|(&g, &h)| f64::from(g) - 0.5 * h)
+                    .sum(),
+            };
+            (sum / positions as f64) as f32
+        })
+        .collect()
 }
 
 /// `values · factor`, element-wise.
@@ -118,30 +152,34 @@ pub fn gradient_is_locally_constant(
 }
 
 /// `H·A`, the derivative of the layer gradient along the ray through `A`, by the
-/// Richardson-extrapolated central difference of step `h` (`f64`, one value per activation).
+/// Richardson-extrapolated central difference of step `h`, and of step `h/2` as a check
+/// (`f64`, one value per activation; six gradients, at `A·(1 ± s)` for `s` = `h/2`, `h`, `2h`,
+/// in one probe pass).
 pub fn hessian_along_activations(
     probe: &dyn Probe,
     activations: &[f32],
     target: &Target,
     h: f32,
-) -> Result<Vec<f64>> {
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let size = activations.len();
-    let mut batch = Vec::with_capacity(4 * size);
-    for t in [h, -h, 2.0 * h, -2.0 * h] {
-        batch.extend(activations.iter().map(|a| a * (1.0 + t)));
+    let steps = [h / 2.0, h, 2.0 * h];
+    let mut batch = Vec::with_capacity(6 * size);
+    for s in steps {
+        for t in [s, -s] {
+            batch.extend(activations.iter().map(|a| a * (1.0 + t)));
+        }
     }
-    let g = probe.layer_gradients(&batch, 4, target)?;
-    let (plus, rest) = g.split_at(size);
-    let (minus, rest) = rest.split_at(size);
-    let (plus2, minus2) = rest.split_at(size);
-    let h = f64::from(h);
-    Ok((0..size)
-        .map(|i| {
-            let d1 = (f64::from(plus[i]) - f64::from(minus[i])) / (2.0 * h);
-            let d2 = (f64::from(plus2[i]) - f64::from(minus2[i])) / (4.0 * h);
-            (4.0 * d1 - d2) / 3.0
-        })
-        .collect())
+    let g = probe.layer_gradients(&batch, 6, target)?;
+    let at = |pair: usize, sign: usize, i: usize| f64::from(g[(2 * pair + sign) * size + i]);
+    // D(s) = (g(A(1 + s)) − g(A(1 − s))) / 2s; R(s) = (4 D(s) − D(2s)) / 3.
+    let d =
+        |pair: usize, i: usize| (at(pair, 0, i) - at(pair, 1, i)) / (2.0 * f64::from(steps[pair]));
+    let richardson = |pair: usize| -> Vec<f64> {
+        (0..size)
+            .map(|i| (4.0 * d(pair, i) - d(pair + 1, i)) / 3.0)
+            .collect()
+    };
+    Ok((richardson(1), richardson(0)))
 }
 
 #[cfg(test)]
@@ -188,7 +226,7 @@ mod tests {
             derivative: sigmoid,
         };
         let a: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 8.0).collect();
-        let hvp = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
+        let (hvp, _) = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
         let mut worst = 0.0f64;
         for (&v, &h) in a.iter().zip(&hvp) {
             let s = 1.0 / (1.0 + (-f64::from(v)).exp());
@@ -210,7 +248,7 @@ mod tests {
         let a = [-2.0f32, -0.5, 0.0, 0.25, 3.0];
         assert!(gradient_is_locally_constant(&probe, &a, &target()).unwrap());
         // The step is never crossed by scaling, so the difference is zero here too.
-        let hvp = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
+        let (hvp, _) = hessian_along_activations(&probe, &a, &target(), STEP).unwrap();
         assert!(hvp.iter().all(|&h| h == 0.0), "{hvp:?}");
         // A shifted ReLU (a bias after the layer): scaling crosses its kink at 1.0.
         let shifted = Elementwise {
@@ -218,10 +256,50 @@ mod tests {
         };
         let a = [1.01f32, 0.5];
         assert!(gradient_is_locally_constant(&shifted, &a, &target()).unwrap());
-        let hvp = hessian_along_activations(&shifted, &a, &target(), STEP).unwrap();
+        let (hvp, _) = hessian_along_activations(&shifted, &a, &target(), STEP).unwrap();
         assert!(
             hvp[0] != 0.0,
             "the difference quotient sees the kink: {hvp:?}"
         );
+    }
+    /// A kink and a smooth part together: the two steps disagree and the method refuses.
+    #[test]
+    fn kinks_with_smooth_parts_are_refused() {
+        use crate::settings::MethodSettings;
+        let probe = Elementwise {
+            derivative: |v: f32| 1.0 / (1.0 + (-v).exp()) + if v > 1.0 { 1.0 } else { 0.0 },
+        };
+        let activations = [1.005f32, 0.5, -0.3, 2.0];
+        let gradients = probe.layer_gradients(&activations, 1, &target()).unwrap();
+        let settings = MethodSettings::default();
+        let noise = settings.noise.stream(0);
+        let t = target();
+        let layer = LayerSample {
+            channels: 1,
+            height: 2,
+            width: 2,
+            activations: &activations,
+            gradients: Some(&gradients),
+            class_maps: None,
+            target: &t,
+            score: 0.0,
+            probe: Some(&probe),
+            logits: &[0.0],
+            settings: &settings,
+            noise: &noise,
+        };
+        let error = ShapleyCam.combine(&layer).unwrap_err().to_string();
+        assert!(error.contains("mixes kinks"), "{error}");
+        // Without the kink it is computed.
+        let smooth = Elementwise {
+            derivative: |v: f32| 1.0 / (1.0 + (-v).exp()),
+        };
+        let gradients = smooth.layer_gradients(&activations, 1, &t).unwrap();
+        let layer = LayerSample {
+            gradients: Some(&gradients),
+            probe: Some(&smooth),
+            ..layer
+        };
+        assert!(ShapleyCam.combine(&layer).is_ok());
     }
 }
