@@ -314,3 +314,33 @@ fn mixed_network_is_refused() {
         "{error}"
     );
 }
+
+/// KPCA-CAM and FEM make their maps themselves in pytorch-grad-cam (their `get_cam_image`), so
+/// `eigen_smooth` changes nothing: whycam's maps under `--eigen-smooth` are still the goldens.
+#[test]
+fn eigen_smooth_leaves_kpcacam_and_fem_alone() {
+    let golden = load_golden("efficientnet-lite0");
+    let model = lite0();
+    let labels: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    for id in ["kpcacam/features/chelsea", "fem/_blocks.10/coffee"] {
+        let case = golden.cases.iter().find(|c| c.id == id).unwrap();
+        let options = ExplainOptions {
+            methods: vec![case.method.parse().unwrap()],
+            layers: case.layers.clone(),
+            eigen_smooth: true,
+            ..ExplainOptions::default()
+        };
+        let result = Explainer::new(&model, options)
+            .unwrap()
+            .explain(
+                input(&case.image, &model.normalization()),
+                &TargetSpec::Class(case.target),
+                1,
+                &labels,
+            )
+            .unwrap();
+        let diff = max_abs_diff(&result[0].targets[0].maps[0].map.data, &case.map);
+        println!("{id} with eigen_smooth: max |difference| {diff:.2e}");
+        assert!(diff <= bound(case), "{id}: {diff:.2e}");
+    }
+}

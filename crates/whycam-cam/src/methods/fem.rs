@@ -4,7 +4,8 @@
 //! Gradient-free and class-agnostic: a channel's weight is the fraction of its positions whose
 //! activation exceeds the channel's mean plus `k` standard deviations (the "k-sigma rule"), so
 //! channels with a few strong peaks dominate (pytorch-grad-cam 1.5.7 `fem.py`, `k = 2`). The
-//! standard deviation is the population one (numpy's `np.std`, ddof 0).
+//! standard deviation is the population one (numpy's `np.std`, ddof 0). Like the reference,
+//! whose `get_cam_image` makes the map itself, FEM ignores `--eigen-smooth`.
 
 use super::{CamMethod, Combination, LayerSample};
 use crate::error::{CamError, Result};
@@ -25,11 +26,24 @@ impl CamMethod for Fem {
                 reason: format!("{k} is not a finite number"),
             });
         }
-        Ok(Combination::ChannelWeights(k_sigma_weights(
-            layer.activations,
-            layer.positions(),
-            f64::from(k),
-        )))
+        let n = layer.positions();
+        if n == 0 {
+            return Ok(Combination::Map(Vec::new()));
+        }
+        let weights = k_sigma_weights(layer.activations, n, f64::from(k));
+        // The reference's get_cam_image sums the weighted channels itself, so --eigen-smooth
+        // leaves FEM alone: a finished map, summed in f64.
+        let mut map = vec![0.0f64; n];
+        for (channel, &w) in layer.activations.chunks(n).zip(&weights) {
+            if w != 0.0 {
+                for (m, &a) in map.iter_mut().zip(channel) {
+                    *m += f64::from(w) * f64::from(a);
+                }
+            }
+        }
+        Ok(Combination::Map(
+            map.into_iter().map(|v| v as f32).collect(),
+        ))
     }
 }
 
