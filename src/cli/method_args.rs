@@ -2,7 +2,8 @@
 //! `evaluate`: each left unset takes the method's reference default.
 
 use clap::{Args, ValueEnum};
-use whycam_cam::{Baseline, Integration, MethodSettings, Noise};
+use whycam_cam::methods::kpcacam::KpcaKernel;
+use whycam_cam::{Baseline, Integration, Method, MethodSettings, Noise};
 
 /// Options of the methods that sample, perturb or integrate.
 #[derive(Debug, Args)]
@@ -30,6 +31,40 @@ pub struct MethodArgs {
     /// Occlusion's stride, in input pixels.
     #[arg(long = "occlusion-stride", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub stride: Option<u32>,
+    /// The gradient that smoothgrad averages under noise.
+    #[arg(long, value_enum, default_value_t = SmoothGradBase::Saliency)]
+    pub smoothgrad_base: SmoothGradBase,
+    /// RISE's grid: each mask is an NxN grid of kept or dropped cells, upsampled (default 7).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub rise_cells: Option<u32>,
+    /// RISE's probability that a cell is kept (default 0.5).
+    #[arg(long)]
+    pub rise_keep: Option<f32>,
+    /// FEM's k in its threshold mean + k * std (default 2).
+    #[arg(long)]
+    pub fem_k: Option<f32>,
+    /// KPCA-CAM's kernel: sigmoid (default), rbf, poly, linear, cosine.
+    #[arg(long, value_parser = parse_kernel)]
+    pub kpca_kernel: Option<KpcaKernel>,
+    /// KPCA-CAM's kernel coefficient gamma (default 1 / channels).
+    #[arg(long)]
+    pub kpca_gamma: Option<f32>,
+    /// Finer-CAM's weight of the similar classes it subtracts (default 1).
+    #[arg(long)]
+    pub finer_alpha: Option<f32>,
+}
+
+/// `--smoothgrad-base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmoothGradBase {
+    /// The gradient itself (SmoothGrad's paper, Captum's NoiseTunnel over Saliency).
+    Saliency,
+    /// The gradient times the input.
+    GradientInput,
+}
+
+fn parse_kernel(s: &str) -> Result<KpcaKernel, String> {
+    s.parse().map_err(|e: whycam_cam::CamError| e.to_string())
 }
 
 /// `--baseline`.
@@ -81,7 +116,16 @@ impl MethodArgs {
             },
             window: self.window.map(|n| n as usize),
             stride: self.stride.map(|n| n as usize),
-            ..MethodSettings::default()
+            smoothgrad_base: Some(match self.smoothgrad_base {
+                SmoothGradBase::Saliency => Method::Saliency,
+                SmoothGradBase::GradientInput => Method::GradientInput,
+            }),
+            grid_cells: self.rise_cells.map(|n| n as usize),
+            keep_probability: self.rise_keep,
+            fem_k: self.fem_k,
+            kpca_kernel: self.kpca_kernel,
+            kpca_gamma: self.kpca_gamma,
+            finer_alpha: self.finer_alpha,
         }
     }
 }

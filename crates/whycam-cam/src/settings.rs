@@ -83,10 +83,29 @@ impl MethodSettings {
             ("steps", self.steps),
             ("window", self.window),
             ("stride", self.stride),
+            ("grid-cells", self.grid_cells),
         ] {
             if let Some(v) = value {
                 positive(name, v)?;
             }
+        }
+        for (name, value) in [
+            ("fem-k", self.fem_k),
+            ("kpca-gamma", self.kpca_gamma),
+            ("finer-alpha", self.finer_alpha),
+        ] {
+            if let Some(v) = value.filter(|v| !v.is_finite()) {
+                return Err(CamError::Setting {
+                    name,
+                    reason: format!("{v} is not a finite number"),
+                });
+            }
+        }
+        if let Some(p) = self.keep_probability.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            return Err(CamError::Setting {
+                name: "keep-probability",
+                reason: format!("{p} is not a probability in (0, 1]"),
+            });
         }
         Ok(())
     }
