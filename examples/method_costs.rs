@@ -6,7 +6,6 @@
 
 use burn::prelude::*;
 use std::time::Instant;
-use whycam_cam::methods::{Needs, Scope};
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::{PreprocessConfig, prepare_file};
 use whycam_models::{Architecture, LoadOptions, Model};
@@ -40,8 +39,8 @@ fn main() -> anyhow::Result<()> {
         wanted
     };
     model.net.forward(x.clone())?;
-    println!("| method | needs | ms (batch 1) |");
-    println!("|---|---|---:|");
+    println!("| method | family (reference) | needs | ms, batch 1 |");
+    println!("|---|---|---|---:|");
     for method in methods {
         let explainer = Explainer::new(
             &model,
@@ -53,15 +52,51 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         explainer.explain(x.clone(), &TargetSpec::Auto, 1, &labels)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let info = method.info();
-        let needs = match (info.scope, info.needs) {
-            (Scope::Input, _) => "input gradients or forward passes",
-            (Scope::Layer, Needs::Activations) => "activations",
-            (Scope::Layer, Needs::Gradients) => "gradients after the layer",
-            (Scope::Layer, Needs::ClassMaps) => "GAP + linear head",
-            (Scope::Layer, Needs::Probe) => "forward passes",
-        };
-        println!("| `{}` | {needs} | {ms:.0} |", method.id());
+        let (family, needs) = describe(method);
+        println!("| `{}` | {family} | {needs} | {ms:.0} |", method.id());
     }
     Ok(())
+}
+
+/// The method's family (and the implementation it is held to) and what it computes.
+fn describe(method: Method) -> (&'static str, &'static str) {
+    const PGC: &str = "CAM at a layer (pytorch-grad-cam)";
+    const TORCHCAM: &str = "CAM at a layer (torchcam)";
+    const CAPTUM: &str = "pixel attribution (Captum)";
+    const GRADIENTS: &str = "gradient after the layer";
+    match method {
+        Method::Cam => (PGC, "GAP + linear head"),
+        Method::GradCam
+        | Method::GradCamPlusPlus
+        | Method::XGradCam
+        | Method::HiResCam
+        | Method::GradCamElementwise
+        | Method::LayerCam
+        | Method::EigenGradCam => (PGC, GRADIENTS),
+        Method::ShapleyCam => (PGC, "gradient after the layer (+4 where smooth)"),
+        Method::FinerCam => (PGC, "gradient after the layer, its own target"),
+        Method::EigenCam | Method::KpcaCam | Method::Fem | Method::RandomCam => {
+            (PGC, "activations")
+        }
+        Method::ScoreCam => (PGC, "a forward pass per distinct mask"),
+        Method::AblationCam => (PGC, "a pass after the layer per channel"),
+        Method::SmoothGradCamPlusPlus => (TORCHCAM, "layer gradients of noisy inputs"),
+        Method::SsCam | Method::IsCam => (TORCHCAM, "forward passes of masked inputs"),
+        Method::Saliency | Method::GradientInput => (CAPTUM, "one input gradient"),
+        Method::IntegratedGradients => (CAPTUM, "an input gradient per step"),
+        Method::SmoothGrad => (CAPTUM, "an input gradient per sample"),
+        Method::Occlusion => (CAPTUM, "a forward pass per window"),
+        Method::Rise => (
+            "pixel attribution (RISE authors)",
+            "a forward pass per mask",
+        ),
+        Method::GuidedBackprop => (
+            "pixel attribution (pytorch-grad-cam)",
+            "one guided input gradient",
+        ),
+        Method::GuidedGradCam => (
+            "pixel attribution (pytorch-grad-cam)",
+            "guided input gradient + gradient after the layer",
+        ),
+    }
 }

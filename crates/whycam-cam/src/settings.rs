@@ -147,7 +147,8 @@ fn positive(name: &'static str, value: usize) -> Result<usize> {
 /// What Integrated Gradients integrates from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Baseline {
-    /// A black image (zero in the raw pixels, i.e. the normalised value of 0).
+    /// A black image: raw pixels of 0, which the normalisation makes `-mean / std` per channel
+    /// (not the 0 of the normalised input that Captum users often pass, the mean colour).
     #[default]
     Black,
     /// The image blurred (a Gaussian of sigma 5% of the shorter side).
