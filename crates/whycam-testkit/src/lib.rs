@@ -10,6 +10,8 @@
 mod goldens;
 #[cfg(feature = "cam")]
 mod gradients;
+#[cfg(feature = "cam")]
+mod models;
 #[cfg(feature = "fuzz")]
 pub mod mutate;
 pub mod simd;
@@ -22,6 +24,8 @@ pub use goldens::{
 };
 #[cfg(feature = "cam")]
 pub use gradients::assert_resumed_gradient_is_the_full_gradient;
+#[cfg(feature = "cam")]
+pub use models::{cropped_photo, default_model, golden_json, random_resnet50};
 
 use std::path::{Path, PathBuf};
 
