@@ -14,7 +14,7 @@ use crate::method::Method;
 use crate::methods::{Combination, LayerSample, Needs, Probe, Scope};
 use crate::plane::Plane;
 use crate::projection::first_component;
-use crate::settings::{MethodSettings, noise_key};
+use crate::settings::{MethodSettings, Noise, image_key, noise_key};
 use crate::target::{Target, TargetSpec};
 use burn::prelude::*;
 use whycam_data::Normalization;
@@ -310,17 +310,14 @@ impl<'m> Explainer<'m> {
         // The probes' inputs; also what keys the seeded noise.
         let inputs = to_vec(images.clone());
         let image_len = 3 * height * width;
-        let image_keys: Vec<Vec<u8>> = inputs
-            .chunks(image_len.max(1))
-            .map(|image| {
-                noise_key(&[&image
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect::<Vec<u8>>()])
-                .to_le_bytes()
-                .to_vec()
-            })
-            .collect();
+        // Only seeded noise is keyed by the image; a replay hands out its recording in order.
+        let image_keys: Vec<[u8; 8]> = match self.options.settings.noise {
+            Noise::Seeded(_) => inputs
+                .chunks(image_len.max(1))
+                .map(|image| image_key(image).to_le_bytes())
+                .collect(),
+            Noise::Replay(_) => vec![[0; 8]; n],
+        };
         let ranks = targets.iter().map(Vec::len).max().unwrap_or(0);
         let mut out: Vec<Vec<Vec<MethodMap>>> = targets
             .iter()

@@ -301,6 +301,16 @@ pub fn noise_key(parts: &[&[u8]]) -> u64 {
     hash
 }
 
+/// A key for an image's values: their bit patterns mixed a word at a time, with no copy (an
+/// image is some 150,000 values, keyed on every explanation).
+pub fn image_key(values: &[f32]) -> u64 {
+    values.iter().fold(0x243F_6A88_85A3_08D3u64, |hash, v| {
+        (hash ^ u64::from(v.to_bits()))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +331,15 @@ mod tests {
         assert!(u.iter().all(|v| (-1.0..1.0).contains(v)));
         let i = noise.stream(3).integers(100, 7).unwrap();
         assert!(i.iter().all(|v| v.fract() == 0.0 && (0.0..7.0).contains(v)));
+    }
+
+    #[test]
+    fn image_keys_follow_every_bit() {
+        let image = vec![0.25f32; 1000];
+        let mut other = image.clone();
+        other[999] = f32::from_bits(0.25f32.to_bits() ^ 1);
+        assert_eq!(image_key(&image), image_key(&image.clone()));
+        assert_ne!(image_key(&image), image_key(&other));
     }
 
     #[test]
