@@ -8,14 +8,10 @@ use burn::prelude::*;
 use std::time::Instant;
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::{PreprocessConfig, prepare_file};
-use whycam_models::{Architecture, LoadOptions, Model};
 
 fn main() -> anyhow::Result<()> {
     whycam_alloc::keep_freed_memory();
-    let asset = whycam_assets::weights_asset("efficientnet-lite0")
-        .ok_or_else(|| anyhow::anyhow!("the default model is not catalogued"))?;
-    let weights = whycam_assets::ensure(asset)?;
-    let model = Model::load(Architecture::DEFAULT, &weights, LoadOptions::default())?;
+    let model = whycam_testkit::default_model();
     let photos = whycam_assets::ensure_sample_photos()?;
     let cfg = PreprocessConfig {
         size: model.native_size() as u32,
