@@ -88,9 +88,7 @@ impl DeletionPlan {
     pub fn new(input: Chw<'_>, map: Map<'_>, steps: usize) -> Result<(Self, Vec<Vec<f32>>)> {
         map.check_covers(&input)?;
         if steps == 0 {
-            return Err(EvalError::Parameter(
-                "deletion/insertion needs at least 1 step".into(),
-            ));
+            return Err(EvalError::NoSteps);
         }
         let n = input.plane();
         let counts = counts(n, steps);
@@ -279,15 +277,15 @@ mod tests {
         assert_eq!(r.deletion, vec![10.0, 9.0, 7.0, 4.0, 0.0]);
         assert_eq!(r.insertion, vec![0.0, 1.0, 3.0, 6.0, 10.0]);
         assert!(r.deletion_auc.is_finite() && r.insertion_auc.is_finite());
-        assert!(
+        assert!(matches!(
             deletion_insertion(
                 Chw::new(&x, [1, 2, 2]).unwrap(),
                 Map::new(&m, [2, 2]).unwrap(),
                 10.0,
                 0,
                 |_: &[Vec<f32>]| Ok::<_, Infallible>(vec![]),
-            )
-            .is_err()
-        );
+            ),
+            Err(EvalError::NoSteps)
+        ));
     }
 }

@@ -22,9 +22,7 @@ use crate::{EvalError, Map, Result};
 /// makes it (torchcam's `(x − min) / (max − min)` gives NaN and its metrics skip the image).
 pub fn upsample_and_scale(map: Map<'_>, height: usize, width: usize) -> Result<Vec<f32>> {
     if height == 0 || width == 0 {
-        return Err(EvalError::Parameter(format!(
-            "cannot upsample a map to {height}×{width}"
-        )));
+        return Err(EvalError::EmptySize { height, width });
     }
     let rows = axis(map.height(), height);
     let cols = axis(map.width(), width);
@@ -102,6 +100,12 @@ mod tests {
     fn downsampling_and_zero_sizes() {
         // 4 → 2: samples at x = 0.5 and 2.5.
         assert_eq!(up(&[0.0, 1.0, 2.0, 4.0], [1, 4], 1, 2), vec![0.0, 1.0]);
-        assert!(upsample_and_scale(Map::new(&[1.0], [1, 1]).unwrap(), 0, 3).is_err());
+        assert!(matches!(
+            upsample_and_scale(Map::new(&[1.0], [1, 1]).unwrap(), 0, 3),
+            Err(EvalError::EmptySize {
+                height: 0,
+                width: 3
+            })
+        ));
     }
 }

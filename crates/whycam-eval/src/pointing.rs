@@ -36,10 +36,11 @@ impl BoundingBox {
     /// Checks that the box is non-empty and inside a `height × width` map.
     pub fn check_inside(&self, height: usize, width: usize) -> Result<()> {
         if self.x0 >= self.x1 || self.y0 >= self.y1 || self.x1 > width || self.y1 > height {
-            return Err(EvalError::Parameter(format!(
-                "box x {}..{}, y {}..{} is empty or outside the {width}×{height} map",
-                self.x0, self.x1, self.y0, self.y1
-            )));
+            return Err(EvalError::BoxOutside {
+                region: *self,
+                height,
+                width,
+            });
         }
         Ok(())
     }
@@ -152,7 +153,7 @@ mod tests {
             },
         ] {
             assert!(
-                matches!(pointing_game(map, b, 0), Err(EvalError::Parameter(_))),
+                matches!(pointing_game(map, b, 0), Err(EvalError::BoxOutside { .. })),
                 "{b:?}"
             );
             assert!(energy_pointing_game(map, b).is_err());

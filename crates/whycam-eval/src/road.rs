@@ -198,11 +198,21 @@ pub fn impute(input: Chw<'_>, known: &[bool], noise: f32, seed: u64) -> Result<V
         }
         triplets.push(Triplet::new(row, row, diagonal));
     }
-    let matrix = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &triplets)
-        .map_err(|e| EvalError::Solver(format!("building the {n}×{n} system: {e:?}")))?;
+    let matrix =
+        SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &triplets).map_err(|e| {
+            EvalError::Solver {
+                step: "building",
+                size: n,
+                detail: format!("{e:?}"),
+            }
+        })?;
     let llt = matrix
         .sp_cholesky(Side::Lower)
-        .map_err(|e| EvalError::Solver(format!("factorising the {n}×{n} system: {e:?}")))?;
+        .map_err(|e| EvalError::Solver {
+            step: "factorising",
+            size: n,
+            detail: format!("{e:?}"),
+        })?;
     llt.solve_in_place(rhs.as_mut());
     let mut gaussian = Gaussian::new(seed);
     for ch in 0..channels {
@@ -234,24 +244,19 @@ impl RoadPlan {
     ) -> Result<(Self, Vec<Vec<f32>>)> {
         map.check_covers(&input)?;
         if options.percentiles.is_empty() {
-            return Err(EvalError::Parameter(
-                "ROAD needs at least one percentile".into(),
-            ));
+            return Err(EvalError::NoPercentiles);
         }
         if let Some(q) = options
             .percentiles
             .iter()
             .find(|q| !(**q > 0.0 && **q < 100.0))
         {
-            return Err(EvalError::Parameter(format!(
-                "ROAD percentile {q} is outside (0, 100)"
-            )));
+            return Err(EvalError::Percentile { percentile: *q });
         }
         if !options.noise.is_finite() || options.noise < 0.0 {
-            return Err(EvalError::Parameter(format!(
-                "ROAD noise {} is not a standard deviation",
-                options.noise
-            )));
+            return Err(EvalError::Noise {
+                noise: options.noise,
+            });
         }
         let mut jobs = Vec::new();
         for order in [Order::MostRelevantFirst, Order::LeastRelevantFirst] {
@@ -501,16 +506,22 @@ mod tests {
             percentiles,
             ..RoadOptions::default()
         };
-        assert!(run(bad(vec![])).is_err());
-        assert!(run(bad(vec![0.0])).is_err());
-        assert!(run(bad(vec![100.0])).is_err());
-        assert!(
+        assert!(matches!(run(bad(vec![])), Err(EvalError::NoPercentiles)));
+        assert!(matches!(
+            run(bad(vec![0.0])),
+            Err(EvalError::Percentile { percentile }) if percentile == 0.0
+        ));
+        assert!(matches!(
+            run(bad(vec![100.0])),
+            Err(EvalError::Percentile { percentile }) if percentile == 100.0
+        ));
+        assert!(matches!(
             run(RoadOptions {
                 noise: -1.0,
                 ..RoadOptions::default()
-            })
-            .is_err()
-        );
+            }),
+            Err(EvalError::Noise { noise }) if noise == -1.0
+        ));
         assert!(run(bad(vec![50.0])).is_ok());
     }
 }

@@ -76,9 +76,12 @@ pub fn ssim(a: Map<'_>, b: Map<'_>) -> Result<f64> {
     same_shape(a, b)?;
     let (h, w) = (a.height(), a.width());
     if h < SSIM_WINDOW || w < SSIM_WINDOW {
-        return Err(EvalError::Parameter(format!(
-            "SSIM needs maps of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got {h}×{w}"
-        )));
+        return Err(EvalError::MapTooSmall {
+            metric: "SSIM",
+            min: SSIM_WINDOW,
+            height: h,
+            width: w,
+        });
     }
     let x: Vec<f64> = a.data().iter().map(|&v| f64::from(v)).collect();
     let y: Vec<f64> = b.data().iter().map(|&v| f64::from(v)).collect();
@@ -266,7 +269,7 @@ mod tests {
         let a = vec![0.0; 36];
         assert!(matches!(
             ssim(map(&a, 6, 6), map(&a, 6, 6)),
-            Err(EvalError::Parameter(_))
+            Err(EvalError::MapTooSmall { .. })
         ));
         let b = vec![0.0; 49];
         assert!(matches!(
