@@ -556,10 +556,12 @@ pub struct Model {
 impl Model {
     /// Builds `architecture` and loads `weights` into it (PyTorch `.pth`/`.pt` or safetensors,
     /// with PyTorch's parameter names). The number of classes is read from the file.
+    /// On the default device; [`load_for_layers`](Self::load_for_layers) takes one.
     pub fn load(architecture: Architecture, weights: &Path, options: LoadOptions) -> Result<Self> {
-        let net = architecture.load_network(weights, None, &Device::default(), &[])?;
+        let device = Device::default();
+        let net = architecture.load_network(weights, None, &device, &[])?;
         let net = ready(net, options);
-        Ok(Self::zoo(architecture, weights, net))
+        Ok(Self::zoo(architecture, weights, net, &device))
     }
 
     /// Loads `architecture` so that each of `layers` can be read, deciding from the names
@@ -582,10 +584,12 @@ impl Model {
         let options = LoadOptions {
             fold_batchnorm: !before_batchnorm,
         };
-        Ok(Self {
-            device: device.clone(),
-            ..Self::zoo(architecture, weights, ready(net, options))
-        })
+        Ok(Self::zoo(
+            architecture,
+            weights,
+            ready(net, options),
+            device,
+        ))
     }
 
     /// Loads an ONNX classifier (see [`OnnxModel`]).
@@ -616,7 +620,8 @@ impl Model {
         })
     }
 
-    fn zoo(architecture: Architecture, weights: &Path, net: Network) -> Self {
+    /// The model of a zoo network, recording the device its tensors were made on.
+    fn zoo(architecture: Architecture, weights: &Path, net: Network, device: &Device) -> Self {
         Self {
             architecture: Some(architecture),
             name: architecture.name(),
@@ -624,7 +629,7 @@ impl Model {
             native_size: architecture.native_size(),
             fixed_size: false,
             net: Box::new(net),
-            device: Device::default(),
+            device: device.clone(),
         }
     }
 
@@ -635,10 +640,11 @@ impl Model {
     ///
     /// For an architecture outside [`Architecture::ALL`].
     pub fn untrained(architecture: Architecture, head: HeadSpec, options: LoadOptions) -> Self {
+        let device = Device::default();
         let net = architecture
-            .network(head, &WhycamSmallConfig::default(), &Device::default())
+            .network(head, &WhycamSmallConfig::default(), &device)
             .expect("an architecture from Architecture::ALL");
-        Self::zoo(architecture, Path::new(""), ready(net, options))
+        Self::zoo(architecture, Path::new(""), ready(net, options), &device)
     }
 
     /// The device its tensors live on, where its inputs go.
