@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+pub mod dff;
 mod error;
 mod explainer;
 mod method;
