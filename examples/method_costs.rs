@@ -94,5 +94,9 @@ fn describe(method: Method) -> (&'static str, &'static str) {
             "pixel attribution (pytorch-grad-cam)",
             "guided input gradient + gradient after the layer",
         ),
+        Method::FullGrad => (
+            "pixel attribution (pytorch-grad-cam)",
+            "one input gradient, tapping every bias",
+        ),
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::error::{CamError, Result};
 use crate::method::Method;
-use crate::methods::{Combination, LayerSample, Needs, Probe, Scope};
+use crate::methods::{Combination, FullGradients, LayerSample, Needs, Probe, Scope};
 use crate::plane::Plane;
 use crate::projection::first_component;
 use crate::settings::{MethodSettings, Noise, image_key, noise_key};
@@ -726,6 +726,28 @@ impl Probe for ModelProbe<'_> {
             leaf.grad(&grads)
                 .unwrap_or_else(|| Tensor::zeros(dims, self.device)),
         ))
+    }
+
+    fn full_gradients(&self, target: &Target) -> Result<FullGradients> {
+        let scope = whycam_models::BiasGradients::enter();
+        let input = self.input_gradients(self.image, 1, target)?;
+        let layers = scope
+            .maps()
+            .into_iter()
+            .flatten()
+            // A graph with a static batch may run the image padded to its batch: the image
+            // is the first.
+            .filter(|m| m.images >= 1)
+            .map(|mut m| {
+                m.data.truncate(m.height * m.width);
+                Plane::new(m.height, m.width, m.data)
+            })
+            .collect();
+        Ok(FullGradients {
+            input,
+            layers,
+            biased_layers: scope.layers(),
+        })
     }
 
     fn layer_activations_and_gradients(

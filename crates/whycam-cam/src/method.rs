@@ -5,7 +5,7 @@
 use crate::error::CamError;
 use crate::methods::{
     CamMethod, Needs, Scope, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
-    eigengradcam::EigenGradCam, fem::Fem, finercam::FinerCam, gradcam::GradCam,
+    eigengradcam::EigenGradCam, fem::Fem, finercam::FinerCam, fullgrad::FullGrad, gradcam::GradCam,
     gradcam_elementwise::GradCamElementwise, gradcampp::GradCamPlusPlus,
     gradient_input::GradientInput, guided_backprop::GuidedBackprop, guided_gradcam::GuidedGradCam,
     hirescam::HiResCam, integrated_gradients::IntegratedGradients, iscam::IsCam, kpcacam::KpcaCam,
@@ -73,11 +73,13 @@ pub enum Method {
     GuidedBackprop,
     /// Guided Grad-CAM (Selvaraju et al. 2017).
     GuidedGradCam,
+    /// FullGrad (Srinivas and Fleuret 2019).
+    FullGrad,
 }
 
 impl Method {
     /// Every method, in the order `--help` lists them.
-    pub const ALL: [Method; 27] = [
+    pub const ALL: [Method; 28] = [
         Method::Cam,
         Method::GradCam,
         Method::GradCamPlusPlus,
@@ -105,6 +107,7 @@ impl Method {
         Method::Rise,
         Method::GuidedBackprop,
         Method::GuidedGradCam,
+        Method::FullGrad,
     ];
 
     /// Everything known about the method: the one table every other fact is read from.
@@ -378,6 +381,16 @@ impl Method {
                 citation: "Petsiuk, Das, Saenko, \"RISE: Randomized Input Sampling for Explanation of Black-box Models\", BMVC 2018",
                 implementation: &Rise,
             },
+            Method::FullGrad => &MethodInfo {
+                id: "fullgrad",
+                title: "FullGrad",
+                aliases: &["full-grad"],
+                needs: Needs::Probe,
+                scope: Scope::Input,
+                default_probe_batch_size: Some(1),
+                citation: "Srinivas, Fleuret, \"Full-Gradient Representation for Neural Network Visualization\", NeurIPS 2019",
+                implementation: &FullGrad,
+            },
             Method::GuidedBackprop => &MethodInfo {
                 id: "guided-backprop",
                 title: "Guided Backpropagation",
@@ -525,7 +538,7 @@ mod tests {
         let list = Method::help_list();
         assert!(list.starts_with("cam, gradcam, gradcampp, "), "{list}");
         assert!(
-            list.ends_with(", rise, guided-backprop, guided-gradcam"),
+            list.ends_with(", rise, guided-backprop, guided-gradcam, fullgrad"),
             "{list}"
         );
         assert_eq!(list.split(", ").count(), Method::ALL.len());

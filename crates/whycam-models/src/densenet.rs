@@ -9,7 +9,7 @@
 
 use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
-use crate::layers::{Norm2d, conv, fold_into};
+use crate::layers::{Norm2d, conv, conv_forward, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -41,8 +41,8 @@ impl DenseLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv1.forward(relu(self.norm1.forward(x)));
-        self.conv2.forward(relu(self.norm2.forward(x)))
+        let x = conv_forward(&self.conv1, relu(self.norm1.forward(x)));
+        conv_forward(&self.conv2, relu(self.norm2.forward(x)))
     }
 
     fn fold(&mut self) {
@@ -78,7 +78,7 @@ pub struct Transition {
 impl Transition {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pool
-            .forward(self.conv.forward(relu(self.norm.forward(x))))
+            .forward(conv_forward(&self.conv, relu(self.norm.forward(x))))
     }
 }
 
@@ -207,7 +207,7 @@ impl Classifier for DenseNet {
     fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         let f = &self.features;
         match index {
-            0 => f.conv0.forward(x),
+            0 => conv_forward(&f.conv0, x),
             1 => f.norm0.forward(x),
             2 => relu(x),
             3 => f.pool0.forward(x),

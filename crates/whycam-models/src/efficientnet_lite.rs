@@ -12,7 +12,7 @@
 
 use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
-use crate::layers::{Norm2d, conv_same, fold_into};
+use crate::layers::{Norm2d, conv_forward, conv_same, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
@@ -98,10 +98,10 @@ impl MbConv {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
         if let (Some(conv), Some(bn)) = (&self._expand_conv, &self._bn0) {
-            x = relu6(bn.forward(conv.forward(x)));
+            x = relu6(bn.forward(conv_forward(conv, x)));
         }
-        x = relu6(self._bn1.forward(self._depthwise_conv.forward(x)));
-        x = self._bn2.forward(self._project_conv.forward(x));
+        x = relu6(self._bn1.forward(conv_forward(&self._depthwise_conv, x)));
+        x = self._bn2.forward(conv_forward(&self._project_conv, x));
         if self.residual { x.add(input) } else { x }
     }
 
@@ -199,12 +199,12 @@ impl Classifier for EfficientNetLite {
     fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         let blocks = self._blocks.len();
         match index {
-            0 => self._conv_stem.forward(x),
+            0 => conv_forward(&self._conv_stem, x),
             1 => self._bn0.forward(x),
             // The stem's ReLU6 is applied on the way into the first block.
             2 => self._blocks[0].forward(relu6(x)),
             i if i < 2 + blocks => self._blocks[i - 2].forward(x),
-            i if i == 2 + blocks => self._conv_head.forward(x),
+            i if i == 2 + blocks => conv_forward(&self._conv_head, x),
             i if i == 3 + blocks => self._bn1.forward(x),
             _ => relu6(x),
         }

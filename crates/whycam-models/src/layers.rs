@@ -6,6 +6,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Identity, PaddingConfig2d};
 use burn::prelude::*;
 
+use crate::fullgrad;
+
 /// A 2-D BatchNorm that sits after a convolution.
 ///
 /// It loads as a plain BatchNorm (the enum variant is not part of the parameter path), and
@@ -34,7 +36,13 @@ impl Norm2d {
     /// Applies the BatchNorm (running statistics once the module is in `valid()` mode).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Norm2d::Batch(bn) => bn.forward(x),
+            Norm2d::Batch(bn) => fullgrad::tap(bn.forward(x), || {
+                let (gamma, beta) = (host(bn.gamma.val()), host(bn.beta.val()));
+                let (mean, var) = (host(bn.running_mean.value()), host(bn.running_var.value()));
+                (0..gamma.len())
+                    .map(|c| (beta[c] - mean[c] * gamma[c] / (var[c] + bn.epsilon).sqrt()) as f32)
+                    .collect()
+            }),
             Norm2d::Folded(_) => x,
         }
     }
@@ -97,6 +105,19 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
         .convert::<f64>()
         .try_into_vec::<f64>()
         .expect("converted to f64")
+}
+
+/// Applies `conv`; when it has a bias, its output is tapped for FullGrad's bias-gradients
+/// ([`fullgrad`](crate::fullgrad), a no-op outside a scope). Every convolution of the zoo runs
+/// through here.
+pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let y = conv.forward(x);
+    match &conv.bias {
+        Some(bias) => fullgrad::tap(y, || {
+            host(bias.val()).into_iter().map(|b| b as f32).collect()
+        }),
+        None => y,
+    }
 }
 
 /// A convolution with PyTorch's symmetric padding (`padding = pad`), no dilation.
@@ -223,7 +244,7 @@ impl ConvOrNorm {
     /// Applies this element.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            ConvOrNorm::Conv(c) => c.forward(x),
+            ConvOrNorm::Conv(c) => conv_forward(c, x),
             ConvOrNorm::Norm(n) => n.forward(x),
         }
     }

@@ -4,7 +4,8 @@
 use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{
-    ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
+    ConvOrNorm, Norm2d, conv, conv_forward, conv_norm_sequence, fold_into, fold_sequence,
+    run_sequence,
 };
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -80,7 +81,7 @@ impl InvertedResidual {
         for part in &self.conv {
             x = match part {
                 ResidualPart::ConvNormAct(seq) => relu6(run_sequence(seq, x)),
-                ResidualPart::Conv(c) => c.forward(x),
+                ResidualPart::Conv(c) => conv_forward(c, x),
                 ResidualPart::Norm(n) => n.forward(x),
             };
         }

@@ -6,7 +6,8 @@
 use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{
-    ConvOrNorm, Norm2d, conv, conv_norm_sequence, fold_into, fold_sequence, run_sequence,
+    ConvOrNorm, Norm2d, conv, conv_forward, conv_norm_sequence, fold_into, fold_sequence,
+    run_sequence,
 };
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -102,10 +103,10 @@ impl Block {
             Some(seq) => run_sequence(seq, x.clone()),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(self.conv1.forward(x)));
-        out = self.bn2.forward(self.conv2.forward(out));
+        let mut out = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
+        out = self.bn2.forward(conv_forward(&self.conv2, out));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(conv3.forward(relu(out)));
+            out = bn3.forward(conv_forward(conv3, relu(out)));
         }
         relu(out.add(identity))
     }
@@ -269,7 +270,7 @@ impl Classifier for ResNet {
 
     fn run_layer(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
         match index {
-            0 => self.conv1.forward(x),
+            0 => conv_forward(&self.conv1, x),
             1 => self.bn1.forward(x),
             2 => relu(x),
             3 => self.maxpool.forward(x),

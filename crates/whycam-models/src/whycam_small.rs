@@ -7,7 +7,7 @@
 //! shapes, so any trained variant loads without further description.
 
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
-use crate::layers::{Norm2d, conv, fold_into};
+use crate::layers::{Norm2d, conv, conv_forward, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -77,8 +77,8 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
-        relu(self.bn2.forward(self.conv2.forward(x)))
+        let x = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
+        relu(self.bn2.forward(conv_forward(&self.conv2, x)))
     }
 
     fn fold(&mut self) {

@@ -10,6 +10,7 @@ pub mod eigencam;
 pub mod eigengradcam;
 pub mod fem;
 pub mod finercam;
+pub mod fullgrad;
 pub mod gradcam;
 pub mod gradcam_elementwise;
 pub mod gradcampp;
@@ -99,6 +100,11 @@ pub trait Probe: Sync {
     ) -> Result<Vec<f32>> {
         Err(missing("layer gradients"))
     }
+    /// FullGrad's gradients of `target`'s score through the whole network for the image: the
+    /// input gradient and the bias-gradient map of every biased layer.
+    fn full_gradients(&self, _target: &Target) -> Result<FullGradients> {
+        Err(missing("bias gradients"))
+    }
     /// For each of `count` inputs, the target layer's activations and the gradients of
     /// `target`'s score with respect to them (each `count × C × h × w`).
     fn layer_activations_and_gradients(
@@ -109,6 +115,18 @@ pub trait Probe: Sync {
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         Err(missing("layer activations of other inputs"))
     }
+}
+
+/// What [`Probe::full_gradients`] returns for one image.
+#[derive(Debug, Clone)]
+pub struct FullGradients {
+    /// The gradient of the score with respect to the input (`3 × height × width`).
+    pub input: Vec<f32>,
+    /// For every layer with a bias (a convolution's, or a BatchNorm's effective bias) that
+    /// the gradient reached, `Σ_c minmax(|b_c · ∂S/∂z_c|)` at the layer's resolution.
+    pub layers: Vec<crate::Plane>,
+    /// How many biased layers the forward pass went through (zero: nothing to explain with).
+    pub biased_layers: usize,
 }
 
 /// Everything a method may use about one image, one target and one layer.

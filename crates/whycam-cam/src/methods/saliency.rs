@@ -81,6 +81,8 @@ pub(crate) mod test_support {
         pub image: Vec<f32>,
         pub weights: Vec<f32>,
         pub bias: f32,
+        /// What `full_gradients` says of the biased layers (none by default).
+        pub bias_layers: Vec<crate::Plane>,
         pub batch: usize,
         /// Items the probe was asked about, over all calls.
         pub items: Mutex<usize>,
@@ -97,6 +99,7 @@ pub(crate) mod test_support {
                 image: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect(),
                 weights: (0..n).map(|i| ((i * 5 % 13) as f32 - 6.0) / 3.0).collect(),
                 bias: 0.5,
+                bias_layers: Vec::new(),
                 batch,
                 items: Mutex::new(0),
                 largest_batch: Mutex::new(0),
@@ -143,6 +146,13 @@ pub(crate) mod test_support {
         }
         fn score_activations(&self, _: &[f32], _: usize) -> Result<Vec<f32>> {
             unreachable!()
+        }
+        fn full_gradients(&self, _: &Target) -> Result<crate::methods::FullGradients> {
+            Ok(crate::methods::FullGradients {
+                input: self.weights.clone(),
+                layers: self.bias_layers.clone(),
+                biased_layers: self.bias_layers.len(),
+            })
         }
         fn score_inputs(&self, inputs: &[f32], count: usize) -> Result<Vec<f32>> {
             assert_eq!(inputs.len(), count * self.image.len());

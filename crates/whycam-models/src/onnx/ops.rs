@@ -714,7 +714,13 @@ impl Op {
                     None => None,
                 };
                 let options = ConvOptions::new_with_padding(w.strides, pads, w.dilations, *groups);
-                float(Float::from_tensor(conv2d(xt, wt, bias, options)))
+                let bias_values = bias.clone();
+                let y = conv2d(xt, wt, bias, options);
+                float(Float::from_tensor(match bias_values {
+                    // FullGrad's bias-gradient tap (a no-op outside its scope).
+                    Some(b) => crate::fullgrad::tap(y, || host_f32(b)),
+                    None => y,
+                }))
             }
             Op::MaxPool { window: w, ceil } => {
                 if outputs > 1 {
@@ -801,10 +807,15 @@ impl Op {
                 };
                 let (scale, bias, mean, var) = (param(1)?, param(2)?, param(3)?, param(4)?);
                 let factor = scale / (var + *eps).sqrt();
-                float(Float {
-                    t: (v.t - mean) * factor + bias,
-                    rank: v.rank,
-                })
+                let t = (v.t - mean.clone()) * factor.clone() + bias.clone();
+                // A 2-D BatchNorm's effective bias `β - μ γ / sqrt(σ² + ε)` for FullGrad's tap
+                // (a no-op outside its scope).
+                let t = if v.rank == 4 {
+                    crate::fullgrad::tap(t, || host_f32((bias - mean * factor).reshape([c])))
+                } else {
+                    t
+                };
+                float(Float { t, rank: v.rank })
             }
             Op::LayerNorm { axis, eps } => {
                 let v = x.float(0)?;
@@ -1420,6 +1431,14 @@ fn binary(op: Binary, a: &Value, b: &Value, device: &Device) -> OpResult<Value> 
 }
 
 /// `f` of two host tensors broadcast to `shape`.
+/// A float tensor's values on the host.
+fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+}
+
 fn host_zip(a: &Int, b: &Int, shape: &[usize], f: impl Fn(i64, i64) -> i64) -> Vec<i64> {
     let count: usize = shape.iter().product();
     (0..count)
