@@ -442,3 +442,56 @@ fn an_input_the_network_computes_nan_for_fails_alone() {
         "{text}"
     );
 }
+
+/// Methods that need something the network lacks are refused once, before any image is read,
+/// naming the model: FullGrad a bias, guided back-propagation a rectifier. With a bias (and a
+/// ReLU) the same graph is explained.
+#[test]
+fn methods_the_graph_cannot_support_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = tiny(dir.path(), "nobias.onnx", |_| {});
+    let smooth = tiny(dir.path(), "smooth.onnx", |g| g.node[1].op_type = "Sigmoid".into());
+    let biased = tiny(dir.path(), "biased.onnx", |g| {
+        g.initializer
+            .push(tensor("conv.bias", &[4], vec![0.5, -0.25, 0.1, 0.0]));
+        g.node[0].input.push("conv.bias".into());
+    });
+    let out_dir = dir.path().join("out");
+    let explain = |model: &Path, method: &str| {
+        whycam(&[
+            "explain",
+            "--weights",
+            &s(model),
+            "--method",
+            method,
+            "--size",
+            "32",
+            "--out",
+            &s(&out_dir),
+            &photo("chelsea.png"),
+            &photo("coffee.png"),
+        ])
+    };
+    for (model, method, needle) in [
+        (&plain, "fullgrad", "no convolution or BatchNorm with a bias"),
+        (&smooth, "guided-backprop", "no ReLU or ReLU6"),
+        (&smooth, "guided-gradcam", "no ReLU or ReLU6"),
+    ] {
+        let out = explain(model, method);
+        let err = stderr(&out);
+        let name = model.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!out.status.success(), "{method}: {err}");
+        assert!(
+            err.contains(&format!("{method} cannot explain {name}")) && err.contains(needle),
+            "{method}: {err}"
+        );
+        // Said once for the run, not once per image.
+        assert_eq!(err.matches(needle).count(), 1, "{err}");
+        let written: Vec<_> = std::fs::read_dir(&out_dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(written.is_empty(), "{method}: {written:?}");
+    }
+    let out = explain(&biased, "fullgrad,guided-backprop");
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -159,12 +159,36 @@ impl<'m> Explainer<'m> {
         } else {
             None
         };
+        check_structure(model, &options.methods)?;
         Ok(Self {
             model,
             options,
             layers,
             head,
         })
+    }
+
+    /// A method's refusal with the model's and the layer's names filled in where the method
+    /// left them empty (a method does not know them).
+    fn named(&self, error: CamError, layer: &str) -> CamError {
+        match error {
+            CamError::Unsupported {
+                method,
+                model,
+                layer: at,
+                reason,
+            } => CamError::Unsupported {
+                method,
+                model: if model.is_empty() {
+                    self.model.name.clone()
+                } else {
+                    model
+                },
+                layer: if at.is_empty() { layer.to_string() } else { at },
+                reason,
+            },
+            other => other,
+        }
     }
 
     /// The target layers' names, as given (or the default layer's).
@@ -409,7 +433,10 @@ impl<'m> Explainer<'m> {
                             settings: &self.options.settings,
                             noise: &noise,
                         };
-                        let combination = method.implementation().combine(&sample)?;
+                        let combination = method
+                            .implementation()
+                            .combine(&sample)
+                            .map_err(|e| self.named(e, &self.layers[position].name))?;
                         signed.push(self.signed_map(combination, &sample, (height, width))?);
                     }
                     let map = aggregate_layers(&signed, height, width);
@@ -644,6 +671,47 @@ impl ModelProbe<'_> {
             .repeat_dim(0, count)
     }
 }
+
+/// Refuses, before any image is read, the methods that need something the network lacks:
+/// guided back-propagation a rectifier (ReLU or ReLU6), FullGrad a bias. One forward pass of a
+/// blank image at the model's size finds out, run only when such a method is asked for.
+fn check_structure(model: &Model, methods: &[Method]) -> Result<()> {
+    let guided = methods
+        .iter()
+        .find(|m| matches!(m, Method::GuidedBackprop | Method::GuidedGradCam));
+    let full = methods.iter().find(|m| **m == Method::FullGrad);
+    if guided.is_none() && full.is_none() {
+        return Ok(());
+    }
+    let size = model.native_size();
+    let blank = Tensor::<4>::zeros([1, 3, size, size], model.device())
+        .autodiff()
+        .require_grad();
+    let rectifiers = whycam_models::GuidedBackprop::enter();
+    let biases = whycam_models::BiasGradients::enter();
+    model.net.forward(blank)?;
+    let refuse = |method: &Method, reason: &str| CamError::Unsupported {
+        method: method.id().to_string(),
+        model: model.name.clone(),
+        layer: "(input)".to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(method) = guided.filter(|_| rectifiers.rectifiers() == 0) {
+        return Err(refuse(method, NO_RECTIFIER));
+    }
+    if let Some(method) = full.filter(|_| biases.layers() == 0) {
+        return Err(refuse(method, NO_BIAS));
+    }
+    Ok(())
+}
+
+/// Why guided back-propagation refuses a network.
+pub(crate) const NO_RECTIFIER: &str = "the network has no ReLU or ReLU6 between its input and \
+     its logits, so guided back-propagation would be the plain gradient; use saliency";
+
+/// Why FullGrad refuses a network.
+pub(crate) const NO_BIAS: &str = "the network has no convolution or BatchNorm with a bias, so \
+     FullGrad would be Gradient x Input alone; use gradient-input";
 
 fn check_len(what: &'static str, got: usize, expected: usize) -> Result<()> {
     if got == expected {

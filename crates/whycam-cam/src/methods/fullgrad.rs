@@ -36,11 +36,9 @@ impl CamMethod for FullGrad {
         if full.biased_layers == 0 {
             return Err(CamError::Unsupported {
                 method: "fullgrad".into(),
-                model: "this model".into(),
-                layer: "(every biased layer)".into(),
-                reason: "the network has no convolution or BatchNorm with a bias, so FullGrad \
-                         would be Gradient x Input alone; use gradient-input"
-                    .into(),
+                model: String::new(),
+                layer: "(input)".into(),
+                reason: crate::explainer::NO_BIAS.into(),
             });
         }
         let mut total = input_term(&full.input, image, height * width);

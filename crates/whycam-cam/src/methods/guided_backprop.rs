@@ -37,11 +37,9 @@ pub(crate) fn guided_gradient(
     if scope.rectifiers() == 0 {
         return Err(CamError::Unsupported {
             method: method.to_string(),
-            model: "this model".into(),
+            model: String::new(),
             layer: "(input)".into(),
-            reason: "the network has no ReLU or ReLU6 between its input and its logits, so \
-                     guided back-propagation would be the plain gradient; use saliency"
-                .into(),
+            reason: crate::explainer::NO_RECTIFIER.into(),
         });
     }
     Ok(gradient)

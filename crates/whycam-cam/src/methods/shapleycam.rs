@@ -84,8 +84,8 @@ impl CamMethod for ShapleyCam {
         if disagreement > AGREEMENT * scale {
             return Err(CamError::Unsupported {
                 method: "ShapleyCAM".into(),
-                model: "this model".into(),
-                layer: "this layer".into(),
+                model: String::new(),
+                layer: String::new(),
                 reason: format!(
                     "the network after the layer mixes kinks (ReLU, max-pool) with smooth \
                      activations, and its Hessian-vector product cannot be computed without \
