@@ -42,6 +42,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Write a self-contained HTML report of an `explain` run.
     Report(report::ReportArgs),
+    /// Join the shards of an `explain --shard K/N` run into one summary and report.
+    Merge(report::MergeArgs),
     /// Download pretrained weights and sample photos into the cache.
     Fetch(fetch::FetchArgs),
     /// List the architectures, or the layers of one.
@@ -174,6 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
+        Command::Merge(args) => report::merge(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Models(args) => models::run(args),
         Command::Train(args) => train::run(args),

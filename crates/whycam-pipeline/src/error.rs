@@ -116,6 +116,30 @@ pub enum PipelineError {
         expected: &'static str,
         value: String,
     },
+    /// `--shard` that is not `K/N` with `1 <= K <= N`.
+    #[error(
+        "--shard {given}: expected K/N with 1 <= K <= N (e.g. 2/8: the second of eight shards)"
+    )]
+    BadShard { given: String },
+    /// `whycam merge` of runs made with other settings.
+    #[error(
+        "{} holds a run with other settings ({found}) than {} ({wanted}); merge the shards of one run",
+        whycam_data::shown_path(.dir),
+        whycam_data::shown_path(.first)
+    )]
+    MergeMismatch {
+        dir: PathBuf,
+        first: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    /// `whycam merge` given the same input in two runs.
+    #[error("{image} is in both {} and {}; shards of one run never share an input", whycam_data::shown_path(.first), whycam_data::shown_path(.second))]
+    MergeDuplicate {
+        image: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     /// `--top-k` with a fixed target.
     #[error("--top-k explains the best classes; it cannot be combined with --target {target}")]
     TopKWithTarget { target: String },

@@ -61,7 +61,67 @@ pub struct Sources {
     pub failed: Vec<InputError>,
 }
 
+/// One of `count` shards of a run's inputs (`--shard K/N`, `index = K - 1`), so that job
+/// arrays (Slurm, Kubernetes indexed jobs) split a folder without talking to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 0.
+    pub index: usize,
+    /// How many shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = PipelineError;
+
+    /// `K/N`, `1 <= K <= N`.
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = || PipelineError::BadShard {
+            given: text.to_string(),
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let k: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if k == 0 || k > count {
+            return Err(bad());
+        }
+        Ok(Shard {
+            index: k - 1,
+            count,
+        })
+    }
+}
+
+impl Shard {
+    /// Whether `source` belongs to this shard. The split is by a hash (FNV-1a) of the input as
+    /// it was found (its path, or a URL without credentials), not by position: an input stays
+    /// in its shard when others are added or removed, so a shard resumed after its folder
+    /// changed neither redoes nor skips the inputs it had.
+    pub fn holds(&self, source: &Source) -> bool {
+        let mut hash: u64 = 0xCBF2_9CE4_8422_2325;
+        let bytes: Vec<u8> = match source {
+            Source::File(path) => path.as_os_str().as_encoded_bytes().to_vec(),
+            Source::Url(_) => source.to_string().into_bytes(),
+        };
+        for b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01B3);
+        }
+        (hash % self.count as u64) as usize == self.index
+    }
+}
+
 impl Sources {
+    /// Keeps only the inputs of `shard`. Inputs that failed before decoding (a missing file)
+    /// stay with the first shard only, so each is reported once.
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.found.retain(|s| shard.holds(s));
+        if shard.index != 0 {
+            self.failed.clear();
+        }
+        self
+    }
+
     /// Image files, directories (searched recursively, in sorted order) or URLs.
     pub fn collect<S: AsRef<std::ffi::OsStr>>(inputs: &[S]) -> Self {
         let (found, missing) = whycam_data::collect_sources(inputs);

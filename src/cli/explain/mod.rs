@@ -20,7 +20,7 @@ use whycam_pipeline::explain::summary::{JsonSummary, RunSummary};
 use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
 use whycam_pipeline::report::Report;
 use whycam_pipeline::write::DirLock;
-use whycam_pipeline::{ExplainSink, InputError, RunInfo, Sources};
+use whycam_pipeline::{ExplainSink, InputError, RunInfo, Shard, Sources};
 use whycam_render::{Colormap, OverlayStyle};
 
 /// Explain what the model looked at.
@@ -107,11 +107,22 @@ pub struct ExplainArgs {
     /// complete are kept, the rest are explained (same model, layers, methods and target).
     #[arg(long)]
     pub resume: bool,
+    /// Explain only shard K of N (e.g. 3/8) of the inputs, for job arrays (Slurm, Kubernetes
+    /// indexed jobs): each input belongs to one shard, by a hash of its path, so shards never
+    /// overlap and an input keeps its shard when others are added. Give each shard its own
+    /// --out; `whycam merge` joins them.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Seconds allowed for downloading one URL input.
     #[arg(long, default_value_t = 30)]
     pub fetch_timeout: u64,
     /// Image files, directories (searched recursively) or http(s) URLs.
     pub inputs: Vec<std::ffi::OsString>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    text.parse()
+        .map_err(|e: whycam_pipeline::PipelineError| e.to_string())
 }
 
 /// `--method`'s long help, listing every method the library has.
@@ -183,7 +194,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     sinks.push(Box::new(ProgressSink(None)));
-    let inputs = Sources::collect(&inputs);
+    let mut inputs = Sources::collect(&inputs);
+    if let Some(shard) = args.shard {
+        inputs = inputs.shard(shard);
+    }
     let summary = run.run(&inputs.found, inputs.failed, &mut sinks)?;
 
     let mut stdout = std::io::stdout().lock();

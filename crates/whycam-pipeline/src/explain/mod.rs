@@ -2,6 +2,7 @@
 //! every [`ExplainSink`], failures recorded per input, a [`RunSummary`] at the end.
 
 pub mod files;
+pub mod merge;
 pub mod sink;
 pub mod summary;
 pub mod truth;

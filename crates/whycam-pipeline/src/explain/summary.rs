@@ -162,7 +162,7 @@ impl RunHeader {
         }
     }
 
-    fn of_summary(s: &RunSummary) -> Self {
+    pub(crate) fn of_summary(s: &RunSummary) -> Self {
         RunHeader {
             model: s.model.clone(),
             weights: s.weights.clone(),
@@ -240,6 +240,11 @@ pub(crate) fn locate(dir: &Path, file: &str) -> Option<PathBuf> {
     let recorded = whycam_data::path_from_shown(file);
     if recorded.is_file() {
         return Some(recorded);
+    }
+    // A path relative to the run's directory (a merged run names its shards' files so).
+    let below = dir.join(&recorded);
+    if recorded.is_relative() && below.is_file() {
+        return Some(below);
     }
     let inside = dir.join(recorded.file_name()?);
     inside.is_file().then_some(inside)
