@@ -2,6 +2,7 @@
 //! validated configuration, calls the libraries, and decides what the user sees.
 
 mod data_args;
+mod dff;
 mod embed;
 mod evaluate;
 mod explain;
@@ -38,6 +39,10 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Explain classifications with class activation maps (CAM, Grad-CAM, ...).
     Explain(explain::ExplainArgs),
+    /// Deep Feature Factorization: each image's activations at a layer split into concepts,
+    /// drawn over it with the classes the classifier sees in each.
+    #[command(visible_alias = "factorize")]
+    Dff(dff::DffArgs),
     /// Which map to trust: faithfulness and localisation metrics of the methods' maps.
     Evaluate(evaluate::EvaluateArgs),
     /// Write a self-contained HTML report of an `explain` run.
@@ -174,6 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Dff(args) => dff::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Report(args) => report::run(args),
         Command::Merge(args) => report::merge(args),

@@ -32,6 +32,7 @@
 
 pub mod batch;
 pub mod data;
+pub mod dff;
 pub mod embed;
 pub mod error;
 pub mod evaluate;

@@ -11,6 +11,7 @@
 mod bounds;
 mod colormap;
 mod error;
+pub mod factorization;
 mod figure;
 pub mod html;
 mod overlay;
