@@ -1,0 +1,53 @@
+"""Runs every `test_*` function of test_whycam.py and ends with one line in cargo's format,
+which CI counts; the exit status is 1 if a test failed.
+
+Build and run (from the repository root; CARGO_TARGET_DIR reuses the workspace's compiled
+dependencies, and the byte-for-byte test needs the CLI, `cargo build --release`):
+
+    python3 -m venv /tmp/pyvenv && /tmp/pyvenv/bin/pip install maturin numpy
+    (cd python && CARGO_TARGET_DIR=$PWD/../target /tmp/pyvenv/bin/maturin build --release -o /tmp/wheels)
+    /tmp/pyvenv/bin/pip install --force-reinstall /tmp/wheels/whycam-*.whl
+    /tmp/pyvenv/bin/python python/tests/run.py
+"""
+
+import pathlib
+import sys
+import time
+import traceback
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import test_whycam  # noqa: E402
+
+
+def main():
+    tests = [
+        (name, getattr(test_whycam, name))
+        for name in sorted(vars(test_whycam))
+        if name.startswith("test_") and callable(getattr(test_whycam, name))
+    ]
+    print(f"running {len(tests)} tests")
+    started = time.perf_counter()
+    failed = []
+    for name, test in tests:
+        try:
+            test()
+        except Exception:  # noqa: BLE001 - every failure is reported, the rest still run
+            print(f"test {name} ... FAILED")
+            failed.append((name, traceback.format_exc()))
+        else:
+            print(f"test {name} ... ok")
+    elapsed = time.perf_counter() - started
+    for name, trace in failed:
+        print(f"\n---- {name} ----\n{trace}")
+    passed = len(tests) - len(failed)
+    status = "FAILED" if failed else "ok"
+    print(
+        f"\ntest result: {status}. {passed} passed; {len(failed)} failed; 0 ignored; "
+        f"0 measured; 0 filtered out; finished in {elapsed:.2f}s"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Tests of the whycam Python module (run by run.py beside this file; see its docstring).
+
+The maps must be the command line's: `explain` is compared byte for byte with the `.npy`
+that `whycam explain --save-raw` writes for the same photo, so the binary must be built
+(`cargo build --release`; WHYCAM_BIN overrides target/release/whycam).
+"""
+
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import numpy as np
+
+import whycam
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHELSEA = ROOT / "tests" / "data" / "photos224" / "chelsea.png"
+COFFEE = ROOT / "tests" / "data" / "photos224" / "coffee.png"
+# ImageNet's cats are classes 281 to 285.
+CATS = range(281, 286)
+
+_model = None
+
+
+def model():
+    """The default model, opened once for all tests."""
+    global _model
+    if _model is None:
+        _model = whycam.load()
+    return _model
+
+
+def raises(kind, call):
+    """The exception `call()` raises, which must be a `kind`."""
+    try:
+        call()
+    except kind as e:
+        return e
+    except Exception as e:  # noqa: BLE001 - reported as the wrong kind
+        raise AssertionError(f"expected {kind.__name__}, got {type(e).__name__}: {e}") from e
+    raise AssertionError(f"expected {kind.__name__}, nothing was raised")
+
+
+def cli_raw_map(photo, *options, signed=False):
+    """The map `whycam explain --save-raw` writes for `photo` (or its signed map), read
+    with numpy."""
+    binary = os.environ.get("WHYCAM_BIN", str(ROOT / "target" / "release" / "whycam"))
+    assert os.path.exists(binary), f"{binary} is missing: run cargo build --release first"
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [binary, "explain", *options, "--save-raw", "--out", out, str(photo)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        method = options[options.index("--method") + 1]
+        suffix = "signed.npy" if signed else "npy"
+        return np.load(os.path.join(out, f"{photo.stem}.{method}.{suffix}"))
+
+
+def test_default_model_describes_itself():
+    m = model()
+    assert m.name == "efficientnet-lite0", m.name
+    assert m.num_classes == 1000
+    assert m.input_size == 224
+    assert m.labels[281] == "tabby", m.labels[281]
+    layers = m.layers()
+    assert len(layers) > 5 and len(set(layers)) == len(layers), layers
+
+
+def test_predict_finds_the_cat():
+    [top] = model().predict(CHELSEA)
+    assert len(top) == 5
+    index, label, probability = top[0]
+    assert index in CATS, top
+    assert label == model().labels[index]
+    assert 0.0 < probability <= 1.0
+    assert [p for _, _, p in top] == sorted((p for _, _, p in top), reverse=True)
+
+
+def test_predict_keeps_input_order():
+    ranked = model().predict([str(COFFEE), CHELSEA], top_k=1)
+    assert len(ranked) == 2
+    assert ranked[0][0][0] not in CATS and ranked[1][0][0] in CATS, ranked
+
+
+def test_gradcam_raw_map_is_the_command_lines_npy_byte_for_byte():
+    [e] = model().explain(str(CHELSEA), method="gradcam")
+    expected = cli_raw_map(CHELSEA, "--method", "gradcam")
+    assert e.raw.dtype == np.float32 and expected.dtype == np.float32
+    assert e.raw.shape == expected.shape == (7, 7), (e.raw.shape, expected.shape)
+    difference = float(np.abs(e.raw - expected).max())
+    print(f"  gradcam raw vs CLI .npy: max |difference| {difference:.3g}")
+    assert e.raw.tobytes() == expected.tobytes()
+    signed = cli_raw_map(CHELSEA, "--method", "gradcam", signed=True)
+    assert e.signed.tobytes() == signed.tobytes()
+
+
+def test_a_layer_folding_would_remove_matches_the_command_line():
+    # `_conv_head` is a convolution a BatchNorm follows: the model is reopened unfolded.
+    [e] = model().explain(CHELSEA, layer="_conv_head")
+    assert e.layers == ["_conv_head"], e.layers
+    expected = cli_raw_map(CHELSEA, "--method", "gradcam", "--layer", "_conv_head")
+    assert e.raw.shape == expected.shape, (e.raw.shape, expected.shape)
+    print(f"  _conv_head raw vs CLI .npy: max |difference| {float(np.abs(e.raw - expected).max()):.3g}")
+    assert e.raw.tobytes() == expected.tobytes()
+
+
+def test_explanation_fields():
+    [e] = model().explain(CHELSEA)
+    assert e.image == str(CHELSEA), e.image
+    assert e.method == "gradcam"
+    assert e.layers == ["features"], e.layers
+    assert e.target_index in CATS
+    assert e.target_label == model().labels[e.target_index]
+    [top] = model().predict(CHELSEA, top_k=1)
+    assert abs(e.probability - top[0][2]) < 1e-6, (e.probability, top)
+    assert e.map.shape == (224, 224) and e.map.dtype == np.float32
+    assert 0.0 <= float(e.map.min()) and float(e.map.max()) <= 1.0
+    assert float(e.raw.max()) > 0.9  # min-max scaled: the top near 1
+    assert e.signed is not None and e.signed.shape == e.raw.shape
+
+
+def test_several_targets_and_methods_come_per_image_target_method():
+    out = model().explain([CHELSEA, COFFEE], method="gradcam,gradcam++", top_k=2)
+    assert len(out) == 2 * 2 * 2
+    assert [e.method for e in out] == ["gradcam", "gradcampp"] * 4, [e.method for e in out]
+    assert [e.image for e in out] == [str(CHELSEA)] * 4 + [str(COFFEE)] * 4
+    assert out[0].target_index == out[1].target_index != out[2].target_index == out[3].target_index
+    assert out[0].probability >= out[2].probability
+
+
+def test_numpy_array_gives_the_same_map_as_the_file():
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    [from_path] = model().explain(CHELSEA)
+    if Image is None:
+        print("  Pillow missing: comparing the path with the path in a list")
+        [again] = model().explain([os.fspath(CHELSEA)])
+        assert again.raw.tobytes() == from_path.raw.tobytes()
+        return
+    pixels = np.asarray(Image.open(CHELSEA).convert("RGB"))
+    assert pixels.dtype == np.uint8 and pixels.shape[2] == 3
+    [from_array] = model().explain(pixels)
+    assert from_array.image == 0
+    assert from_array.raw.tobytes() == from_path.raw.tobytes()
+    # Floats in [0, 1] are the same pixels.
+    [from_float] = model().explain(pixels.astype(np.float32) / 255.0)
+    assert from_float.raw.tobytes() == from_path.raw.tobytes()
+    # A batch array is a list of images.
+    # A batch array is a list of images (two in a batch round unlike one alone: the
+    # probabilities agree to float32 precision, not bit for bit).
+    ranked = model().predict(np.stack([pixels, pixels]), top_k=1)
+    [[(index, label, probability)]] = model().predict(CHELSEA, top_k=1)
+    assert ranked[0] == ranked[1], ranked
+    assert ranked[0][0][:2] == (index, label), (ranked, index, label)
+    assert abs(ranked[0][0][2] - probability) < 1e-5, (ranked, probability)
+
+
+def test_corrupt_file_raises_decode_error_naming_it():
+    with tempfile.TemporaryDirectory() as tmp:
+        broken = pathlib.Path(tmp) / "broken.png"
+        broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 8)
+        e = raises(whycam.DecodeError, lambda: model().explain(broken))
+        assert "broken.png" in str(e), str(e)
+        assert isinstance(e, whycam.WhycamError)
+        raises(whycam.DecodeError, lambda: model().predict([CHELSEA, broken]))
+
+
+def test_missing_file_raises_io_error():
+    e = raises(whycam.IoError, lambda: model().predict("no/such/photo.png"))
+    assert "photo.png" in str(e), str(e)
+
+
+def test_unknown_method_raises_invalid_argument_listing_methods():
+    e = raises(whycam.InvalidArgument, lambda: model().explain(CHELSEA, method="nosuchcam"))
+    text = str(e)
+    assert "nosuchcam" in text and "gradcam" in text and "fullgrad" in text, text
+
+
+def test_unknown_layer_and_target_raise_invalid_argument():
+    e = raises(whycam.InvalidArgument, lambda: model().explain(CHELSEA, layer="nolayer"))
+    assert "nolayer" in str(e), str(e)
+    raises(whycam.InvalidArgument, lambda: model().explain(CHELSEA, target="no such class"))
+
+
+def test_bad_arrays_raise_invalid_argument():
+    raises(whycam.InvalidArgument, lambda: model().predict(np.zeros((8, 8), np.uint8)))
+    raises(whycam.InvalidArgument, lambda: model().predict(np.full((8, 8, 3), 2.0)))
+    raises(whycam.InvalidArgument, lambda: model().predict(np.zeros((8, 8, 3), np.int64)))
+    raises(whycam.InvalidArgument, lambda: model().predict(42))
+    raises(whycam.InvalidArgument, lambda: model().predict([]))
+
+
+def test_unknown_architecture_raises_invalid_argument():
+    e = raises(whycam.InvalidArgument, lambda: whycam.load("nosuchnet"))
+    assert "nosuchnet" in str(e), str(e)
+
+
+def test_methods_come_from_the_rust_table():
+    names = whycam.methods()
+    assert "gradcam" in names and "fullgrad" in names, names
+    assert len(names) == len(set(names)) >= 20
+
+
+def test_thread_pool_cannot_be_resized_once_running():
+    model().predict(CHELSEA)
+    e = raises(whycam.WhycamError, lambda: whycam.set_num_threads(2))
+    assert "before the first" in str(e), str(e)

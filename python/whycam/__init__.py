@@ -1,0 +1,44 @@
+"""whycam: class activation maps of image classifiers, computed in Rust.
+
+>>> import whycam
+>>> model = whycam.load()                      # EfficientNet-Lite0 on ImageNet
+>>> model.predict("cat.png")[0][0]             # (index, label, probability)
+>>> [e] = model.explain("cat.png", method="gradcam")
+>>> e.raw.shape, e.map.shape                   # layer resolution, input resolution
+
+Images are paths (files, directories, URLs), numpy arrays HxWx3 (uint8, or floats in
+[0, 1]) or lists of them; they are prepared exactly as ``whycam explain`` prepares files.
+Errors are :class:`WhycamError` subclasses named after their kind.
+"""
+
+from ._native import (
+    DecodeError,
+    Explanation,
+    FetchError,
+    InvalidArgument,
+    IoError,
+    LimitsError,
+    Model,
+    ModelError,
+    WhycamError,
+    __version__,
+    load,
+    methods,
+    set_num_threads,
+)
+
+__all__ = [
+    "DecodeError",
+    "Explanation",
+    "FetchError",
+    "InvalidArgument",
+    "IoError",
+    "LimitsError",
+    "Model",
+    "ModelError",
+    "WhycamError",
+    "__version__",
+    "load",
+    "methods",
+    "set_num_threads",
+]

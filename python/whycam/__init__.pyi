@@ -1,0 +1,156 @@
+"""Type stubs of whycam, the Python module of the whycam toolkit (class activation maps in Rust)."""
+
+import os
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+PathLike = Union[str, "os.PathLike[str]"]
+ImageInput = Union[PathLike, npt.NDArray[np.generic]]
+Images = Union[ImageInput, Sequence[ImageInput]]
+"""A path (an image file, a directory searched recursively, or an http(s) URL), a numpy
+array HxWx3 (uint8, or float32/float64 in [0, 1]), an array NxHxWx3, or a list of these."""
+
+class WhycamError(Exception):
+    """Base class of every error whycam raises; the message is the Rust error's text."""
+
+class InvalidArgument(WhycamError):
+    """An argument whycam cannot use: an unknown method, layer, target or model name, a bad
+    size, mean or deviation, an array that is not HxWx3."""
+
+class DecodeError(WhycamError):
+    """An input that is not a readable image (corrupt, truncated, unsupported format); the
+    message names the file."""
+
+class LimitsError(WhycamError):
+    """An input refused to stay within the decoding limits (pixel count, file size)."""
+
+class FetchError(WhycamError):
+    """A URL input or the pretrained weights could not be downloaded."""
+
+class IoError(WhycamError):
+    """A file could not be read (a missing input, an unreadable weights file)."""
+
+class ModelError(WhycamError):
+    """The model could not be loaded or failed on an input (missing tensors, an unsupported
+    ONNX operator, NaN in the logits)."""
+
+class Explanation:
+    """One map of one image: a target, a method."""
+
+    image: Union[str, int]
+    """The image: its path or URL as given, or its index in ``images`` for an array."""
+    method: str
+    """The method's id (``gradcam``)."""
+    layers: list[str]
+    """The target layers the map was computed at."""
+    target_index: Optional[int]
+    """The explained class (``None`` for a class group)."""
+    target_label: str
+    """The explained class's (or group's) name."""
+    score: float
+    """The target's score (its logit, or a group's weighted sum)."""
+    probability: float
+    """The target's probability (a group's: the sum over its classes)."""
+    raw: npt.NDArray[np.float32]
+    """The map in [0, 1] at the layer's resolution, HxW float32: exactly the array
+    ``whycam explain --save-raw`` writes as ``<stem>.<method>.npy`` for the same image and
+    options."""
+    map: npt.NDArray[np.float32]
+    """``raw`` upsampled (bilinear, half-pixel centres, as OpenCV) to the network input's size
+    (224x224 for the default model), as pytorch-grad-cam returns its maps."""
+    signed: Optional[npt.NDArray[np.float32]]
+    """The map before ReLU and scaling (``<stem>.<method>.signed.npy``; several layers: their
+    mean at the finest one's resolution), or ``None`` for a method without one."""
+
+class Model:
+    """A classifier opened for predicting and explaining (see :func:`load`)."""
+
+    @property
+    def name(self) -> str:
+        """The model's name: the architecture (``efficientnet-lite0``) or the ONNX file's name."""
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model tells apart (two for a one-logit binary head)."""
+    @property
+    def labels(self) -> list[str]:
+        """The class names, indexed by class."""
+    @property
+    def input_size(self) -> int:
+        """The side of the square network input, in pixels."""
+    def layers(self) -> list[str]:
+        """The layers a map can be computed at, in network order, as ``explain(layer=...)``
+        takes them (``whycam models NAME`` lists them with their aliases)."""
+    def predict(
+        self, images: Images, top_k: int = 5, batch_size: int = 8
+    ) -> list[list[tuple[int, str, float]]]:
+        """The ``top_k`` most probable classes of each image, best first, as
+        ``(index, label, probability)``; one list per image, in input order (a directory
+        gives its files in sorted order).
+
+        Raises :class:`DecodeError`, :class:`IoError`, :class:`LimitsError` for an input
+        that cannot be read, :class:`ModelError` if the network computes NaN. The GIL is
+        released while computing."""
+    def explain(
+        self,
+        images: Images,
+        method: Union[str, Sequence[str], None] = "gradcam",
+        layer: Union[str, Sequence[str], None] = None,
+        target: Union[str, int, None] = "auto",
+        top_k: int = 1,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+        batch_size: int = 8,
+    ) -> list[Explanation]:
+        """Class activation maps of each image, computed as ``whycam explain`` computes them:
+        one :class:`Explanation` per image, target and method, in that order.
+
+        - ``method``: a method id or alias (``whycam.methods()``), comma-separated ids, or a
+          list of them.
+        - ``layer``: a target layer (``model.layers()``) or a list, whose maps are averaged;
+          ``None``: the layer feeding the classifier's pooling.
+        - ``target``: ``"auto"`` (the ``top_k`` most probable classes), a class index, a
+          label, or a class group.
+        - ``aug_smooth``: average over flips and scalings; ``eigen_smooth``: the first
+          principal component instead of the channel sum.
+        - ``batch_size``: images explained together (as ``--batch-size``; the same batches
+          give the same floating-point rounding as the command line).
+
+        Raises :class:`InvalidArgument` for an unknown method, layer or target (the message
+        lists what exists), and the input errors of :meth:`predict`. The GIL is released
+        while computing."""
+
+def load(
+    model: Optional[PathLike] = None,
+    weights: Optional[PathLike] = None,
+    labels: Optional[PathLike] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    size: Optional[int] = None,
+) -> Model:
+    """Opens a model as ``whycam explain --model/--weights`` does.
+
+    - ``model``: an architecture name (``efficientnet-lite0``, ``resnet50``, see
+      ``whycam models``), or a path to weights (``.pth``/``.pt``/``.safetensors``, PyTorch
+      parameter names; a ``whycam train`` checkpoint brings its sidecar) or an ONNX graph.
+      ``None``: efficientnet-lite0, or the architecture a checkpoint's sidecar records.
+    - ``weights``: the weights of the architecture named by ``model``. ``None``: the
+      pretrained ImageNet weights, fetched into whycam's cache on first use.
+    - ``labels``: a file of class names (one per line, or a JSON array).
+    - ``mean``, ``std``: the per-channel input normalisation (R, G, B in [0, 1]).
+    - ``size``: the input size in pixels.
+
+    Raises :class:`InvalidArgument` (unknown architecture, bad size or normalisation),
+    :class:`ModelError` (weights that do not fit), :class:`IoError`, :class:`FetchError`."""
+
+def methods() -> list[str]:
+    """The ids of every CAM method whycam has (``gradcam``, ``fullgrad``, ...), in its table's
+    order."""
+
+def set_num_threads(threads: int) -> None:
+    """Sets how many threads compute (the global rayon pool; default: one per core). Must be
+    called before the first :func:`load`, ``predict`` or ``explain``: once the pool runs it
+    cannot be resized, and this raises :class:`WhycamError`."""
