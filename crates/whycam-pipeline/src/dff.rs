@@ -6,11 +6,13 @@
 //! failure is its own ([`InputError`]), the rest of the run goes on.
 //!
 //! What the concept scores mean: a concept is a point in the layer's activation space (one
-//! value per channel). Its scores are the network resumed at the layer from that point as a
-//! `channels × 1 × 1` map. Where the layer feeds global average pooling and the classifier (the
-//! default layer of every zoo model), that is exactly the classifier applied to the concept
-//! vector, pytorch-grad-cam's `computation_on_concepts`; at an earlier layer it is what the
-//! rest of the network makes of a one-position image made of that concept, a looser reading.
+//! value per channel). Its scores are the network resumed at the layer from a map holding that
+//! point at every position (the layer's own `h × w`). Where the layer feeds global average
+//! pooling and the classifier (the default layer of every zoo model), that is exactly the
+//! classifier applied to the concept vector, pytorch-grad-cam's `computation_on_concepts`; at an
+//! earlier layer it is what the rest of the network makes of an image that is that concept
+//! everywhere, a looser reading (pytorch-grad-cam has none: its tutorial scores concepts with
+//! the classifier alone, at the last layer).
 //!
 //! Files, in the output directory: `<stem>.dff.png` (the concepts over the image and the
 //! legend beside it), with `save_raw` `<stem>.dff.npy` (`k × h × w` float32, each concept's map
@@ -27,7 +29,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use whycam_cam::Plane;
@@ -332,8 +334,15 @@ impl<'m> DffRun<'m> {
                 }
                 let f = factorize(acts, 1, channels, h, w, k, &self.config.init)
                     .map_err(|e| e.to_string())?;
+                // Each concept at every position of the layer's map: the classifier on the
+                // concept where the layer feeds global average pooling.
+                let positions = h * w;
+                let tiled: Vec<f32> = (0..k)
+                    .flat_map(|j| f.concept(j))
+                    .flat_map(|v| std::iter::repeat_n(v, positions))
+                    .collect();
                 let maps = Tensor::<4>::from_data(
-                    TensorData::new(f.concepts_as_maps(), [k, channels, 1, 1]),
+                    TensorData::new(tiled, [k, channels, h, w]),
                     model.device(),
                 );
                 let scores = model
@@ -525,11 +534,6 @@ fn unique_stem(used: &mut HashSet<String>, stem: &std::ffi::OsStr) -> OsString {
         candidate = with_suffix(stem, &format!("-{n}"));
     }
     candidate
-}
-
-/// The output directory's summary path.
-pub fn summary_path(dir: &Path) -> PathBuf {
-    dir.join(DffSummary::FILE)
 }
 
 #[cfg(test)]

@@ -122,3 +122,66 @@ fn bad_settings_are_refused_before_any_input() {
     };
     assert!(DffRun::new(&opened, config).is_ok());
 }
+
+/// At the default layer (it feeds global average pooling) a concept's probabilities are the
+/// classifier's on the concept vector: pytorch-grad-cam's `computation_on_concepts`.
+#[test]
+fn concept_scores_are_the_classifier_on_the_concept() {
+    use burn::prelude::*;
+    use whycam_cam::dff::{NmfInit, concept_legend, factorize};
+
+    let opened = ModelSpec::default().open().expect("the default model");
+    let dir = tempfile::tempdir().unwrap();
+    let config = DffConfig {
+        concepts: 4,
+        top: 3,
+        ..DffConfig::default()
+    };
+    let run = DffRun::new(&opened, config).unwrap();
+    let inputs = Sources::collect(&[photo("chelsea.png")]);
+    let summary = run
+        .run(&inputs.found, inputs.failed, dir.path(), &mut ())
+        .unwrap();
+    let ours = &summary.images[0];
+
+    // The same by hand: trace, factorise, classifier head on each concept.
+    let model = &opened.model;
+    let image = image::open(photo("chelsea.png")).unwrap().to_rgb8();
+    let prepared = whycam_data::prepare(&image, &opened.preprocess).unwrap();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(prepared.data, [1, 3, 224, 224]),
+        model.device(),
+    );
+    let layer = model.layer("features").unwrap();
+    let trace = model.net.trace(x, &[layer]).unwrap();
+    let [_, channels, h, w] = trace.activations[0].dims();
+    let acts: Vec<f32> = trace.activations[0]
+        .clone()
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let f = factorize(&acts, 1, channels, h, w, 4, &NmfInit::default()).unwrap();
+    assert_eq!(f.n_iter, ours.nmf_iterations);
+    let head = model.net.linear_head().expect("a linear head");
+    let concepts = Tensor::<2>::from_data(
+        TensorData::new(f.concepts_as_maps(), [4, channels]),
+        model.device(),
+    );
+    let mut logits = concepts.matmul(head.weight.transpose());
+    if let Some(bias) = head.bias {
+        logits = logits + bias.unsqueeze_dim(0);
+    }
+    let logits: Vec<f32> = logits.into_data().try_into_vec::<f32>().unwrap();
+    let expected = concept_legend(&logits, model.net.num_classes(), 3).unwrap();
+    let mut max_diff = 0.0f32;
+    for (concept, theirs) in ours.concept_list.iter().zip(&expected) {
+        let classes: Vec<usize> = concept.top.iter().map(|c| c.index).collect();
+        let want: Vec<usize> = theirs.iter().map(|(c, _)| *c).collect();
+        assert_eq!(classes, want);
+        for (c, (_, p)) in concept.top.iter().zip(theirs) {
+            max_diff = max_diff.max((c.probability - p).abs());
+        }
+    }
+    println!("concept probabilities: max difference {max_diff:.1e} from the classifier's");
+    assert!(max_diff < 1e-5, "{max_diff}");
+}
