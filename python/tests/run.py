@@ -1,13 +1,22 @@
 """Runs every `test_*` function of test_whycam.py and ends with one line in cargo's format,
 which CI counts; the exit status is 1 if a test failed.
 
-Build and run (from the repository root; CARGO_TARGET_DIR reuses the workspace's compiled
-dependencies, and the byte-for-byte test needs the CLI, `cargo build --release`):
+Build and run (from the repository root; the byte-for-byte tests run the CLI, so build it
+first with `cargo build --release`):
 
     python3 -m venv /tmp/pyvenv && /tmp/pyvenv/bin/pip install maturin numpy
     (cd python && CARGO_TARGET_DIR=$PWD/../target /tmp/pyvenv/bin/maturin build --release -o /tmp/wheels)
     /tmp/pyvenv/bin/pip install --force-reinstall /tmp/wheels/whycam-*.whl
     /tmp/pyvenv/bin/python python/tests/run.py
+
+or, in one step, `/tmp/pyvenv/bin/pip install ./python` instead of the two middle lines.
+maturin must run in python/ (where pyproject.toml names the crate and the Python sources):
+`maturin build -m crates/whycam-py/Cargo.toml` from the root would miss pyproject.toml and
+build a wheel without the `whycam` package. The workspace's target/ is used either way, but
+the module's dependencies are compiled once more than the CLI's: pyo3 and numpy enable
+features of shared crates (syn, matrixmultiply) and the CLI enables others (libc, tracing),
+so burn is built for each set (about 10 minutes on 2 cores the first time; afterwards a change
+to the Rust code rebuilds the wheel in ~10-20 s).
 """
 
 import pathlib

@@ -9,6 +9,7 @@ import os
 import pathlib
 import subprocess
 import tempfile
+import time
 
 import numpy as np
 
@@ -103,6 +104,16 @@ def test_a_layer_folding_would_remove_matches_the_command_line():
     expected = cli_raw_map(CHELSEA, "--method", "gradcam", "--layer", "_conv_head")
     assert e.raw.shape == expected.shape, (e.raw.shape, expected.shape)
     print(f"  _conv_head raw vs CLI .npy: max |difference| {float(np.abs(e.raw - expected).max()):.3g}")
+    assert e.raw.tobytes() == expected.tobytes()
+
+
+def test_an_onnx_graph_explains_as_the_command_line_does():
+    graph = ROOT / "tests" / "data" / "onnx" / "lcnet_035.torchscript.onnx"
+    onnx = whycam.load(graph)
+    assert onnx.name == graph.name and onnx.num_classes == 10
+    [e] = onnx.explain(CHELSEA, target=3)
+    assert (e.target_index, e.target_label) == (3, "class 3")
+    expected = cli_raw_map(CHELSEA, "--method", "gradcam", "--weights", str(graph), "--target", "3")
     assert e.raw.tobytes() == expected.tobytes()
 
 
@@ -209,3 +220,33 @@ def test_thread_pool_cannot_be_resized_once_running():
     model().predict(CHELSEA)
     e = raises(whycam.WhycamError, lambda: whycam.set_num_threads(2))
     assert "before the first" in str(e), str(e)
+
+
+def test_the_gil_is_released_while_explaining():
+    # While another thread explains, this one keeps running: the longest pause between its
+    # ticks stays far below the explain call's length (holding the GIL would stall it).
+    import threading
+
+    photos = [CHELSEA, COFFEE] * 4
+    done = threading.Event()
+    timing = {}
+
+    def work():
+        started = time.perf_counter()
+        model().explain(photos, aug_smooth=True)
+        timing["explain"] = time.perf_counter() - started
+        done.set()
+
+    model()  # opened before timing
+    worker = threading.Thread(target=work)
+    last = time.perf_counter()
+    longest = 0.0
+    worker.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    worker.join()
+    print(f"  explain {timing['explain']:.2f}s, longest pause of the other thread {longest:.3f}s")
+    assert timing["explain"] > 0.1, timing
+    assert longest < timing["explain"] / 2, (longest, timing)
