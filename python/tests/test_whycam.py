@@ -170,6 +170,44 @@ def test_numpy_array_gives_the_same_map_as_the_file():
     assert abs(ranked[0][0][2] - probability) < 1e-5, (ranked, probability)
 
 
+def write_png(path, pixels):
+    """Writes an HxWx3 uint8 array as an 8-bit RGB PNG with the standard library alone."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pathlib.Path(path).write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_numpy_array_gives_the_same_map_as_its_png():
+    # Without Pillow: a seeded picture of another size (so resizing and cropping run), saved
+    # as PNG; the array and the file must give the same maps and classes.
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:300, 0:260]
+    pixels = np.stack([x % 256, y % 256, (x * y) % 256], axis=2).astype(np.int64)
+    pixels = np.clip(pixels + rng.integers(-20, 21, pixels.shape), 0, 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = pathlib.Path(tmp) / "pattern.png"
+        write_png(png, pixels)
+        [from_path] = model().explain(png)
+        [from_array] = model().explain(pixels)
+        assert from_array.target_index == from_path.target_index
+        assert from_array.raw.tobytes() == from_path.raw.tobytes()
+        assert from_array.map.shape == (224, 224)
+        assert model().predict(pixels) == model().predict(png)
+
+
 def test_corrupt_file_raises_decode_error_naming_it():
     with tempfile.TemporaryDirectory() as tmp:
         broken = pathlib.Path(tmp) / "broken.png"
