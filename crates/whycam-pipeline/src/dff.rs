@@ -22,6 +22,7 @@
 use crate::batch::{Decoded, Feeding, batch_tensor, same_size_runs};
 use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use crate::explain::summary::{ClassProbability, ImageError};
+use crate::explain::unique_stem;
 use crate::open::OpenedModel;
 use crate::rank::{label_of, rank};
 use crate::write;
@@ -523,17 +524,6 @@ fn with_suffix(name: &std::ffi::OsStr, suffix: &str) -> OsString {
     let mut out = name.to_os_string();
     out.push(suffix);
     out
-}
-
-/// `stem`, or `stem-2`, `stem-3`... when an earlier input had it (compared as shown).
-fn unique_stem(used: &mut HashSet<String>, stem: &std::ffi::OsStr) -> OsString {
-    let mut candidate = stem.to_os_string();
-    let mut n = 1;
-    while !used.insert(whycam_data::shown_name(&candidate).into_owned()) {
-        n += 1;
-        candidate = with_suffix(stem, &format!("-{n}"));
-    }
-    candidate
 }
 
 #[cfg(test)]

@@ -154,20 +154,6 @@ fn value_ramp(colour: [u8; 3]) -> Vec<[u8; 3]> {
     (0..=255u8).map(|v| hsv_to_rgb([h, s, v])).collect()
 }
 
-/// Bilinear sample with half-pixel centres at `(y, x)` in map pixels, borders clamped
-/// (`cv2.resize`'s `INTER_LINEAR`).
-fn sample(map: &Heatmap<'_>, y: f32, x: f32) -> f32 {
-    let clamp = |v: f32, n: usize| v.max(0.0).min((n - 1) as f32);
-    let (y, x) = (clamp(y, map.height), clamp(x, map.width));
-    let (y0, x0) = (y.floor() as usize, x.floor() as usize);
-    let (y1, x1) = ((y0 + 1).min(map.height - 1), (x0 + 1).min(map.width - 1));
-    let (fy, fx) = (y - y0 as f32, x - x0 as f32);
-    let at = |r: usize, c: usize| map.data[r * map.width + c];
-    let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
-    let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
-    top * (1.0 - fy) + bottom * fy
-}
-
 /// Draws concept `maps` (each in `[0, 1]`, all of one size) over `original` inside `region`,
 /// the part of it the network saw (outside, the image stays as it is): each pixel takes the
 /// colour of its strongest concept (the first of equals), at that concept's strength, blended
@@ -225,7 +211,7 @@ pub fn factorization_overlay(
             // np.argmax: the first largest.
             let (mut best, mut strength) = (0, f32::NEG_INFINITY);
             for (j, map) in maps.iter().enumerate() {
-                let v = sample(map, my, mx);
+                let v = map.sample(my, mx);
                 if v > strength {
                     (best, strength) = (j, v);
                 }

@@ -16,8 +16,9 @@ pub struct Heatmap<'a> {
 }
 
 impl Heatmap<'_> {
-    /// Bilinear sample with half-pixel centres at `(y, x)` in map pixels, borders clamped.
-    fn sample(&self, y: f32, x: f32) -> f32 {
+    /// Bilinear sample with half-pixel centres at `(y, x)` in map pixels, borders clamped
+    /// (`cv2.resize`'s `INTER_LINEAR`).
+    pub(crate) fn sample(&self, y: f32, x: f32) -> f32 {
         let clamp = |v: f32, n: usize| v.max(0.0).min((n - 1) as f32);
         let (y, x) = (clamp(y, self.height), clamp(x, self.width));
         let (y0, x0) = (y.floor() as usize, x.floor() as usize);

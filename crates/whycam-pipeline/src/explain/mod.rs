@@ -515,7 +515,7 @@ pub(crate) const NON_FINITE: &str =
 /// `stem`, or `stem-2`, `stem-3`... if taken. Stems are compared as they are shown
 /// ([`whycam_data::shown_name`], which is what a resumed run reads back from the summary),
 /// so two names that differ only in how they are not UTF-8 still get distinct stems.
-fn unique_stem(used: &mut HashSet<String>, stem: &OsStr) -> OsString {
+pub(crate) fn unique_stem(used: &mut HashSet<String>, stem: &OsStr) -> OsString {
     let mut candidate = stem.to_os_string();
     let mut n = 1;
     while !used.insert(whycam_data::shown_name(&candidate).into_owned()) {
