@@ -176,10 +176,12 @@ impl TargetSpec {
     }
 }
 
-/// Class indices from the most to the least likely.
+/// Class indices from the most to the least likely, ties to the lower index (as
+/// `whycam_pipeline::rank` orders probabilities: a one-logit head at exactly 0 predicts class 0,
+/// so it is class 0 that is explained).
 pub fn ranked_classes(logits: &[f32]) -> Vec<usize> {
     if logits.len() == 1 {
-        return if logits[0] >= 0.0 {
+        return if logits[0] > 0.0 {
             vec![1, 0]
         } else {
             vec![0, 1]
@@ -258,6 +260,13 @@ mod tests {
         let logits: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
         let t = &spec.resolve(&logits, 1, &labels(1000))[0];
         assert!((t.score(&logits) - (281 + 282 + 283 + 284 + 285) as f32 / 1000.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_one_logit_tie_ranks_class_0_first() {
+        assert_eq!(ranked_classes(&[0.0]), vec![0, 1]);
+        assert_eq!(ranked_classes(&[1e-6]), vec![1, 0]);
+        assert_eq!(ranked_classes(&[2.0, 2.0, 1.0]), vec![0, 1, 2]);
     }
 
     #[test]
