@@ -450,7 +450,9 @@ fn an_input_the_network_computes_nan_for_fails_alone() {
 fn methods_the_graph_cannot_support_are_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let plain = tiny(dir.path(), "nobias.onnx", |_| {});
-    let smooth = tiny(dir.path(), "smooth.onnx", |g| g.node[1].op_type = "Sigmoid".into());
+    let smooth = tiny(dir.path(), "smooth.onnx", |g| {
+        g.node[1].op_type = "Sigmoid".into()
+    });
     let biased = tiny(dir.path(), "biased.onnx", |g| {
         g.initializer
             .push(tensor("conv.bias", &[4], vec![0.5, -0.25, 0.1, 0.0]));
@@ -473,7 +475,11 @@ fn methods_the_graph_cannot_support_are_refused_up_front() {
         ])
     };
     for (model, method, needle) in [
-        (&plain, "fullgrad", "no convolution or BatchNorm with a bias"),
+        (
+            &plain,
+            "fullgrad",
+            "no convolution or BatchNorm with a bias",
+        ),
         (&smooth, "guided-backprop", "no ReLU or ReLU6"),
         (&smooth, "guided-gradcam", "no ReLU or ReLU6"),
     ] {

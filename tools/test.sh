@@ -16,6 +16,8 @@ arch=$(uname -m)
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+# The Python module's tests build its wheel in a virtual environment.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "$arch" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1; then
     missing+=(qemu-user)
 fi
@@ -48,6 +50,23 @@ run() {
 }
 
 run native cargo test --workspace --release --no-fail-fast "$@"
+
+# The Python module (python/ and crates/whycam-py): its wheel built by maturin (from PyPI) in
+# a virtual environment under target/, installed there, and python/tests/run.py run, which
+# compares its maps with the files the binary just built writes and ends with a line in
+# cargo's format. maturin must run in python/, where pyproject.toml is.
+python_tests() {
+    local venv=$PWD/target/pyvenv
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check maturin numpy || return 1
+    rm -rf target/wheels
+    (cd python && CARGO_TARGET_DIR="$PWD/../target" "$venv/bin/maturin" build --release \
+        -o ../target/wheels) || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall \
+        target/wheels/whycam-*.whl || return 1
+    "$venv/bin/python" python/tests/run.py
+}
+run python python_tests
 
 # The kernel libraries (burn-flex's macerator, gemm, faer's pulp, fast_image_resize) choose
 # AVX-512, AVX2 + FMA or SSE at run time and offer no switch to cap that choice, so the numerical
