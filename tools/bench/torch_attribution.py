@@ -14,6 +14,7 @@ rise/b1, rise/b8, fullgrad/b1, fullgrad/b8); progress goes to stderr.
     (default 2000).
   * FullGrad: pytorch-grad-cam 1.5.7's FullGrad(model, [])(x, [ClassifierOutputTarget(top-1)]
     per image]) on the whole batch at once, as its users call it.
+WHYCAM_BENCH_METHODS picks some of ig,rise,fullgrad (default: all).
 Threads: WHYCAM_BENCH_THREADS (default 2). Runs: WHYCAM_BENCH_RUNS (default 3).
 
     ~/venvs/ref/bin/python tools/bench/torch_attribution.py
@@ -39,6 +40,7 @@ import make_goldens as mg  # noqa: E402
 torch.set_num_threads(int(os.environ.get("WHYCAM_BENCH_THREADS", "2")))
 RUNS = int(os.environ.get("WHYCAM_BENCH_RUNS", "3"))
 MASKS = int(os.environ.get("WHYCAM_BENCH_RISE_MASKS", "2000"))
+METHODS = (os.environ.get("WHYCAM_BENCH_METHODS") or "ig,rise,fullgrad").split(",")
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.png", "grace_hopper.png"]
 
 
@@ -117,15 +119,20 @@ def main():
         def run_fullgrad():
             fullgrad(input_tensor=x, targets=targets)
 
-        run_ig()  # warm-up
-        out[f"ig/b{batch}"] = median_ms(run_ig, RUNS)
-        print(f"captum ig/b{batch}: {out[f'ig/b{batch}']:.0f} ms", file=sys.stderr, flush=True)
-        out[f"rise/b{batch}"] = median_ms(run_rise, RUNS)
-        print(f"rise rise/b{batch}: {out[f'rise/b{batch}']:.0f} ms", file=sys.stderr, flush=True)
-        run_fullgrad()  # warm-up
-        out[f"fullgrad/b{batch}"] = median_ms(run_fullgrad, RUNS)
-        print(f"pytorch-grad-cam fullgrad/b{batch}: {out[f'fullgrad/b{batch}']:.0f} ms",
-              file=sys.stderr, flush=True)
+        if "ig" in METHODS:
+            run_ig()  # warm-up
+            out[f"ig/b{batch}"] = median_ms(run_ig, RUNS)
+            print(f"captum ig/b{batch}: {out[f'ig/b{batch}']:.0f} ms", file=sys.stderr,
+                  flush=True)
+        if "rise" in METHODS:
+            out[f"rise/b{batch}"] = median_ms(run_rise, RUNS)
+            print(f"rise rise/b{batch}: {out[f'rise/b{batch}']:.0f} ms", file=sys.stderr,
+                  flush=True)
+        if "fullgrad" in METHODS:
+            run_fullgrad()  # warm-up
+            out[f"fullgrad/b{batch}"] = median_ms(run_fullgrad, RUNS)
+            print(f"pytorch-grad-cam fullgrad/b{batch}: {out[f'fullgrad/b{batch}']:.0f} ms",
+                  file=sys.stderr, flush=True)
         fullgrad.activations_and_grads.release()
     print(json.dumps(out))
 

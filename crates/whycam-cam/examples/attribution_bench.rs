@@ -5,6 +5,7 @@
 //! object of median milliseconds per call (`ig/b1`, `ig/b8`, `rise/b1`, `rise/b8`,
 //! `fullgrad/b1`, `fullgrad/b8`).
 //!
+//! `WHYCAM_BENCH_METHODS` picks some of `ig,rise,fullgrad` (default: all);
 //! `WHYCAM_BENCH_RISE_MASKS` sets RISE's masks (default 2000, whycam's default), `WHYCAM_BENCH_RUNS`
 //! the timed runs of each (default 3; the median is printed), `WHYCAM_BENCH_BATCHES` the batch
 //! sizes (default `1,8`), `WHYCAM_BENCH_PROBE_BATCH` the probe batch (default: each method's). The inputs are the sample photos
@@ -57,12 +58,16 @@ fn main() {
         .collect();
     let runs = env("WHYCAM_BENCH_RUNS", 3).max(1);
     let masks = env("WHYCAM_BENCH_RISE_MASKS", 2000);
+    let wanted = std::env::var("WHYCAM_BENCH_METHODS").unwrap_or_default();
     let mut results = Vec::new();
     for (key, method) in [
         ("ig", Method::IntegratedGradients),
         ("rise", Method::Rise),
         ("fullgrad", Method::FullGrad),
     ] {
+        if !wanted.is_empty() && !wanted.split(',').any(|w| w == key) {
+            continue;
+        }
         let options = ExplainOptions {
             methods: vec![method],
             probe_batch_size: std::env::var("WHYCAM_BENCH_PROBE_BATCH")
