@@ -11,6 +11,8 @@ use whycam_cam::{
     TargetSpec,
 };
 use whycam_pipeline::batch::{Decoded, batch_tensor, same_size_runs};
+use whycam_pipeline::explain::files::combined_signed;
+use whycam_pipeline::explain::target_probability;
 use whycam_pipeline::rank::{class_probabilities, rank};
 use whycam_pipeline::{ModelSpec, OpenedModel, PipelineError};
 
@@ -324,37 +326,6 @@ fn map_results(
         }
     }
     Ok(results)
-}
-
-/// The probability of a target: its class's, or the sum over a group's classes (as
-/// `explanations.json` records it).
-fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
-    match target.class {
-        Some(c) => probabilities.get(c).copied().unwrap_or(0.0),
-        None => target
-            .coefficients
-            .iter()
-            .filter(|(_, c)| *c > 0.0)
-            .map(|&(j, _)| probabilities.get(j).copied().unwrap_or(0.0))
-            .sum(),
-    }
-}
-
-/// The signed map `--save-raw` writes as `.signed.npy`: the layer's own for one layer, the
-/// mean at the finest layer's resolution for several; `None` for a method without one.
-fn combined_signed(planes: &[Plane]) -> Option<Plane> {
-    let finest = planes.iter().max_by_key(|p| p.height * p.width)?;
-    if planes.len() == 1 {
-        return Some(finest.clone());
-    }
-    let (h, w) = (finest.height, finest.width);
-    let mut mean = Plane::zeros(h, w);
-    for plane in planes {
-        for (m, v) in mean.data.iter_mut().zip(plane.resized(h, w).data) {
-            *m += v / planes.len() as f32;
-        }
-    }
-    Some(mean)
 }
 
 fn non_finite(item: &Decoded) -> PyErr {

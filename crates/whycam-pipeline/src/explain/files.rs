@@ -41,7 +41,10 @@ impl ExplainSink for RawArrays {
             write_plane(&path, map.map)?;
             files.push(WrittenFile::of_map(path, FileRole::Raw, i));
             let signed = map.path(&self.dir, "signed.npy");
-            write_plane(&signed, &combined_signed(map.signed))?;
+            write_plane(
+                &signed,
+                &combined_signed(map.signed).unwrap_or_else(|| Plane::zeros(1, 1)),
+            )?;
             files.push(WrittenFile::of_map(signed, FileRole::SignedRaw, i));
         }
         Ok(files)
@@ -67,7 +70,7 @@ impl ExplainSink for SignedMaps {
     fn image(&mut self, image: &ExplainedImage<'_>) -> Result<Vec<WrittenFile>> {
         let mut files = Vec::new();
         for (i, map) in image.maps.iter().enumerate() {
-            let signed = combined_signed(map.signed);
+            let signed = combined_signed(map.signed).unwrap_or_else(|| Plane::zeros(1, 1));
             let (unit, m) = whycam_render::centre_signed(&signed.data);
             let heatmap = Heatmap {
                 height: signed.height,
@@ -89,14 +92,12 @@ impl ExplainSink for SignedMaps {
     }
 }
 
-/// One signed map from the per-layer ones: the map itself for one layer, else the mean at the
-/// finest layer's resolution.
-fn combined_signed(planes: &[Plane]) -> Plane {
-    let Some(finest) = planes.iter().max_by_key(|p| p.height * p.width) else {
-        return Plane::zeros(1, 1);
-    };
+/// One signed map from the per-layer ones (what `.signed.npy` holds): the map itself for one
+/// layer, else the mean at the finest layer's resolution; `None` without any.
+pub fn combined_signed(planes: &[Plane]) -> Option<Plane> {
+    let finest = planes.iter().max_by_key(|p| p.height * p.width)?;
     if planes.len() == 1 {
-        return finest.clone();
+        return Some(finest.clone());
     }
     let (h, w) = (finest.height, finest.width);
     let mut mean = Plane::zeros(h, w);
@@ -105,7 +106,7 @@ fn combined_signed(planes: &[Plane]) -> Plane {
             *m += v / planes.len() as f32;
         }
     }
-    mean
+    Some(mean)
 }
 
 /// Per image and method, the panels of its targets: each heatmap with its title.

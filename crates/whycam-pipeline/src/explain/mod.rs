@@ -525,8 +525,9 @@ pub(crate) fn unique_stem(used: &mut HashSet<String>, stem: &OsStr) -> OsString 
     candidate
 }
 
-/// The probability of a target: its class's, or the sum over a group's classes.
-pub(crate) fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
+/// The probability of a target: its class's, or the sum over a group's classes (as
+/// `explanations.json` records it).
+pub fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) -> f32 {
     match target.class {
         Some(c) => probabilities.get(c).copied().unwrap_or(0.0),
         None => target
