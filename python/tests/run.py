@@ -38,9 +38,13 @@ def main():
     print(f"running {len(tests)} tests")
     started = time.perf_counter()
     failed = []
+    ignored = 0
     for name, test in tests:
         try:
             test()
+        except test_whycam.Skipped as why:
+            print(f"test {name} ... ignored ({why})")
+            ignored += 1
         except Exception:  # noqa: BLE001 - every failure is reported, the rest still run
             print(f"test {name} ... FAILED")
             failed.append((name, traceback.format_exc()))
@@ -49,10 +53,10 @@ def main():
     elapsed = time.perf_counter() - started
     for name, trace in failed:
         print(f"\n---- {name} ----\n{trace}")
-    passed = len(tests) - len(failed)
+    passed = len(tests) - len(failed) - ignored
     status = "FAILED" if failed else "ok"
     print(
-        f"\ntest result: {status}. {passed} passed; {len(failed)} failed; 0 ignored; "
+        f"\ntest result: {status}. {passed} passed; {len(failed)} failed; {ignored} ignored; "
         f"0 measured; 0 filtered out; finished in {elapsed:.2f}s"
     )
     return 1 if failed else 0

@@ -288,3 +288,59 @@ def test_the_gil_is_released_while_explaining():
     print(f"  explain {timing['explain']:.2f}s, longest pause of the other thread {longest:.3f}s")
     assert timing["explain"] > 0.1, timing
     assert longest < timing["explain"] / 2, (longest, timing)
+
+
+class Skipped(Exception):
+    """A test that cannot run here (run.py counts it as ignored, not passed)."""
+
+
+def test_from_torch_matches_pytorch_grad_cam():
+    """A seeded-random torchvision ResNet-18, exported by from_torch and explained with
+    Grad-CAM at layer4, against pytorch-grad-cam 1.5.7's Grad-CAM of the same module in float64
+    (its map at the layer's resolution, as tools/reference/cam_goldens.py patches it). Needs
+    torch, torchvision, grad-cam and Pillow, which CI's environment does not install (torch is
+    only for references): there it is ignored."""
+    try:
+        import torch
+        import torchvision
+        from PIL import Image
+        from pytorch_grad_cam import GradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ImportError as e:
+        raise Skipped(f"needs torch, torchvision, grad-cam and Pillow: {e}") from e
+    torch.manual_seed(4)
+    net = torchvision.models.resnet18(num_classes=10)
+    with torch.no_grad():
+        # Running statistics that are not the identity, so folding them matters.
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    net.train()
+    explained = whycam.from_torch(net)
+    assert net.training, "from_torch must put the module back in its mode"
+    assert explained.num_classes == 10
+    # whycam prepares an image as torchvision does for ImageNet (shorter side to 256, centre
+    # crop 224): a 256 x 256 picture whose middle is the 224 x 224 photo is cropped to exactly
+    # the photo, the tensor handed to pytorch-grad-cam.
+    photo = np.asarray(Image.open(CHELSEA).convert("RGB"))
+    framed = np.pad(photo, ((16, 16), (16, 16), (0, 0)), mode="reflect")
+    [e] = explained.explain(framed, method="gradcam", layer="layer4")
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    pixels = photo.astype(np.float32) / 255.0
+    x = torch.from_numpy(((pixels - mean) / std).transpose(2, 0, 1)[None].copy()).double()
+    reference = net.double().eval()
+    with torch.no_grad():
+        top = int(reference(x)[0].argmax())
+    assert e.target_index == top, (e.target_index, top)
+    cam = GradCAM(reference, [reference.layer4])
+    cam.get_target_width_height = lambda _: None
+    try:
+        golden = cam(input_tensor=x, targets=[ClassifierOutputTarget(top)])[0]
+    finally:
+        cam.activations_and_grads.release()
+    assert e.raw.shape == golden.shape, (e.raw.shape, golden.shape)
+    diff = float(np.abs(e.raw - golden).max())
+    print(f"from_torch ResNet-18 Grad-CAM vs pytorch-grad-cam: max |difference| {diff:.2e}")
+    assert diff <= 1e-3, diff

@@ -8,7 +8,8 @@
 
 Images are paths (files, directories, URLs), numpy arrays HxWx3 (uint8, or floats in
 [0, 1]) or lists of them; they are prepared exactly as ``whycam explain`` prepares files.
-Errors are :class:`WhycamError` subclasses named after their kind.
+Errors are :class:`WhycamError` subclasses named after their kind. Any PyTorch module:
+``whycam.from_torch(module)`` (exports it to ONNX; needs torch).
 """
 
 from ._native import (
@@ -26,6 +27,7 @@ from ._native import (
     methods,
     set_num_threads,
 )
+from ._torch import from_torch
 
 __all__ = [
     "DecodeError",
@@ -38,6 +40,7 @@ __all__ = [
     "ModelError",
     "WhycamError",
     "__version__",
+    "from_torch",
     "load",
     "methods",
     "set_num_threads",

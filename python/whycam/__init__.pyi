@@ -1,7 +1,7 @@
 """Type stubs of whycam, the Python module of the whycam toolkit (class activation maps in Rust)."""
 
 import os
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -145,6 +145,22 @@ def load(
 
     Raises :class:`InvalidArgument` (unknown architecture, bad size or normalisation),
     :class:`ModelError` (weights that do not fit), :class:`IoError`, :class:`FetchError`."""
+
+def from_torch(
+    module: Any,
+    input_size: Union[int, Tuple[int, int]] = 224,
+    example: Any = None,
+    labels: Optional[PathLike] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    opset: int = 17,
+) -> Model:
+    """Exports a PyTorch ``nn.Module`` with ``torch.onnx.export`` (TorchScript exporter, so
+    layers are named by module path: ``layer="layer4"``) in eval mode and opens the export as
+    :func:`load` opens an ``.onnx`` file; the module's mode is restored. ``input_size``: the
+    square side (or ``(height, width)``) exported for, the batch size stays free; ``example``:
+    a ``[1, 3, H, W]`` tensor to trace with instead. Needs torch (``ImportError`` without
+    it)."""
 
 def methods() -> list[str]:
     """The ids of every CAM method whycam has (``gradcam``, ``fullgrad``, ...), in its table's
