@@ -52,13 +52,14 @@ run() {
 run native cargo test --workspace --release --no-fail-fast "$@"
 
 # The Python module (python/ and crates/whycam-py): its wheel built by maturin (from PyPI) in
-# a virtual environment under target/, installed there, and python/tests/run.py run, which
+# a virtual environment under target/ (with Ray Data, for whycam.ray's test on a local
+# cluster), installed there, and python/tests/run.py run, which
 # compares its maps with the files the binary just built writes and ends with a line in
 # cargo's format. maturin must run in python/, where pyproject.toml is.
 python_tests() {
     local venv=$PWD/target/pyvenv
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
-    "$venv/bin/pip" install -q --disable-pip-version-check maturin numpy || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check maturin numpy "ray[data]" || return 1
     rm -rf target/wheels
     (cd python && CARGO_TARGET_DIR="$PWD/../target" "$venv/bin/maturin" build --release \
         -o ../target/wheels) || return 1

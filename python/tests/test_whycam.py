@@ -344,3 +344,73 @@ def test_from_torch_matches_pytorch_grad_cam():
     diff = float(np.abs(e.raw - golden).max())
     print(f"from_torch ResNet-18 Grad-CAM vs pytorch-grad-cam: max |difference| {diff:.2e}")
     assert diff <= 1e-3, diff
+
+
+def fashion_mnist(count):
+    """The first `count` images of Debian's Fashion-MNIST test set (tools/test.sh installs
+    dataset-fashion-mnist), as 28x28x3 uint8 arrays."""
+    import gzip
+
+    path = pathlib.Path(os.environ.get("WHYCAM_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
+    with gzip.open(path / "t10k-images-idx3-ubyte.gz", "rb") as f:
+        data = f.read()
+    pixels = np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28)[:count]
+    return [np.repeat(p[:, :, None], 3, axis=2) for p in pixels]
+
+
+def test_ray_data_gives_the_single_process_maps_and_survives_a_dead_actor():
+    """300 Fashion-MNIST images through Ray Data on a local 2-CPU cluster, two actors each
+    with its own model: every image comes back once, with the map the module computes in
+    this process (batches may be cut differently, so to float32 rounding, though they come out
+    bit-identical here). Then again with an actor that dies (its process exits) on its first
+    batch past image 100: Ray restarts it and retries the batch, and still every image comes
+    back exactly once."""
+    try:
+        import ray
+    except ImportError as e:
+        raise Skipped(f"needs ray: {e}") from e
+    import logging
+
+    import whycam.ray
+
+    images = fashion_mnist(300)
+    alone = model().explain(images, method="gradcam")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        with tempfile.TemporaryDirectory() as tmp:
+            marker = pathlib.Path(tmp) / "died"
+
+            class DiesOnce(whycam.ray.ExplainBatch):
+                def __call__(self, batch):
+                    if int(batch["index"][0]) >= 100 and not marker.exists():
+                        marker.write_text("an actor died here")
+                        os._exit(1)
+                    return super().__call__(batch)
+
+            for actor in (whycam.ray.ExplainBatch, DiesOnce):
+                ds = ray.data.from_items(
+                    [{"image": img, "index": i} for i, img in enumerate(images)])
+                rows = ds.map_batches(
+                    actor,
+                    fn_constructor_kwargs={"method": "gradcam"},
+                    batch_size=16,
+                    batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=2),
+                ).take_all()
+                indices = sorted(int(r["index"]) for r in rows)
+                assert indices == list(range(300)), f"{actor.__name__}: lost or doubled images"
+                worst, exact = 0.0, 0
+                for row in rows:
+                    reference = alone[int(row["index"])]
+                    assert int(row["target_index"]) == reference.target_index
+                    assert row["method"] == "gradcam"
+                    worst = max(worst, float(np.abs(row["raw"] - reference.raw).max()))
+                    exact += row["raw"].tobytes() == reference.raw.tobytes()
+                print(f"  ray ({actor.__name__}): 300 images, {exact} bit-identical, largest "
+                      f"difference {worst:.1e}")
+                assert worst < 1e-4, worst
+            assert marker.exists(), "the actor never died: the second run tested nothing"
+    finally:
+        ray.shutdown()
