@@ -100,11 +100,15 @@ impl Shard {
     /// changed neither redoes nor skips the inputs it had.
     pub fn holds(&self, source: &Source) -> bool {
         let mut hash: u64 = 0xCBF2_9CE4_8422_2325;
-        let bytes: Vec<u8> = match source {
-            Source::File(path) => path.as_os_str().as_encoded_bytes().to_vec(),
-            Source::Url(_) => source.to_string().into_bytes(),
+        let shown;
+        let bytes: &[u8] = match source {
+            Source::File(path) => path.as_os_str().as_encoded_bytes(),
+            Source::Url(_) => {
+                shown = source.to_string();
+                shown.as_bytes()
+            }
         };
-        for b in bytes {
+        for &b in bytes {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0100_0000_01B3);
         }

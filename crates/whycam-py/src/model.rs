@@ -291,19 +291,8 @@ fn map_results(
     explanation: ImageExplanation,
     layers: &[String],
 ) -> PyResult<Vec<MapResult>> {
-    let finite = explanation.logits.iter().all(|v| v.is_finite())
-        && explanation.targets.iter().all(|t| {
-            t.score.is_finite()
-                && t.maps.iter().all(|m| {
-                    m.map
-                        .data
-                        .iter()
-                        .chain(m.signed.iter().flat_map(|p| &p.data))
-                        .all(|v| v.is_finite())
-                })
-        });
-    if !finite {
-        return Err(non_finite(item));
+    if let Some(e) = whycam_pipeline::explain::non_finite(item, &explanation) {
+        return Err(input_error(&e));
     }
     let probabilities = class_probabilities(&explanation.logits);
     let (height, width) = (item.prepared.height as usize, item.prepared.width as usize);

@@ -492,7 +492,7 @@ fn image_summary(
 
 /// The input's error when the network computed NaN or infinity for it: its maps and
 /// probabilities would mean nothing, and JSON has no number for them.
-fn non_finite(item: &Decoded, explanation: &ImageExplanation) -> Option<InputError> {
+pub fn non_finite(item: &Decoded, explanation: &ImageExplanation) -> Option<InputError> {
     let finite = explanation.logits.iter().all(|v| v.is_finite())
         && explanation.targets.iter().all(|t| {
             t.score.is_finite()
