@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pixel-attribution speed of whycam against its references on this machine, in the same run:
 #   tools/bench/compare_attribution.sh     (PyTorch from $WHYCAM_TORCH_PYTHON, default python3)
-# Integrated Gradients (50 Gauss-Legendre steps, black baseline) against Captum 0.9, RISE
+# Integrated Gradients (50 Gauss-Legendre steps, black baseline) against Captum 0.9 (at its fastest
+# internal_batch_size, see torch_attribution.py), RISE
 # against the authors' code and FullGrad against pytorch-grad-cam 1.5.7, on the default model at
 # batch 1 and 8; prints median milliseconds
 # per call and whycam's speed-up (goal >= 2). WHYCAM_BENCH_RISE_MASKS sets RISE's masks (default

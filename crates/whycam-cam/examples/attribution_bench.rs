@@ -50,6 +50,8 @@ fn photos(model: &Model, batch: usize) -> Tensor<4> {
 }
 
 fn main() {
+    // The allocator the command line uses (whycam-alloc), so this measures what users run.
+    whycam_alloc::keep_freed_memory();
     let asset = whycam_assets::weights_asset("efficientnet-lite0").expect("catalogued");
     let weights = whycam_assets::ensure(asset).expect("fetch the default model");
     let model = Model::load(Architecture::DEFAULT, &weights, LoadOptions::default()).expect("load");

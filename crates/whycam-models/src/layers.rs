@@ -7,6 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Identity, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::fullgrad;
+use burn::tensor::ops::ConvOptions;
 
 /// A 2-D BatchNorm that sits after a convolution.
 ///
@@ -111,12 +112,58 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 /// ([`fullgrad`](crate::fullgrad), a no-op outside a scope). Every convolution of the zoo runs
 /// through here.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let y = conv.forward(x);
+    // burn's `Conv2d::forward`, through whycam's conv2d for its faster input gradient.
+    let [_, _, height, width] = x.dims();
+    let (top, bottom) = padding_pair(&conv.padding, 0, height, conv);
+    let (left, right) = padding_pair(&conv.padding, 1, width, conv);
+    let options = ConvOptions::new_with_padding(
+        conv.stride,
+        [(top, bottom), (left, right)],
+        conv.dilation,
+        conv.groups,
+    );
+    let y = crate::conv::conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    );
     match &conv.bias {
         Some(bias) => fullgrad::tap(y, || {
             host(bias.val()).into_iter().map(|b| b as f32).collect()
         }),
         None => y,
+    }
+}
+
+/// The (begin, end) padding of `conv` along `axis` (0: rows, 1: columns) for an input of
+/// `size`: burn-nn's `PaddingConfig2d::calculate_padding_2d_pairs`, which is private.
+/// TensorFlow's "same" puts the odd pixel at the end (and, as burn, ignores dilation).
+fn padding_pair(
+    padding: &PaddingConfig2d,
+    axis: usize,
+    size: usize,
+    conv: &Conv2d,
+) -> (usize, usize) {
+    match *padding {
+        PaddingConfig2d::Valid => (0, 0),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            if axis == 0 {
+                (top, bottom)
+            } else {
+                (left, right)
+            }
+        }
+        PaddingConfig2d::Same => {
+            let (kernel, stride) = (conv.kernel_size[axis], conv.stride[axis]);
+            let out = size.div_ceil(stride);
+            let total = if out > 0 {
+                ((out - 1) * stride + kernel).saturating_sub(size)
+            } else {
+                0
+            };
+            (total / 2, total - total / 2)
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod classifier;
+pub mod conv;
 pub mod densenet;
 pub mod efficientnet_lite;
 pub mod error;

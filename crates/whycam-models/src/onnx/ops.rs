@@ -10,7 +10,7 @@ use super::value::{Float, Int, MAX_RANK, Value};
 use burn::prelude::*;
 use burn::tensor::Slice;
 use burn::tensor::activation;
-use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use onnx_ir::{AttributeProto, NodeProto};
 
@@ -715,7 +715,7 @@ impl Op {
                 };
                 let options = ConvOptions::new_with_padding(w.strides, pads, w.dilations, *groups);
                 let bias_values = bias.clone();
-                let y = conv2d(xt, wt, bias, options);
+                let y = crate::conv::conv2d(xt, wt, bias, options);
                 float(Float::from_tensor(match bias_values {
                     // FullGrad's bias-gradient tap (a no-op outside its scope).
                     Some(b) => crate::fullgrad::tap(y, || host_f32(b)),
