@@ -26,4 +26,6 @@ pub use explainer::{
 pub use method::{Method, MethodInfo};
 pub use plane::Plane;
 pub use settings::{Baseline, Integration, MethodSettings, Noise};
-pub use target::{ClassGroups, Target, TargetSpec, ranked_classes};
+pub use target::{
+    ClassGroups, Target, TargetSpec, class_logits, class_probabilities, ranked_classes,
+};

@@ -143,15 +143,7 @@ impl TargetSpec {
     /// The targets to explain for an image with `logits`: this one, or with [`TargetSpec::Auto`]
     /// the `top_k` best classes. `logits.len() == 1` is a one-logit binary model.
     pub fn resolve(&self, logits: &[f32], top_k: usize, labels: &[String]) -> Vec<Target> {
-        let binary = logits.len() == 1;
-        // A one-logit head scores class 1 with the logit and class 0 with its negation.
-        let coefficient = |class: usize| {
-            if binary {
-                (0, if class == 1 { 1.0 } else { -1.0 })
-            } else {
-                (class, 1.0)
-            }
-        };
+        let coefficient = |class: usize| class_coefficient(logits, class);
         let class_target = |class: usize| Target {
             class: Some(class),
             name: labels
@@ -176,19 +168,65 @@ impl TargetSpec {
     }
 }
 
-/// Class indices from the most to the least likely, ties to the lower index (as
-/// `whycam_pipeline::rank` orders probabilities: a one-logit head at exactly 0 predicts class 0,
-/// so it is class 0 that is explained).
+/// Whether `logits` come from a one-logit head. The one-logit binary rule lives here and in
+/// the functions below, nowhere else: such a head is a binary classifier whose class 1 scores
+/// the logit `l` and class 0 its negation `-l`; class 1's probability is `sigmoid(l)`, and at
+/// `l = 0` the tie goes to class 0. Every other head has one logit per class and softmax
+/// probabilities.
+fn is_one_logit(logits: &[f32]) -> bool {
+    logits.len() == 1
+}
+
+/// `(logit index, coefficient)` of class `class`'s score: `(class, 1)`, or on a one-logit head
+/// `(0, 1)` for class 1 and `(0, -1)` for class 0.
+fn class_coefficient(logits: &[f32], class: usize) -> (usize, f32) {
+    if is_one_logit(logits) {
+        (0, if class == 1 { 1.0 } else { -1.0 })
+    } else {
+        (class, 1.0)
+    }
+}
+
+/// Each class's score, indexed by class: the logits, or `[-l, l]` for a one-logit head.
+pub fn class_logits(logits: &[f32]) -> Vec<f32> {
+    if is_one_logit(logits) {
+        vec![-logits[0], logits[0]]
+    } else {
+        logits.to_vec()
+    }
+}
+
+/// Each class's probability, indexed by class: softmax over the logits, or for a one-logit
+/// head `[1 - sigmoid(l), sigmoid(l)]`.
+pub fn class_probabilities(logits: &[f32]) -> Vec<f32> {
+    if is_one_logit(logits) {
+        let p = 1.0 / (1.0 + (-logits[0]).exp());
+        return vec![1.0 - p, p];
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// Class indices from the most to the least likely, ties to the lower index: the order in
+/// which both the prediction (`whycam_pipeline::rank`) and the automatic target are chosen, so
+/// a one-logit head at exactly 0 predicts and explains class 0.
 pub fn ranked_classes(logits: &[f32]) -> Vec<usize> {
-    if logits.len() == 1 {
+    if is_one_logit(logits) {
         return if logits[0] > 0.0 {
             vec![1, 0]
         } else {
             vec![0, 1]
         };
     }
+    // `+ 0.0` makes -0 and +0 one value, a tie like any other.
     let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (logits[b] + 0.0)
+            .total_cmp(&(logits[a] + 0.0))
+            .then(a.cmp(&b))
+    });
     order
 }
 
@@ -267,6 +305,23 @@ mod tests {
         assert_eq!(ranked_classes(&[0.0]), vec![0, 1]);
         assert_eq!(ranked_classes(&[1e-6]), vec![1, 0]);
         assert_eq!(ranked_classes(&[2.0, 2.0, 1.0]), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_one_logit_head_at_zero_predicts_and_explains_class_0() {
+        for l in [0.0f32, -0.0] {
+            assert_eq!(class_probabilities(&[l]), vec![0.5, 0.5]);
+            assert_eq!(ranked_classes(&[l])[0], 0);
+            let target = &TargetSpec::Auto.resolve(&[l], 1, &labels(2))[0];
+            assert_eq!(target.class, Some(0));
+            assert_eq!(target.coefficients, vec![(0, -1.0)]);
+        }
+        // A logit too small to move sigmoid off 0.5 in f32 still predicts class 1.
+        assert_eq!(class_probabilities(&[1e-9]), vec![0.5, 0.5]);
+        assert_eq!(ranked_classes(&[1e-9]), vec![1, 0]);
+        assert_eq!(class_logits(&[-2.0]), vec![2.0, -2.0]);
+        assert_eq!(ranked_classes(&[0.0, -0.0]), vec![0, 1]);
+        assert_eq!(ranked_classes(&[-0.0, 0.0]), vec![0, 1]);
     }
 
     #[test]

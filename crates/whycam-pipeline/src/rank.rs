@@ -1,7 +1,10 @@
-//! From logits to ranked classes with probabilities: the one place that knows a one-logit
-//! head is binary (class 1 for a positive logit, sigmoid for its probability).
+//! From logits to ranked classes with probabilities. The one-logit binary rule (class 1 for a
+//! positive logit, sigmoid for its probability) is whycam-cam's, shared with the targets, so
+//! the class reported as predicted is the class explained.
 
 use serde::Serialize;
+pub use whycam_cam::class_probabilities;
+use whycam_cam::{class_logits, ranked_classes};
 
 /// One class of an image's ranking.
 #[derive(Debug, Clone, Serialize)]
@@ -12,45 +15,21 @@ pub struct Prediction {
     pub logit: f32,
 }
 
-/// Softmax over the logits (sigmoid for a one-logit head, whose classes are 0 for a negative
-/// logit and 1 for a positive one), best `k` first.
+/// The best `k` classes (at least one) with their probabilities (softmax, or sigmoid for a
+/// one-logit head, whose classes are 0 for a negative logit and 1 for a positive one).
 pub fn rank(logits: &[f32], labels: &[String], k: usize) -> Vec<Prediction> {
-    let mut scored: Vec<(usize, f32, f32)> = if logits.len() == 1 {
-        let l = logits[0];
-        let p = 1.0 / (1.0 + (-l).exp());
-        vec![(1, p, l), (0, 1.0 - p, -l)]
-    } else {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        logits
-            .iter()
-            .zip(&exp)
-            .enumerate()
-            .map(|(i, (&l, &e))| (i, e / sum, l))
-            .collect()
-    };
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored
+    let scores = class_logits(logits);
+    let probabilities = class_probabilities(logits);
+    ranked_classes(logits)
         .into_iter()
         .take(k.max(1))
-        .map(|(index, probability, logit)| Prediction {
+        .map(|index| Prediction {
             index,
             label: label_of(labels, index),
-            probability,
-            logit,
+            probability: probabilities[index],
+            logit: scores[index],
         })
         .collect()
-}
-
-/// Every class's probability, indexed by class (two for a one-logit head).
-pub fn class_probabilities(logits: &[f32]) -> Vec<f32> {
-    let ranked = rank(logits, &[], logits.len().max(2));
-    let mut probabilities = vec![0.0; ranked.iter().map(|p| p.index + 1).max().unwrap_or(0)];
-    for p in ranked {
-        probabilities[p.index] = p.probability;
-    }
-    probabilities
 }
 
 /// The label of class `index`, or `class N` past the end of `labels`.
@@ -89,5 +68,16 @@ mod tests {
         let all = class_probabilities(&[-2.0]);
         assert_eq!(all.len(), 2);
         assert!((all[0] - 0.880_797).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_one_logit_head_at_zero_predicts_the_class_it_explains() {
+        let labels: Vec<String> = vec!["cat".into(), "dog".into()];
+        for l in [0.0f32, 1e-9, -1e-9, 2.0, -2.0] {
+            let predicted = rank(&[l], &labels, 1)[0].index;
+            let explained = whycam_cam::TargetSpec::Auto.resolve(&[l], 1, &labels)[0].class;
+            assert_eq!(Some(predicted), explained, "logit {l}");
+        }
+        assert_eq!(rank(&[0.0], &labels, 1)[0].label, "cat");
     }
 }
