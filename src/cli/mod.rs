@@ -92,6 +92,12 @@ pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Where every computation of this process runs: the one place the command line chooses a
+/// device (a GPU backend would be a feature flag here and nothing else).
+pub(crate) fn device() -> burn::prelude::Device {
+    burn::prelude::Device::default()
+}
+
 /// The exit code of a run stopped by Ctrl-C.
 pub(crate) const INTERRUPTED: u8 = 130;
 

@@ -74,8 +74,7 @@ impl ModelArgs {
                 max_file_size: self.max_file_size,
                 allow_truncated: self.allow_truncated,
             }),
-            // The one place the command line picks where the computation runs.
-            device: Default::default(),
+            device: super::device(),
             tokens_grid: self.tokens_grid,
         }
     }

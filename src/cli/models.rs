@@ -45,7 +45,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         Some(name) => {
             let arch: Architecture = name.parse()?;
-            let device = burn::prelude::Device::default();
+            let device = super::device();
             let net = arch.build(
                 HeadSpec {
                     classes: 1,
@@ -77,7 +77,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
 /// op, and for a transformer's layer its own layout.
 fn list_onnx(path: &Path, tokens_grid: Option<(usize, usize)>) -> anyhow::Result<()> {
     let options = OnnxOptions { tokens_grid };
-    let model = OnnxModel::load_with(path, &Default::default(), options)?;
+    let model = OnnxModel::load_with(path, &super::device(), options)?;
     let (infos, default) = model.layer_infos();
     let size = model.input_size().map_or(
         "any input size (dynamic; 224 shown)".to_string(),

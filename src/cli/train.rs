@@ -133,7 +133,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         stop_after: args.stop_after,
         out: args.out.clone(),
-        device: Default::default(),
+        device: super::device(),
     };
     let stop = super::stop_on_ctrl_c()?;
     let mut bar = EpochBar::default();
