@@ -7,11 +7,12 @@ use crate::methods::{
     CamMethod, Needs, Scope, ablationcam::AblationCam, cam::Cam, eigencam::EigenCam,
     eigengradcam::EigenGradCam, fem::Fem, finercam::FinerCam, fullgrad::FullGrad, gradcam::GradCam,
     gradcam_elementwise::GradCamElementwise, gradcampp::GradCamPlusPlus,
-    gradient_input::GradientInput, guided_backprop::GuidedBackprop, guided_gradcam::GuidedGradCam,
-    hirescam::HiResCam, integrated_gradients::IntegratedGradients, iscam::IsCam, kpcacam::KpcaCam,
-    layercam::LayerCam, occlusion::Occlusion, randomcam::RandomCam, rise::Rise, saliency::Saliency,
-    scorecam::ScoreCam, shapleycam::ShapleyCam, smoothgrad::SmoothGrad,
-    smoothgradcampp::SmoothGradCamPlusPlus, sscam::SsCam, xgradcam::XGradCam,
+    gradient_input::GradientInput, guided_backprop::GuidedBackpropagation,
+    guided_gradcam::GuidedGradCam, hirescam::HiResCam, integrated_gradients::IntegratedGradients,
+    iscam::IsCam, kpcacam::KpcaCam, layercam::LayerCam, occlusion::Occlusion, randomcam::RandomCam,
+    rise::Rise, saliency::Saliency, scorecam::ScoreCam, shapleycam::ShapleyCam,
+    smoothgrad::SmoothGrad, smoothgradcampp::SmoothGradCamPlusPlus, sscam::SsCam,
+    xgradcam::XGradCam,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -400,7 +401,7 @@ impl Method {
                 default_probe_batch_size: Some(1),
                 citation: "Springenberg, Dosovitskiy, Brox, Riedmiller, \"Striving for Simplicity: \
                            The All Convolutional Net\", ICLR Workshops 2015",
-                implementation: &GuidedBackprop,
+                implementation: &GuidedBackpropagation,
             },
             Method::GuidedGradCam => &MethodInfo {
                 id: "guided-gradcam",

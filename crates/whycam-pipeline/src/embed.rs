@@ -82,9 +82,9 @@ impl Failure {
     }
 }
 
-/// One 2-D layout and its files.
+/// One 2-D projection of the features (a PCA or t-SNE layout) and its files.
 #[derive(Debug, Clone, Serialize)]
-pub struct Layout {
+pub struct Projection {
     pub method: &'static str,
     pub seconds: f64,
     /// Mean share of each point's k nearest neighbours in 2-D with its colour class.
@@ -117,7 +117,7 @@ pub struct EmbedSummary {
     /// The same score in the feature space itself.
     pub feature_neighbour_agreement: Option<f64>,
     pub extraction_seconds: f64,
-    pub layouts: Vec<Layout>,
+    pub layouts: Vec<Projection>,
     pub failures: Vec<Failure>,
 }
 
@@ -523,7 +523,7 @@ pub struct LayoutConfig {
 }
 
 /// The PCA layout: all components' explained variance ratio, the first two drawn.
-pub fn pca_layout(points: &Points, config: &LayoutConfig) -> Result<Layout> {
+pub fn pca_layout(points: &Points, config: &LayoutConfig) -> Result<Projection> {
     let (n, d) = (points.len(), points.dim);
     let t = Instant::now();
     let pca = Pca::fit(&points.features, n, d, n.min(d)).map_err(PipelineError::Pca)?;
@@ -556,7 +556,11 @@ pub fn pca_layout(points: &Points, config: &LayoutConfig) -> Result<Layout> {
 }
 
 /// The t-SNE layout.
-pub fn tsne_layout(points: &Points, config: &LayoutConfig, tsne: &TsneConfig) -> Result<Layout> {
+pub fn tsne_layout(
+    points: &Points,
+    config: &LayoutConfig,
+    tsne: &TsneConfig,
+) -> Result<Projection> {
     let n = points.len();
     let t = Instant::now();
     let xy =
@@ -596,7 +600,7 @@ struct Drawn {
 }
 
 /// Writes a layout's CSV (`path,label,x,y`), PNG and SVG (and thumbnails when asked).
-fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<Layout> {
+fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<Projection> {
     let Drawn {
         stem,
         name,
@@ -646,7 +650,7 @@ fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<
         }
         None => None,
     };
-    Ok(Layout {
+    Ok(Projection {
         method: name,
         seconds,
         neighbour_agreement: None,

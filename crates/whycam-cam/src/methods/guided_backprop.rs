@@ -3,9 +3,10 @@
 //! `guided_backprop.py` (`GuidedBackpropReLUModel`), Captum's `GuidedBackprop`.
 //!
 //! The gradient of the target score with respect to the input, every rectifier passing back
-//! only the positive part of its incoming gradient where it let its input through
-//! ([`GuidedBackprop`]). The map is that gradient summed over the colour channels (Captum's
-//! `visualize_image_attr`); pytorch-grad-cam returns the three channels as an image.
+//! only the positive part of its incoming gradient where it let its input through (inside a
+//! [`whycam_models::GuidedBackprop`] scope). The map is that gradient summed over the colour
+//! channels (Captum's `visualize_image_attr`); pytorch-grad-cam returns the three channels as
+//! an image.
 //! whycam guides ReLU6 as well as ReLU (pytorch-grad-cam and Captum replace only `nn.ReLU`
 //! modules, so on EfficientNet-Lite or MobileNetV2 theirs is the plain gradient); a network
 //! with neither is refused: guided back-propagation would be the plain gradient there.
@@ -15,11 +16,12 @@ use crate::error::{CamError, Result};
 use crate::target::Target;
 use whycam_models::GuidedBackprop as GuidedScope;
 
-/// Guided back-propagation.
+/// Guided back-propagation (the method; [`whycam_models::GuidedBackprop`] is the scope that
+/// guides the rectifiers).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GuidedBackprop;
+pub struct GuidedBackpropagation;
 
-impl CamMethod for GuidedBackprop {
+impl CamMethod for GuidedBackpropagation {
     fn combine(&self, layer: &LayerSample<'_>) -> Result<Combination> {
         let gradient = guided_gradient(layer.probe()?, layer.target, "guided-backprop")?;
         Ok(Combination::InputMap(sum_over_channels(&gradient)))
