@@ -7,11 +7,11 @@ use super::progress::Progress;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 use whycam_data::DecodeLimits;
 use whycam_embed::{Init, TsneConfig};
-use whycam_pipeline::PipelineError;
-use whycam_pipeline::embed::{self as embedding, EmbedSummary, Failure, LayoutConfig, Points};
+use whycam_pipeline::embed::{
+    EmbedConfig, EmbedProgress, EmbedSource, EmbedSummary, Extraction, LayoutConfig, Points,
+};
 
 /// Which 2-D layouts `--method` asks for (not a CAM method).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,7 +92,7 @@ pub struct EmbedArgs {
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
-    let tsne_config = TsneConfig {
+    let tsne = TsneConfig {
         perplexity: args.perplexity,
         learning_rate: args.learning_rate,
         iterations: args.iterations,
@@ -104,149 +104,115 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         pca_dims: args.pca_dims,
     };
-    let with_pca = args.method != Layouts::Tsne;
-    let with_tsne = args.method != Layouts::Pca;
-    if with_tsne {
-        tsne_config.validate()?;
-    }
-    let started = Instant::now();
-    let mut interrupted = false;
-    let (points, source, model) = match &args.features {
-        Some(path) => (
-            embedding::read_features(path)?,
-            whycam_data::shown_path(path).into_owned(),
-            None,
-        ),
-        None => {
-            let loaded = args.model.load_for_layers(args.layer.as_slice())?;
-            let layer = match &args.layer {
-                Some(name) => loaded.model.layer(name)?,
-                None => loaded.model.net.default_layer(),
-            };
-            let mut inputs = args.inputs.clone();
-            if args.samples {
-                inputs.extend(whycam_pipeline::open::sample_photos()?);
-            }
-            let inputs = embedding::open_inputs(
-                &inputs,
-                args.images,
-                &args.eval.selection(),
-                args.eval.split.into(),
-                loaded.limits,
-            )?;
-            // Asked for t-SNE alone, too few images fail before the network runs.
-            if !with_pca && inputs.data.len() < tsne_config.min_points() {
-                return Err(PipelineError::TooFewForTsne {
-                    images: inputs.data.len(),
-                    perplexity: args.perplexity,
-                    needed: tsne_config.min_points(),
-                }
-                .into());
-            }
-            let progress = Progress::images(inputs.data.len());
-            let stop = super::stop_on_ctrl_c()?;
-            let points = embedding::extract(
-                &loaded,
-                inputs,
-                layer,
-                args.eval.batch_size as usize,
-                &mut |n| {
-                    progress.advance(n);
-                    !stop.load(std::sync::atomic::Ordering::SeqCst)
-                },
-            )?;
-            drop(progress);
-            interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
-            let source = args
-                .inputs
-                .iter()
-                .map(|p| whycam_data::shown_path(p).into_owned())
-                .chain(args.samples.then(|| "the sample photos".to_string()))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let model = (
-                loaded.model.name.clone(),
-                whycam_data::shown_path(&loaded.model.weights).into_owned(),
-                loaded.model.layer_name(layer).to_string(),
-            );
-            (points, source, Some(model))
-        }
-    };
-    let extraction_seconds = started.elapsed().as_secs_f64();
-    let n = points.len();
-    if n == 0 {
-        let mut failures = points.failures.clone();
-        failures.push(Failure {
-            input: "inputs".into(),
-            error: "no image could be read, so there is nothing to lay out".into(),
-        });
-        return Ok(super::exit_for_failures(&failures));
-    }
-    let out = &args.out;
-    whycam_pipeline::explain::files::create_dir(out)?;
-    if args.features.is_none() {
-        embedding::write_features(out, &points)?;
-    }
-    println!(
-        "features: {n} images x {} ({}{})",
-        points.dim,
-        model
-            .as_ref()
-            .map_or("read from file".to_string(), |(m, _, layer)| format!(
-                "{layer} of {m}, average-pooled"
-            )),
-        if args.features.is_none() {
-            format!(", {extraction_seconds:.1} s")
-        } else {
-            String::new()
-        }
-    );
-    let config = LayoutConfig {
-        out: out.clone(),
-        thumbnails: args.thumbnails.then_some(DecodeLimits {
-            max_pixels: args.model.max_pixels,
-            max_file_size: args.model.max_file_size,
-            allow_truncated: args.model.allow_truncated,
+    let source = match &args.features {
+        Some(path) => EmbedSource::Saved(path.clone()),
+        None => EmbedSource::Extracted(Extraction {
+            model: args.model.spec(),
+            layer: args.layer.clone(),
+            inputs: args.inputs.clone(),
+            samples: args.samples,
+            as_images: args.images,
+            selection: args.eval.selection(),
+            split: args.eval.split.into(),
+            batch_size: args.eval.batch_size as usize,
         }),
-        neighbours: args.neighbours,
     };
-    let summary = EmbedSummary {
+    let config = EmbedConfig {
         source,
-        model: model.as_ref().map(|m| m.0.clone()),
-        weights: model.as_ref().map(|m| m.1.clone()),
-        layer: model.as_ref().map(|m| m.2.clone()),
-        points: n,
-        dimensions: points.dim,
-        coloured_by: points.coloured_by,
-        classes: points.classes.clone(),
-        neighbours: args.neighbours,
-        feature_neighbour_agreement: None,
-        extraction_seconds,
-        layouts: Vec::new(),
-        failures: points.failures.clone(),
+        pca: args.method != Layouts::Tsne,
+        tsne: (args.method != Layouts::Pca).then_some(tsne.clone()),
+        layout: LayoutConfig {
+            out: args.out.clone(),
+            thumbnails: args.thumbnails.then_some(DecodeLimits {
+                max_pixels: args.model.max_pixels,
+                max_file_size: args.model.max_file_size,
+                allow_truncated: args.model.allow_truncated,
+            }),
+            neighbours: args.neighbours,
+        },
     };
-    let spinner = with_tsne.then(|| {
-        Progress::spinner(format!(
-            "t-SNE of {n} points ({} iterations)",
-            tsne_config.iterations
-        ))
-    });
-    let summary = embedding::lay_out(
-        &points,
-        &config,
-        with_pca,
-        with_tsne.then_some(&tsne_config),
-        summary,
-    )?;
-    drop(spinner);
-    print_layouts(&summary, &points, &tsne_config);
-    println!("wrote {}", out.display());
+    let mut shown = Shown::default();
+    let outcome = config.run(&mut shown);
+    drop(shown.progress.take());
+    drop(shown.spinner.take());
+    if let Some(error) = shown.ctrl_c_error {
+        return Err(error);
+    }
+    let outcome = outcome?;
+    let Some(summary) = &outcome.summary else {
+        super::exit_for_failures(&outcome.points.failures);
+        eprintln!("error: inputs: no image could be read, so there is nothing to lay out");
+        return Ok(ExitCode::from(1));
+    };
+    print_layouts(summary, &outcome.points, &tsne);
+    println!("wrote {}", args.out.display());
     let code = super::exit_for_failures(&summary.failures);
-    if interrupted {
-        eprintln!("interrupted: laid out the {n} image(s) done");
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: laid out the {} image(s) done",
+            outcome.points.len()
+        );
         return Ok(ExitCode::from(super::INTERRUPTED));
     }
     Ok(code)
+}
+
+/// What the user sees while the run goes: the images bar, the features line, the t-SNE
+/// spinner; Ctrl-C stops extraction after its batch.
+#[derive(Default)]
+struct Shown {
+    progress: Option<Progress>,
+    spinner: Option<Progress>,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ctrl_c_error: Option<anyhow::Error>,
+}
+
+impl EmbedProgress for Shown {
+    fn extracting(&mut self, images: usize) {
+        self.progress = Some(Progress::images(images));
+        match super::stop_on_ctrl_c() {
+            Ok(stop) => self.stop = Some(stop),
+            Err(e) => self.ctrl_c_error = Some(e),
+        }
+    }
+
+    fn extracted(&mut self, done: usize) -> bool {
+        if let Some(progress) = &self.progress {
+            progress.advance(done);
+        }
+        self.ctrl_c_error.is_none()
+            && !self
+                .stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn features(&mut self, summary: &EmbedSummary) {
+        drop(self.progress.take());
+        println!(
+            "features: {} images x {} ({}{})",
+            summary.points,
+            summary.dimensions,
+            match (&summary.model, &summary.layer) {
+                (Some(model), Some(layer)) => format!("{layer} of {model}, average-pooled"),
+                _ => "read from file".to_string(),
+            },
+            if summary.model.is_some() {
+                format!(", {:.1} s", summary.extraction_seconds)
+            } else {
+                String::new()
+            }
+        );
+    }
+
+    fn laying_out(&mut self, points: usize, tsne: Option<&TsneConfig>) {
+        self.spinner = tsne.map(|tsne| {
+            Progress::spinner(format!(
+                "t-SNE of {points} points ({} iterations)",
+                tsne.iterations
+            ))
+        });
+    }
 }
 
 /// What each layout found: explained variance, t-SNE settings, neighbour agreement.

@@ -168,7 +168,7 @@ impl Failure for whycam_pipeline::explain::summary::ImageError {
     }
 }
 
-impl Failure for whycam_pipeline::embed::Failure {
+impl Failure for whycam_pipeline::InputError {
     fn message(&self) -> String {
         self.message()
     }

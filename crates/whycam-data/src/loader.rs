@@ -66,6 +66,9 @@ pub struct Skipped {
     pub index: usize,
     /// Why, naming where it comes from.
     pub error: String,
+    /// The failure itself (`error` is its message), for a caller that sorts failures by kind.
+    #[serde(skip)]
+    pub cause: Arc<crate::DataError>,
 }
 
 /// One batch, ready for the network.
@@ -203,12 +206,14 @@ fn make_batch(
                 batch.labels.push(dataset.label(index));
                 batch.indices.push(index);
             }
-            Err(e) => batch.skipped.push(Skipped {
-                index,
-                error: e
-                    .with_path(std::path::Path::new(&dataset.describe(index)))
-                    .to_string(),
-            }),
+            Err(e) => {
+                let cause = e.with_path(std::path::Path::new(&dataset.describe(index)));
+                batch.skipped.push(Skipped {
+                    index,
+                    error: cause.to_string(),
+                    cause: Arc::new(cause),
+                })
+            }
         }
     }
     batch

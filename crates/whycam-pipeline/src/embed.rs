@@ -4,7 +4,7 @@
 //! as CSV, the features as `.npy` and a `summary.json`.
 
 use crate::data::{Data, Selection, eval_loader, limited};
-use crate::error::{PipelineError, Result};
+use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use crate::open::OpenedModel;
 use crate::write;
 use serde::Serialize;
@@ -32,7 +32,7 @@ pub struct Points {
     /// What the colours mean, for titles.
     pub coloured_by: &'static str,
     /// Inputs that could not be used.
-    pub failures: Vec<Failure>,
+    pub failures: Vec<InputError>,
     /// The dataset and the index of each point in it, for thumbnails.
     images: Option<(Data, Vec<usize>)>,
 }
@@ -57,29 +57,22 @@ impl Points {
     }
 }
 
-/// An input (or a layout) that could not be done.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub input: String,
-    pub error: String,
-}
-
-impl Failure {
-    fn new(input: impl Into<String>, error: impl Into<String>) -> Self {
-        Failure {
-            input: input.into(),
-            error: error.into(),
-        }
+/// `summary.json`'s failures: `{input, error, kind}` each.
+fn failure_records<S: serde::Serializer>(
+    failures: &[InputError],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Record<'a> {
+        input: &'a str,
+        error: &'a str,
+        kind: InputErrorKind,
     }
-
-    /// The message for the user, naming the input once.
-    pub fn message(&self) -> String {
-        if self.error.contains(&self.input) {
-            self.error.clone()
-        } else {
-            format!("{}: {}", self.input, self.error)
-        }
-    }
+    serializer.collect_seq(failures.iter().map(|f| Record {
+        input: &f.input,
+        error: &f.cause,
+        kind: f.kind,
+    }))
 }
 
 /// One 2-D projection of the features (a PCA or t-SNE layout) and its files.
@@ -118,7 +111,9 @@ pub struct EmbedSummary {
     pub feature_neighbour_agreement: Option<f64>,
     pub extraction_seconds: f64,
     pub layouts: Vec<Projection>,
-    pub failures: Vec<Failure>,
+    /// Inputs (and a t-SNE layout beside PCA) that could not be done.
+    #[serde(serialize_with = "failure_records")]
+    pub failures: Vec<InputError>,
 }
 
 /// The images to embed.
@@ -127,7 +122,7 @@ pub struct EmbedInputs {
     /// Whether `data` carries the labels to colour by (else the predictions do).
     pub labelled: bool,
     /// Inputs that could not be found.
-    pub failures: Vec<Failure>,
+    pub failures: Vec<InputError>,
 }
 
 /// The inputs as a dataset: one labelled dataset (unless `as_images`), or loose image files
@@ -156,9 +151,9 @@ pub fn open_inputs(
         return Err(PipelineError::ClassesOfLooseImages);
     }
     let (files, missing) = collect_inputs(inputs);
-    let failures: Vec<Failure> = missing
+    let failures: Vec<InputError> = missing
         .into_iter()
-        .map(|(path, e)| Failure::new(whycam_data::shown_path(&path).into_owned(), e.to_string()))
+        .map(|(path, e)| InputError::data(whycam_data::shown_path(&path), &e))
         .collect();
     if files.is_empty() && failures.is_empty() {
         return Err(PipelineError::NoImageFiles {
@@ -220,7 +215,7 @@ pub fn extract(
             batch
                 .skipped
                 .iter()
-                .map(|s| Failure::new(data.describe(s.index), s.error.clone())),
+                .map(|s| InputError::data(data.describe(s.index), &s.cause)),
         );
         if !batch.is_empty() {
             let n = batch.len();
@@ -693,9 +688,11 @@ pub fn lay_out(
                 layout.neighbour_agreement = agreement(points, &layout.xy, 2, k);
                 summary.layouts.push(layout);
             }
-            Err(e) if pca => summary
-                .failures
-                .push(Failure::new("t-SNE", crate::error::chain(&e))),
+            Err(e) if pca => summary.failures.push(InputError::other(
+                "t-SNE",
+                InputErrorKind::Layout,
+                crate::error::chain(&e),
+            )),
             Err(e) => return Err(e),
         }
     }
@@ -705,6 +702,184 @@ pub fn lay_out(
         format!("{json}\n").as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// Where the points of an embed run come from.
+pub enum EmbedSource {
+    /// Features saved by an earlier run (its `features.npy`, with `samples.csv` beside it).
+    Saved(PathBuf),
+    /// Images run through a model, each pooled at a layer.
+    Extracted(Extraction),
+}
+
+/// Features to extract: the model, the layer and the inputs.
+pub struct Extraction {
+    /// The model, opened when the run starts.
+    pub model: crate::open::ModelSpec,
+    /// The layer whose output is average-pooled (default: the one the classifier pools).
+    pub layer: Option<String>,
+    /// A dataset, or image files and folders.
+    pub inputs: Vec<PathBuf>,
+    /// Add the sample photos (fetched into the cache on first use).
+    pub samples: bool,
+    /// Take the inputs as loose images even when they look like a dataset.
+    pub as_images: bool,
+    pub selection: Selection,
+    pub split: Split,
+    pub batch_size: usize,
+}
+
+/// An embed run: the points, then each layout asked for, written to `layout.out` with the
+/// features (when extracted) and `summary.json`.
+pub struct EmbedConfig {
+    pub source: EmbedSource,
+    /// Whether to lay the points out with PCA.
+    pub pca: bool,
+    /// The t-SNE layout's settings, when asked for.
+    pub tsne: Option<TsneConfig>,
+    pub layout: LayoutConfig,
+}
+
+/// What an embed run reports as it goes, for a front end to show progress.
+pub trait EmbedProgress {
+    /// Feature extraction starts over `images` inputs.
+    fn extracting(&mut self, _images: usize) {}
+    /// `done` more inputs are finished; `false` stops after this batch (the points are then
+    /// those done).
+    fn extracted(&mut self, _done: usize) -> bool {
+        true
+    }
+    /// The features are ready (and written); `summary` has everything but the layouts.
+    fn features(&mut self, _summary: &EmbedSummary) {}
+    /// The layouts start (t-SNE, when asked, takes a while).
+    fn laying_out(&mut self, _points: usize, _tsne: Option<&TsneConfig>) {}
+}
+
+/// What an embed run did.
+pub struct EmbedOutcome {
+    /// The points laid out.
+    pub points: Points,
+    /// `summary.json`, or `None` when no input could be read (nothing was laid out; the
+    /// failures are in `points.failures`).
+    pub summary: Option<EmbedSummary>,
+    /// Whether extraction was stopped before the end.
+    pub interrupted: bool,
+}
+
+impl EmbedConfig {
+    /// Runs the embedding: extracts or reads the points, writes the features, lays them out.
+    pub fn run(&self, progress: &mut dyn EmbedProgress) -> Result<EmbedOutcome> {
+        if let Some(tsne) = &self.tsne {
+            tsne.validate()?;
+        }
+        let started = Instant::now();
+        let mut interrupted = false;
+        let (points, source, model) = match &self.source {
+            EmbedSource::Saved(path) => (
+                read_features(path)?,
+                whycam_data::shown_path(path).into_owned(),
+                None,
+            ),
+            EmbedSource::Extracted(extraction) => {
+                let (points, model) = self.extract(extraction, progress, &mut interrupted)?;
+                let source = extraction
+                    .inputs
+                    .iter()
+                    .map(|p| whycam_data::shown_path(p).into_owned())
+                    .chain(extraction.samples.then(|| "the sample photos".to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (points, source, Some(model))
+            }
+        };
+        let extraction_seconds = started.elapsed().as_secs_f64();
+        if points.is_empty() {
+            return Ok(EmbedOutcome {
+                points,
+                summary: None,
+                interrupted,
+            });
+        }
+        let out = &self.layout.out;
+        crate::explain::files::create_dir(out)?;
+        if model.is_some() {
+            write_features(out, &points)?;
+        }
+        let [model, weights, layer] = model.map_or([None, None, None], |m| m.map(Some));
+        let summary = EmbedSummary {
+            source,
+            model,
+            weights,
+            layer,
+            points: points.len(),
+            dimensions: points.dim,
+            coloured_by: points.coloured_by,
+            classes: points.classes.clone(),
+            neighbours: self.layout.neighbours,
+            feature_neighbour_agreement: None,
+            extraction_seconds,
+            layouts: Vec::new(),
+            failures: points.failures.clone(),
+        };
+        progress.features(&summary);
+        progress.laying_out(points.len(), self.tsne.as_ref());
+        let summary = lay_out(&points, &self.layout, self.pca, self.tsne.as_ref(), summary)?;
+        Ok(EmbedOutcome {
+            points,
+            summary: Some(summary),
+            interrupted,
+        })
+    }
+
+    /// Opens the model and the inputs and extracts the points; with them the model's name,
+    /// weights and layer.
+    fn extract(
+        &self,
+        extraction: &Extraction,
+        progress: &mut dyn EmbedProgress,
+        interrupted: &mut bool,
+    ) -> Result<(Points, [String; 3])> {
+        let opened = extraction
+            .model
+            .open_for_layers(extraction.layer.as_slice())?;
+        let layer = match &extraction.layer {
+            Some(name) => opened.model.layer(name)?,
+            None => opened.model.net.default_layer(),
+        };
+        let mut inputs = extraction.inputs.clone();
+        if extraction.samples {
+            inputs.extend(crate::open::sample_photos()?);
+        }
+        let inputs = open_inputs(
+            &inputs,
+            extraction.as_images,
+            &extraction.selection,
+            extraction.split,
+            opened.limits,
+        )?;
+        // Asked for t-SNE alone, too few images fail before the network runs.
+        if let Some(tsne) = self.tsne.as_ref().filter(|_| !self.pca)
+            && inputs.data.len() < tsne.min_points()
+        {
+            return Err(PipelineError::TooFewForTsne {
+                images: inputs.data.len(),
+                perplexity: tsne.perplexity,
+                needed: tsne.min_points(),
+            });
+        }
+        progress.extracting(inputs.data.len());
+        let points = extract(&opened, inputs, layer, extraction.batch_size, &mut |n| {
+            let go_on = progress.extracted(n);
+            *interrupted |= !go_on;
+            go_on
+        })?;
+        let model = [
+            opened.model.name.clone(),
+            whycam_data::shown_path(&opened.model.weights).into_owned(),
+            opened.model.layer_name(layer).to_string(),
+        ];
+        Ok((points, model))
+    }
 }
 
 #[cfg(test)]

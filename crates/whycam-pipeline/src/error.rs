@@ -467,6 +467,8 @@ pub enum InputErrorKind {
     Io,
     /// The network failed on the batch that held it.
     Model,
+    /// A 2-D layout of embedded points (t-SNE beside PCA) could not be computed.
+    Layout,
 }
 
 /// One input that could not be done; the rest of the run goes on.
