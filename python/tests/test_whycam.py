@@ -5,6 +5,7 @@ that `whycam explain --save-raw` writes for the same photo, so the binary must b
 (`cargo build --release`; WHYCAM_BIN overrides target/release/whycam).
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -414,3 +415,129 @@ def test_ray_data_gives_the_single_process_maps_and_survives_a_dead_actor():
             assert marker.exists(), "the actor never died: the second run tested nothing"
     finally:
         ray.shutdown()
+
+
+def whycam_binary():
+    """The command line the byte-for-byte tests compare with."""
+    binary = os.environ.get("WHYCAM_BIN", str(ROOT / "target" / "release" / "whycam"))
+    assert os.path.exists(binary), f"{binary} is missing: run cargo build --release first"
+    return binary
+
+
+def fashion_mnist_pngs(folder, count):
+    """The first `count` Fashion-MNIST test images written as 28x28 RGB PNGs into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, pixels in enumerate(fashion_mnist(count)):
+        write_png(folder / f"item{i:04d}.png", pixels)
+    return folder
+
+
+def outputs(folder):
+    """The files a run wrote into `folder` (not its lock), name -> bytes."""
+    return {
+        p.name: p.read_bytes()
+        for p in pathlib.Path(folder).iterdir()
+        if p.is_file() and p.name not in ("explanations.json", ".whycam.lock")
+    }
+
+
+def summary_records(folder):
+    """`explanations.json` of `folder` with the folder's own path taken out of file names, its
+    images sorted by input."""
+    text = (pathlib.Path(folder) / "explanations.json").read_text()
+    summary = json.loads(text.replace(str(folder) + os.sep, "OUT/"))
+    summary["images"].sort(key=lambda i: i["image"])
+    return summary
+
+
+def test_ray_explain_writes_the_command_lines_files_and_resumes():
+    """whycam.ray.explain on a local 2-CPU cluster over 300 Fashion-MNIST PNGs writes the files
+    `whycam explain --save-raw` writes (same names, overlays and .npy byte for byte) and the same
+    explanations.json records. It finishes a run that crashed (three batches journalled, one
+    line cut, never joined) without explaining those batches again and with every image once,
+    while one of its actors dies on its first batch (Ray retries the batch). A second call
+    skips everything."""
+    try:
+        import ray
+    except ImportError as e:
+        raise Skipped(f"needs ray: {e}") from e
+    import logging
+
+    import whycam.ray
+
+    count = 300
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        images = fashion_mnist_pngs(tmp / "images", count)
+        cli_out, ray_out = tmp / "cli", tmp / "ray"
+        started = time.perf_counter()
+        subprocess.run(
+            [whycam_binary(), "explain", "--save-raw", "--out", str(cli_out), str(images)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        cli_seconds = time.perf_counter() - started
+
+        # A run that crashed: three batches written by one part, its last line cut.
+        crashed = whycam._native.DirectoryRun(
+            model(), str(ray_out), written=str(ray_out), save_raw=True)
+        pending, skipped = crashed.plan([str(images)])
+        assert skipped == 0 and len(pending) == -(-count // 8), (skipped, len(pending))
+        for batch in pending[:3]:
+            assert crashed.explain_part(batch, "crashed") == []
+        del crashed  # never finished: no explanations.json, the journal stays
+        journal = ray_out / ".whycam-parts" / "crashed" / "explanations.partial.jsonl"
+        lines = journal.read_text().splitlines(keepends=True)
+        assert len(lines) == 1 + 24, len(lines)
+        journal.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+        assert not (ray_out / "explanations.json").exists()
+
+        logging.getLogger("ray").setLevel(logging.WARNING)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="warning")
+        try:
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            marker = tmp / "died"
+
+            class DiesOnce(whycam.ray.ExplainParts):
+                def __call__(self, batch):
+                    if not marker.exists():
+                        marker.write_text("an actor died here")
+                        os._exit(1)
+                    return super().__call__(batch)
+
+            started = time.perf_counter()
+            result = whycam.ray.explain(images, ray_out, save_raw=True, num_actors=2,
+                                        _worker=DiesOnce)
+            ray_seconds = time.perf_counter() - started
+            assert marker.exists(), "the actor never died"
+            # Batches 1 and 2 were complete; batch 3 lost its last line, so it is redone.
+            assert (result.skipped, result.explained, result.failed) == (16, count - 16, 0), result
+            assert not (ray_out / ".whycam-parts").exists()
+
+            cli_files, ray_files = outputs(cli_out), outputs(ray_out)
+            assert sorted(cli_files) == sorted(ray_files), set(cli_files) ^ set(ray_files)
+            assert len(cli_files) == 3 * count, len(cli_files)
+            different = [n for n in cli_files if cli_files[n] != ray_files[n]]
+            assert not different, different[:5]
+            cli_summary, ray_summary = summary_records(cli_out), summary_records(ray_out)
+            assert [i["image"] for i in ray_summary["images"]] == sorted(
+                str(p) for p in images.iterdir())
+            assert ray_summary == cli_summary
+            print(f"  ray.explain: {count} images, {len(cli_files)} files identical to the CLI's "
+                  f"({ray_seconds:.1f}s on 2 actors with one death, CLI {cli_seconds:.1f}s)")
+
+            # Everything is done: a second call explains nothing and rewrites nothing.
+            stamps = {p.name: p.stat().st_mtime_ns for p in ray_out.iterdir()}
+            again = whycam.ray.explain(str(images), str(ray_out), save_raw=True)
+            assert (again.skipped, again.explained, again.failed) == (count, 0, 0), again
+            assert {p.name: p.stat().st_mtime_ns for p in ray_out.iterdir()
+                    if p.name != "explanations.json"} == {
+                n: s for n, s in stamps.items() if n != "explanations.json"}
+            assert summary_records(ray_out) == cli_summary
+            # Other settings in the same folder are refused, as --resume refuses them.
+            raises(whycam.WhycamError,
+                   lambda: whycam.ray.explain(images, ray_out, method="gradcam++"))
+        finally:
+            ray.shutdown()
+

@@ -27,6 +27,7 @@ from ._native import (
     methods,
     set_num_threads,
 )
+from ._memory import keep_freed_memory
 from ._torch import from_torch
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "WhycamError",
     "__version__",
     "from_torch",
+    "keep_freed_memory",
     "load",
     "methods",
     "set_num_threads",

@@ -4,6 +4,7 @@
 //! `whycam_pipeline` (opening, decoding, batching) and `whycam_cam` (the explainer); every
 //! computation runs with the GIL released.
 
+mod directory;
 mod errors;
 mod inputs;
 mod model;
@@ -104,6 +105,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<Model>()?;
     m.add_class::<Explanation>()?;
+    m.add_class::<directory::DirectoryRun>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(methods, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

@@ -38,7 +38,7 @@ impl Model {
     }
 
     /// The model opened so that `layers` can be read, as `whycam explain --layer` opens it.
-    fn opened_for(&self, layers: &[String]) -> Result<Arc<OpenedModel>, PipelineError> {
+    pub(crate) fn opened_for(&self, layers: &[String]) -> Result<Arc<OpenedModel>, PipelineError> {
         if layers.is_empty() {
             return Ok(self.default.clone());
         }
@@ -322,7 +322,7 @@ fn non_finite(item: &Decoded) -> PyErr {
 }
 
 /// `method`: a name, comma-separated names, or a list of names (`None`: Grad-CAM).
-fn parse_methods(method: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
+pub(crate) fn parse_methods(method: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
     let given = names(method, "method")?;
     if given.is_empty() {
         return Ok(vec![Method::GradCam]);
@@ -340,7 +340,7 @@ fn parse_methods(method: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Method>> {
 }
 
 /// A string or a list of strings as names (`None`: none).
-fn names(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<String>> {
+pub(crate) fn names(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<String>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(Vec::new());
     };

@@ -538,3 +538,6 @@ pub fn target_probability(target: &whycam_cam::Target, probabilities: &[f32]) ->
             .sum(),
     }
 }
+
+// An explain run cut into parts that run apart and write into one directory (Ray actors).
+pub mod parts;
