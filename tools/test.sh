@@ -59,7 +59,7 @@ run native cargo test --workspace --release --no-fail-fast "$@"
 python_tests() {
     local venv=$PWD/target/pyvenv
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
-    "$venv/bin/pip" install -q --disable-pip-version-check maturin numpy "ray[data]" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check maturin numpy pillow "ray[data]" || return 1
     rm -rf target/wheels
     (cd python && CARGO_TARGET_DIR="$PWD/../target" "$venv/bin/maturin" build --release \
         -o ../target/wheels) || return 1

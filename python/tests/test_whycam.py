@@ -541,3 +541,90 @@ def test_ray_explain_writes_the_command_lines_files_and_resumes():
         finally:
             ray.shutdown()
 
+def test_pil_images_give_the_same_maps_as_their_files():
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise Skipped(f"needs Pillow: {e}") from e
+    from_paths = model().explain([CHELSEA, COFFEE])
+    with Image.open(CHELSEA) as chelsea, Image.open(COFFEE) as coffee:
+        from_pil = model().explain([chelsea, coffee])
+        [alone] = model().explain(chelsea)
+        # Another mode is converted to RGB as Pillow converts it.
+        rgba = model().explain(chelsea.convert("RGBA"))
+        assert model().predict(chelsea, top_k=1) == model().predict(CHELSEA, top_k=1)
+    assert [e.image for e in from_pil] == [0, 1]
+    for path, pil in zip(from_paths, from_pil):
+        assert pil.target_index == path.target_index
+        assert pil.raw.tobytes() == path.raw.tobytes()
+    assert alone.raw.tobytes() == from_paths[0].raw.tobytes()
+    assert rgba[0].raw.tobytes() == from_paths[0].raw.tobytes()
+
+
+class FakeTensor:
+    """What whycam reads of a torch tensor, over a numpy array, so the conversion is tested
+    without torch (the module is only ever looked up in sys.modules, never imported)."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = array.shape
+        self.dtype = f"torch.{array.dtype}"
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def is_floating_point(self):
+        return self.array.dtype.kind == "f"
+
+    def float(self):
+        return FakeTensor(self.array.astype(np.float32))
+
+    def numpy(self):
+        return self.array
+
+
+def tensor_batch_gives_the_same_maps_as_arrays(tensor):
+    """`tensor(nchw)` makes a tensor of an NCHW numpy array; its maps must be the HWC arrays'."""
+    pixels = np.stack(fashion_mnist(2))
+    nhwc = pixels.astype(np.float32) / 255.0
+    nchw = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+    expected = model().explain(list(nhwc))
+    from_batch = model().explain(tensor(nchw))
+    [from_one] = model().explain(tensor(nchw[1]))
+    assert len(from_batch) == 2 and [e.image for e in from_batch] == [0, 1]
+    for a, b in zip(expected, from_batch):
+        assert a.raw.tobytes() == b.raw.tobytes()
+    assert from_one.raw.tobytes() == expected[1].raw.tobytes()
+    raises(whycam.InvalidArgument, lambda: model().explain(tensor(nhwc)))  # NHWC is not NCHW
+    raises(whycam.InvalidArgument, lambda: model().explain(tensor(nchw * 2.0 - 1.0)))
+
+
+def test_tensor_like_objects_are_read_as_torch_tensors_without_importing_torch():
+    import sys
+    import types
+
+    had_torch = "torch" in sys.modules
+    if had_torch:
+        raise Skipped("torch is loaded: test_torch_tensor_batch covers it")
+    fake = types.ModuleType("torch")
+    fake.Tensor = FakeTensor
+    sys.modules["torch"] = fake
+    try:
+        tensor_batch_gives_the_same_maps_as_arrays(FakeTensor)
+    finally:
+        del sys.modules["torch"]
+    # Arrays and paths never import torch.
+    model().explain([CHELSEA, np.zeros((32, 32, 3), np.uint8)])
+    assert "torch" not in sys.modules
+
+
+def test_torch_tensor_batch():
+    try:
+        import torch
+    except ImportError as e:
+        raise Skipped(f"needs torch: {e}") from e
+    tensor_batch_gives_the_same_maps_as_arrays(torch.from_numpy)
+

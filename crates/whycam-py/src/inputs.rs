@@ -1,6 +1,7 @@
 //! What Python passes as `images`: paths (files, directories, URLs, as the command line takes
-//! them), numpy arrays, or lists of both; read under the GIL into owned inputs, then decoded
-//! and prepared without it exactly as the command line prepares its files.
+//! them), numpy arrays, PIL images, torch tensors, or lists of them; read under the GIL into
+//! owned inputs (PIL images and tensors through numpy, without importing Pillow or torch),
+//! then decoded and prepared without it exactly as the command line prepares its files.
 
 use crate::errors::{InvalidArgument, input_error};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -70,6 +71,8 @@ pub fn decode_all(inputs: &[Input], opened: &OpenedModel) -> Result<Vec<Decoded>
 /// searches its arguments (a missing file fails here); an array is copied into pixels.
 pub fn read_inputs(images: &Bound<'_, PyAny>) -> PyResult<Vec<Input>> {
     let mut inputs = Vec::new();
+    let converted = torch_as_numpy(images)?;
+    let images = converted.as_ref().unwrap_or(images);
     if images.is_instance_of::<PyList>() || images.is_instance_of::<PyTuple>() {
         for (index, item) in images.try_iter()?.enumerate() {
             read_one(&item?, index, &mut inputs)?;
@@ -100,6 +103,11 @@ fn array_of_rank(object: &Bound<'_, PyAny>, rank: usize) -> PyResult<Option<usiz
 }
 
 fn read_one(item: &Bound<'_, PyAny>, index: usize, inputs: &mut Vec<Input>) -> PyResult<()> {
+    let converted = match pil_as_numpy(item)? {
+        Some(array) => Some(array),
+        None => torch_as_numpy(item)?,
+    };
+    let item = converted.as_ref().unwrap_or(item);
     if item.cast::<numpy::PyUntypedArray>().is_ok() {
         let image = array_image(item, index)?;
         inputs.push(Input::Array { index, image });
@@ -107,7 +115,8 @@ fn read_one(item: &Bound<'_, PyAny>, index: usize, inputs: &mut Vec<Input>) -> P
     }
     let path: PathBuf = item.extract().map_err(|_| {
         InvalidArgument::new_err(format!(
-            "images[{index}]: expected a path (str or os.PathLike) or a numpy array HxWx3, got {}",
+            "images[{index}]: expected a path (str or os.PathLike), a numpy array HxWx3, a PIL \
+             image or a torch tensor 3xHxW, got {}",
             item.get_type()
                 .name()
                 .map_or_else(|_| "?".to_string(), |n| n.to_string())
@@ -165,4 +174,62 @@ fn unit_to_u8(values: impl Iterator<Item = f64>) -> Result<Vec<u8>, String> {
             }
         })
         .collect()
+}
+
+/// `object` as an instance of `module.class` if that module is loaded (so that neither Pillow
+/// nor torch is ever imported here: an object of theirs means its module is loaded already).
+fn instance_of(object: &Bound<'_, PyAny>, module: &str, class: &str) -> PyResult<bool> {
+    let py = object.py();
+    let modules = py.import("sys")?.getattr("modules")?;
+    let Some(loaded) = modules
+        .call_method1("get", (module,))
+        .ok()
+        .filter(|m| !m.is_none())
+    else {
+        return Ok(false);
+    };
+    let Ok(class) = loaded.getattr(class) else {
+        return Ok(false);
+    };
+    object.is_instance(&class)
+}
+
+/// A PIL image as an `HxWx3` uint8 array (converted to RGB as Pillow converts), or `None`
+/// for anything else.
+fn pil_as_numpy<'py>(object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if !instance_of(object, "PIL.Image", "Image")? {
+        return Ok(None);
+    }
+    let rgb = object.call_method1("convert", ("RGB",))?;
+    let numpy = object.py().import("numpy")?;
+    Ok(Some(numpy.call_method1("asarray", (rgb,))?))
+}
+
+/// A torch tensor `Nx3xHxW` or `3xHxW` (uint8, or floats in `[0, 1]` as torchvision's
+/// `ToTensor` gives them, not normalised) as a numpy array `NxHxWx3` or `HxWx3`, or `None`
+/// for anything else.
+fn torch_as_numpy<'py>(object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if !instance_of(object, "torch", "Tensor")? {
+        return Ok(None);
+    }
+    let shape: Vec<usize> = object.getattr("shape")?.extract()?;
+    let channels = match shape.len() {
+        3 => 0,
+        4 => 1,
+        _ => usize::MAX,
+    };
+    if shape.get(channels) != Some(&3) {
+        return Err(InvalidArgument::new_err(format!(
+            "images: expected a torch tensor Nx3xHxW or 3xHxW (RGB), got shape {shape:?}"
+        )));
+    }
+    let mut tensor = object.call_method0("detach")?.call_method0("cpu")?;
+    let floating: bool = tensor.call_method0("is_floating_point")?.extract()?;
+    if floating && tensor.getattr("dtype")?.str()? != "torch.float64" {
+        tensor = tensor.call_method0("float")?;
+    }
+    let array = tensor.call_method0("numpy")?;
+    let numpy = object.py().import("numpy")?;
+    let moved = numpy.call_method1("moveaxis", (array, channels, -1))?;
+    Ok(Some(numpy.call_method1("ascontiguousarray", (moved,))?))
 }
