@@ -541,6 +541,7 @@ def test_ray_explain_writes_the_command_lines_files_and_resumes():
         finally:
             ray.shutdown()
 
+
 def test_pil_images_give_the_same_maps_as_their_files():
     try:
         from PIL import Image
@@ -628,3 +629,78 @@ def test_torch_tensor_batch():
         raise Skipped(f"needs torch: {e}") from e
     tensor_batch_gives_the_same_maps_as_arrays(torch.from_numpy)
 
+
+def png_size(data):
+    """(width, height) from a PNG's header, after checking its signature."""
+    import struct
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def cli_overlay(photo, *options):
+    """The overlay PNG `whycam explain` writes for `photo` (Grad-CAM), as bytes."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([whycam_binary(), "explain", *options, "--out", out, str(photo)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return (pathlib.Path(out) / f"{pathlib.Path(photo).stem}.gradcam.png").read_bytes()
+
+
+def test_overlays_are_the_command_lines_pngs_byte_for_byte():
+    [e] = model().explain(CHELSEA)
+    assert e.overlay_png() == cli_overlay(CHELSEA)
+    assert e._repr_png_() == cli_overlay(CHELSEA)
+    styled = e.overlay_png(alpha=0.3, colormap="viridis", gray_background=True)
+    assert styled == cli_overlay(CHELSEA, "--alpha", "0.3", "--colormap", "viridis",
+                                 "--gray-background")
+    assert styled != e.overlay_png()
+    raises(whycam.InvalidArgument, lambda: e.overlay_png(alpha=1.5))
+    raises(whycam.InvalidArgument, lambda: e.overlay_png(colormap="nosuchmap"))
+
+
+def test_overlay_as_pil_image_has_the_command_lines_pixels():
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise Skipped(f"needs Pillow: {e}") from e
+    import io
+
+    # A picture of another size and shape: the overlay covers the original, not the crop.
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = pathlib.Path(tmp) / "noise.png"
+        write_png(png, pixels)
+        [e] = model().explain(png)
+        picture = e.overlay(alpha=0.4, colormap="turbo")
+        expected = Image.open(io.BytesIO(cli_overlay(png, "--alpha", "0.4", "--colormap", "turbo")))
+    assert picture.mode == "RGB" and picture.size == (260, 300), (picture.mode, picture.size)
+    assert np.array_equal(np.asarray(picture), np.asarray(expected.convert("RGB")))
+
+
+def test_notebook_reprs_render():
+    out = model().explain([CHELSEA, COFFEE], method="gradcam,layercam")
+    assert isinstance(out, list) and len(out) == 4
+    first, *rest = out  # still a list in every way
+    assert len(rest) == 3 and out[1:][0] is out[1]
+    assert png_size(first._repr_png_()) == (224, 224)
+    # An array of another size: the PNG is the original's size.
+    [e] = model().explain(np.zeros((90, 120, 3), np.uint8))
+    assert png_size(e._repr_png_()) == (120, 90)
+    page = out._repr_html_()
+    assert page.count("<img ") == 4 and page.count("data:image/png;base64,") == 4, page[:200]
+    assert "layercam" in page and "chelsea" in page
+    import base64
+    import re
+
+    for encoded in re.findall(r"base64,([A-Za-z0-9+/=]+)", page):
+        assert png_size(base64.b64decode(encoded)) == (224, 224)
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    import io
+
+    with Image.open(io.BytesIO(first._repr_png_())) as decoded:
+        assert decoded.size == (224, 224) and decoded.mode == "RGB"

@@ -69,6 +69,29 @@ class Explanation:
     signed: Optional[npt.NDArray[np.float32]]
     """The map before ReLU and scaling (``<stem>.<method>.signed.npy``; several layers: their
     mean at the finest one's resolution), or ``None`` for a method without one."""
+    def overlay(
+        self, alpha: float = 0.5, colormap: str = "jet", gray_background: bool = False
+    ) -> Any:
+        """The heatmap drawn over the image by whycam's renderer, as a ``PIL.Image.Image``
+        (RGB, the original image's size): the pixels of the ``<stem>.<method>.png`` that
+        ``whycam explain --alpha --colormap [--gray-background]`` writes. ``colormap``: jet,
+        turbo, magma, inferno, viridis, gray, bwr. Needs Pillow (imported only here);
+        raises :class:`InvalidArgument` for an alpha outside [0, 1] or an unknown colour map."""
+    def overlay_png(
+        self, alpha: float = 0.5, colormap: str = "jet", gray_background: bool = False
+    ) -> bytes:
+        """:meth:`overlay` as PNG bytes, byte for byte the command line's file; no Pillow
+        needed."""
+    def _repr_png_(self) -> bytes:
+        """The default overlay (alpha 0.5, jet) as PNG, which a notebook shows."""
+
+class Explanations(list[Explanation]):
+    """What :meth:`Model.explain` returns: a plain list of :class:`Explanation`, which a
+    notebook shows (``_repr_html_``) as a row of overlays captioned with image, method, class
+    and probability (the first ``shown``, 64)."""
+
+    shown: int
+    def _repr_html_(self) -> str: ...
 
 class Model:
     """A classifier opened for predicting and explaining (see :func:`load`)."""
@@ -108,7 +131,7 @@ class Model:
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
         batch_size: int = 8,
-    ) -> list[Explanation]:
+    ) -> Explanations:
         """Class activation maps of each image, computed as ``whycam explain`` computes them:
         one :class:`Explanation` per image, target and method, in that order.
 

@@ -164,3 +164,13 @@ fn process_runs(pid: u32) -> bool {
         true
     }
 }
+
+/// `image` as the PNG bytes [`png`] writes, for a front end that shows it without a file (a
+/// notebook).
+pub fn png_bytes(image: &image::RgbImage) -> std::io::Result<Vec<u8>> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(std::io::Error::other)?;
+    Ok(bytes.into_inner())
+}

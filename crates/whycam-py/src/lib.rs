@@ -5,6 +5,7 @@
 //! computation runs with the GIL released.
 
 mod directory;
+mod display;
 mod errors;
 mod inputs;
 mod model;

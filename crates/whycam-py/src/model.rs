@@ -1,15 +1,18 @@
 //! `whycam.Model` and `whycam.Explanation`: a model opened as the command line opens it,
 //! predicting and explaining Python inputs with the GIL released.
 
+use crate::display::{Overlay, pil_image, png};
 use crate::errors::{InvalidArgument, ModelError, cam_error, input_error, pipeline_error};
 use crate::inputs::{ImageName, Input, decode_all, read_inputs};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
 use std::sync::{Arc, Mutex};
 use whycam_cam::{
     ClassGroups, ExplainOptions, Explainer, ImageExplanation, Method, MethodSettings, Plane,
     TargetSpec,
 };
+use whycam_data::{CropRegion, RgbImage};
 use whycam_pipeline::batch::{Decoded, batch_tensor, same_size_runs};
 use whycam_pipeline::explain::files::combined_signed;
 use whycam_pipeline::explain::target_probability;
@@ -178,7 +181,7 @@ impl Model {
         aug_smooth: bool,
         eigen_smooth: bool,
         batch_size: usize,
-    ) -> PyResult<Vec<Explanation>> {
+    ) -> PyResult<Py<PyAny>> {
         let methods = parse_methods(method)?;
         let layers = names(layer, "layer")?;
         let target = match target {
@@ -196,10 +199,14 @@ impl Model {
             batch_size: batch_size.max(1),
         };
         let results = py.detach(|| self.explain_inputs(&inputs, &request))?;
-        results
+        let explanations = results
             .into_iter()
             .map(|r| r.into_python(py))
-            .collect::<PyResult<Vec<_>>>()
+            .collect::<PyResult<Vec<_>>>()?;
+        // A list that a notebook shows as overlays (`python/whycam/_display.py`).
+        let list = PyList::new(py, explanations)?;
+        let class = py.import("whycam._display")?.getattr("Explanations")?;
+        Ok(class.call1((list,))?.unbind())
     }
 }
 
@@ -282,6 +289,9 @@ struct MapResult {
     raw: Plane,
     map: Plane,
     signed: Option<Plane>,
+    /// The image as decoded and the part of it the network saw, for overlays.
+    original: Arc<RgbImage>,
+    region: CropRegion,
 }
 
 /// The maps of one image, refused if the network computed NaN or infinity for it.
@@ -296,6 +306,7 @@ fn map_results(
     }
     let probabilities = class_probabilities(&explanation.logits);
     let (height, width) = (item.prepared.height as usize, item.prepared.width as usize);
+    let original = Arc::new(item.original.clone());
     let mut results = Vec::new();
     for target in explanation.targets {
         let probability = target_probability(&target.target, &probabilities);
@@ -311,6 +322,8 @@ fn map_results(
                 map: map.map.resized(height, width),
                 raw: map.map,
                 signed: combined_signed(&map.signed),
+                original: original.clone(),
+                region: item.prepared.region,
             });
         }
     }
@@ -365,9 +378,14 @@ impl MapResult {
             target_label: self.target_label,
             score: self.score,
             probability: self.probability,
-            raw: plane_array(py, self.raw)?,
+            raw: plane_array(py, self.raw.clone())?,
             map: plane_array(py, self.map)?,
             signed: self.signed.map(|p| plane_array(py, p)).transpose()?,
+            canvas: Overlay {
+                map: self.raw,
+                original: self.original,
+                region: self.region,
+            },
         })
     }
 }
@@ -382,33 +400,78 @@ fn plane_array(py: Python<'_>, plane: Plane) -> PyResult<Py<PyAny>> {
 }
 
 /// One map of one image: a target, a method.
-#[pyclass(module = "whycam", frozen, get_all)]
+#[pyclass(module = "whycam", frozen)]
 pub struct Explanation {
     /// The image: its path or URL as given, or its index in ``images`` for an array.
+    #[pyo3(get)]
     image: Py<PyAny>,
     /// The method's id (``gradcam``).
+    #[pyo3(get)]
     method: String,
     /// The target layers the map was computed at.
+    #[pyo3(get)]
     layers: Vec<String>,
     /// The explained class (``None`` for a class group).
+    #[pyo3(get)]
     target_index: Option<usize>,
     /// The explained class's (or group's) name.
+    #[pyo3(get)]
     target_label: String,
     /// The target's score (its logit, or a group's weighted sum).
+    #[pyo3(get)]
     score: f32,
     /// The target's probability (a group's: the sum over its classes).
+    #[pyo3(get)]
     probability: f32,
     /// The map in ``[0, 1]`` at the layer's resolution (float32, HxW): what
     /// ``whycam explain --save-raw`` writes as ``<stem>.<method>.npy``.
+    #[pyo3(get)]
     raw: Py<PyAny>,
     /// ``raw`` upsampled (bilinear, as OpenCV) to the network input's size.
+    #[pyo3(get)]
     map: Py<PyAny>,
     /// The map before ReLU and scaling (``<stem>.<method>.signed.npy``), or ``None``.
+    #[pyo3(get)]
     signed: Option<Py<PyAny>>,
+    /// What overlays are drawn from.
+    canvas: Overlay,
 }
 
 #[pymethods]
 impl Explanation {
+    /// The heatmap drawn over the image as ``whycam explain`` draws ``<stem>.<method>.png``
+    /// (the same pixels for the same options), as a PIL image of the original's size.
+    #[pyo3(signature = (alpha = 0.5, colormap = "jet", gray_background = false))]
+    fn overlay(
+        &self,
+        py: Python<'_>,
+        alpha: f32,
+        colormap: &str,
+        gray_background: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let picture = self.canvas.render(py, alpha, colormap, gray_background)?;
+        pil_image(py, &picture)
+    }
+
+    /// The overlay as PNG bytes: byte for byte the file ``whycam explain`` writes with the
+    /// same ``--alpha``, ``--colormap`` and ``--gray-background``. Needs no Pillow.
+    #[pyo3(signature = (alpha = 0.5, colormap = "jet", gray_background = false))]
+    fn overlay_png(
+        &self,
+        py: Python<'_>,
+        alpha: f32,
+        colormap: &str,
+        gray_background: bool,
+    ) -> PyResult<Py<PyBytes>> {
+        let picture = self.canvas.render(py, alpha, colormap, gray_background)?;
+        png(py, &picture)
+    }
+
+    /// The default overlay as PNG, for notebooks.
+    fn _repr_png_(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        self.overlay_png(py, 0.5, "jet", false)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "whycam.Explanation(image={}, method={:?}, target={:?}, probability={:.4})",
