@@ -117,11 +117,7 @@ def main():
                 for i in range(batch):
                     rise_forward(softmax, masks, x[i:i + 1], 0.5)[int(target[i])]
 
-        fullgrad = FullGrad(net, [])
         targets = [ClassifierOutputTarget(int(t)) for t in target]
-
-        def run_fullgrad():
-            fullgrad(input_tensor=x, targets=targets)
 
         if "ig" in METHODS:
             run_ig(IG_INTERNAL[0])  # warm-up
@@ -137,11 +133,19 @@ def main():
             print(f"rise rise/b{batch}: {out[f'rise/b{batch}']:.0f} ms", file=sys.stderr,
                   flush=True)
         if "fullgrad" in METHODS:
+            # Made last and released at once: its hooks keep every layer's activations and
+            # gradients of every forward pass while they are registered, which would slow
+            # down (and at batch 8 exhaust the memory of) the other methods' runs.
+            fullgrad = FullGrad(net, [])
+
+            def run_fullgrad():
+                fullgrad(input_tensor=x, targets=targets)
+
             run_fullgrad()  # warm-up
             out[f"fullgrad/b{batch}"] = median_ms(run_fullgrad, RUNS)
             print(f"pytorch-grad-cam fullgrad/b{batch}: {out[f'fullgrad/b{batch}']:.0f} ms",
                   file=sys.stderr, flush=True)
-        fullgrad.activations_and_grads.release()
+            fullgrad.activations_and_grads.release()
     print(json.dumps(out))
 
 
