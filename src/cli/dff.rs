@@ -61,7 +61,7 @@ pub struct DffArgs {
 }
 
 pub fn run(args: DffArgs) -> anyhow::Result<ExitCode> {
-    let inputs = super::inputs_or_samples(&args.inputs, args.samples)?;
+    let inputs = whycam_pipeline::open::inputs_or_samples(&args.inputs, args.samples)?;
     let layers: Vec<String> = args.layer.iter().cloned().collect();
     let model = args.model.load_for_layers(&layers)?;
     let config = DffConfig {

@@ -86,7 +86,7 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let inputs = super::inputs_or_samples(&args.inputs, args.samples)?;
+    let inputs = whycam_pipeline::open::inputs_or_samples(&args.inputs, args.samples)?;
     let methods = super::parse_methods(&args.method)?;
     let metrics = if args.metric.is_empty() {
         Metric::defaults()

@@ -120,23 +120,6 @@ pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-/// The inputs of explain and evaluate, with the sample photos (fetched into the cache on
-/// first use) when asked; an error when there are none.
-pub(crate) fn inputs_or_samples(
-    inputs: &[std::ffi::OsString],
-    samples: bool,
-) -> anyhow::Result<Vec<std::ffi::OsString>> {
-    let mut inputs = inputs.to_vec();
-    if samples {
-        let photos = whycam_pipeline::open::sample_photos()?;
-        inputs.extend(photos.into_iter().map(std::path::PathBuf::into_os_string));
-    }
-    if inputs.is_empty() {
-        return Err(whycam_pipeline::PipelineError::NoInputs.into());
-    }
-    Ok(inputs)
-}
-
 /// `--method` names as methods.
 pub(crate) fn parse_methods(names: &[String]) -> anyhow::Result<Vec<whycam_cam::Method>> {
     Ok(names

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use std::path::Path;
-use whycam_models::{Architecture, HeadSpec, LayerLayout, OnnxModel, OnnxOptions};
+use whycam_models::{Architecture, LayerLayout, OnnxModel, OnnxOptions};
 
 /// List architectures, or the layers of one architecture or ONNX file.
 #[derive(Debug, Args)]
@@ -45,23 +45,13 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         Some(name) => {
             let arch: Architecture = name.parse()?;
-            let device = super::device();
-            let net = arch.build(
-                HeadSpec {
-                    classes: 1,
-                    bias: true,
-                },
-                &device,
-            );
-            let layer_list = net.layer_list();
-            for (i, layer) in layer_list.list().iter().enumerate() {
-                let aliases = layer_list.aliases_of(i);
-                let aliases = if aliases.is_empty() {
+            for layer in whycam_pipeline::open::zoo_layers(arch, &super::device()) {
+                let aliases = if layer.aliases.is_empty() {
                     String::new()
                 } else {
-                    format!("  (also {})", aliases.join(", "))
+                    format!("  (also {})", layer.aliases.join(", "))
                 };
-                let mark = if i == net.default_layer_index() {
+                let mark = if layer.default {
                     "  (default target)"
                 } else {
                     ""

@@ -1,4 +1,5 @@
-//! Progress on stderr: the one bar and the one spinner every subcommand uses.
+//! Progress on stderr: the images bar, the spinner and the epoch bar, the one home of their
+//! templates.
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,6 +22,25 @@ impl Progress {
         let bar = ProgressBar::new_spinner().with_message(message);
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Progress(bar)
+    }
+
+    /// A bar over one epoch's `batches`, showing the epoch and the running loss.
+    pub fn batches(batches: u64) -> Self {
+        let bar = ProgressBar::new(batches).with_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} batches, loss {msg} ({eta} left)",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        Progress(bar)
+    }
+
+    /// Batch `done` of epoch `epoch` (from 0) of `epochs`, at `loss`.
+    pub fn at_batch(&self, epoch: usize, epochs: usize, done: usize, loss: f64) {
+        self.0.set_prefix(format!("{}/{epochs}", epoch + 1));
+        self.0.set_position(done as u64);
+        self.0.set_message(format!("{loss:.4}"));
     }
 
     /// One image done.

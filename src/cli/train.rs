@@ -2,8 +2,8 @@
 //! from scratch, writing checkpoints and per-epoch metrics into a run folder.
 
 use super::data_args::DataArgs;
+use super::progress::Progress;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use whycam_pipeline::train::{TrainJob, TrainPlan, TrainSink};
@@ -138,7 +138,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let stop = super::stop_on_ctrl_c()?;
     let mut bar = EpochBar::default();
     let outcome = whycam_pipeline::train::train(&job, stop, &mut bar)?;
-    bar.bar.take().inspect(ProgressBar::finish_and_clear);
+    drop(bar.bar.take());
     if outcome.interrupted {
         eprintln!("interrupted: saved {}", outcome.last.display());
         return Ok(ExitCode::from(130));
@@ -166,7 +166,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 /// The progress bar of an epoch and the lines a run prints.
 #[derive(Default)]
 struct EpochBar {
-    bar: Option<ProgressBar>,
+    bar: Option<Progress>,
     batches: u64,
     total_epochs: usize,
 }
@@ -202,26 +202,13 @@ impl TrainSink for EpochBar {
     }
 
     fn batch(&mut self, epoch: usize, done: usize, loss: f64) {
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::new(self.batches);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} batches, loss {msg} ({eta} left)",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
-            bar
-        });
-        bar.set_prefix(format!("{}/{}", epoch + 1, self.total_epochs));
-        bar.set_position(done as u64);
-        bar.set_message(format!("{loss:.4}"));
+        let batches = self.batches;
+        let bar = self.bar.get_or_insert_with(|| Progress::batches(batches));
+        bar.at_batch(epoch, self.total_epochs, done, loss);
     }
 
     fn epoch(&mut self, stats: &EpochStats) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
+        drop(self.bar.take());
         let valid = match (stats.valid_loss, stats.valid_accuracy) {
             (Some(l), Some(a)) => format!("  valid loss {l:.4} accuracy {:.2}%", a * 100.0),
             _ => String::new(),

@@ -254,3 +254,54 @@ pub fn labels_for(path: Option<&Path>, classes: usize) -> Result<Vec<String>> {
 pub fn sample_photos() -> Result<Vec<PathBuf>> {
     whycam_assets::ensure_sample_photos().map_err(|e| PipelineError::Samples(Box::new(e)))
 }
+
+/// `inputs` with the sample photos (fetched into the cache on first use) when `samples`; an
+/// error when there are none.
+pub fn inputs_or_samples(
+    inputs: &[std::ffi::OsString],
+    samples: bool,
+) -> Result<Vec<std::ffi::OsString>> {
+    let mut inputs = inputs.to_vec();
+    if samples {
+        inputs.extend(sample_photos()?.into_iter().map(PathBuf::into_os_string));
+    }
+    if inputs.is_empty() {
+        return Err(PipelineError::NoInputs);
+    }
+    Ok(inputs)
+}
+
+/// One layer of a zoo architecture as `whycam models NAME` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRow {
+    /// The layer's name (the module path of torchvision/timm).
+    pub name: String,
+    /// The other names it answers to.
+    pub aliases: Vec<String>,
+    /// Whether it is the default explanation target.
+    pub default: bool,
+}
+
+/// The layers of `architecture` in execution order, built (untrained) on `device`.
+pub fn zoo_layers(architecture: Architecture, device: &Device) -> Vec<LayerRow> {
+    let head = whycam_models::HeadSpec {
+        classes: 1,
+        bias: true,
+    };
+    let net = architecture.build(head, device);
+    let layers = net.layer_list();
+    layers
+        .list()
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| LayerRow {
+            name: layer.name.clone(),
+            aliases: layers
+                .aliases_of(i)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            default: i == net.default_layer_index(),
+        })
+        .collect()
+}

@@ -134,7 +134,7 @@ fn method_help() -> String {
 }
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let inputs = super::inputs_or_samples(&args.inputs, args.samples)?;
+    let inputs = whycam_pipeline::open::inputs_or_samples(&args.inputs, args.samples)?;
     let methods = super::parse_methods(&args.method)?;
     let model = args.model.load_for_layers(&args.layer)?;
     let style = OverlayStyle {
