@@ -106,7 +106,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     };
     let source = match &args.features {
         Some(path) => EmbedSource::Saved(path.clone()),
-        None => EmbedSource::Extracted(Extraction {
+        None => EmbedSource::Extracted(Box::new(Extraction {
             model: args.model.spec(),
             layer: args.layer.clone(),
             inputs: args.inputs.clone(),
@@ -115,7 +115,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             selection: args.eval.selection(),
             split: args.eval.split.into(),
             batch_size: args.eval.batch_size as usize,
-        }),
+        })),
     };
     let config = EmbedConfig {
         source,

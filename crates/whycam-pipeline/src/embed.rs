@@ -709,7 +709,7 @@ pub enum EmbedSource {
     /// Features saved by an earlier run (its `features.npy`, with `samples.csv` beside it).
     Saved(PathBuf),
     /// Images run through a model, each pooled at a layer.
-    Extracted(Extraction),
+    Extracted(Box<Extraction>),
 }
 
 /// Features to extract: the model, the layer and the inputs.
