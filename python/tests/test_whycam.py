@@ -704,3 +704,36 @@ def test_notebook_reprs_render():
 
     with Image.open(io.BytesIO(first._repr_png_())) as decoded:
         assert decoded.size == (224, 224) and decoded.mode == "RGB"
+
+
+def test_evaluate_reports_what_the_command_line_reports():
+    metrics = ["avg-drop", "increase", "deletion", "insertion", "drop", "sparseness"]
+    with tempfile.TemporaryDirectory() as tmp:
+        # A picture of another size (so resizing and cropping run), as a file and an array.
+        rng = np.random.default_rng(11)
+        pixels = rng.integers(0, 256, (240, 280, 3), dtype=np.uint8)
+        png = pathlib.Path(tmp) / "noise.png"
+        write_png(png, pixels)
+        completed = subprocess.run(
+            [whycam_binary(), "evaluate", "--json", "--method", "gradcam,layercam",
+             "--metric", ",".join(metrics), "--steps", "10", str(CHELSEA), str(png)],
+            check=True, capture_output=True, text=True)
+        expected = json.loads(completed.stdout)
+        report = model().evaluate([CHELSEA, png], method="gradcam,layercam", metric=metrics,
+                                  steps=10)
+        # Alone, as the array is (a batch of two rounds otherwise).
+        [from_file] = model().evaluate(png, method="gradcam,layercam", metric=metrics,
+                                       steps=10)["images"]
+        [from_array] = model().evaluate(pixels, method=["gradcam", "layercam"],
+                                        metric=",".join(metrics), steps=10)["images"]
+    assert set(report) >= {"model", "metrics", "intervals", "images", "errors"}, set(report)
+    assert report["metrics"] == expected["metrics"], (report["metrics"], expected["metrics"])
+    assert report["intervals"] == expected["intervals"]
+    assert [i["image"] for i in report["images"]] == [str(CHELSEA), str(png)]
+    for mine, theirs in zip(report["images"], expected["images"]):
+        assert mine["methods"] == theirs["methods"], (mine, theirs)
+    assert from_array["methods"] == from_file["methods"], (from_array, from_file)
+    assert len(report["metrics"]["gradcam"]) >= len(metrics), report["metrics"]["gradcam"]
+    e = raises(whycam.InvalidArgument, lambda: model().evaluate(CHELSEA, metric="nosuchmetric"))
+    assert "nosuchmetric" in str(e), str(e)
+    raises(whycam.InvalidArgument, lambda: model().evaluate(CHELSEA, metric="pointing-game"))

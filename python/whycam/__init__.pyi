@@ -149,6 +149,41 @@ class Model:
         Raises :class:`InvalidArgument` for an unknown method, layer or target (the message
         lists what exists), and the input errors of :meth:`predict`. The GIL is released
         while computing."""
+    def evaluate(
+        self,
+        images: Images,
+        method: Union[str, Sequence[str], None] = "gradcam",
+        layer: Union[str, Sequence[str], None] = None,
+        target: Union[str, int, None] = "auto",
+        metric: Union[str, Sequence[str], None] = None,
+        steps: int = 20,
+        road_noise: float = 0.01,
+        seed: int = 0,
+        boxes: Optional[PathLike] = None,
+        batch_size: int = 8,
+        score_batch_size: int = 32,
+        limit: Optional[int] = None,
+    ) -> dict[str, Any]:
+        """Which map to trust: each method's maps scored by the faithfulness and localisation
+        metrics of ``whycam evaluate`` (the same code and batches, so the same numbers), the
+        report as the dict ``whycam evaluate --json`` prints: ``metrics`` (per method, per
+        metric, the mean), ``intervals`` (95% bootstrap), ``images`` (per image the values),
+        ``errors`` (inputs that failed, which are not raised).
+
+        - ``images``: as for :meth:`explain`, or one labelled dataset (a ``path,label`` CSV, an
+          ImageFolder, MNIST/Fashion-MNIST, CIFAR-10... files, its test split; ``limit``
+          samples at most).
+        - ``metric``: ids or a list (``avg-drop``, ``increase``, ``deletion``, ``insertion``,
+          ``road-morf``, ``road-lerf``, ``road-combined``, ``drop``, ``increase-pgc``,
+          ``sparseness``, ``pointing-game``, ``energy-pointing-game``, ``box-iou``,
+          ``randomisation``); ``None``: those that need no boxes nor the randomisation check.
+        - ``steps``: deletion/insertion intervals; ``road_noise``: ROAD's imputation noise;
+          ``seed``: ROAD's noise, the bootstrap and the sampling methods; ``boxes``: a CSV of
+          object boxes for the pointing games; ``score_batch_size``: perturbed inputs per
+          forward pass.
+
+        Raises :class:`InvalidArgument` for an unknown method, layer, target or metric, or a
+        metric that needs ``boxes`` without them. The GIL is released while computing."""
 
 def load(
     model: Optional[PathLike] = None,

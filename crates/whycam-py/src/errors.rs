@@ -98,7 +98,9 @@ pub fn pipeline_error(error: &PipelineError) -> PyErr {
         | PipelineError::LabelCount { .. }
         | PipelineError::SidecarLabelCount { .. }
         | PipelineError::OutOfRange { .. }
-        | PipelineError::TopKWithTarget { .. } => InvalidArgument::new_err(message),
+        | PipelineError::TopKWithTarget { .. }
+        | PipelineError::UnknownMetric { .. }
+        | PipelineError::MetricNeedsBoxes { .. } => InvalidArgument::new_err(message),
         _ => WhycamError::new_err(message),
     }
 }

@@ -39,7 +39,7 @@ impl Input {
 
     /// Decodes and prepares the input as `whycam explain` does a file; an array skips only
     /// the decoding.
-    fn decode(&self, opened: &OpenedModel) -> Result<Decoded, InputError> {
+    pub fn decode(&self, opened: &OpenedModel) -> Result<Decoded, InputError> {
         match self {
             Input::Source(source) => Feeding {
                 preprocess: &opened.preprocess,

@@ -7,6 +7,7 @@
 mod directory;
 mod display;
 mod errors;
+mod evaluate;
 mod inputs;
 mod model;
 

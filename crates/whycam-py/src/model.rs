@@ -3,6 +3,7 @@
 
 use crate::display::{Overlay, pil_image, png};
 use crate::errors::{InvalidArgument, ModelError, cam_error, input_error, pipeline_error};
+use crate::evaluate::{EvaluateRequest, evaluate};
 use crate::inputs::{ImageName, Input, decode_all, read_inputs};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -151,6 +152,67 @@ impl Model {
             }
             Ok(out)
         })
+    }
+
+    /// Which map to trust: the faithfulness and localisation metrics of each method's maps,
+    /// as ``whycam evaluate`` computes them; the report as ``whycam evaluate --json`` prints it.
+    #[pyo3(signature = (
+        images,
+        method = None,
+        layer = None,
+        target = None,
+        metric = None,
+        steps = 20,
+        road_noise = 0.01,
+        seed = 0,
+        boxes = None,
+        batch_size = 8,
+        score_batch_size = 32,
+        limit = None,
+    ))]
+    #[pyo3(
+        text_signature = "(self, images, method='gradcam', layer=None, target='auto', \
+                             metric=None, steps=20, road_noise=0.01, seed=0, boxes=None, \
+                             batch_size=8, score_batch_size=32, limit=None)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        images: &Bound<'_, PyAny>,
+        method: Option<&Bound<'_, PyAny>>,
+        layer: Option<&Bound<'_, PyAny>>,
+        target: Option<&Bound<'_, PyAny>>,
+        metric: Option<&Bound<'_, PyAny>>,
+        steps: usize,
+        road_noise: f32,
+        seed: u64,
+        boxes: Option<std::path::PathBuf>,
+        batch_size: usize,
+        score_batch_size: usize,
+        limit: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let request = EvaluateRequest {
+            methods: parse_methods(method)?,
+            layers: names(layer, "layer")?,
+            target: match target {
+                None => "auto".to_string(),
+                Some(t) => t.str()?.to_string(),
+            },
+            metrics: names(metric, "metric")?
+                .iter()
+                .flat_map(|m| m.split(','))
+                .map(str::to_string)
+                .collect(),
+            steps,
+            road_noise,
+            seed,
+            boxes,
+            batch_size,
+            score_batch_size,
+            limit,
+        };
+        evaluate(self, py, images, request)
     }
 
     /// Class activation maps of each image: one :class:`Explanation` per image, target and

@@ -957,3 +957,6 @@ mod tests {
         assert!(summarise(&[], 0).is_none());
     }
 }
+
+// Scoring inputs a front end decoded itself (the Python module's arrays).
+pub mod decoded;
