@@ -296,3 +296,95 @@ pub fn error_to_json(error: &InputError) -> String {
 pub fn error_from_json(line: &str) -> Option<ImageError> {
     serde_json::from_str(line).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::summary::{ClassProbability, ExplanationSummary, TargetSummary};
+    use std::path::PathBuf;
+
+    fn file(path: &str) -> Source {
+        Source::File(PathBuf::from(path))
+    }
+
+    /// An entry of `image` whose overlay is `<stem>.gradcam.png`.
+    fn entry(image: &str, stem: &str) -> ImageSummary {
+        let class = ClassProbability {
+            index: 0,
+            label: "a".into(),
+            probability: 1.0,
+        };
+        ImageSummary {
+            image: image.into(),
+            original: None,
+            prediction: class.clone(),
+            top: vec![class],
+            truth: None,
+            explanations: vec![ExplanationSummary {
+                target: TargetSummary {
+                    index: Some(0),
+                    label: "a".into(),
+                    score: 1.0,
+                    probability: 1.0,
+                },
+                method: "gradcam".into(),
+                layers: vec!["features".into()],
+                files: vec![format!("out/{stem}.gradcam.png")],
+            }],
+            figures: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn plans_the_runs_batches_and_stems_skipping_complete_batches() {
+        let sources: Vec<Source> = [
+            "a/cat.png",
+            "b/cat.png",
+            "grid.png",
+            "c/dog.png",
+            "d/cat.png",
+        ]
+        .iter()
+        .map(|p| file(p))
+        .collect();
+        let fresh = plan_parts(&sources, 2, &HashMap::new());
+        assert_eq!(fresh.done, 0);
+        let stems: Vec<Vec<(usize, String)>> = fresh
+            .pending
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|p| (p.position, p.stem.to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            stems,
+            [
+                vec![(0, "cat".to_string()), (1, "cat-2".to_string())],
+                vec![(2, "grid-2".to_string()), (3, "dog".to_string())],
+                vec![(4, "cat-3".to_string())],
+            ]
+        );
+        // The first batch complete, the second half done: only the first is skipped, and the
+        // complete entries keep their stems ("cat-2" taken by an earlier run stays taken).
+        let done: HashMap<String, ImageSummary> = [
+            ("a/cat.png", "cat"),
+            ("b/cat.png", "cat-2"),
+            ("grid.png", "grid-2"),
+        ]
+        .iter()
+        .map(|(image, stem)| (image.to_string(), entry(image, stem)))
+        .collect();
+        let resumed = plan_parts(&sources, 2, &done);
+        assert_eq!(resumed.done, 2);
+        let stems: Vec<String> = resumed
+            .pending
+            .iter()
+            .flatten()
+            .map(|p| p.stem.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(stems, ["grid-2", "dog", "cat-3"]);
+    }
+}
