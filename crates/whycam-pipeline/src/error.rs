@@ -40,8 +40,8 @@ pub enum PipelineError {
          (for example a torchvision state dict saved with torch.save(model.state_dict(), FILE))"
     )]
     NoPretrainedWeights { architecture: String },
-    /// The architecture asked for is not the one a checkpoint's sidecar records.
-    #[error("--model {requested}: {} holds a {holds} (see {})", whycam_data::shown_path(.weights), whycam_data::shown_path(.sidecar))]
+    /// The architecture asked for (`requested`) is not the one a checkpoint's sidecar records.
+    #[error("{} holds a {holds} (see {})", whycam_data::shown_path(.weights), whycam_data::shown_path(.sidecar))]
     ArchitectureMismatch {
         requested: String,
         weights: PathBuf,
@@ -163,9 +163,9 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
-    /// `--resume` into a directory whose run had other settings.
+    /// Resuming into a directory whose run had other settings.
     #[error(
-        "--resume: {} holds a run with other settings ({found}); this run has {wanted}; \
+        "{} holds a run with other settings ({found}); this run has {wanted}; \
          resume with the same model, layers, methods and target, or write into another directory",
         whycam_data::shown_path(.dir)
     )]
@@ -175,7 +175,7 @@ pub enum PipelineError {
         wanted: String,
     },
     /// An entry of a resumed run without the overlay a contact sheet needs.
-    #[error("--resume: the earlier entry of {image} lists no overlay for every method")]
+    #[error("the earlier entry of {image} lists no overlay for every method")]
     ResumedEntry { image: String },
     /// Another run is writing into the same directory.
     #[error(
@@ -332,15 +332,14 @@ pub enum PipelineError {
         perplexity: f32,
         needed: usize,
     },
-    /// A checkpoint to resume without the sidecar `whycam train` writes.
+    /// A checkpoint to resume (`path`) without the sidecar `whycam train` writes.
     #[error(
-        "--resume {}: no {} beside it; resume takes a checkpoint written by whycam train",
-        whycam_data::shown_path(.path),
+        "no {} beside it; resume takes a checkpoint written by whycam train",
         whycam_data::shown_path(.sidecar)
     )]
     NotACheckpoint { path: PathBuf, sidecar: PathBuf },
-    /// A checkpoint of another architecture.
-    #[error("--resume {}: the checkpoint is a {holds}, not a {wanted}", whycam_data::shown_path(.path))]
+    /// A checkpoint to resume (`path`) of another architecture.
+    #[error("the checkpoint is a {holds}, not a {wanted}")]
     CheckpointArchitecture {
         path: PathBuf,
         holds: String,
