@@ -451,12 +451,13 @@ def summary_records(folder):
 
 
 def test_ray_explain_writes_the_command_lines_files_and_resumes():
-    """whycam.ray.explain on a local 2-CPU cluster over 300 Fashion-MNIST PNGs writes the files
-    `whycam explain --save-raw` writes (same names, overlays and .npy byte for byte) and the same
-    explanations.json records. It finishes a run that crashed (three batches journalled, one
-    line cut, never joined) without explaining those batches again and with every image once,
-    while one of its actors dies on its first batch (Ray retries the batch). A second call
-    skips everything."""
+    """whycam.ray.explain on a local 2-CPU cluster over 300 Fashion-MNIST PNGs and a corrupt one
+    writes the files `whycam explain --save-raw` writes (same names, overlays and .npy byte for
+    byte) and the same explanations.json records and error. It finishes a run that crashed
+    (three batches journalled, one line cut, never joined) without explaining those batches
+    again and with every image once, while one of its actors dies on its first batch (Ray
+    retries the batch). A second call, given the paths as a Ray Dataset, skips everything but
+    the batch of the corrupt file (failures are retried, as --resume retries them)."""
     try:
         import ray
     except ImportError as e:
@@ -469,20 +470,23 @@ def test_ray_explain_writes_the_command_lines_files_and_resumes():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         images = fashion_mnist_pngs(tmp / "images", count)
+        # Last in sorted order: the last batch holds items 296-299 and it.
+        (images / "zzz-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a png" * 4)
         cli_out, ray_out = tmp / "cli", tmp / "ray"
         started = time.perf_counter()
-        subprocess.run(
+        completed = subprocess.run(
             [whycam_binary(), "explain", "--save-raw", "--out", str(cli_out), str(images)],
-            check=True,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        assert completed.returncode == 1 and b"zzz-broken.png" in completed.stderr, completed
         cli_seconds = time.perf_counter() - started
 
         # A run that crashed: three batches written by one part, its last line cut.
         crashed = whycam._native.DirectoryRun(
             model(), str(ray_out), written=str(ray_out), save_raw=True)
         pending, skipped = crashed.plan([str(images)])
-        assert skipped == 0 and len(pending) == -(-count // 8), (skipped, len(pending))
+        assert skipped == 0 and len(pending) == -(-(count + 1) // 8), (skipped, len(pending))
         for batch in pending[:3]:
             assert crashed.explain_part(batch, "crashed") == []
         del crashed  # never finished: no explanations.json, the journal stays
@@ -512,7 +516,7 @@ def test_ray_explain_writes_the_command_lines_files_and_resumes():
             ray_seconds = time.perf_counter() - started
             assert marker.exists(), "the actor never died"
             # Batches 1 and 2 were complete; batch 3 lost its last line, so it is redone.
-            assert (result.skipped, result.explained, result.failed) == (16, count - 16, 0), result
+            assert (result.skipped, result.explained, result.failed) == (16, count - 16, 1), result
             assert not (ray_out / ".whycam-parts").exists()
 
             cli_files, ray_files = outputs(cli_out), outputs(ray_out)
@@ -522,18 +526,23 @@ def test_ray_explain_writes_the_command_lines_files_and_resumes():
             assert not different, different[:5]
             cli_summary, ray_summary = summary_records(cli_out), summary_records(ray_out)
             assert [i["image"] for i in ray_summary["images"]] == sorted(
-                str(p) for p in images.iterdir())
+                str(p) for p in images.iterdir() if p.name != "zzz-broken.png")
             assert ray_summary == cli_summary
+            assert [e["image"] for e in ray_summary["errors"]] == [str(images / "zzz-broken.png")]
             print(f"  ray.explain: {count} images, {len(cli_files)} files identical to the CLI's "
                   f"({ray_seconds:.1f}s on 2 actors with one death, CLI {cli_seconds:.1f}s)")
 
-            # Everything is done: a second call explains nothing and rewrites nothing.
+            # Everything else is done: a second call explains only the corrupt file's batch and
+            # rewrites nothing else.
             stamps = {p.name: p.stat().st_mtime_ns for p in ray_out.iterdir()}
-            again = whycam.ray.explain(str(images), str(ray_out), save_raw=True)
-            assert (again.skipped, again.explained, again.failed) == (count, 0, 0), again
-            assert {p.name: p.stat().st_mtime_ns for p in ray_out.iterdir()
-                    if p.name != "explanations.json"} == {
-                n: s for n, s in stamps.items() if n != "explanations.json"}
+            paths = ray.data.from_items([{"path": str(p)} for p in sorted(images.iterdir())])
+            again = whycam.ray.explain(paths, str(ray_out), save_raw=True)
+            assert (again.skipped, again.explained, again.failed) == (count - 4, 4, 1), again
+            redone = {f"item{i:04d}" for i in range(296, 300)}
+            unchanged = {n: s for n, s in stamps.items()
+                         if n != "explanations.json" and n.split(".")[0] not in redone}
+            assert {n: ray_out.joinpath(n).stat().st_mtime_ns for n in unchanged} == unchanged
+            assert outputs(ray_out) == cli_files
             assert summary_records(ray_out) == cli_summary
             # Other settings in the same folder are refused, as --resume refuses them.
             raises(whycam.WhycamError,

@@ -159,7 +159,8 @@ def explain(data, output, *, model=None, weights=None, labels=None, mean=None, s
             fn_constructor_kwargs={"load_options": load_options, "run_options": run_options},
             batch_size=1,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=num_actors),
+            # No more actors (each loading a model) than batches.
+            compute=ray.data.ActorPoolStrategy(size=max(1, min(num_actors, len(pending)))),
             num_cpus=num_cpus,
         )
         for row in done.take_all():
