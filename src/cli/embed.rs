@@ -11,6 +11,7 @@ use whycam_data::DecodeLimits;
 use whycam_embed::{Init, TsneConfig};
 use whycam_pipeline::embed::{
     EmbedConfig, EmbedProgress, EmbedSource, EmbedSummary, Extraction, LayoutConfig, Points,
+    ProjectionMethod, init_name,
 };
 
 /// Which 2-D layouts `--method` asks for (not a CAM method).
@@ -120,7 +121,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let config = EmbedConfig {
         source,
         pca: args.method != Layouts::Tsne,
-        tsne: (args.method != Layouts::Pca).then_some(tsne.clone()),
+        tsne: (args.method != Layouts::Pca).then_some(tsne),
         layout: LayoutConfig {
             out: args.out.clone(),
             thumbnails: args.thumbnails.then_some(DecodeLimits {
@@ -144,7 +145,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: inputs: no image could be read, so there is nothing to lay out");
         return Ok(ExitCode::from(1));
     };
-    print_layouts(summary, &outcome.points, &tsne);
+    print_layouts(summary, &outcome.points);
     println!("wrote {}", args.out.display());
     let code = super::exit_for_failures(&summary.failures);
     if outcome.interrupted {
@@ -216,7 +217,7 @@ impl EmbedProgress for Shown {
 }
 
 /// What each layout found: explained variance, t-SNE settings, neighbour agreement.
-fn print_layouts(summary: &EmbedSummary, points: &Points, tsne: &TsneConfig) {
+fn print_layouts(summary: &EmbedSummary, points: &Points) {
     let k = summary.neighbours;
     let feature = summary.feature_neighbour_agreement;
     if let Some(a) = feature {
@@ -226,11 +227,10 @@ fn print_layouts(summary: &EmbedSummary, points: &Points, tsne: &TsneConfig) {
         );
     }
     for layout in &summary.layouts {
-        match layout.method {
-            "PCA" => {
-                let ratio: Vec<f64> =
-                    serde_json::from_value(layout.details["explained_variance_ratio"].clone())
-                        .unwrap_or_default();
+        match &layout.made_by {
+            ProjectionMethod::Pca {
+                explained_variance_ratio: ratio,
+            } => {
                 let first = ratio.first().copied().unwrap_or(0.0);
                 let second = ratio.get(1).copied().unwrap_or(0.0);
                 let shown: Vec<String> = ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
@@ -245,12 +245,12 @@ fn print_layouts(summary: &EmbedSummary, points: &Points, tsne: &TsneConfig) {
                     println!("  {k}-NN label agreement in the PCA plane: {a:.4}");
                 }
             }
-            _ => {
+            ProjectionMethod::Tsne(tsne) => {
                 println!(
                     "t-SNE: perplexity {}, {} iterations, {} start, seed {}: {:.1} s",
                     tsne.perplexity,
                     tsne.iterations,
-                    layout.details["init"].as_str().unwrap_or(""),
+                    init_name(tsne.init),
                     tsne.seed,
                     layout.seconds
                 );

@@ -90,9 +90,29 @@ pub struct Projection {
     /// What the method reports of itself (explained variance, t-SNE settings).
     #[serde(flatten)]
     pub details: serde_json::Value,
+    /// The same, typed, for a front end to show (not in the summary: `details` is).
+    #[serde(skip)]
+    pub made_by: ProjectionMethod,
     /// The coordinates, `x, y` per point (in the CSV, not the summary).
     #[serde(skip)]
     pub xy: Vec<f32>,
+}
+
+/// How a projection was made.
+#[derive(Debug, Clone)]
+pub enum ProjectionMethod {
+    /// PCA, with every component's share of the variance.
+    Pca { explained_variance_ratio: Vec<f64> },
+    /// t-SNE with these settings.
+    Tsne(TsneConfig),
+}
+
+/// The name of a t-SNE start, as `summary.json` records it.
+pub fn init_name(init: Init) -> &'static str {
+    match init {
+        Init::Pca => "pca",
+        Init::Random => "random",
+    }
 }
 
 /// `summary.json`.
@@ -546,6 +566,9 @@ pub fn pca_layout(points: &Points, config: &LayoutConfig) -> Result<Projection> 
         xy,
         seconds,
         details,
+        made_by: ProjectionMethod::Pca {
+            explained_variance_ratio: ratio.clone(),
+        },
     };
     write_layout(points, config, drawn)
 }
@@ -566,10 +589,7 @@ pub fn tsne_layout(
         "learning_rate": tsne.learning_rate.map_or("auto".to_string(), |l| l.to_string()),
         "iterations": tsne.iterations,
         "theta": tsne.theta,
-        "init": match tsne.init {
-            Init::Pca => "pca",
-            Init::Random => "random",
-        },
+        "init": init_name(tsne.init),
         "seed": tsne.seed,
         "pca_dims": tsne.pca_dims,
     });
@@ -580,6 +600,7 @@ pub fn tsne_layout(
         xy,
         seconds,
         details,
+        made_by: ProjectionMethod::Tsne(tsne.clone()),
     };
     write_layout(points, config, drawn)
 }
@@ -592,6 +613,7 @@ struct Drawn {
     xy: Vec<f32>,
     seconds: f64,
     details: serde_json::Value,
+    made_by: ProjectionMethod,
 }
 
 /// Writes a layout's CSV (`path,label,x,y`), PNG and SVG (and thumbnails when asked).
@@ -603,6 +625,7 @@ fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<
         xy,
         seconds,
         details,
+        made_by,
     } = drawn;
     let out = &config.out;
     let csv_path = out.join(format!("{stem}.csv"));
@@ -654,6 +677,7 @@ fn write_layout(points: &Points, config: &LayoutConfig, drawn: Drawn) -> Result<
         svg: whycam_data::shown_path(&svg).into_owned(),
         thumbnails,
         details,
+        made_by,
         xy,
     })
 }
