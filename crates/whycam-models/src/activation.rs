@@ -97,11 +97,11 @@ fn tracked_clamp<const D: usize>(x: &Tensor<D>, low: f32, high: f32) -> Option<T
         .to_contiguous();
     let input = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let values = plain.as_slice::<f32>()?;
-    let clamped: Vec<f32> = values
-        .par_iter()
-        .with_min_len(CHUNK)
-        .map(|&x| clamp_value(x, low, high))
-        .collect();
+    let mut clamped = vec![0.0f32; values.len()];
+    clamped
+        .par_chunks_mut(CHUNK)
+        .zip(values.par_chunks(CHUNK))
+        .for_each(|(out, x)| clamp_chunk(out, x, low, high));
     let output = FlexTensor::from_data(TensorData::new(clamped, plain.layout().shape().clone()));
     let result = match TrackedClamp
         .prepare::<NoCheckpointing>([input.node()])
@@ -157,14 +157,28 @@ impl Backward<Flex, 1> for TrackedClamp {
             };
             let x = state.input.as_slice::<f32>().unwrap_or_default();
             let (low, high) = (state.low, state.high);
-            let dx: Vec<f32> = g
-                .par_iter()
-                .zip(x.par_iter())
-                .with_min_len(CHUNK)
-                .map(|(&g, &x)| if x > low && x < high { g } else { 0.0 })
-                .collect();
+            let mut dx = vec![0.0f32; g.len().min(x.len())];
+            dx.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK)))
+                .for_each(|(out, (g, x))| pass_inside(out, g, x, low, high));
             FlexTensor::from_data(TensorData::new(dx, shape))
         });
+    }
+}
+
+/// `out = clamp(x)`, element by element (a loop the compiler vectorises).
+#[inline(never)]
+fn clamp_chunk(out: &mut [f32], x: &[f32], low: f32, high: f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = clamp_value(v, low, high);
+    }
+}
+
+/// `out = g` where `low < x < high`, else 0.
+#[inline(never)]
+fn pass_inside(out: &mut [f32], g: &[f32], x: &[f32], low: f32, high: f32) {
+    for ((o, &g), &x) in out.iter_mut().zip(g).zip(x) {
+        *o = if x > low && x < high { g } else { 0.0 };
     }
 }
 

@@ -171,53 +171,89 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
     if g.len() != n * c * oh_n * ow_n || kernel.len() != c * kh * kw {
         return None;
     }
-    let [sh, sw] = state.options.stride;
-    let [dh, dw] = state.options.dilation;
-    let [pt, pl] = state.options.padding_begin();
     let mut dx = vec![0.0f32; n * c * h * w];
+    let geometry = PlaneGeometry {
+        size: [h, w],
+        out: [oh_n, ow_n],
+        kernel: [kh, kw],
+        stride: state.options.stride,
+        dilation: state.options.dilation,
+        pad: state.options.padding_begin(),
+    };
     dx.par_chunks_mut(h * w)
         .enumerate()
         .for_each(|(plane, out)| {
             let channel = plane % c;
-            let g = &g[plane * oh_n * ow_n..(plane + 1) * oh_n * ow_n];
-            let k = &kernel[channel * kh * kw..(channel + 1) * kh * kw];
-            for i in 0..kh {
-                for j in 0..kw {
-                    let wk = k[i * kw + j];
-                    // Output columns whose input column `ow·sw + j·dw - pl` is inside the image.
-                    let shift = j * dw;
-                    let ow_lo = pl.saturating_sub(shift).div_ceil(sw);
-                    let ow_hi = ((w + pl).saturating_sub(shift)).div_ceil(sw).min(ow_n);
-                    if ow_lo >= ow_hi {
-                        continue;
+            depthwise_plane(
+                out,
+                &g[plane * oh_n * ow_n..(plane + 1) * oh_n * ow_n],
+                &kernel[channel * kh * kw..(channel + 1) * kh * kw],
+                &geometry,
+            );
+        });
+    Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])))
+}
+
+/// The sizes of one plane of a depthwise convolution.
+struct PlaneGeometry {
+    /// Input rows and columns.
+    size: [usize; 2],
+    /// Output rows and columns.
+    out: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    /// Padding before the first row and column.
+    pad: [usize; 2],
+}
+
+/// One plane of [`depthwise_input_gradient`]: `out += g` scattered through the kernel `k`.
+#[inline(never)]
+fn depthwise_plane(out: &mut [f32], g: &[f32], k: &[f32], geometry: &PlaneGeometry) {
+    let PlaneGeometry {
+        size: [h, w],
+        out: [oh_n, ow_n],
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        dilation: [dh, dw],
+        pad: [pt, pl],
+    } = *geometry;
+    // Per kernel column: the output columns whose input column `ow·sw + j·dw - pl` is inside
+    // the image, and where the first of them lands.
+    let columns: Vec<(usize, (usize, usize, usize))> = (0..kw)
+        .map(|j| {
+            let shift = j * dw;
+            let lo = pl.saturating_sub(shift).div_ceil(sw).min(ow_n);
+            let hi = (w + pl).saturating_sub(shift).div_ceil(sw).min(ow_n);
+            (j, (lo, hi, (lo * sw + shift).saturating_sub(pl)))
+        })
+        // A kernel column that reaches no input column (a plane smaller than the kernel).
+        .filter(|&(_, (lo, hi, _))| lo < hi)
+        .collect();
+    // Row by row of the gradient, so that its row and the kh rows it reaches stay in cache.
+    for (oh, grow) in g.chunks_exact(ow_n).take(oh_n).enumerate() {
+        for i in 0..kh {
+            let Some(ih) = (oh * sh + i * dh).checked_sub(pt) else {
+                continue;
+            };
+            if ih >= h {
+                continue;
+            }
+            let row = &mut out[ih * w..(ih + 1) * w];
+            for &(j, (lo, hi, start)) in &columns {
+                let wk = k[i * kw + j];
+                if sw == 1 {
+                    for (o, &v) in row[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi]) {
+                        *o += v * wk;
                     }
-                    for oh in 0..oh_n {
-                        let Some(ih) = (oh * sh + i * dh).checked_sub(pt) else {
-                            continue;
-                        };
-                        if ih >= h {
-                            continue;
-                        }
-                        let row = &mut out[ih * w..(ih + 1) * w];
-                        let grow = &g[oh * ow_n..(oh + 1) * ow_n];
-                        if sw == 1 {
-                            let start = ow_lo + shift - pl;
-                            let len = ow_hi - ow_lo;
-                            for (o, &v) in
-                                row[start..start + len].iter_mut().zip(&grow[ow_lo..ow_hi])
-                            {
-                                *o += v * wk;
-                            }
-                        } else {
-                            for ow in ow_lo..ow_hi {
-                                row[ow * sw + shift - pl] += grow[ow] * wk;
-                            }
-                        }
+                } else {
+                    for (o, &v) in row[start..].iter_mut().step_by(sw).zip(&grow[lo..hi]) {
+                        *o += v * wk;
                     }
                 }
             }
-        });
-    Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])))
+        }
+    }
 }
 
 /// `dx[n] = Wᵀ · g[n]` with `W` the `[C_out, C_in]` weight matrix.
@@ -324,7 +360,14 @@ mod tests {
             (3, 1, [(2, 2), (2, 2)], 2),
             (3, 3, [(0, 0), (1, 0)], 1),
         ] {
-            for (n, size) in [(1, 9), (3, 8)] {
+            // Planes smaller than the kernel too (the last stages of a small crop).
+            for (n, size) in [(1, 9), (3, 8), (2, 1), (1, 2), (1, 3)] {
+                let reach = dilation * (k - 1) + 1;
+                if size + padding[0].0 + padding[0].1 < reach
+                    || size + 1 + padding[1].0 + padding[1].1 < reach
+                {
+                    continue; // no output
+                }
                 let options =
                     ConvOptions::new_with_padding([stride, stride], padding, [dilation; 2], 6);
                 check([n, 6, size, size + 1], [6, 1, k, k], n == 3, options);
