@@ -7,15 +7,15 @@
 //! Bounds: logits within 1e-3 of the logit scale; maps within max(1e-3, 4 × PyTorch's own
 //! float32 gap), as in `cam_parity.rs`.
 
-mod support;
-
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{assert_resumed_gradient_is_the_full_gradient, data_dir, max_abs_diff, photo_batch};
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::Normalization;
 use whycam_models::Model;
+use whycam_testkit::{
+    assert_resumed_gradient_is_the_full_gradient, data_dir, max_abs_diff, photo_batch,
+};
 
 const LOGIT_TOLERANCE: f32 = 1e-3;
 const MAP_FLOOR: f32 = 1e-3;
@@ -261,7 +261,7 @@ fn resumed_gradient_equals_the_full_graph_gradient() {
 /// The same weights as a zoo network and as its ONNX export give the same maps, at the
 /// default layer and a middle one. Needs the full-size exports (100 MB, not committed):
 /// `~/venvs/ref/bin/python tools/reference/export_bench_models.py DIR`, then
-/// `WHYCAM_BENCH_ONNX=DIR cargo test --release --test onnx_parity -- --ignored zoo`.
+/// `WHYCAM_BENCH_ONNX=DIR cargo test --release -p whycam-cam --test onnx_parity -- --ignored zoo`.
 #[test]
 #[ignore = "needs WHYCAM_BENCH_ONNX: the full-size exports of tools/reference/export_bench_models.py"]
 fn a_zoo_network_and_its_onnx_export_give_the_same_maps() {

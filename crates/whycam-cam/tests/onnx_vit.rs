@@ -9,18 +9,15 @@
 //! Bound: maps within 1e-4 (Eigen-CAM up to the projection's sign), logits within 1e-4 of
 //! their scale.
 
-mod support;
-
 use burn::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use support::{
-    assert_resumed_gradient_is_the_full_gradient, data_dir, fails_with, max_abs_diff, photo_batch,
-    s, stderr, whycam,
-};
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::Normalization;
 use whycam_models::{LayerLayout, Model, OnnxModel, OnnxOptions};
+use whycam_testkit::{
+    assert_resumed_gradient_is_the_full_gradient, data_dir, max_abs_diff, photo_batch,
+};
 
 const MAP_TOLERANCE: f32 = 1e-4;
 const LOGIT_TOLERANCE: f32 = 1e-4;
@@ -205,7 +202,8 @@ fn resumed_gradient_at_a_token_layer_is_the_full_gradient() {
 
 /// Without a grid, DeiT's token layers (198 tokens: not a square plus one, not a square) are
 /// refused with a message that asks for --tokens-grid, whether named or the default; a grid
-/// that does not fit is refused the same way; the grid given makes them 14x14 maps.
+/// that does not fit is refused the same way. (The command line's side, with the grid given
+/// making them 14x14 maps, is `tests/onnx_vit_cli.rs` in the workspace root.)
 #[test]
 fn a_token_count_without_a_grid_asks_for_tokens_grid() {
     let file = "onnx/deit_tiny_distilled.torchscript.onnx";
@@ -228,77 +226,6 @@ fn a_token_count_without_a_grid_asks_for_tokens_grid() {
     assert!(
         err.contains("--tokens-grid 10x10 does not fit") && err.contains("--tokens-grid HxW"),
         "{err}"
-    );
-
-    // On the command line: listed as needing a grid, refused, then explained with one.
-    let weights = s(&data_dir().join(file));
-    let photo = s(&data_dir().join("photos224/chelsea.png"));
-    let out = whycam(&["models", &weights]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("blocks.0.norm1 ") && l.contains("needs --tokens-grid")),
-        "{text}"
-    );
-    let out = whycam(&["models", &weights, "--tokens-grid", "14x14"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.lines().any(|l| l.starts_with("blocks.0.norm1 ")
-            && l.contains("[64, 14, 14]")
-            && l.contains("(default target)")
-            && l.contains("2 leading tokens dropped")),
-        "{text}"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = s(&dir.path().join("out"));
-    fails_with(
-        &["explain", "--weights", &weights, "--out", &out_dir, &photo],
-        &["blocks.0.norm1", "198 tokens", "--tokens-grid HxW"],
-    );
-    fails_with(
-        &[
-            "explain",
-            "--weights",
-            &weights,
-            "--tokens-grid",
-            "14",
-            "--out",
-            &out_dir,
-            &photo,
-        ],
-        &["14x14"],
-    );
-    let out = whycam(&[
-        "explain",
-        "--weights",
-        &weights,
-        "--tokens-grid",
-        "14x14",
-        "--method",
-        "gradcam,scorecam",
-        "--save-raw",
-        "--out",
-        &out_dir,
-        &photo,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let bytes = std::fs::read(dir.path().join("out/chelsea.gradcam.npy")).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    assert_eq!(npy.shape(), [14, 14]);
-    // A zoo CNN has no token layers.
-    fails_with(
-        &[
-            "explain",
-            "--model",
-            "resnet18",
-            "--tokens-grid",
-            "14x14",
-            "--out",
-            &out_dir,
-            &photo,
-        ],
-        &["--tokens-grid 14x14", "resnet18"],
     );
 }
 
