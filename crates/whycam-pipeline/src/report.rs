@@ -221,14 +221,10 @@ pub fn write_summary(
                 .iter()
                 .map(|e| {
                     let overlay = e
-                        .files
-                        .iter()
-                        .find(|f| is_overlay(f))
+                        .file(FileRole::Overlay)
                         .and_then(|f| load(f, sizes.thumb, sizes.detail));
                     let signed = e
-                        .files
-                        .iter()
-                        .find(|f| f.ends_with(".signed.png"))
+                        .file(FileRole::Signed)
                         .and_then(|f| load(f, None, sizes.detail));
                     PageMap {
                         method: e.method.clone(),
@@ -400,11 +396,6 @@ fn content_security_policy() -> &'static str {
     })
 }
 
-/// The heatmap overlay among an explanation's files (not the signed map, not the raw .npy).
-fn is_overlay(file: &str) -> bool {
-    file.ends_with(".png") && !file.ends_with(".signed.png")
-}
-
 /// Loads `file` and encodes it at `full` pixels (and a `thumb`nail when asked); `None` when
 /// it cannot be read.
 fn picture(
@@ -470,6 +461,7 @@ fn jpeg_data_uri(image: &RgbImage, max_side: u32, quality: u8) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::summary::ExplanationSummary;
 
     /// Names that would run a script, or break the page, if they were not escaped.
     const HOSTILE: [&str; 7] = [
@@ -704,10 +696,47 @@ mod tests {
         }
     }
 
+    /// The report shows the files recorded as the overlay and the signed map; in a summary
+    /// written before roles were recorded, the overlay is the plain PNG (not the signed map,
+    /// not the raw .npy).
     #[test]
-    fn overlays_are_the_plain_pngs() {
-        assert!(is_overlay("out/cat.gradcam.png"));
-        assert!(!is_overlay("out/cat.gradcam.signed.png"));
-        assert!(!is_overlay("out/cat.gradcam.npy"));
+    fn overlays_are_the_files_recorded_as_overlays_or_the_plain_pngs() {
+        let explanation = |files: &[&str], roles: Vec<FileRole>| ExplanationSummary {
+            target: crate::explain::summary::TargetSummary {
+                index: Some(0),
+                label: "cat".into(),
+                score: 1.0,
+                probability: 1.0,
+            },
+            method: "gradcam".into(),
+            layers: vec!["features".into()],
+            files: files.iter().map(|f| f.to_string()).collect(),
+            roles,
+        };
+        let unrecorded = explanation(
+            &[
+                "out/cat.gradcam.npy",
+                "out/cat.gradcam.signed.png",
+                "out/cat.gradcam.png",
+            ],
+            Vec::new(),
+        );
+        assert_eq!(
+            unrecorded.file(FileRole::Overlay),
+            Some("out/cat.gradcam.png")
+        );
+        assert_eq!(
+            unrecorded.file(FileRole::Signed),
+            Some("out/cat.gradcam.signed.png")
+        );
+        assert_eq!(unrecorded.file(FileRole::Raw), Some("out/cat.gradcam.npy"));
+        // Recorded roles, not names, decide.
+        let recorded = explanation(
+            &["out/a.png", "out/b.png"],
+            vec![FileRole::Signed, FileRole::Overlay],
+        );
+        assert_eq!(recorded.file(FileRole::Overlay), Some("out/b.png"));
+        assert_eq!(recorded.file(FileRole::Signed), Some("out/a.png"));
+        assert_eq!(recorded.file(FileRole::Raw), None);
     }
 }

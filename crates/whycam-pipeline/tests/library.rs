@@ -12,8 +12,8 @@ use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
 use whycam_pipeline::predict::{PredictConfig, predict};
 use whycam_pipeline::report::Report;
 use whycam_pipeline::{
-    ExplainSink, ExplainedImage, InputError, InputErrorKind, ModelSpec, OpenedModel, RunInfo,
-    Sources, WrittenFile,
+    ExplainSink, ExplainedImage, FileRole, InputError, InputErrorKind, ModelSpec, OpenedModel,
+    RunInfo, Sources, WrittenFile,
 };
 
 fn photos() -> PathBuf {
@@ -175,7 +175,8 @@ fn explain_hands_each_image_to_every_sink_and_types_its_failures() {
             e.message()
         );
     }
-    // The summary lists each map's overlay and raw array, in sink order, all on disk.
+    // The summary lists each map's overlay and raw array, in sink order, all on disk, each
+    // with its role (in the JSON too).
     assert_eq!(summary.images.len(), 2);
     assert_eq!(summary.errors.len(), 2);
     for image in &summary.images {
@@ -184,8 +185,18 @@ fn explain_hands_each_image_to_every_sink_and_types_its_failures() {
             assert!(explanation.files[0].ends_with(".png"));
             assert!(explanation.files[1].ends_with(".npy"));
             assert!(explanation.files.iter().all(|f| Path::new(f).is_file()));
+            assert_eq!(explanation.roles, [FileRole::Overlay, FileRole::Raw]);
+            assert_eq!(
+                explanation.file(FileRole::Overlay),
+                Some(explanation.files[0].as_str())
+            );
         }
     }
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+    assert_eq!(
+        json["images"][0]["explanations"][0]["roles"],
+        serde_json::json!(["overlay", "raw"])
+    );
     // No temporary file is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()

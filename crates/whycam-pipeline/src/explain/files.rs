@@ -256,7 +256,7 @@ impl ExplainSink for Grids {
                         .explanations
                         .iter()
                         .find(|e| e.method == method.id())
-                        .and_then(|e| e.files.first())
+                        .and_then(|e| e.file(FileRole::Overlay))
                         .ok_or_else(|| PipelineError::ResumedEntry {
                             image: entry.image.clone(),
                         })?;

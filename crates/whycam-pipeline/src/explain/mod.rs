@@ -461,15 +461,21 @@ fn image_summary(
         .maps
         .iter()
         .enumerate()
-        .map(|(i, map)| ExplanationSummary {
-            target: map.target.clone(),
-            method: map.method.id().to_string(),
-            layers: layers.to_vec(),
-            files: files
+        .map(|(i, map)| {
+            let of_map: Vec<&WrittenFile> = files
                 .iter()
                 .filter(|f| f.map == Some(i) && listed(f))
-                .map(|f| whycam_data::shown_path(&f.path).into_owned())
-                .collect(),
+                .collect();
+            ExplanationSummary {
+                target: map.target.clone(),
+                method: map.method.id().to_string(),
+                layers: layers.to_vec(),
+                files: of_map
+                    .iter()
+                    .map(|f| whycam_data::shown_path(&f.path).into_owned())
+                    .collect(),
+                roles: of_map.iter().map(|f| f.role).collect(),
+            }
         })
         .collect();
     let of_role = |role: FileRole| {

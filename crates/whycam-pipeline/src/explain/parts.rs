@@ -300,6 +300,7 @@ pub fn error_from_json(line: &str) -> Option<ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::sink::FileRole;
     use crate::explain::summary::{ClassProbability, ExplanationSummary, TargetSummary};
     use std::path::PathBuf;
 
@@ -330,6 +331,7 @@ mod tests {
                 method: "gradcam".into(),
                 layers: vec!["features".into()],
                 files: vec![format!("out/{stem}.gradcam.png")],
+                roles: vec![FileRole::Overlay],
             }],
             figures: Vec::new(),
             warnings: Vec::new(),

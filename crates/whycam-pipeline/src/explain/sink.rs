@@ -86,8 +86,10 @@ pub fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
     out
 }
 
-/// What a written file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a written file is; `explanations.json` records it beside each map's files
+/// (`"overlay"`, `"raw"`, `"signed"`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum FileRole {
     /// A heatmap over the image (PNG).

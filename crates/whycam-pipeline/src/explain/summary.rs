@@ -90,6 +90,44 @@ pub struct ExplanationSummary {
     pub method: String,
     pub layers: Vec<String>,
     pub files: Vec<String>,
+    /// What each of `files` is, in the same order. Absent in summaries written before roles
+    /// were recorded: [`ExplanationSummary::role`] then goes by the file's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<FileRole>,
+}
+
+impl ExplanationSummary {
+    /// The role of `files[i]`: as recorded, or (a summary without roles) as its name tells.
+    pub fn role(&self, i: usize) -> Option<FileRole> {
+        if self.roles.len() == self.files.len() {
+            self.roles.get(i).copied()
+        } else {
+            role_by_name(self.files.get(i)?)
+        }
+    }
+
+    /// The first of this map's files with `role`.
+    pub fn file(&self, role: FileRole) -> Option<&str> {
+        (0..self.files.len())
+            .find(|&i| self.role(i) == Some(role))
+            .map(|i| self.files[i].as_str())
+    }
+}
+
+/// A map file's role from its name, for summaries written before roles were recorded:
+/// `<name>.signed.png`, `<name>.png`, `<name>.signed.npy`, `<name>.npy`.
+fn role_by_name(file: &str) -> Option<FileRole> {
+    if file.ends_with(".signed.png") {
+        Some(FileRole::Signed)
+    } else if file.ends_with(".png") {
+        Some(FileRole::Overlay)
+    } else if file.ends_with(".signed.npy") {
+        Some(FileRole::SignedRaw)
+    } else if file.ends_with(".npy") {
+        Some(FileRole::Raw)
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +251,13 @@ pub fn previous_run(dir: &Path, header: &RunHeader) -> Result<HashMap<String, Im
         }
     }
     entries.retain(|_, e| files_of(e).all(|f| complete(dir, f)));
+    // Entries of a run from before roles were recorded get them, as a fresh run records them.
+    for explanation in entries.values_mut().flat_map(|e| &mut e.explanations) {
+        if explanation.roles.len() != explanation.files.len() {
+            let roles = (0..explanation.files.len()).map(|i| explanation.role(i));
+            explanation.roles = roles.collect::<Option<_>>().unwrap_or_default();
+        }
+    }
     Ok(entries)
 }
 
