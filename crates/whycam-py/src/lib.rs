@@ -14,6 +14,7 @@ mod model;
 use errors::{InvalidArgument, WhycamError};
 use model::{Explanation, Model};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use std::path::PathBuf;
 use whycam_cam::Method;
 use whycam_pipeline::ModelSpec;
@@ -102,8 +103,51 @@ fn set_num_threads(threads: usize) -> PyResult<()> {
         })
 }
 
+/// The titled figure of `explanations` (one image's, one method's) as PNG bytes: the image,
+/// titled `title`, beside each overlay (``Explanations.figure``).
+#[pyfunction]
+#[pyo3(signature = (explanations, title, alpha = 0.5, colormap = "jet", gray_background = false))]
+fn figure_png(
+    py: Python<'_>,
+    explanations: Vec<PyRef<'_, Explanation>>,
+    title: String,
+    alpha: f32,
+    colormap: &str,
+    gray_background: bool,
+) -> PyResult<Py<PyBytes>> {
+    let drawn: Vec<_> = explanations.iter().map(|e| e.drawn()).collect();
+    let picture = display::figure(py, title, &drawn, (alpha, colormap, gray_background))?;
+    display::png(py, &picture)
+}
+
+/// The contact sheet of `explanations` (a tile each) as PNG bytes (``Explanations.grid``).
+#[pyfunction]
+#[pyo3(signature = (explanations, rows, columns, alpha = 0.5, colormap = "jet", gray_background = false))]
+fn grid_png(
+    py: Python<'_>,
+    explanations: Vec<PyRef<'_, Explanation>>,
+    rows: u32,
+    columns: u32,
+    alpha: f32,
+    colormap: &str,
+    gray_background: bool,
+) -> PyResult<Py<PyBytes>> {
+    let drawn: Vec<_> = explanations.iter().map(|e| e.drawn()).collect();
+    let picture = display::grid(
+        py,
+        &drawn,
+        rows,
+        columns,
+        (alpha, colormap, gray_background),
+    )?;
+    display::png(py, &picture)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // whycam-alloc (linked through Cargo.toml) makes mimalloc this module's allocator; it keeps
+    // what whycam frees for the next batch. Python's and other modules' memory is untouched.
+    whycam_alloc::keep_freed_memory();
     errors::register(m)?;
     m.add_class::<Model>()?;
     m.add_class::<Explanation>()?;
@@ -111,6 +155,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(methods, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(figure_png, m)?)?;
+    m.add_function(wrap_pyfunction!(grid_png, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
