@@ -688,6 +688,32 @@ def test_overlay_as_pil_image_has_the_command_lines_pixels():
     assert np.array_equal(np.asarray(picture), np.asarray(expected.convert("RGB")))
 
 
+def test_figures_and_grids_are_the_command_lines_byte_for_byte():
+    out = model().explain([CHELSEA, COFFEE], top_k=2)
+    assert len(out) == 4
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([whycam_binary(), "explain", "--top-k", "2", "--figure", "--grid", "1x2",
+                        "--out", tmp, str(CHELSEA), str(COFFEE)],
+                       check=True, stdout=subprocess.DEVNULL)
+        folder = pathlib.Path(tmp)
+        for photo in (CHELSEA, COFFEE):
+            expected = (folder / f"{photo.stem}.gradcam.figure.png").read_bytes()
+            assert out.figure_png(image=str(photo)) == expected, photo
+        assert out.figure_png() == (folder / "chelsea.gradcam.figure.png").read_bytes()
+        assert out.grid_png(rows=1, columns=2) == (folder / "grid.gradcam.png").read_bytes()
+    # By default ceil(sqrt(2)) = 2 columns and the one row they need.
+    assert png_size(out.grid_png()) == png_size(out.grid_png(rows=1, columns=2))
+    raises(ValueError, lambda: out.figure_png(image="no-such-image.png"))
+    raises(ValueError, lambda: out.figure_png(method="layercam"))
+    raises(whycam.InvalidArgument, lambda: out.grid_png(rows=1, columns=1))  # 2 tiles
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        return
+    assert out.figure().size == png_size(out.figure_png())
+    assert out.grid().size == png_size(out.grid_png())
+
+
 def test_notebook_reprs_render():
     out = model().explain([CHELSEA, COFFEE], method="gradcam,layercam")
     assert isinstance(out, list) and len(out) == 4

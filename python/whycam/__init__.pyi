@@ -92,6 +92,52 @@ class Explanations(list[Explanation]):
 
     shown: int
     def _repr_html_(self) -> str: ...
+    def figure_png(
+        self,
+        image: Union[str, int, None] = None,
+        method: Optional[str] = None,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        gray_background: bool = False,
+    ) -> bytes:
+        """The titled figure ``whycam explain --figure`` writes as
+        ``<stem>.<method>.figure.png`` (byte for byte, same image and options): the image,
+        titled with its name, beside the overlay of each of its targets, titled with class and
+        probability. ``image``: as :attr:`Explanation.image` names it (default: the first);
+        ``method``: default the first's. ``ValueError`` if there is no such explanation."""
+    def figure(
+        self,
+        image: Union[str, int, None] = None,
+        method: Optional[str] = None,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        gray_background: bool = False,
+    ) -> Any:
+        """:meth:`figure_png` as a ``PIL.Image.Image`` (needs Pillow)."""
+    def grid_png(
+        self,
+        rows: Optional[int] = None,
+        columns: Optional[int] = None,
+        method: Optional[str] = None,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        gray_background: bool = False,
+    ) -> bytes:
+        """The contact sheet ``whycam explain --grid ROWSxCOLUMNS`` writes as
+        ``grid.<method>.png`` (byte for byte): a 192-pixel tile per image, its first target's
+        overlay captioned ``label(probability)``, in order. ``columns``: default the square
+        root of the tile count rounded up; ``rows``: default what the tiles need; at most 400
+        tiles (:class:`InvalidArgument` if they do not fit)."""
+    def grid(
+        self,
+        rows: Optional[int] = None,
+        columns: Optional[int] = None,
+        method: Optional[str] = None,
+        alpha: float = 0.5,
+        colormap: str = "jet",
+        gray_background: bool = False,
+    ) -> Any:
+        """:meth:`grid_png` as a ``PIL.Image.Image`` (needs Pillow)."""
 
 class Model:
     """A classifier opened for predicting and explaining (see :func:`load`)."""

@@ -10,12 +10,17 @@ Pillow and the whycam wheel (`pip install ./python`). Each side's time is what a
 waits for: decoding and preparing the images (whycam: its own pipeline; pytorch-grad-cam: PIL
 with torchvision's Resize(256) + CenterCrop(224) + Normalize, what its README does) and
 Grad-CAM over every image in batches of 8 (the model is loaded before timing on both sides).
-Prints the median of WHYCAM_BENCH_RUNS runs (default 3) and the ratio.
+Each side runs in a process of its own, one after the other, twice: with the C library's
+default malloc, and after ``whycam.keep_freed_memory()`` (glibc keeps freed memory for the next
+batch; whycam's module allocates through its own mimalloc either way, so this mostly speeds up
+torch). Prints the median of WHYCAM_BENCH_RUNS runs (default 3) of each and both ratios.
 """
 
+import json
 import os
 import pathlib
 import statistics
+import subprocess
 import sys
 import time
 
@@ -64,28 +69,51 @@ def whycam_side(paths):
     return run
 
 
-def main():
+def timed(side, folder):
+    """One side in this process: a warm-up, then RUNS timed runs; their seconds."""
     torch.set_num_threads(THREADS)
     import whycam
 
     whycam.set_num_threads(THREADS)
-    folder = pathlib.Path(sys.argv[1])
+    if os.environ.get("WHYCAM_BENCH_KEEP_FREED") == "1":
+        whycam.keep_freed_memory()
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    sides = {"whycam": whycam_side(paths), "pytorch-grad-cam": pgc_side(paths)}
-    times = {name: [] for name in sides}
-    for name, run in sides.items():
-        run()  # warm-up
+    run = {"whycam": whycam_side, "pytorch-grad-cam": pgc_side}[side](paths)
+    run()  # warm-up
+    times = []
     for _ in range(RUNS):
-        for name, run in sides.items():
-            start = time.perf_counter()
-            out = run()
-            times[name].append(time.perf_counter() - start)
-            assert len(out) == len(paths), (name, len(out))
-    med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"{len(paths)} photos, {THREADS} threads, batches of {BATCH}, median of {RUNS}:")
-    for name, t in med.items():
-        print(f"  {name:<18}{t:8.2f} s   (runs: {', '.join(f'{v:.2f}' for v in times[name])})")
-    print(f"  whycam is {med['pytorch-grad-cam'] / med['whycam']:.2f}x faster")
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+        assert len(out) == len(paths), (side, len(out))
+    return len(paths), times
+
+
+def main():
+    """Each side in a process of its own (the same Python, one after the other), once with the
+    C library's default malloc and once after ``whycam.keep_freed_memory()``, which tells glibc
+    to keep what the process frees (whycam's own buffers come from mimalloc either way; torch's
+    from glibc, which this speeds up)."""
+    folder = pathlib.Path(sys.argv[1])
+    if os.environ.get("WHYCAM_BENCH_SIDE"):
+        count, times = timed(os.environ["WHYCAM_BENCH_SIDE"], folder)
+        print(json.dumps({"count": count, "times": times}))
+        return
+    med = {}
+    for keep in ("0", "1"):
+        for side in ("whycam", "pytorch-grad-cam"):
+            env = dict(os.environ, WHYCAM_BENCH_SIDE=side, WHYCAM_BENCH_KEEP_FREED=keep)
+            out = subprocess.run([sys.executable, __file__, str(folder)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            med[side, keep] = statistics.median(result["times"])
+            runs = ", ".join(f"{v:.2f}" for v in result["times"])
+            label = f"{side}{' (keep_freed_memory)' if keep == '1' else ''}"
+            print(f"  {label:<38}{med[side, keep]:6.2f} s   (runs: {runs})", flush=True)
+    print(f"{result['count']} photos, {THREADS} threads, batches of {BATCH}, median of {RUNS}")
+    for keep, what in (("0", "both default malloc"), ("1", "both keep_freed_memory")):
+        ratio = med["pytorch-grad-cam", keep] / med["whycam", keep]
+        print(f"  whycam is {ratio:.2f}x faster ({what})")
     _ = np  # numpy is whycam's output type
 
 

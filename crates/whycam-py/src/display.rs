@@ -1,6 +1,7 @@
 //! Explanations shown: overlays drawn by whycam's own renderer (`whycam_render::overlay`, the
-//! command line's), handed to Python as PNG bytes (the command line's encoder, so the same
-//! bytes as its files) or as PIL images (Pillow imported only then).
+//! command line's), titled figures and contact sheets (`whycam explain --figure`, `--grid`),
+//! handed to Python as PNG bytes (the command line's encoder, so the same bytes as its files)
+//! or as PIL images (Pillow imported only then).
 
 use crate::errors::{InvalidArgument, WhycamError};
 use pyo3::prelude::*;
@@ -8,7 +9,7 @@ use pyo3::types::PyBytes;
 use std::sync::Arc;
 use whycam_cam::Plane;
 use whycam_data::{CropRegion, RgbImage};
-use whycam_render::{Colormap, Heatmap, OverlayStyle};
+use whycam_render::{Colormap, Heatmap, Layout, OverlayStyle, Panel, Tile, Verdict};
 
 /// What an explanation's overlay is drawn from: its map at the layer's resolution, the
 /// image as decoded (shared by the image's maps) and the part of it the network saw.
@@ -70,4 +71,64 @@ pub fn pil_image(py: Python<'_>, picture: &RgbImage) -> PyResult<Py<PyAny>> {
             ("RGB", (picture.width(), picture.height()), bytes),
         )?
         .unbind())
+}
+
+/// How overlays are drawn: `alpha`, a colour map's name, a grey background.
+pub type Style<'a> = (f32, &'a str, bool);
+
+/// The titled figure `whycam explain --figure` writes as `<stem>.<method>.figure.png`: the
+/// image (titled `title`) beside each overlay, titled with its target and probability.
+pub fn figure(
+    py: Python<'_>,
+    title: String,
+    overlays: &[(&Overlay, String, f32)],
+    (alpha, colormap, gray): Style<'_>,
+) -> PyResult<RgbImage> {
+    let Some((first, _, _)) = overlays.first() else {
+        return Err(InvalidArgument::new_err(
+            "a figure needs at least one explanation",
+        ));
+    };
+    let mut panels = vec![Panel {
+        image: (*first.original).clone(),
+        title,
+    }];
+    for (overlay, label, probability) in overlays {
+        panels.push(Panel {
+            image: overlay.render(py, alpha, colormap, gray)?,
+            title: format!("{label} prob = {probability:.6}"),
+        });
+    }
+    py.detach(|| whycam_render::side_by_side(&panels, Layout::default()))
+        .map_err(|e| InvalidArgument::new_err(format!("figure: {e}")))
+}
+
+/// Side of a contact sheet's tile, as the command line's (`Grids::TILE`).
+const TILE: u32 = whycam_pipeline::explain::files::Grids::TILE;
+
+/// The contact sheet `whycam explain --grid ROWSxCOLUMNS` writes as `grid.<method>.png`: one
+/// tile per overlay, captioned `label(probability)`.
+pub fn grid(
+    py: Python<'_>,
+    overlays: &[(&Overlay, String, f32)],
+    rows: u32,
+    columns: u32,
+    (alpha, colormap, gray): Style<'_>,
+) -> PyResult<RgbImage> {
+    let mut tiles = Vec::with_capacity(overlays.len());
+    for (overlay, label, probability) in overlays {
+        let picture = overlay.render(py, alpha, colormap, gray)?;
+        tiles.push(Tile {
+            image: whycam_render::fit_within(&picture, TILE, TILE),
+            label: format!("{label}({probability:.2})"),
+            verdict: Verdict::Unknown,
+            note: None,
+        });
+    }
+    let layout = Layout {
+        size: TILE,
+        font_size: 14.0,
+    };
+    py.detach(|| whycam_render::contact_sheet(&tiles, rows, columns, layout))
+        .map_err(|e| InvalidArgument::new_err(format!("grid: {e}")))
 }

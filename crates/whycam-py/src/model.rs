@@ -499,6 +499,13 @@ pub struct Explanation {
     canvas: Overlay,
 }
 
+impl Explanation {
+    /// What a figure or a grid draws of it: the overlay's canvas, its target and probability.
+    pub(crate) fn drawn(&self) -> (&Overlay, String, f32) {
+        (&self.canvas, self.target_label.clone(), self.probability)
+    }
+}
+
 #[pymethods]
 impl Explanation {
     /// The heatmap drawn over the image as ``whycam explain`` draws ``<stem>.<method>.png``
