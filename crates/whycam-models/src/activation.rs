@@ -5,8 +5,10 @@
 //! 2-core machine ReLU6 alone took 13% of an EfficientNet-Lite Score-CAM run while the
 //! convolutions around it used both cores. Through burn's backend-extension API
 //! (`try_into_primitive`) these functions clamp a Flex tensor that nothing else shares in place,
-//! in parallel chunks. Any other tensor (autodiff, shared, strided, not f32) goes through burn's
-//! own operation, so gradients and semantics are unchanged: NaN stays NaN, as in PyTorch.
+//! in parallel chunks. A tensor under autodiff is clamped by one custom operation whose backward
+//! step is one parallel pass too (`tracked_clamp`; gradients as PyTorch's, strictly inside the
+//! bounds). Any other tensor (shared, strided, not f32) goes through burn's own operation.
+//! NaN stays NaN, as in PyTorch.
 
 use crate::guided::guided_clamp;
 use burn::tensor::activation;

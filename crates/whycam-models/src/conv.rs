@@ -1,8 +1,8 @@
 //! burn's 2-D convolution with a faster backward step when only its input is differentiated.
 //!
-//! Every gradient method (Integrated Gradients, SmoothGrad, FullGrad, RISE's neighbours, and
-//! the part of Grad-CAM after the target layer) differentiates the network with respect to its
-//! input or an activation, never its weights. burn-autodiff computes a convolution's input
+//! Every gradient method (saliency, Integrated Gradients, SmoothGrad, guided back-propagation,
+//! FullGrad, and the part of Grad-CAM after the target layer) differentiates the network with
+//! respect to its input or an activation, never its weights. burn-autodiff computes a convolution's input
 //! gradient as a transposed convolution, which burn-flex runs as a GEMM into a column buffer
 //! followed by a scalar scatter; for the depthwise and pointwise convolutions that make up
 //! MobileNet/EfficientNet-style networks that took a quarter of an Integrated Gradients run on
