@@ -694,10 +694,27 @@ fn ready(net: Network, options: LoadOptions) -> Network {
     net
 }
 
+/// `n` preprocessed RGB images of `height × width`, their NCHW values one after another, as
+/// the `[n, 3, height, width]` batch the networks take, on `device`: the one place a batch
+/// tensor is made (the explain, predict and evaluate runs stack their images with
+/// `whycam_pipeline::batch::batch_tensor`, training's batches come from whycam-data's loader).
+///
+/// # Panics
+///
+/// If `images` does not hold `n × 3 × height × width` values.
+pub fn input_batch(images: Vec<f32>, [n, height, width]: [usize; 3], device: &Device) -> Tensor<4> {
+    assert_eq!(
+        images.len(),
+        n * 3 * height * width,
+        "a batch of {n} images of 3 × {height} × {width} values"
+    );
+    Tensor::<4>::from_data(TensorData::new(images, [n, 3, height, width]), device)
+}
+
 impl Model {
     /// Preprocessed images (NCHW values) as a tensor on the model's device.
-    fn input_batch(&self, images: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
-        Tensor::<4>::from_data(TensorData::new(images, shape), &self.device)
+    fn input_batch(&self, images: Vec<f32>, n: usize, height: usize, width: usize) -> Tensor<4> {
+        input_batch(images, [n, height, width], &self.device)
     }
 
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
@@ -714,7 +731,7 @@ impl Model {
         height: usize,
         width: usize,
     ) -> Result<Vec<f32>> {
-        let x = self.input_batch(images, [n, 3, height, width]);
+        let x = self.input_batch(images, n, height, width);
         Ok(host(self.net.forward(x)?))
     }
 
@@ -728,7 +745,7 @@ impl Model {
         size: usize,
         layer: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let x = self.input_batch(images, [n, 3, size, size]);
+        let x = self.input_batch(images, n, size, size);
         let mut trace = self.net.trace(x, &[layer])?;
         let features = trace.activations.remove(0);
         Ok((host(global_avg_pool(features)), host(trace.logits)))

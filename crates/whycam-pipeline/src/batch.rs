@@ -79,5 +79,5 @@ pub fn batch_tensor<'a>(
         assert_eq!((image.width as usize, image.height as usize), (w, h));
         data.extend_from_slice(&image.data);
     }
-    Tensor::<4>::from_data(TensorData::new(data, [n, 3, h, w]), device)
+    whycam_models::zoo::input_batch(data, [n, h, w], device)
 }

@@ -200,7 +200,11 @@ impl Objective {
         }
     }
 
-    /// The predicted class of each row.
+    /// The predicted class of each row: the rule of whycam-cam's `ranked_classes` (the highest
+    /// logit, ties to the lower index; a one-logit head predicts class 1 only for a logit above
+    /// 0, so exactly 0 is class 0), on the device in the tensor ops of the loss, so that a
+    /// training step reads back one integer per image. whycam-train does not depend on
+    /// whycam-cam; `predictions_follow_the_ranked_classes_rule` pins the ties.
     fn predict(&self, logits: Tensor<2>) -> Tensor<1, Int> {
         match self {
             Objective::CrossEntropy(_) => logits.argmax(1).flatten::<1>(0, 1),
@@ -220,8 +224,9 @@ fn tensors(
         return Err(TrainError::Labels { label, classes });
     }
     let n = batch.len();
-    let side = ((batch.images.len() / (3 * n)) as f64).sqrt() as usize;
-    let images = Tensor::<4>::from_data(TensorData::new(batch.images, [n, 3, side, side]), device);
+    // The loader's images are square (`size × size`).
+    let side = ((batch.images.len() / (3 * n)) as f64).sqrt().round() as usize;
+    let images = whycam_models::zoo::input_batch(batch.images, [n, side, side], device);
     let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     Ok((images, labels, batch.labels))
@@ -487,6 +492,24 @@ pub fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same predictions as whycam-cam's `ranked_classes(..)[0]` (whose tests pin the same
+    /// cases): the highest logit, ties to the lower index; one logit: class 1 above 0, class 0
+    /// at 0 and below.
+    #[test]
+    fn predictions_follow_the_ranked_classes_rule() {
+        let device = Device::default();
+        let predict = |classes: usize, logits: Vec<f32>| {
+            let n = logits.len() / classes;
+            let logits = Tensor::<2>::from_data(TensorData::new(logits, [n, classes]), &device);
+            to_vec(Objective::for_head(classes, &device).predict(logits))
+        };
+        assert_eq!(
+            predict(3, vec![0.5, 2.0, -1.0, 1.0, 3.0, 3.0, 0.0, 0.0, 0.0]),
+            [1, 1, 0]
+        );
+        assert_eq!(predict(1, vec![0.25, 0.0, -0.0, -0.25]), [1, 0, 0, 0]);
+    }
 
     #[test]
     fn one_cycle_warms_up_then_anneals() {
