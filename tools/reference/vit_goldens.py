@@ -8,7 +8,7 @@ Regenerate (the venv of export_onnx.py):
 
 (CPU, 2 threads, about a minute.) It writes tests/data/onnx/<model>.<exporter>.onnx and
 tests/data/goldens/onnx_<model>.json for vit_tiny, deit_tiny_distilled and swin_tiny, which
-tests/onnx_vit.rs reads.
+crates/whycam-cam/tests/onnx_vit.rs and tests/onnx_vit_cli.rs read.
 
 Model vit_tiny: torchvision VisionTransformer(image_size=224, patch_size=16, num_layers=2, num_heads=2,
 hidden_dim=64, mlp_dim=128, num_classes=10): ViT-B/16's topology (a 16x16/16 patch Conv, a

@@ -110,6 +110,10 @@ pub enum FileRole {
     Summary,
     /// The HTML report.
     Report,
+    /// A role this version does not know (a summary written by a newer whycam), so that such
+    /// a summary still reads and resumes.
+    #[serde(other)]
+    Other,
 }
 
 /// A file a sink wrote.
@@ -167,5 +171,33 @@ pub trait ExplainSink: Send {
     /// before this one; returns the files written. An error fails the run.
     fn finish(&mut self, _summary: &RunSummary) -> Result<Vec<WrittenFile>> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileRole;
+
+    #[test]
+    fn roles_read_back_and_unknown_ones_do_not_break_a_summary() {
+        let known: Vec<FileRole> =
+            serde_json::from_str(r#"["overlay", "raw", "signed-raw", "signed", "grid"]"#).unwrap();
+        assert_eq!(
+            known,
+            [
+                FileRole::Overlay,
+                FileRole::Raw,
+                FileRole::SignedRaw,
+                FileRole::Signed,
+                FileRole::Grid
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&FileRole::SignedRaw).unwrap(),
+            r#""signed-raw""#
+        );
+        // A role from a newer whycam.
+        let later: Vec<FileRole> = serde_json::from_str(r#"["overlay", "heatmap-3d"]"#).unwrap();
+        assert_eq!(later, [FileRole::Overlay, FileRole::Other]);
     }
 }
