@@ -213,11 +213,7 @@ pub fn completed_parts(dir: &Path, header: &RunHeader) -> Result<HashMap<String,
             continue;
         };
         if found != *header {
-            return Err(PipelineError::ResumeMismatch {
-                dir: dir.to_path_buf(),
-                found: format!("{found:?}"),
-                wanted: format!("{header:?}"),
-            });
+            return Err(header.mismatch(&found, dir));
         }
         // A line cut by a crash does not parse and is left out.
         for entry in lines

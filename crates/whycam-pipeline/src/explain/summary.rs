@@ -200,6 +200,40 @@ impl RunHeader {
         }
     }
 
+    /// The refusal to resume a run whose header is `found` in `dir` with this header: it names
+    /// only the settings that differ, as `layers _blocks.10` against `layers features`.
+    pub(crate) fn mismatch(&self, found: &RunHeader, dir: &Path) -> PipelineError {
+        let mut there = Vec::new();
+        let mut here = Vec::new();
+        let mut differ = |name: &str, a: String, b: String| {
+            if a != b {
+                there.push(format!("{name} {a}"));
+                here.push(format!("{name} {b}"));
+            }
+        };
+        let list = |v: &[String]| v.join(",");
+        differ("model", found.model.clone(), self.model.clone());
+        differ("weights", found.weights.clone(), self.weights.clone());
+        differ("layers", list(&found.layers), list(&self.layers));
+        differ("methods", list(&found.methods), list(&self.methods));
+        differ("target", found.target.clone(), self.target.clone());
+        differ(
+            "aug-smooth",
+            found.aug_smooth.to_string(),
+            self.aug_smooth.to_string(),
+        );
+        differ(
+            "eigen-smooth",
+            found.eigen_smooth.to_string(),
+            self.eigen_smooth.to_string(),
+        );
+        PipelineError::ResumeMismatch {
+            dir: dir.to_path_buf(),
+            found: there.join(", "),
+            wanted: here.join(", "),
+        }
+    }
+
     pub(crate) fn of_summary(s: &RunSummary) -> Self {
         RunHeader {
             model: s.model.clone(),
@@ -218,11 +252,7 @@ impl RunHeader {
 /// A run with other settings cannot be resumed.
 pub fn previous_run(dir: &Path, header: &RunHeader) -> Result<HashMap<String, ImageSummary>> {
     let mut entries = HashMap::new();
-    let mismatch = |found: &RunHeader| PipelineError::ResumeMismatch {
-        dir: dir.to_path_buf(),
-        found: format!("{found:?}"),
-        wanted: format!("{header:?}"),
-    };
+    let mismatch = |found: &RunHeader| header.mismatch(found, dir);
     if dir.join(JsonSummary::FILE).is_file() {
         let done = RunSummary::read(dir)?;
         let found = RunHeader::of_summary(&done);
@@ -366,5 +396,40 @@ impl ExplainSink for JsonSummary {
         std::fs::remove_file(&self.journal_path)
             .map_err(PipelineError::io("removing", &self.journal_path))?;
         Ok(vec![WrittenFile::new(&self.path, FileRole::Summary)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_refusal_names_only_the_settings_that_differ() {
+        let earlier = RunHeader {
+            model: "efficientnet-lite0".into(),
+            weights: "pretrained".into(),
+            layers: vec!["features".into()],
+            methods: vec!["gradcam".into()],
+            target: "auto".into(),
+            aug_smooth: false,
+            eigen_smooth: false,
+        };
+        let now = RunHeader {
+            layers: vec!["_blocks.10".into()],
+            methods: vec!["gradcam".into(), "layercam".into()],
+            ..earlier.clone()
+        };
+        let message = now.mismatch(&earlier, Path::new("out")).to_string();
+        assert!(
+            message.contains(
+                "(layers features, methods gradcam); this run has layers \
+                              _blocks.10, methods gradcam,layercam"
+            ),
+            "{message}"
+        );
+        assert!(
+            !message.contains("efficientnet") && !message.contains("RunHeader"),
+            "{message}"
+        );
     }
 }
