@@ -12,9 +12,7 @@ use crate::error::{InputError, InputErrorKind, PipelineError, Result};
 use crate::open::OpenedModel;
 use crate::rank::{class_probabilities, label_of, rank};
 use rayon::prelude::*;
-use sink::{
-    ExplainSink, ExplainedImage, ExplainedMap, FileRole, RunInfo, WrittenFile, with_suffix,
-};
+use sink::{ExplainSink, ExplainedImage, ExplainedMap, FileRole, WrittenFile, with_suffix};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -166,16 +164,7 @@ impl<'m> ExplainRun<'m> {
         failed: Vec<InputError>,
         sinks: &mut [Box<dyn ExplainSink + '_>],
     ) -> Result<RunSummary> {
-        let info = RunInfo {
-            model: self.opened.model.name.clone(),
-            weights: whycam_data::shown_path(&self.opened.model.weights).into_owned(),
-            layers: self.layer_names(),
-            methods: self.methods().to_vec(),
-            target: self.config.target.clone(),
-            aug_smooth: self.config.aug_smooth,
-            eigen_smooth: self.config.eigen_smooth,
-            inputs: sources.len() + failed.len(),
-        };
+        let info = self.info(sources.len() + failed.len());
         // Read before the sinks begin: the summary sink starts a fresh journal.
         let mut previous = match &self.config.resume {
             Some(dir) => summary::previous_run(dir, &summary::RunHeader::of(&info))?,

@@ -11,7 +11,8 @@
 //! two parts (a batch retried after its worker died) is listed once.
 
 use super::summary::{
-    ImageError, ImageSummary, JsonSummary, RunHeader, RunSummary, locate, previous_run, stem_of,
+    ImageError, ImageSummary, JsonSummary, RunHeader, RunSummary, complete as file_complete,
+    files_of, previous_run, stem_of,
 };
 use super::{
     ExplainRun, RESERVED_STEMS, image_summary, non_finite, record, unique_stem, write_image,
@@ -229,13 +230,7 @@ pub fn completed_parts(dir: &Path, header: &RunHeader) -> Result<HashMap<String,
 
 /// Whether every file `entry` lists is in `dir` (or where it was recorded), not empty.
 fn complete(dir: &Path, entry: &ImageSummary) -> bool {
-    entry
-        .explanations
-        .iter()
-        .flat_map(|e| &e.files)
-        .chain(&entry.figures)
-        .chain(&entry.original)
-        .all(|f| locate(dir, f).is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)))
+    files_of(entry).all(|f| file_complete(dir, f))
 }
 
 /// Writes `dir/explanations.json` of the run over `sources` (as [`RunSummary`] of `info`)

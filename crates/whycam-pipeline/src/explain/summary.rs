@@ -292,7 +292,7 @@ pub fn previous_run(dir: &Path, header: &RunHeader) -> Result<HashMap<String, Im
 }
 
 /// Every file an entry lists.
-fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
+pub(crate) fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
     entry
         .explanations
         .iter()
@@ -303,7 +303,7 @@ fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
 
 /// Whether a file an entry lists is there, whole (outputs are renamed into place when
 /// complete, so one that exists and is not empty is whole).
-fn complete(dir: &Path, file: &str) -> bool {
+pub(crate) fn complete(dir: &Path, file: &str) -> bool {
     locate(dir, file).is_some_and(|found| std::fs::metadata(found).is_ok_and(|m| m.len() > 0))
 }
 
