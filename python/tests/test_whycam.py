@@ -688,6 +688,26 @@ def test_overlay_as_pil_image_has_the_command_lines_pixels():
     assert np.array_equal(np.asarray(picture), np.asarray(expected.convert("RGB")))
 
 
+def test_explain_batch_takes_image_bytes_and_returns_overlay_pngs():
+    # The callable class Ray Data runs, called directly: encoded files in (as
+    # ray.data.read_binary_files gives them), maps and the CLI's overlay PNGs out.
+    from whycam.ray import ExplainBatch
+
+    explain = ExplainBatch(column="bytes", overlays=True)
+    files = np.empty(2, dtype=object)
+    files[:] = [CHELSEA.read_bytes(), COFFEE.read_bytes()]
+    out = explain({"bytes": files, "path": np.array([str(CHELSEA), str(COFFEE)])})
+    assert list(out["path"]) == [str(CHELSEA), str(COFFEE)]
+    # The same batch from the files (overlay_png is the CLI's file: tested above).
+    for row, e in enumerate(model().explain([CHELSEA, COFFEE])):
+        assert np.array_equal(out["raw"][row], e.raw), e.image
+        assert out["overlay_png"][row] == e.overlay_png(), e.image
+    [single] = model().explain(CHELSEA.read_bytes())
+    [from_file] = model().explain(CHELSEA)
+    assert single.image == 0 and np.array_equal(single.raw, from_file.raw)
+    raises(whycam.DecodeError, lambda: model().explain(b"not an image"))
+
+
 def test_figures_and_grids_are_the_command_lines_byte_for_byte():
     out = model().explain([CHELSEA, COFFEE], top_k=2)
     assert len(out) == 4

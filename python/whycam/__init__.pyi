@@ -9,10 +9,10 @@ import numpy.typing as npt
 __version__: str
 
 PathLike = Union[str, "os.PathLike[str]"]
-ImageInput = Union[PathLike, npt.NDArray[np.generic], Any]
+ImageInput = Union[PathLike, bytes, npt.NDArray[np.generic], Any]
 Images = Union[ImageInput, Sequence[ImageInput]]
-"""A path (an image file, a directory searched recursively, or an http(s) URL), a numpy
-array HxWx3 (uint8, or float32/float64 in [0, 1]), an array NxHxWx3, a PIL image (converted
+"""A path (an image file, a directory searched recursively, or an http(s) URL), the bytes of
+an image file (decoded as a file is; named by its index), a numpy array HxWx3 (uint8, or float32/float64 in [0, 1]), an array NxHxWx3, a PIL image (converted
 to RGB as Pillow converts), a torch tensor 3xHxW or a batch Nx3xHxW (uint8, or floats in
 [0, 1] as torchvision's ``ToTensor`` gives them, not normalised; read through ``.numpy()``), or
 a list of these. Pillow and torch are never imported by whycam for this: an object of theirs

@@ -47,13 +47,18 @@ class ExplainBatch:
       :func:`whycam.load`.
     - ``method``, ``layer``, ``target``, ``top_k``, ``aug_smooth``, ``eigen_smooth``: as for
       ``Model.explain``.
-    - ``column``: the column holding the images (HxWx3 arrays, uint8 or floats in [0, 1];
-      ``ray.data.read_images(..., mode="RGB")`` gives them).
-    - ``batch_size``: how many images whycam runs through the network at once."""
+    - ``column``: the column holding the images: HxWx3 arrays, uint8 or floats in [0, 1]
+      (``ray.data.read_images(..., mode="RGB")`` gives them), or the bytes of image files
+      (``ray.data.read_binary_files(...)``'s ``bytes``), decoded by whycam as it decodes files.
+    - ``batch_size``: how many images whycam runs through the network at once.
+    - ``overlays``: also return each map's overlay as PNG bytes (column ``overlay_png``, the
+      bytes ``whycam explain`` writes for the same image; ``alpha``, ``colormap``,
+      ``gray_background`` as for :meth:`whycam.Explanation.overlay_png`)."""
 
     def __init__(self, model=None, weights=None, labels=None, mean=None, std=None, size=None,
                  method="gradcam", layer=None, target="auto", top_k=1, aug_smooth=False,
-                 eigen_smooth=False, column="image", batch_size=8):
+                 eigen_smooth=False, column="image", batch_size=8, overlays=False, alpha=0.5,
+                 colormap="jet", gray_background=False):
         # An actor's process only explains: its buffers are kept for the next batch.
         keep_freed_memory()
         self.model = load(model, weights=weights, labels=labels, mean=mean, std=std, size=size)
@@ -61,9 +66,11 @@ class ExplainBatch:
                             aug_smooth=aug_smooth, eigen_smooth=eigen_smooth,
                             batch_size=batch_size)
         self.column = column
+        self.overlays = (alpha, colormap, gray_background) if overlays else None
 
     def __call__(self, batch):
-        images = [np.asarray(image) for image in batch[self.column]]
+        images = [bytes(image) if isinstance(image, (bytes, bytearray)) else np.asarray(image)
+                  for image in batch[self.column]]
         if not images:
             return {"raw": np.zeros((0, 0, 0), np.float32)}
         explanations = self.model.explain(images, **self.options)
@@ -79,6 +86,9 @@ class ExplainBatch:
         out["target_label"] = np.array([e.target_label for e in explanations])
         out["probability"] = np.array([e.probability for e in explanations], np.float32)
         out["score"] = np.array([e.score for e in explanations], np.float32)
+        if self.overlays is not None:
+            out["overlay_png"] = np.empty(len(explanations), dtype=object)
+            out["overlay_png"][:] = [e.overlay_png(*self.overlays) for e in explanations]
         raws = [e.raw for e in explanations]
         if len({r.shape for r in raws}) == 1:
             out["raw"] = np.stack(raws)

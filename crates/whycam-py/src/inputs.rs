@@ -6,7 +6,7 @@
 use crate::errors::{InvalidArgument, input_error};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,13 +27,15 @@ pub enum Input {
     Source(Source),
     /// An array, already pixels; `index` is its place in `images`.
     Array { index: usize, image: RgbImage },
+    /// An encoded image file held in memory (`bytes`: PNG, JPEG...), decoded as a file is.
+    Encoded { index: usize, bytes: Vec<u8> },
 }
 
 impl Input {
     pub fn name(&self) -> ImageName {
         match self {
             Input::Source(source) => ImageName::Source(source.to_string()),
-            Input::Array { index, .. } => ImageName::Index(*index),
+            Input::Array { index, .. } | Input::Encoded { index, .. } => ImageName::Index(*index),
         }
     }
 
@@ -47,6 +49,16 @@ impl Input {
                 fetch: &FetchLimits::default(),
             }
             .decode(source),
+            Input::Encoded { index, bytes } => {
+                let name = format!("image bytes {index}");
+                let image = whycam_data::decode_rgb8(bytes, &name, &opened.limits)
+                    .map_err(|e| InputError::data(name.clone(), &e))?;
+                Input::Array {
+                    index: *index,
+                    image,
+                }
+                .decode(opened)
+            }
             Input::Array { index, image } => {
                 let name = format!("array {index}");
                 let prepared = whycam_data::prepare(image, &opened.preprocess)
@@ -108,6 +120,13 @@ fn read_one(item: &Bound<'_, PyAny>, index: usize, inputs: &mut Vec<Input>) -> P
         None => torch_as_numpy(item)?,
     };
     let item = converted.as_ref().unwrap_or(item);
+    if let Ok(bytes) = item.cast::<PyBytes>() {
+        inputs.push(Input::Encoded {
+            index,
+            bytes: bytes.as_bytes().to_vec(),
+        });
+        return Ok(());
+    }
     if item.cast::<numpy::PyUntypedArray>().is_ok() {
         let image = array_image(item, index)?;
         inputs.push(Input::Array { index, image });
@@ -115,8 +134,8 @@ fn read_one(item: &Bound<'_, PyAny>, index: usize, inputs: &mut Vec<Input>) -> P
     }
     let path: PathBuf = item.extract().map_err(|_| {
         InvalidArgument::new_err(format!(
-            "images[{index}]: expected a path (str or os.PathLike), a numpy array HxWx3, a PIL \
-             image or a torch tensor 3xHxW, got {}",
+            "images[{index}]: expected a path (str or os.PathLike), the bytes of an image file, a \
+             numpy array HxWx3, a PIL image or a torch tensor 3xHxW, got {}",
             item.get_type()
                 .name()
                 .map_or_else(|_| "?".to_string(), |n| n.to_string())
