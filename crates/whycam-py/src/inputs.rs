@@ -53,25 +53,25 @@ impl Input {
                 let name = format!("image bytes {index}");
                 let image = whycam_data::decode_rgb8(bytes, &name, &opened.limits)
                     .map_err(|e| InputError::data(name.clone(), &e))?;
-                Input::Array {
-                    index: *index,
-                    image,
-                }
-                .decode(opened)
+                pixels(name, image, opened)
             }
             Input::Array { index, image } => {
-                let name = format!("array {index}");
-                let prepared = whycam_data::prepare(image, &opened.preprocess)
-                    .map_err(|e| InputError::data(name.clone(), &e.with_path(name.as_ref())))?;
-                Ok(Decoded {
-                    source: Source::File(PathBuf::from(name)),
-                    original: image.clone(),
-                    prepared,
-                    warnings: Vec::new(),
-                })
+                pixels(format!("array {index}"), image.clone(), opened)
             }
         }
     }
+}
+
+/// Pixels in memory (`name` says which input in errors) prepared as a file's are.
+fn pixels(name: String, image: RgbImage, opened: &OpenedModel) -> Result<Decoded, InputError> {
+    let prepared = whycam_data::prepare(&image, &opened.preprocess)
+        .map_err(|e| InputError::data(name.clone(), &e.with_path(name.as_ref())))?;
+    Ok(Decoded {
+        source: Source::File(PathBuf::from(name)),
+        original: image,
+        prepared,
+        warnings: Vec::new(),
+    })
 }
 
 /// Decodes `inputs` in parallel, in order; the first failure becomes its exception.
