@@ -191,6 +191,20 @@ pub enum ModelError {
         /// The model.
         model: String,
     },
+    /// Image values that do not fill a batch of `n × 3 × height × width`.
+    #[error("a batch of {n} images of 3x{height}x{width} takes {expected} values, got {got}")]
+    BatchLength {
+        /// Images in the batch.
+        n: usize,
+        /// Their height.
+        height: usize,
+        /// Their width.
+        width: usize,
+        /// `n × 3 × height × width` (saturated where it overflows).
+        expected: usize,
+        /// The values given.
+        got: usize,
+    },
     /// A trace was resumed at a layer it was not made for.
     #[error("internal: no traced layer at position {position}")]
     TracePosition {

@@ -698,23 +698,50 @@ fn ready(net: Network, options: LoadOptions) -> Network {
 /// the `[n, 3, height, width]` batch the networks take, on `device`: the one place a batch
 /// tensor is made (the explain, predict and evaluate runs stack their images with
 /// `whycam_pipeline::batch::batch_tensor`, training's batches come from whycam-data's loader).
+/// Values that do not fill the batch exactly are [`ModelError::BatchLength`].
+pub fn try_input_batch(
+    images: Vec<f32>,
+    [n, height, width]: [usize; 3],
+    device: &Device,
+) -> Result<Tensor<4>> {
+    let expected = [3, height, width]
+        .into_iter()
+        .fold(n, |all, d| all.saturating_mul(d));
+    if images.len() != expected {
+        return Err(ModelError::BatchLength {
+            n,
+            height,
+            width,
+            expected,
+            got: images.len(),
+        });
+    }
+    Ok(Tensor::<4>::from_data(
+        TensorData::new(images, [n, 3, height, width]),
+        device,
+    ))
+}
+
+/// [`try_input_batch`] for a batch whose length is right by construction (training's loader
+/// makes square images of one size).
 ///
 /// # Panics
 ///
 /// If `images` does not hold `n × 3 × height × width` values.
-pub fn input_batch(images: Vec<f32>, [n, height, width]: [usize; 3], device: &Device) -> Tensor<4> {
-    assert_eq!(
-        images.len(),
-        n * 3 * height * width,
-        "a batch of {n} images of 3 × {height} × {width} values"
-    );
-    Tensor::<4>::from_data(TensorData::new(images, [n, 3, height, width]), device)
+pub fn input_batch(images: Vec<f32>, shape: [usize; 3], device: &Device) -> Tensor<4> {
+    try_input_batch(images, shape, device).unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl Model {
     /// Preprocessed images (NCHW values) as a tensor on the model's device.
-    fn input_batch(&self, images: Vec<f32>, n: usize, height: usize, width: usize) -> Tensor<4> {
-        input_batch(images, [n, height, width], &self.device)
+    fn input_batch(
+        &self,
+        images: Vec<f32>,
+        n: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Tensor<4>> {
+        try_input_batch(images, [n, height, width], &self.device)
     }
 
     /// Logits for a batch of `n` preprocessed images (`n × 3 × size × size` values, NCHW),
@@ -731,7 +758,7 @@ impl Model {
         height: usize,
         width: usize,
     ) -> Result<Vec<f32>> {
-        let x = self.input_batch(images, n, height, width);
+        let x = self.input_batch(images, n, height, width)?;
         Ok(host(self.net.forward(x)?))
     }
 
@@ -745,7 +772,7 @@ impl Model {
         size: usize,
         layer: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let x = self.input_batch(images, n, size, size);
+        let x = self.input_batch(images, n, size, size)?;
         let mut trace = self.net.trace(x, &[layer])?;
         let features = trace.activations.remove(0);
         Ok((host(global_avg_pool(features)), host(trace.logits)))
@@ -822,5 +849,34 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), Architecture::ALL.len());
+    }
+
+    #[test]
+    fn a_batch_of_the_wrong_length_is_an_error_not_a_panic() {
+        let device = Device::default();
+        assert_eq!(
+            try_input_batch(vec![0.0; 24], [2, 2, 2], &device)
+                .unwrap()
+                .dims(),
+            [2, 3, 2, 2]
+        );
+        let err = try_input_batch(vec![0.0; 5], [1, 2, 2], &device).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::BatchLength {
+                    expected: 12,
+                    got: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "a batch of 1 images of 3x2x2 takes 12 values, got 5"
+        );
+        // A shape whose size overflows is no batch of any length either.
+        assert!(try_input_batch(vec![0.0; 3], [usize::MAX, 2, 2], &device).is_err());
     }
 }
