@@ -14,7 +14,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
 use whycam_data::Normalization;
-use whycam_models::{LayerLayout, Model, OnnxModel, OnnxOptions};
+use whycam_models::{Model, OnnxOptions};
 use whycam_testkit::{
     assert_resumed_gradient_is_the_full_gradient, data_dir, max_abs_diff, photo_batch,
 };
@@ -259,40 +259,4 @@ fn tokens_grid_overrides_the_inferred_grid() {
     assert!(max_abs_diff(&square.data, &wide.data) < 1e-6);
     let same = explain(Some((14, 14)));
     assert_eq!(same.data, square.data);
-}
-
-/// CNN graphs get no token layers (GroupNorm's grouping reshape and other 3-D values are not
-/// tokens), and ConvNeXt's channels-last block internals (permute, LayerNorm, Linear) are
-/// presented channels first, as maps of the block's grid.
-#[test]
-fn cnn_graphs_have_no_token_layers_and_channels_last_values_are_maps() {
-    for file in [
-        "ops_zoo.torchscript.onnx",
-        "ops_zoo.dynamo.onnx",
-        "resnet18_cifar.torchscript.onnx",
-        "convnext_tiny.dynamo.onnx",
-    ] {
-        let model = OnnxModel::load(&data_dir().join("onnx").join(file)).unwrap();
-        let (infos, _) = model.layer_infos();
-        let tokens: Vec<&str> = infos
-            .iter()
-            .filter(|l| {
-                matches!(
-                    l.layout,
-                    LayerLayout::Tokens { .. } | LayerLayout::UnknownGrid { .. }
-                )
-            })
-            .map(|l| l.name.as_str())
-            .collect();
-        assert!(tokens.is_empty(), "{file}: token layers {tokens:?}");
-    }
-    let model = OnnxModel::load(&data_dir().join("onnx/convnext_tiny.dynamo.onnx")).unwrap();
-    let (infos, _) = model.layer_infos();
-    let norm = infos
-        .iter()
-        .find(|l| l.name == "features.1.0.block.2")
-        .expect("the first block's LayerNorm");
-    assert_eq!(norm.layout, LayerLayout::ChannelsLast);
-    assert_eq!(norm.value_shape, [1, 56, 56, 16]);
-    assert_eq!(norm.shape, [1, 16, 56, 56]);
 }
