@@ -7,6 +7,7 @@ mod embed;
 mod evaluate;
 mod explain;
 mod fetch;
+mod flags;
 mod method_args;
 mod model_args;
 mod models;
@@ -165,22 +166,7 @@ impl Failure for whycam_data::Skipped {
 
 /// Runs a parsed command line; the exit code is 1 when some inputs failed.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    run_command(cli).map_err(name_the_option)
-}
-
-/// Names the option a library error is about (the libraries serve other front ends too, so
-/// their messages state the fact without a flag): `--resume DIR: the checkpoint is a ...`.
-fn name_the_option(error: anyhow::Error) -> anyhow::Error {
-    use whycam_pipeline::PipelineError as E;
-    let option = match error.downcast_ref::<E>() {
-        Some(E::ArchitectureMismatch { requested, .. }) => format!("--model {requested}"),
-        Some(E::ResumeMismatch { .. } | E::ResumedEntry { .. }) => "--resume".to_string(),
-        Some(E::NotACheckpoint { path, .. } | E::CheckpointArchitecture { path, .. }) => {
-            format!("--resume {}", whycam_data::shown_path(path))
-        }
-        _ => return error,
-    };
-    error.context(option)
+    run_command(cli).map_err(flags::with_flags)
 }
 
 fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -176,7 +176,7 @@ impl<'m> DffRun<'m> {
         let model = &opened.model;
         if !(0.0..=1.0).contains(&config.image_weight) {
             return Err(PipelineError::OutOfRange {
-                option: "image-weight",
+                option: "image_weight",
                 expected: "between 0 and 1",
                 value: config.image_weight.to_string(),
             });

@@ -36,7 +36,7 @@ pub enum PipelineError {
     },
     /// No weights are shipped for the architecture and none were given.
     #[error(
-        "whycam ships no pretrained weights for {architecture}; pass --weights FILE \
+        "whycam ships no pretrained weights for {architecture}; give a weights file \
          (for example a torchvision state dict saved with torch.save(model.state_dict(), FILE))"
     )]
     NoPretrainedWeights { architecture: String },
@@ -50,14 +50,15 @@ pub enum PipelineError {
     },
     /// An architecture was named for an ONNX graph, which brings its own.
     #[error(
-        "--model {requested}: {} is an ONNX graph, which brings its own architecture; drop --model",
+        "{} is an ONNX graph, which brings its own architecture; name no architecture \
+         ({requested}) for it",
         whycam_data::shown_path(.path)
     )]
     ArchitectureForOnnx { requested: String, path: PathBuf },
     /// A token grid was given for a zoo network, which has no token layers.
     #[error(
-        "--tokens-grid {height}x{width}: {architecture} is a CNN without token layers; the grid \
-         is for vision transformers loaded from ONNX (--weights FILE.onnx)"
+        "token grid {height}x{width}: {architecture} is a CNN without token layers; the grid \
+         is for vision transformers loaded from ONNX"
     )]
     TokensGridForZoo {
         architecture: String,
@@ -65,7 +66,7 @@ pub enum PipelineError {
         width: usize,
     },
     /// The input size is below what the architecture's pooling layers accept.
-    #[error("{architecture} needs inputs of at least {min}x{min} px, got --size {size}")]
+    #[error("{architecture} needs inputs of at least {min}x{min} px, got size {size}")]
     InputTooSmall {
         architecture: String,
         min: u32,
@@ -73,7 +74,7 @@ pub enum PipelineError {
     },
     /// An ONNX graph with a fixed input shape and a different requested size.
     #[error(
-        "{} takes only {native}x{native} inputs (its input shape is fixed), got --size {size}; \
+        "{} takes only {native}x{native} inputs (its input shape is fixed), got size {size}; \
          export it with dynamic height and width to feed other sizes",
         whycam_data::shown_path(.path)
     )]
@@ -82,15 +83,16 @@ pub enum PipelineError {
         native: usize,
         size: u32,
     },
-    /// `--preprocess shorter` with an ONNX graph whose input shape is fixed.
+    /// Resizing the shorter side (`--preprocess shorter`) with an ONNX graph whose input
+    /// shape is fixed.
     #[error(
-        "{}: --preprocess shorter keeps each photo's aspect ratio, but this graph's input shape \
-         is fixed ({native}x{native}); export it with dynamic height and width",
+        "{}: resizing the shorter side keeps each photo's aspect ratio, but this graph's input \
+         shape is fixed ({native}x{native}); export it with dynamic height and width",
         whycam_data::shown_path(.path)
     )]
     ShorterOnFixedInput { path: PathBuf, native: usize },
     /// A normalisation deviation that is zero, negative or not finite.
-    #[error("--std {std:?}: every deviation must be positive")]
+    #[error("normalisation std {std:?}: every deviation must be positive")]
     BadDeviation { std: [f32; 3] },
     /// A labels file with the wrong number of classes.
     #[error("{} holds {found} labels but the model has {classes} classes", whycam_data::shown_path(.path))]
@@ -107,10 +109,11 @@ pub enum PipelineError {
         classes: usize,
     },
     /// Nothing to run on.
-    #[error("no inputs: name image files, directories or URLs, or pass --samples")]
+    #[error("no inputs: name image files, directories or URLs, or take the sample photos")]
     NoInputs,
-    /// An option outside its range.
-    #[error("--{option} must be {expected}, got {value}")]
+    /// A setting outside its range; `option` is its name as a setting (`road_noise`), which
+    /// the command line spells as its flag (`--road-noise`).
+    #[error("{option} must be {expected}, got {value}")]
     OutOfRange {
         option: &'static str,
         expected: &'static str,
@@ -140,8 +143,8 @@ pub enum PipelineError {
         first: PathBuf,
         second: PathBuf,
     },
-    /// `--top-k` with a fixed target.
-    #[error("--top-k explains the best classes; it cannot be combined with --target {target}")]
+    /// Several best classes (`top_k` above 1) asked for with a fixed target.
+    #[error("top_k explains the best classes; it cannot be combined with the target {target}")]
     TopKWithTarget { target: String },
     /// A file or directory could not be read or written.
     #[error("{action} {}: {source}", whycam_data::shown_path(.path))]
@@ -207,7 +210,7 @@ pub enum PipelineError {
     UnknownMetric { name: String, known: String },
     /// A localisation metric without the boxes it needs.
     #[error(
-        "--metric {metric} needs each image's object box: give --boxes FILE (path,x0,y0,x1,y1[,label])"
+        "metric {metric} needs each image's object box: give a boxes file (path,x0,y0,x1,y1[,label])"
     )]
     MetricNeedsBoxes { metric: &'static str },
     /// A `--boxes` CSV line that is not a box.
@@ -262,11 +265,14 @@ pub enum PipelineError {
     },
     /// `embed` without inputs.
     #[error(
-        "no inputs: name a dataset, image files or directories, or pass --samples or --features"
+        "no inputs: name a dataset, image files or directories, or take the sample photos or \
+         saved features"
     )]
     NoEmbedInputs,
     /// A class choice for loose images, which have no labels.
-    #[error("--classes needs a labelled dataset; loose images are coloured by predicted class")]
+    #[error(
+        "a choice of classes needs a labelled dataset; loose images are coloured by predicted class"
+    )]
     ClassesOfLooseImages,
     /// Folders without a single image file.
     #[error("no image files in {}", display_paths(.inputs))]
@@ -325,7 +331,7 @@ pub enum PipelineError {
     /// Too few images for t-SNE at the perplexity asked for.
     #[error(
         "{images} image(s) are too few for t-SNE with perplexity {perplexity}: it needs at least \
-         {needed}; lower --perplexity, add images or use --method pca or both"
+         {needed}; lower the perplexity, add images or lay them out by PCA only"
     )]
     TooFewForTsne {
         images: usize,
@@ -355,7 +361,7 @@ pub enum PipelineError {
     OneClass { classes: Vec<String> },
     /// A binary head for data without exactly two classes.
     #[error(
-        "--head binary needs two classes, the data has {}: {} (pick two with --classes)",
+        "a binary head needs two classes, the data has {}: {} (pick two of them)",
         .classes.len(),
         .classes.join(", ")
     )]
@@ -371,7 +377,7 @@ pub enum PipelineError {
         data: Vec<String>,
     },
     /// A checkpoint that has done every epoch asked for.
-    #[error("the checkpoint has done {done} of {total} epochs already; ask for more with --epochs")]
+    #[error("the checkpoint has done {done} of {total} epochs already; ask for more epochs")]
     CheckpointDone { done: usize, total: usize },
     /// An ONNX graph as the starting weights of fine-tuning.
     #[error(
@@ -426,7 +432,7 @@ fn class_mismatch(model: &[String], data: &[String], unknown: usize) -> String {
     } else {
         format!(
             "{unknown} image(s) of the data belong to classes the model does not know \
-             (model: {}; data: {}); pick the model's with --classes",
+             (model: {}; data: {}); pick the model's classes of the data",
             model.join(", "),
             data.join(", ")
         )
@@ -522,6 +528,79 @@ impl InputError {
             self.cause.clone()
         } else {
             format!("{}: {}", self.input, self.cause)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PipelineError as E;
+    use std::path::PathBuf;
+
+    /// The library serves front ends without flags (Python, a server): its messages about
+    /// settings name them as settings; the command line names its flags itself.
+    #[test]
+    fn messages_about_settings_name_no_flag() {
+        let classes = || vec!["cat".to_string(), "dog".to_string(), "fox".to_string()];
+        let path = || PathBuf::from("net.onnx");
+        let errors = [
+            E::TopKWithTarget {
+                target: "cat".into(),
+            },
+            E::OutOfRange {
+                option: "road_noise",
+                expected: "a standard deviation >= 0",
+                value: "-1".into(),
+            },
+            E::BadDeviation { std: [0.0; 3] },
+            E::TokensGridForZoo {
+                architecture: "resnet18".into(),
+                height: 14,
+                width: 14,
+            },
+            E::ArchitectureForOnnx {
+                requested: "resnet18".into(),
+                path: path(),
+            },
+            E::InputTooSmall {
+                architecture: "vgg11".into(),
+                min: 32,
+                size: 16,
+            },
+            E::FixedInputSize {
+                path: path(),
+                native: 224,
+                size: 256,
+            },
+            E::ShorterOnFixedInput {
+                path: path(),
+                native: 224,
+            },
+            E::NoInputs,
+            E::NoEmbedInputs,
+            E::NoPretrainedWeights {
+                architecture: "vgg11".into(),
+            },
+            E::TooFewForTsne {
+                images: 5,
+                perplexity: 30.0,
+                needed: 92,
+            },
+            E::BinaryHeadClasses { classes: classes() },
+            E::CheckpointDone { done: 2, total: 2 },
+            E::MetricNeedsBoxes {
+                metric: "pointing-game",
+            },
+            E::ClassesOfLooseImages,
+            E::ClassMismatch {
+                model: classes(),
+                data: classes(),
+                unknown: 3,
+            },
+        ];
+        for error in errors {
+            let message = error.to_string();
+            assert!(!message.contains("--"), "{message}");
         }
     }
 }

@@ -400,7 +400,7 @@ impl<'m> EvaluateRun<'m> {
         }
         if !(config.road_noise.is_finite() && config.road_noise >= 0.0) {
             return Err(PipelineError::OutOfRange {
-                option: "road-noise",
+                option: "road_noise",
                 expected: "a standard deviation >= 0",
                 value: config.road_noise.to_string(),
             });
