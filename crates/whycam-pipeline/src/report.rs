@@ -712,6 +712,7 @@ mod tests {
             layers: vec!["features".into()],
             files: files.iter().map(|f| f.to_string()).collect(),
             roles,
+            other_files: Vec::new(),
         };
         let unrecorded = explanation(
             &[

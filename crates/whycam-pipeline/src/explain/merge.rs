@@ -41,6 +41,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunSummary> {
             image.figures = image.figures.iter().map(relative).collect();
             for e in &mut image.explanations {
                 e.files = e.files.iter().map(relative).collect();
+                for other in &mut e.other_files {
+                    other.file = relative(&other.file);
+                }
             }
         }
         run.grids = run.grids.iter().map(relative).collect();

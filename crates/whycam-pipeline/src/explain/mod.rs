@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use summary::{
-    ClassProbability, ExplanationSummary, ImageError, ImageSummary, RunSummary, TargetSummary,
-    Truth,
+    ClassProbability, ExplanationSummary, ImageError, ImageSummary, RecordedFile, RunSummary,
+    TargetSummary, Truth,
 };
 use truth::Truths;
 use whycam_cam::{
@@ -464,6 +464,14 @@ fn image_summary(
                     .map(|f| whycam_data::shown_path(&f.path).into_owned())
                     .collect(),
                 roles: of_map.iter().map(|f| f.role).collect(),
+                other_files: files
+                    .iter()
+                    .filter(|f| f.map == Some(i) && !listed(f))
+                    .map(|f| RecordedFile {
+                        file: whycam_data::shown_path(&f.path).into_owned(),
+                        role: f.role,
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -323,6 +323,7 @@ mod tests {
                 layers: vec!["features".into()],
                 files: vec![format!("out/{stem}.gradcam.png")],
                 roles: vec![FileRole::Overlay],
+                other_files: Vec::new(),
             }],
             figures: Vec::new(),
             warnings: Vec::new(),

@@ -94,6 +94,18 @@ pub struct ExplanationSummary {
     /// were recorded: [`ExplanationSummary::role`] then goes by the file's name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<FileRole>,
+    /// The map's other files, each with its role: the signed map as `.signed.npy` beside a
+    /// raw `.npy`. Apart from `files`, which lists what it listed before (overlay, raw, signed
+    /// PNG), for its readers; absent in summaries written before they were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_files: Vec<RecordedFile>,
+}
+
+/// A file a summary records, with what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedFile {
+    pub file: String,
+    pub role: FileRole,
 }
 
 impl ExplanationSummary {
@@ -111,6 +123,29 @@ impl ExplanationSummary {
         (0..self.files.len())
             .find(|&i| self.role(i) == Some(role))
             .map(|i| self.files[i].as_str())
+            .or_else(|| {
+                let other = self.other_files.iter().find(|f| f.role == role)?;
+                Some(other.file.as_str())
+            })
+    }
+
+    /// Fills in what a summary written before roles and `other_files` were recorded leaves
+    /// out, as a fresh run records it: each file's role, and beside a raw `.npy` the
+    /// `.signed.npy` written with it.
+    fn fill_in(&mut self) {
+        if self.roles.len() != self.files.len() {
+            let roles = (0..self.files.len()).map(|i| self.role(i));
+            self.roles = roles.collect::<Option<_>>().unwrap_or_default();
+        }
+        if self.other_files.is_empty()
+            && let Some(raw) = self.file(FileRole::Raw)
+            && let Some(name) = raw.strip_suffix(".npy")
+        {
+            self.other_files.push(RecordedFile {
+                file: format!("{name}.signed.npy"),
+                role: FileRole::SignedRaw,
+            });
+        }
     }
 }
 
@@ -280,14 +315,12 @@ pub fn previous_run(dir: &Path, header: &RunHeader) -> Result<HashMap<String, Im
             }
         }
     }
-    entries.retain(|_, e| files_of(e).all(|f| complete(dir, f)));
-    // Entries of a run from before roles were recorded get them, as a fresh run records them.
+    // Entries of an older run get what a fresh run records, so their signed arrays are
+    // checked too.
     for explanation in entries.values_mut().flat_map(|e| &mut e.explanations) {
-        if explanation.roles.len() != explanation.files.len() {
-            let roles = (0..explanation.files.len()).map(|i| explanation.role(i));
-            explanation.roles = roles.collect::<Option<_>>().unwrap_or_default();
-        }
+        explanation.fill_in();
     }
+    entries.retain(|_, e| files_of(e).all(|f| complete(dir, f)));
     Ok(entries)
 }
 
@@ -296,7 +329,7 @@ pub(crate) fn files_of(entry: &ImageSummary) -> impl Iterator<Item = &String> {
     entry
         .explanations
         .iter()
-        .flat_map(|e| &e.files)
+        .flat_map(|e| e.files.iter().chain(e.other_files.iter().map(|f| &f.file)))
         .chain(&entry.figures)
         .chain(&entry.original)
 }
@@ -402,6 +435,63 @@ impl ExplainSink for JsonSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An entry of a run that recorded raw arrays but not their signed twins (before
+    /// `other_files`): resuming records the `.signed.npy` and keeps the entry only while it
+    /// is there.
+    #[test]
+    fn resuming_an_older_run_checks_its_signed_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let header = RunHeader {
+            model: "m".into(),
+            weights: "w".into(),
+            layers: vec!["features".into()],
+            methods: vec!["gradcam".into()],
+            target: "auto".into(),
+            aug_smooth: false,
+            eigen_smooth: false,
+        };
+        let file = |name: &str| whycam_data::shown_path(&out.join(name)).into_owned();
+        for name in [
+            "cat.gradcam.png",
+            "cat.gradcam.npy",
+            "cat.gradcam.signed.npy",
+        ] {
+            std::fs::write(out.join(name), b"x").unwrap();
+        }
+        let class = serde_json::json!({"index": 0, "label": "cat", "probability": 1.0});
+        let older = serde_json::json!({
+            "model": "m", "weights": "w", "layers": ["features"], "methods": ["gradcam"],
+            "target": "auto", "aug_smooth": false, "eigen_smooth": false, "errors": [],
+            "images": [{
+                "image": "cat.png", "prediction": class, "top": [class],
+                "explanations": [{
+                    "target": {"index": 0, "label": "cat", "score": 1.0, "probability": 1.0},
+                    "method": "gradcam", "layers": ["features"],
+                    "files": [file("cat.gradcam.png"), file("cat.gradcam.npy")]
+                }]
+            }]
+        });
+        std::fs::write(out.join(JsonSummary::FILE), older.to_string()).unwrap();
+        let entries = previous_run(out, &header).unwrap();
+        let explanation = &entries["cat.png"].explanations[0];
+        assert_eq!(explanation.roles, [FileRole::Overlay, FileRole::Raw]);
+        assert_eq!(
+            explanation.other_files,
+            [RecordedFile {
+                file: file("cat.gradcam.signed.npy"),
+                role: FileRole::SignedRaw
+            }]
+        );
+        assert_eq!(
+            explanation.file(FileRole::SignedRaw),
+            Some(file("cat.gradcam.signed.npy").as_str())
+        );
+        // Without its signed array the entry is not complete: explained again.
+        std::fs::remove_file(out.join("cat.gradcam.signed.npy")).unwrap();
+        assert!(previous_run(out, &header).unwrap().is_empty());
+    }
 
     #[test]
     fn a_resume_refusal_names_only_the_settings_that_differ() {
