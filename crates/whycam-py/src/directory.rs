@@ -13,15 +13,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use whycam_cam::{MethodSettings, Noise};
 use whycam_data::Source;
-use whycam_pipeline::explain::files::{
-    DownloadedOriginals, Figures, Overlays, RawArrays, SignedMaps, create_dir,
-};
+use whycam_pipeline::explain::files::{self, FileOutputs, create_dir};
 use whycam_pipeline::explain::parts::{
     PlannedInput, completed_parts, error_from_json, error_to_json, finish_parts, part_journal,
     plan_parts,
 };
 use whycam_pipeline::explain::summary::{ImageError, RunHeader};
-use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
+use whycam_pipeline::explain::{ExplainConfig, ExplainPlan, ExplainRun};
 use whycam_pipeline::write::DirLock;
 use whycam_pipeline::{ExplainSink, InputError, OpenedModel, PipelineError, Sources};
 use whycam_render::{Colormap, OverlayStyle};
@@ -29,20 +27,15 @@ use whycam_render::{Colormap, OverlayStyle};
 /// A batch as it travels: `(position, is_url, input, stem)`.
 type Planned = (usize, bool, String, String);
 
-/// Which files besides the overlays each image gets (`--save-raw`, `--signed`, `--figure`).
-#[derive(Debug, Clone, Copy)]
-struct Extras {
-    save_raw: bool,
-    signed: bool,
-    figure: bool,
-}
-
 /// An explain run into one directory, as a driver plans and finishes it or as a part runs it.
 #[pyclass(module = "whycam._native", frozen)]
 pub struct DirectoryRun {
     opened: Arc<OpenedModel>,
-    config: ExplainConfig,
-    extras: Extras,
+    /// The run's configuration, target and true labels, read and checked once.
+    plan: Arc<ExplainPlan>,
+    /// Which files besides the overlays each image gets (no contact sheets: parts cannot
+    /// share one).
+    outputs: FileOutputs,
     /// The output directory as the user gave it: entries name their files under it.
     recorded: PathBuf,
     /// The same directory as this process reaches it (absolute): where files are written.
@@ -60,29 +53,15 @@ struct Driver {
 }
 
 impl DirectoryRun {
-    /// The pipeline's run over this model and configuration.
+    /// The pipeline's run over this model and plan.
     fn run(&self) -> PyResult<ExplainRun<'_>> {
-        ExplainRun::new(&self.opened, self.config.clone()).map_err(|e| pipeline_error(&e))
+        ExplainRun::of(&self.opened, self.plan.clone()).map_err(|e| pipeline_error(&e))
     }
 
     /// The sinks of a part: the files `whycam explain` writes per image, then the journal.
     fn part_sinks(&self, part: &str) -> Result<Vec<Box<dyn ExplainSink>>, PipelineError> {
-        let dir = &self.written;
-        let mut sinks: Vec<Box<dyn ExplainSink>> = vec![Box::new(Overlays { dir: dir.clone() })];
-        if self.extras.save_raw {
-            sinks.push(Box::new(RawArrays { dir: dir.clone() }));
-        }
-        if self.extras.signed {
-            sinks.push(Box::new(SignedMaps {
-                dir: dir.clone(),
-                style: self.config.style,
-            }));
-        }
-        if self.extras.figure {
-            sinks.push(Box::new(Figures::new(dir.clone())));
-        }
-        sinks.push(Box::new(DownloadedOriginals { dir: dir.clone() }));
-        sinks.push(Box::new(part_journal(dir, part)?));
+        let mut sinks = files::sinks(&self.written, self.outputs, self.plan.config().style);
+        sinks.push(Box::new(part_journal(&self.written, part)?));
         Ok(sinks)
     }
 }
@@ -165,22 +144,24 @@ impl DirectoryRun {
             },
             ..ExplainConfig::default()
         };
-        let run = DirectoryRun {
+        // Bad layers, targets, groups or settings fail here, before any work is planned.
+        let plan = ExplainRun::new(&opened, config)
+            .map_err(|e| pipeline_error(&e))?
+            .plan();
+        Ok(DirectoryRun {
             opened,
-            config,
-            extras: Extras {
-                save_raw,
+            plan,
+            outputs: FileOutputs {
+                raw: save_raw,
                 signed,
                 figure,
+                grid: None,
             },
             recorded: output,
             written,
             driver: Mutex::new(None),
             part: Mutex::new(None),
-        };
-        // Bad layers, targets, groups or settings fail here, before any work is planned.
-        run.run()?;
-        Ok(run)
+        })
     }
 
     /// Plans the run over `inputs` (files, directories, URLs, as the command line takes
@@ -194,7 +175,7 @@ impl DirectoryRun {
             let sources = Sources::collect(&inputs);
             let header = RunHeader::of(&run.info(sources.found.len()));
             let done = completed_parts(&self.written, &header)?;
-            let plan = plan_parts(&sources.found, self.config.batch_size, &done);
+            let plan = plan_parts(&sources.found, self.plan.config().batch_size, &done);
             let pending = plan
                 .pending
                 .iter()

@@ -13,9 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use whycam_cam::Method;
 use whycam_data::FetchLimits;
-use whycam_pipeline::explain::files::{
-    DownloadedOriginals, Figures, GridSize, Grids, Overlays, RawArrays, SignedMaps, create_dir,
-};
+use whycam_pipeline::explain::files::{FileOutputs, GridSize, create_dir};
 use whycam_pipeline::explain::summary::{JsonSummary, RunSummary};
 use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
 use whycam_pipeline::report::Report;
@@ -167,23 +165,13 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     // One run at a time writes into a directory.
     let _lock = DirLock::acquire(&args.out)?;
     let out = &args.out;
-    let mut sinks: Vec<Box<dyn ExplainSink>> = vec![Box::new(Overlays { dir: out.clone() })];
-    if args.save_raw {
-        sinks.push(Box::new(RawArrays { dir: out.clone() }));
-    }
-    if args.signed {
-        sinks.push(Box::new(SignedMaps {
-            dir: out.clone(),
-            style,
-        }));
-    }
-    if args.figure {
-        sinks.push(Box::new(Figures::new(out.clone())));
-    }
-    if let Some(size) = args.grid {
-        sinks.push(Box::new(Grids::new(out.clone(), size)));
-    }
-    sinks.push(Box::new(DownloadedOriginals { dir: out.clone() }));
+    let outputs = FileOutputs {
+        raw: args.save_raw,
+        signed: args.signed,
+        figure: args.figure,
+        grid: args.grid,
+    };
+    let mut sinks = whycam_pipeline::explain::files::sinks(out, outputs, style);
     sinks.push(Box::new(JsonSummary::new(out)));
     let report = args.report.then(|| out.join("report.html"));
     if let Some(page) = &report {

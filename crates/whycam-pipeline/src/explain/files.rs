@@ -10,6 +10,44 @@ use whycam_cam::{Method, Plane};
 use whycam_data::Source;
 use whycam_render::{Colormap, Heatmap, Layout, OverlayStyle, Panel, Tile, Verdict};
 
+/// Which files an explain run writes besides each map's overlay (and a downloaded input's
+/// copy, always): the command line's `--save-raw`, `--signed`, `--figure` and `--grid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileOutputs {
+    /// Raw arrays ([`RawArrays`]).
+    pub raw: bool,
+    /// Signed maps ([`SignedMaps`]).
+    pub signed: bool,
+    /// Titled figures ([`Figures`]).
+    pub figure: bool,
+    /// Contact sheets of this size ([`Grids`]).
+    pub grid: Option<GridSize>,
+}
+
+/// The file sinks of a run into `dir`, in the order their files are recorded: overlays, raw
+/// arrays, signed maps (drawn with `style`), figures, contact sheets, downloaded originals.
+pub fn sinks(dir: &Path, outputs: FileOutputs, style: OverlayStyle) -> Vec<Box<dyn ExplainSink>> {
+    let dir = dir.to_path_buf();
+    let mut sinks: Vec<Box<dyn ExplainSink>> = vec![Box::new(Overlays { dir: dir.clone() })];
+    if outputs.raw {
+        sinks.push(Box::new(RawArrays { dir: dir.clone() }));
+    }
+    if outputs.signed {
+        sinks.push(Box::new(SignedMaps {
+            dir: dir.clone(),
+            style,
+        }));
+    }
+    if outputs.figure {
+        sinks.push(Box::new(Figures::new(dir.clone())));
+    }
+    if let Some(size) = outputs.grid {
+        sinks.push(Box::new(Grids::new(dir.clone(), size)));
+    }
+    sinks.push(Box::new(DownloadedOriginals { dir }));
+    sinks
+}
+
 /// Each map's heatmap over the original image: `<name>.png`.
 pub struct Overlays {
     pub dir: PathBuf,

@@ -91,9 +91,24 @@ impl Default for ExplainConfig {
 pub struct ExplainRun<'m> {
     opened: &'m OpenedModel,
     explainer: Explainer<'m>,
+    plan: Arc<ExplainPlan>,
+}
+
+/// What an explain run reads and checks once, apart from the model it borrows: its
+/// configuration, the target and the true labels. A front end that cannot keep a borrow of the
+/// model between calls (a Python object) keeps this and makes the run of each call with
+/// [`ExplainRun::of`], which only looks the layers up again.
+pub struct ExplainPlan {
+    config: ExplainConfig,
     spec: TargetSpec,
     truths: Truths,
-    config: ExplainConfig,
+}
+
+impl ExplainPlan {
+    /// The configuration the run was made with.
+    pub fn config(&self) -> &ExplainConfig {
+        &self.config
+    }
 }
 
 impl<'m> ExplainRun<'m> {
@@ -106,18 +121,7 @@ impl<'m> ExplainRun<'m> {
                 value: config.style.alpha.to_string(),
             });
         }
-        let explainer = Explainer::new(
-            &opened.model,
-            ExplainOptions {
-                methods: config.methods.clone(),
-                layers: config.layers.clone(),
-                aug_smooth: config.aug_smooth,
-                eigen_smooth: config.eigen_smooth,
-                probe_batch_size: config.probe_batch_size,
-                settings: config.settings.clone(),
-                normalization: Some(opened.preprocess.normalization),
-            },
-        )?;
+        let explainer = explainer(opened, &config)?;
         let mut groups = ClassGroups::builtin(opened.model.net.num_classes());
         if let Some(path) = &config.groups {
             groups.extend_from_file(path, &opened.labels)?;
@@ -135,10 +139,27 @@ impl<'m> ExplainRun<'m> {
         Ok(ExplainRun {
             opened,
             explainer,
-            spec,
-            truths,
-            config,
+            plan: Arc::new(ExplainPlan {
+                config,
+                spec,
+                truths,
+            }),
         })
+    }
+
+    /// The run of `plan` (from [`ExplainRun::plan`] of a run over the same `opened`), without
+    /// reading and checking it again.
+    pub fn of(opened: &'m OpenedModel, plan: Arc<ExplainPlan>) -> Result<Self> {
+        Ok(ExplainRun {
+            opened,
+            explainer: explainer(opened, &plan.config)?,
+            plan,
+        })
+    }
+
+    /// What this run read and checked, to make it again with [`ExplainRun::of`].
+    pub fn plan(&self) -> Arc<ExplainPlan> {
+        self.plan.clone()
     }
 
     /// The target layers' names.
@@ -166,7 +187,7 @@ impl<'m> ExplainRun<'m> {
     ) -> Result<RunSummary> {
         let info = self.info(sources.len() + failed.len());
         // Read before the sinks begin: the summary sink starts a fresh journal.
-        let mut previous = match &self.config.resume {
+        let mut previous = match &self.plan.config.resume {
             Some(dir) => summary::previous_run(dir, &summary::RunHeader::of(&info))?,
             None => Default::default(),
         };
@@ -186,7 +207,7 @@ impl<'m> ExplainRun<'m> {
         let feeding = Feeding {
             preprocess: &self.opened.preprocess,
             limits: &self.opened.limits,
-            fetch: &self.config.fetch,
+            fetch: &self.plan.config.fetch,
         };
         // Names a run-level file takes (grid.<method>.png) are never an input's stem.
         let mut stems: HashSet<String> = RESERVED_STEMS.iter().map(|s| s.to_string()).collect();
@@ -194,7 +215,7 @@ impl<'m> ExplainRun<'m> {
         // Batches are the uninterrupted run's (the same inputs together, so the same
         // rounding): a batch whose every input is complete from the earlier run is kept,
         // any other is explained again whole.
-        let batch_size = self.config.batch_size.max(1);
+        let batch_size = self.plan.config.batch_size.max(1);
         let positioned: Vec<(usize, Source)> = sources.iter().cloned().enumerate().collect();
         let mut pending = Vec::new();
         for chunk in positioned.chunks(batch_size) {
@@ -303,7 +324,8 @@ impl<'m> ExplainRun<'m> {
 
     /// Whether the caller asked the run to stop (Ctrl-C).
     fn stopped(&self) -> bool {
-        self.config
+        self.plan
+            .config
             .stop
             .as_ref()
             .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
@@ -318,8 +340,8 @@ impl<'m> ExplainRun<'m> {
             let x = batch_tensor(run.iter().map(|d| &d.prepared), self.opened.model.device());
             out.extend(self.explainer.explain(
                 x,
-                &self.spec,
-                self.config.top_k,
+                &self.plan.spec,
+                self.plan.config.top_k,
                 &self.opened.labels,
             )?);
         }
@@ -345,11 +367,15 @@ impl<'m> ExplainRun<'m> {
             })
             .collect();
         let prediction = top[0].clone();
-        let truth = self.truths.find(&item.source, labels).map(|index| Truth {
-            index,
-            label: label_of(labels, index),
-            correct: index == prediction.index,
-        });
+        let truth = self
+            .plan
+            .truths
+            .find(&item.source, labels)
+            .map(|index| Truth {
+                index,
+                label: label_of(labels, index),
+                correct: index == prediction.index,
+            });
         let several = explanation.targets.len() > 1;
         let maps = explanation
             .targets
@@ -387,7 +413,7 @@ impl<'m> ExplainRun<'m> {
                         &item.original,
                         &item.prepared.region,
                         heatmap,
-                        &self.config.style,
+                        &self.plan.config.style,
                     ),
                     name,
                 }
@@ -406,6 +432,22 @@ impl<'m> ExplainRun<'m> {
             maps,
         }
     }
+}
+
+/// The explainer of `config`'s methods and layers over the model.
+fn explainer<'m>(opened: &'m OpenedModel, config: &ExplainConfig) -> Result<Explainer<'m>> {
+    Ok(Explainer::new(
+        &opened.model,
+        ExplainOptions {
+            methods: config.methods.clone(),
+            layers: config.layers.clone(),
+            aug_smooth: config.aug_smooth,
+            eigen_smooth: config.eigen_smooth,
+            probe_batch_size: config.probe_batch_size,
+            settings: config.settings.clone(),
+            normalization: Some(opened.preprocess.normalization),
+        },
+    )?)
 }
 
 /// Stems an input never gets: the contact sheets are `grid.<method>.png`.

@@ -98,9 +98,9 @@ impl ExplainRun<'_> {
             weights: whycam_data::shown_path(&self.opened.model.weights).into_owned(),
             layers: self.layer_names(),
             methods: self.methods().to_vec(),
-            target: self.config.target.clone(),
-            aug_smooth: self.config.aug_smooth,
-            eigen_smooth: self.config.eigen_smooth,
+            target: self.plan.config.target.clone(),
+            aug_smooth: self.plan.config.aug_smooth,
+            eigen_smooth: self.plan.config.eigen_smooth,
             inputs,
         }
     }
@@ -120,7 +120,7 @@ impl ExplainRun<'_> {
         let feeding = crate::batch::Feeding {
             preprocess: &self.opened.preprocess,
             limits: &self.opened.limits,
-            fetch: &self.config.fetch,
+            fetch: &self.plan.config.fetch,
         };
         let mut errors = Vec::new();
         let mut fail = |error: InputError, sinks: &mut [Box<dyn ExplainSink + '_>]| {
