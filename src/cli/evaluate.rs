@@ -6,16 +6,13 @@ use super::model_args::ModelArgs;
 use super::progress::Progress;
 use clap::Args;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use whycam_data::datasets::Split;
-use whycam_pipeline::data::Selection;
+use whycam_pipeline::InputError;
 use whycam_pipeline::evaluate::{
-    EVALUATION_FILE, EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
+    EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
 };
-use whycam_pipeline::explain::summary::JsonSummary;
-use whycam_pipeline::write::{self, DirLock};
-use whycam_pipeline::{InputError, Sources};
+use whycam_pipeline::write::DirLock;
 
 /// Score the methods' maps: faithfulness (Average Drop, Deletion/Insertion, ROAD...) and,
 /// with boxes, localisation.
@@ -121,35 +118,13 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut progress = Bar(None);
-    let report = match inputs.as_slice() {
-        // A labelled dataset (its test split where it has one), scored sample by sample.
-        [one] if whycam_pipeline::embed::is_dataset(Path::new(one)) => {
-            let selection = Selection {
-                limit: args.limit,
-                ..Selection::default()
-            };
-            let data = selection.open(Path::new(one), Split::Test)?;
-            run.run_dataset(data.as_ref(), &mut progress)?
-        }
-        _ => {
-            let inputs = Sources::collect(&inputs);
-            run.run(&inputs.found, inputs.failed, &mut progress)?
-        }
-    };
+    let report = run.run_inputs(&inputs, args.limit, &mut progress)?;
     drop(progress);
-    if let Some(out) = &args.out {
-        let json = serde_json::to_vec_pretty(&report)?;
-        write::atomically(&out.join(EVALUATION_FILE), &json)?;
-        write::atomically(
-            &out.join("evaluation.csv"),
-            per_image_csv(&report)?.as_bytes(),
-        )?;
-        whycam_pipeline::evaluate::write_curves(out, &report)?;
-        // An explain run's report in the same directory gains its Faithfulness section.
-        if out.join(JsonSummary::FILE).is_file() {
-            let page = whycam_pipeline::report::write(out, &out.join("report.html"))?;
-            eprintln!("report: {}", super::shown(&whycam_data::shown_path(&page)));
-        }
+    if let Some(out) = &args.out
+        && let Some(page) = whycam_pipeline::evaluate::write_outputs(out, &report)?
+    {
+        // An explain run's report in the same directory gained its Faithfulness section.
+        eprintln!("report: {}", super::shown(&whycam_data::shown_path(&page)));
     }
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -179,26 +154,6 @@ impl EvaluateSink for Bar {
     fn error(&mut self, _error: &InputError) {
         self.0.as_ref().map(Progress::step);
     }
-}
-
-/// `image,method,metric,value` rows.
-fn per_image_csv(report: &EvaluateReport) -> anyhow::Result<String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(["image", "target", "method", "metric", "value"])?;
-    for image in &report.images {
-        for (method, values) in &image.methods {
-            for (metric, value) in values {
-                writer.write_record([
-                    image.image.as_str(),
-                    image.target.as_str(),
-                    method,
-                    metric,
-                    &value.to_string(),
-                ])?;
-            }
-        }
-    }
-    Ok(String::from_utf8(writer.into_inner()?)?)
 }
 
 /// Method × metric: mean [95% interval].

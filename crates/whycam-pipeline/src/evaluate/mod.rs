@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use whycam_cam::Method;
+use whycam_data::datasets::Split;
 use whycam_data::{Dataset, FetchLimits, Source};
 use whycam_eval::deletion::DeletionPlan;
 use whycam_eval::road::{RoadOptions, RoadPlan};
@@ -459,6 +460,31 @@ impl<'m> EvaluateRun<'m> {
         self.run_batches(sources.len() + failed.len(), failed, batches, sink)
     }
 
+    /// Scores what a user named: one labelled dataset (its test split where it has one, at
+    /// most `limit` samples spread evenly), else image files, directories (searched
+    /// recursively) and URLs.
+    pub fn run_inputs<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        inputs: &[S],
+        limit: Option<usize>,
+        sink: &mut dyn EvaluateSink,
+    ) -> Result<EvaluateReport> {
+        match inputs {
+            [one] if crate::embed::is_dataset(std::path::Path::new(one)) => {
+                let selection = crate::data::Selection {
+                    limit,
+                    ..Default::default()
+                };
+                let data = selection.open(std::path::Path::new(one), Split::Test)?;
+                self.run_dataset(data.as_ref(), sink)
+            }
+            _ => {
+                let inputs = crate::Sources::collect(inputs);
+                self.run(&inputs.found, inputs.failed, sink)
+            }
+        }
+    }
+
     /// Scores the samples of a dataset (Fashion-MNIST, CIFAR-10, a CSV list, an
     /// ImageFolder...), each named as the dataset describes it (`file#record`).
     pub fn run_dataset(
@@ -818,6 +844,55 @@ impl<'m> EvaluateRun<'m> {
 /// The run's results in an output directory (`whycam evaluate --out`), which the HTML
 /// report of an `explain` run in the same directory shows as its "Faithfulness" section.
 pub const EVALUATION_FILE: &str = "evaluation.json";
+
+/// Writes the run's files into `dir` (atomically): [`EVALUATION_FILE`], `evaluation.csv`
+/// (one row per image, method and metric) and the mean curves ([`write_curves`]). When an
+/// explain run wrote there, its report gains a Faithfulness section: the page rebuilt is
+/// returned.
+pub fn write_outputs(dir: &std::path::Path, report: &EvaluateReport) -> Result<Option<PathBuf>> {
+    let json = serde_json::to_vec_pretty(report).expect("a report serialises");
+    crate::write::atomically(&dir.join(EVALUATION_FILE), &json)?;
+    let csv_path = dir.join("evaluation.csv");
+    crate::write::atomically(&csv_path, &per_image_csv(report, &csv_path)?)?;
+    write_curves(dir, report)?;
+    if !dir
+        .join(crate::explain::summary::JsonSummary::FILE)
+        .is_file()
+    {
+        return Ok(None);
+    }
+    crate::report::write(dir, &dir.join("report.html")).map(Some)
+}
+
+/// `image,target,method,metric,value` rows (`path` names the file in errors).
+fn per_image_csv(report: &EvaluateReport, path: &std::path::Path) -> Result<Vec<u8>> {
+    let fail = |source| PipelineError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(["image", "target", "method", "metric", "value"])
+        .map_err(fail)?;
+    for image in &report.images {
+        for (method, values) in &image.methods {
+            for (metric, value) in values {
+                writer
+                    .write_record([
+                        image.image.as_str(),
+                        image.target.as_str(),
+                        method,
+                        metric,
+                        &value.to_string(),
+                    ])
+                    .map_err(fail)?;
+            }
+        }
+    }
+    writer
+        .into_inner()
+        .map_err(|e| PipelineError::io("writing", path)(e.into_error()))
+}
 
 /// Plots the mean deletion and insertion curves of each method over the images into
 /// `dir/deletion.png` and `dir/insertion.png` (written atomically); the files written.
