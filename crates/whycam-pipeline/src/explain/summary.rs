@@ -436,6 +436,19 @@ impl ExplainSink for JsonSummary {
 mod tests {
     use super::*;
 
+    /// The header of a Grad-CAM run of the default model at its default layer.
+    fn header() -> RunHeader {
+        RunHeader {
+            model: "efficientnet-lite0".into(),
+            weights: "pretrained".into(),
+            layers: vec!["features".into()],
+            methods: vec!["gradcam".into()],
+            target: "auto".into(),
+            aug_smooth: false,
+            eigen_smooth: false,
+        }
+    }
+
     /// An entry of a run that recorded raw arrays but not their signed twins (before
     /// `other_files`): resuming records the `.signed.npy` and keeps the entry only while it
     /// is there.
@@ -446,11 +459,7 @@ mod tests {
         let header = RunHeader {
             model: "m".into(),
             weights: "w".into(),
-            layers: vec!["features".into()],
-            methods: vec!["gradcam".into()],
-            target: "auto".into(),
-            aug_smooth: false,
-            eigen_smooth: false,
+            ..header()
         };
         let file = |name: &str| whycam_data::shown_path(&out.join(name)).into_owned();
         for name in [
@@ -495,15 +504,7 @@ mod tests {
 
     #[test]
     fn a_resume_refusal_names_only_the_settings_that_differ() {
-        let earlier = RunHeader {
-            model: "efficientnet-lite0".into(),
-            weights: "pretrained".into(),
-            layers: vec!["features".into()],
-            methods: vec!["gradcam".into()],
-            target: "auto".into(),
-            aug_smooth: false,
-            eigen_smooth: false,
-        };
+        let earlier = header();
         let now = RunHeader {
             layers: vec!["_blocks.10".into()],
             methods: vec!["gradcam".into(), "layercam".into()],
