@@ -14,6 +14,7 @@ pub mod error;
 pub mod explainable;
 pub mod fullgrad;
 pub mod guided;
+mod kernels;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod onnx;

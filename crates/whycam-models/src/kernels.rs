@@ -1,0 +1,457 @@
+//! Forward convolution kernels on contiguous NCHW `f32` buffers, used by [`crate::conv`] in
+//! place of burn-flex's `conv2d` for the shapes CNN classifiers are made of.
+//!
+//! burn-flex 0.22 converts every input of a dense convolution to NHWC on one thread, builds
+//! the im2col matrix in NHWC order, scatters each tile's result back to NCHW, and splits
+//! the work over the batch and 512-pixel tiles only, so at batch 1 the small planes of a
+//! network's last stages (7x7 = 49 pixels) run on one core, as do 1x1 convolutions below its
+//! GEMM threshold. Here:
+//!
+//! - **dense and grouped** convolutions are one GEMM per (image, group, tile of output
+//!   pixels), `out[M, tile] = W[M, K] · col[K, tile]` with `W` read in its own
+//!   `[C_out, C_in/groups·kh·kw]` layout and the result written in place into the NCHW
+//!   output (no transposes). The column matrix is built straight from NCHW rows (a shifted
+//!   copy per kernel tap), or is the input itself for a 1x1 convolution with stride 1. When
+//!   there are fewer tiles than cores, the output channels are split over the cores instead.
+//! - **depthwise** convolutions (`groups = C_in = C_out`) are direct: each output row is a
+//!   sum of `kh·kw` scaled input rows, vectorised along the row; stride 2 reads its input
+//!   from a de-interleaved copy of the plane so that this stays contiguous.
+//!
+//! The bias is added to each tile while it is in cache. The GEMM is the `gemm` crate's (the
+//! one burn-flex and faer use), which picks AVX-512, AVX2+FMA or scalar code at run time.
+//! Results equal burn's up to the order of floating-point additions.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// The shape of one 2-D convolution over an NCHW input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Conv2dShape {
+    pub batch: usize,
+    pub c_in: usize,
+    /// Input rows and columns.
+    pub size: [usize; 2],
+    pub c_out: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Zero rows and columns before the input (the padding after only sets `out`).
+    pub pad: [usize; 2],
+    pub groups: usize,
+    /// Output rows and columns.
+    pub out: [usize; 2],
+}
+
+impl Conv2dShape {
+    fn out_plane(&self) -> usize {
+        self.out[0] * self.out[1]
+    }
+
+    fn in_plane(&self) -> usize {
+        self.size[0] * self.size[1]
+    }
+
+    /// Length of the output buffer.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.c_out * self.out_plane()
+    }
+
+    fn is_depthwise(&self) -> bool {
+        self.groups == self.c_in && self.c_out == self.c_in && self.groups > 1
+    }
+}
+
+/// `conv2d(x, w, bias)` into a new NCHW buffer. `x`, `w` and `bias` must have the lengths
+/// `shape` implies (checked by the caller).
+pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, shape: &Conv2dShape) -> Vec<f32> {
+    let mut out = vec![0.0f32; shape.output_len()];
+    if shape.output_len() == 0 {
+        return out;
+    }
+    if shape.is_depthwise() {
+        depthwise(x, w, bias, shape, &mut out);
+    } else {
+        dense(x, w, bias, shape, &mut out);
+    }
+    out
+}
+
+/// The output buffer, shared by tasks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Output(*mut f32);
+
+// SAFETY: every task writes a set of (row, column) ranges of the output that no other task
+// writes (see `dense`), and the buffer outlives the parallel loop that holds the pointer.
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+impl Output {
+    /// The `len` floats from `start`.
+    ///
+    /// # Safety
+    /// The range must lie inside the buffer and no other live reference may overlap it.
+    unsafe fn row<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+        // SAFETY: the caller guarantees the range is in bounds and unaliased.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+thread_local! {
+    /// Each thread's column-matrix buffer, kept between calls.
+    static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Column-matrix tiles hold at most this many floats (1 MiB, a core's L2 on current CPUs).
+const COLUMN_BUDGET: usize = 1 << 18;
+/// Narrowest tile of output pixels worth a GEMM call of its own.
+const MIN_TILE: usize = 64;
+/// Fewest output channels per task when channels are split over the cores.
+const MIN_ROWS: usize = 32;
+
+/// Dense and grouped convolution: GEMMs over tiles of output pixels.
+fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut [f32]) {
+    let threads = rayon::current_num_threads().max(1);
+    let p = s.out_plane();
+    let c_in_g = s.c_in / s.groups;
+    let m = s.c_out / s.groups;
+    let k = c_in_g * s.kernel[0] * s.kernel[1];
+    // A 1x1 convolution with stride 1 and no padding reads its input as the column matrix.
+    let direct = s.kernel == [1, 1] && s.stride == [1, 1] && s.pad == [0, 0] && s.out == s.size;
+    // Tiles and the split over output channels are chosen from one image's shape, never the
+    // batch size, so that an image's values do not depend on the batch it is in (the GEMM's
+    // blocking, and so its order of additions, follows the sizes it is given).
+    let units = s.batch * s.groups;
+    let mut tile = p;
+    if s.groups < 2 * threads {
+        tile = p.div_ceil((2 * threads).div_ceil(s.groups)).max(MIN_TILE);
+    }
+    if !direct {
+        tile = tile.min((COLUMN_BUDGET / k).max(MIN_TILE));
+    }
+    let tile = tile.min(p);
+    let tiles = p.div_ceil(tile);
+    let tasks = units * tiles;
+    let per_image = s.groups * tiles;
+    let output = Output(out.as_mut_ptr());
+    let job = |task: usize, rows: std::ops::Range<usize>, columns: &[f32], rhs_rs: usize| {
+        let (unit, t) = (task / tiles, task % tiles);
+        let (b, g) = (unit / s.groups, unit % s.groups);
+        let p0 = t * tile;
+        let width = tile.min(p - p0);
+        let first = (b * s.c_out + g * m + rows.start) * p + p0;
+        // SAFETY: `first` addresses rows `rows` of group `g` of image `b`, columns
+        // `p0..p0 + width`, inside `out`; `w` holds `C_out·K` floats and `columns` holds
+        // `K` rows of at least `width` floats `rhs_rs` apart. No other task writes these
+        // rows and columns.
+        unsafe {
+            gemm::gemm(
+                rows.len(),
+                width,
+                k,
+                output.0.add(first),
+                1,
+                p as isize,
+                false,
+                w.as_ptr().add((g * m + rows.start) * k),
+                1,
+                k as isize,
+                columns.as_ptr(),
+                1,
+                rhs_rs as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        if let Some(bias) = bias {
+            for r in rows {
+                let value = bias[g * m + r];
+                // SAFETY: row `r` of this task's block, as above.
+                let row = unsafe { output.row((b * s.c_out + g * m + r) * p + p0, width) };
+                for v in row {
+                    *v += value;
+                }
+            }
+        }
+    };
+    let input_of = |task: usize| {
+        let (unit, t) = (task / tiles, task % tiles);
+        let (b, g) = (unit / s.groups, unit % s.groups);
+        (b * s.c_in + g * c_in_g) * s.in_plane() + t * tile
+    };
+    let fill = |task: usize, columns: &mut Vec<f32>| {
+        let (unit, t) = (task / tiles, task % tiles);
+        let (b, g) = (unit / s.groups, unit % s.groups);
+        let p0 = t * tile;
+        let width = tile.min(p - p0);
+        columns.resize(k * width, 0.0);
+        let first = (b * s.c_in + g * c_in_g) * s.in_plane();
+        im2col(
+            &x[first..first + c_in_g * s.in_plane()],
+            s,
+            c_in_g,
+            p0..p0 + width,
+            columns,
+        );
+        width
+    };
+    if per_image >= threads || m < 2 * MIN_ROWS {
+        (0..tasks).into_par_iter().for_each(|task| {
+            if direct {
+                job(task, 0..m, &x[input_of(task)..], p);
+            } else {
+                COLUMNS.with_borrow_mut(|columns| {
+                    let width = fill(task, columns);
+                    job(task, 0..m, columns, width);
+                });
+            }
+        });
+    } else {
+        // Fewer tiles than cores: each tile's output channels are split over the cores.
+        let blocks = (2 * threads).div_ceil(per_image).min(m / MIN_ROWS).max(1);
+        let per_block = m.div_ceil(blocks);
+        let mut buffer = Vec::new();
+        for task in 0..tasks {
+            let (columns, width): (&[f32], usize) = if direct {
+                (&x[input_of(task)..], p)
+            } else {
+                let width = fill(task, &mut buffer);
+                (&buffer, width)
+            };
+            (0..m.div_ceil(per_block))
+                .into_par_iter()
+                .for_each(|block| {
+                    let rows = block * per_block..((block + 1) * per_block).min(m);
+                    job(task, rows, columns, width);
+                });
+        }
+    }
+}
+
+/// The column matrix of output pixels `pixels` for one image and group: row
+/// `(ci·kh + i)·kw + j` holds, for each pixel, the input value under kernel tap `(i, j)` of
+/// channel `ci` (zero in the padding). `x` holds the group's `c_in_g` input planes.
+fn im2col(
+    x: &[f32],
+    s: &Conv2dShape,
+    c_in_g: usize,
+    pixels: std::ops::Range<usize>,
+    columns: &mut [f32],
+) {
+    let [h, w] = s.size;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let dh = s.dilation[0];
+    let pt = s.pad[0];
+    let ow_n = s.out[1];
+    let width = pixels.len();
+    let taps = valid_columns(s);
+    for ci in 0..c_in_g {
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        for i in 0..kh {
+            for (j, &(lo, hi, start)) in taps.iter().enumerate() {
+                let row_index = (ci * kh + i) * kw + j;
+                let dst = &mut columns[row_index * width..(row_index + 1) * width];
+                let mut p = pixels.start;
+                while p < pixels.end {
+                    let (oh, a) = (p / ow_n, p % ow_n);
+                    let b = ow_n.min(a + (pixels.end - p));
+                    let seg = &mut dst[p - pixels.start..p - pixels.start + (b - a)];
+                    let ih = (oh * sh + i * dh).checked_sub(pt).filter(|&r| r < h);
+                    match ih {
+                        None => seg.fill(0.0),
+                        Some(ih) => {
+                            let row = &plane[ih * w..(ih + 1) * w];
+                            // Output columns lo..hi read input columns start + (o - lo)·sw.
+                            let va = a.max(lo).min(b);
+                            let vb = b.min(hi).max(va);
+                            seg[..va - a].fill(0.0);
+                            seg[vb - a..].fill(0.0);
+                            let from = start + (va - lo) * sw;
+                            let inner = &mut seg[va - a..vb - a];
+                            if inner.is_empty() {
+                                // No input column under this tap in this segment.
+                            } else if sw == 1 {
+                                inner.copy_from_slice(&row[from..from + inner.len()]);
+                            } else {
+                                for (d, &v) in inner.iter_mut().zip(row[from..].iter().step_by(sw))
+                                {
+                                    *d = v;
+                                }
+                            }
+                        }
+                    }
+                    p += b - a;
+                }
+            }
+        }
+    }
+}
+
+/// For each kernel column `j`: the output columns `lo..hi` whose input column
+/// `o·sw + j·dw - pl` is inside the image, and the input column of `lo`.
+fn valid_columns(s: &Conv2dShape) -> Vec<(usize, usize, usize)> {
+    let w = s.size[1];
+    let (sw, dw, pl, ow_n) = (s.stride[1], s.dilation[1], s.pad[1], s.out[1]);
+    (0..s.kernel[1])
+        .map(|j| {
+            let shift = j * dw;
+            let lo = pl.saturating_sub(shift).div_ceil(sw).min(ow_n);
+            let hi = (w + pl)
+                .saturating_sub(shift)
+                .div_ceil(sw)
+                .min(ow_n)
+                .max(lo);
+            (lo, hi, (lo * sw + shift).saturating_sub(pl))
+        })
+        .collect()
+}
+
+/// Depthwise convolution, one plane per task.
+fn depthwise(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut [f32]) {
+    let c = s.c_in;
+    let taps = valid_columns(s);
+    let (in_plane, out_plane) = (s.in_plane(), s.out_plane());
+    let [kh, kw] = s.kernel;
+    out.par_chunks_mut(out_plane)
+        .enumerate()
+        .for_each(|(plane, dst)| {
+            let channel = plane % c;
+            let src = &x[plane * in_plane..(plane + 1) * in_plane];
+            let kernel = &w[channel * kh * kw..(channel + 1) * kh * kw];
+            dst.fill(bias.map_or(0.0, |b| b[channel]));
+            depthwise_plane(src, kernel, s, &taps, dst);
+        });
+}
+
+thread_local! {
+    /// Each thread's de-interleaved plane for strided depthwise convolutions.
+    static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `dst += conv(src, kernel)` for one plane, compiled for the CPU's vector instructions.
+fn depthwise_plane(
+    src: &[f32],
+    kernel: &[f32],
+    s: &Conv2dShape,
+    taps: &[(usize, usize, usize)],
+    dst: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { depthwise_plane_avx512(src, kernel, s, taps, dst) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { depthwise_plane_avx2(src, kernel, s, taps, dst) };
+        }
+    }
+    depthwise_plane_body::<false>(src, kernel, s, taps, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn depthwise_plane_avx512(
+    src: &[f32],
+    kernel: &[f32],
+    s: &Conv2dShape,
+    taps: &[(usize, usize, usize)],
+    dst: &mut [f32],
+) {
+    depthwise_plane_body::<true>(src, kernel, s, taps, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn depthwise_plane_avx2(
+    src: &[f32],
+    kernel: &[f32],
+    s: &Conv2dShape,
+    taps: &[(usize, usize, usize)],
+    dst: &mut [f32],
+) {
+    depthwise_plane_body::<true>(src, kernel, s, taps, dst)
+}
+
+/// The body of [`depthwise_plane`]; `FMA` when the CPU fuses multiply-adds. No closures:
+/// a closure would not be compiled with its caller's target features.
+#[inline(always)]
+fn depthwise_plane_body<const FMA: bool>(
+    src: &[f32],
+    kernel: &[f32],
+    s: &Conv2dShape,
+    taps: &[(usize, usize, usize)],
+    dst: &mut [f32],
+) {
+    let [h, w] = s.size;
+    let sw = s.stride[1];
+    if sw == 1 {
+        depthwise_rows::<FMA>(src, w, 1, kernel, s, taps, dst);
+        return;
+    }
+    // Row r of a strided plane becomes sw rows of its columns ≡ 0, 1, ... (mod sw), so that
+    // input columns start, start + sw, ... are contiguous.
+    let phase_len = w.div_ceil(sw);
+    let mut phases = PHASES.take();
+    phases.resize(h * sw * phase_len, 0.0);
+    for (row, split) in src
+        .chunks_exact(w)
+        .zip(phases.chunks_exact_mut(sw * phase_len))
+    {
+        for phase in 0..sw {
+            let part = &mut split[phase * phase_len..(phase + 1) * phase_len];
+            for (d, &v) in part.iter_mut().zip(row[phase..].iter().step_by(sw)) {
+                *d = v;
+            }
+        }
+    }
+    depthwise_rows::<FMA>(&phases, phase_len, sw, kernel, s, taps, dst);
+    PHASES.set(phases);
+}
+
+/// `dst += conv(src, kernel)` where input row `r` is `src[r·sw·phase_len..]`, split into `sw`
+/// phases of `phase_len` columns (one phase of `w` columns for stride 1).
+#[inline(always)]
+fn depthwise_rows<const FMA: bool>(
+    src: &[f32],
+    phase_len: usize,
+    sw: usize,
+    kernel: &[f32],
+    s: &Conv2dShape,
+    taps: &[(usize, usize, usize)],
+    dst: &mut [f32],
+) {
+    let h = s.size[0];
+    let [oh_n, ow_n] = s.out;
+    let [kh, kw] = s.kernel;
+    let sh = s.stride[0];
+    let dh = s.dilation[0];
+    let pt = s.pad[0];
+    let row_len = sw * phase_len;
+    for (oh, out_row) in dst.chunks_exact_mut(ow_n).take(oh_n).enumerate() {
+        for i in 0..kh {
+            let Some(ih) = (oh * sh + i * dh).checked_sub(pt).filter(|&r| r < h) else {
+                continue;
+            };
+            for (j, &(lo, hi, start)) in taps.iter().enumerate() {
+                if lo >= hi {
+                    continue;
+                }
+                let wk = kernel[i * kw + j];
+                let from = ih * row_len + (start % sw) * phase_len + start / sw;
+                let input = &src[from..from + (hi - lo)];
+                for (o, &v) in out_row[lo..hi].iter_mut().zip(input) {
+                    *o = if FMA { v.mul_add(wk, *o) } else { *o + wk * v };
+                }
+            }
+        }
+    }
+}
