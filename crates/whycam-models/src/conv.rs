@@ -145,10 +145,11 @@ fn kernel_forward(
         <[usize; 4]>::try_from(weight.layout().shape().to_vec()).ok()?;
     let groups = options.groups;
     let [(pt, pb), (pl, pr)] = options.padding;
+    // None for a zero kernel, stride or dilation, or a kernel wider than the padded input.
     let out = |size: usize, k: usize, s: usize, d: usize, (a, b): (usize, usize)| {
-        (size + a + b)
-            .checked_sub(d * (k - 1) + 1)
-            .map(|span| span / s + 1)
+        let reach = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+        let span = size.checked_add(a)?.checked_add(b)?.checked_sub(reach)?;
+        (s > 0 && d > 0).then(|| span / s + 1)
     };
     let oh = out(h, kh, options.stride[0], options.dilation[0], (pt, pb))?;
     let ow = out(w, kw, options.stride[1], options.dilation[1], (pl, pr))?;
