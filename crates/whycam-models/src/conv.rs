@@ -1,7 +1,7 @@
 //! whycam's 2-D convolution: burn's `conv2d` with faster forward kernels and, when only the
 //! input is differentiated, a faster backward step.
 //!
-//! **Forward** (opt-in with `WHYCAM_CONV_KERNELS=1`, see [`kernels_enabled`]). Every `f32`
+//! **Forward** (off with `WHYCAM_CONV_KERNELS=0`, see [`kernels_enabled`]). Every `f32`
 //! convolution on the Flex backend whose weights are constants (inference and explanation,
 //! not training) runs through [`crate::kernels`]: one GEMM per
 //! tile of output pixels, written in place into the NCHW output, the work split over the
@@ -96,17 +96,12 @@ fn primitives(
     Some((x, weight, bias))
 }
 
-/// Whether convolutions run on whycam's kernels: only when `WHYCAM_CONV_KERNELS=1` (and in
-/// this module's unit tests) until the parity suite passes with them. They are within 1e-5
-/// of burn's convolution on every shape the unit tests try, but their order of additions moves
-/// two ill-conditioned golden maps past their bounds (ResNet-50 HiResCAM at layer3, 2.4e-4
-/// against 1e-4; a SmoothGrad-CAM++ map of the default model at `_blocks.10`), which is not
-/// yet understood.
+/// Whether convolutions run on whycam's kernels: yes unless `WHYCAM_CONV_KERNELS=0` (burn-flex's
+/// own convolution, kept for comparisons and as a way around a kernel problem on some CPU).
 fn kernels_enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     cfg!(test)
-        || *ENABLED
-            .get_or_init(|| std::env::var_os("WHYCAM_CONV_KERNELS").is_some_and(|v| v == "1"))
+        || *ENABLED.get_or_init(|| std::env::var_os("WHYCAM_CONV_KERNELS").is_none_or(|v| v != "0"))
 }
 
 /// `conv2d` on Flex tensors through whycam's kernels ([`crate::kernels`]) when all three are
@@ -301,14 +296,19 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
         return None;
     }
     let mut dx = vec![0.0f32; n * c * h * w];
-    let geometry = PlaneGeometry {
+    let shape = kernels::Conv2dShape {
+        batch: n,
+        c_in: c,
         size: [h, w],
-        out: [oh_n, ow_n],
+        c_out: c,
         kernel: [kh, kw],
         stride: state.options.stride,
         dilation: state.options.dilation,
         pad: state.options.padding_begin(),
+        groups: c,
+        out: [oh_n, ow_n],
     };
+    let taps = kernels::valid_columns(&shape);
     dx.par_chunks_mut(h * w)
         .enumerate()
         .for_each(|(plane, out)| {
@@ -317,48 +317,29 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
                 out,
                 &g[plane * oh_n * ow_n..(plane + 1) * oh_n * ow_n],
                 &kernel[channel * kh * kw..(channel + 1) * kh * kw],
-                &geometry,
+                &shape,
+                &taps,
             );
         });
     Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])))
 }
 
-/// The sizes of one plane of a depthwise convolution.
-struct PlaneGeometry {
-    /// Input rows and columns.
-    size: [usize; 2],
-    /// Output rows and columns.
-    out: [usize; 2],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    /// Padding before the first row and column.
-    pad: [usize; 2],
-}
-
-/// One plane of [`depthwise_input_gradient`]: `out += g` scattered through the kernel `k`.
+/// One plane of [`depthwise_input_gradient`]: `out += g` scattered through the kernel `k`;
+/// `taps` are [`kernels::valid_columns`] of `shape`.
 #[inline(never)]
-fn depthwise_plane(out: &mut [f32], g: &[f32], k: &[f32], geometry: &PlaneGeometry) {
-    let PlaneGeometry {
-        size: [h, w],
-        out: [oh_n, ow_n],
-        kernel: [kh, kw],
-        stride: [sh, sw],
-        dilation: [dh, dw],
-        pad: [pt, pl],
-    } = *geometry;
-    // Per kernel column: the output columns whose input column `ow·sw + j·dw - pl` is inside
-    // the image, and where the first of them lands.
-    let columns: Vec<(usize, (usize, usize, usize))> = (0..kw)
-        .map(|j| {
-            let shift = j * dw;
-            let lo = pl.saturating_sub(shift).div_ceil(sw).min(ow_n);
-            let hi = (w + pl).saturating_sub(shift).div_ceil(sw).min(ow_n);
-            (j, (lo, hi, (lo * sw + shift).saturating_sub(pl)))
-        })
-        // A kernel column that reaches no input column (a plane smaller than the kernel).
-        .filter(|&(_, (lo, hi, _))| lo < hi)
-        .collect();
+fn depthwise_plane(
+    out: &mut [f32],
+    g: &[f32],
+    k: &[f32],
+    shape: &kernels::Conv2dShape,
+    taps: &[(usize, usize, usize)],
+) {
+    let [h, w] = shape.size;
+    let [oh_n, ow_n] = shape.out;
+    let [kh, kw] = shape.kernel;
+    let [sh, sw] = shape.stride;
+    let dh = shape.dilation[0];
+    let pt = shape.pad[0];
     // Row by row of the gradient, so that its row and the kh rows it reaches stay in cache.
     for (oh, grow) in g.chunks_exact(ow_n).take(oh_n).enumerate() {
         for i in 0..kh {
@@ -369,7 +350,9 @@ fn depthwise_plane(out: &mut [f32], g: &[f32], k: &[f32], geometry: &PlaneGeomet
                 continue;
             }
             let row = &mut out[ih * w..(ih + 1) * w];
-            for &(j, (lo, hi, start)) in &columns {
+            // A kernel column that reaches no input column (a plane smaller than the kernel)
+            // has lo == hi.
+            for (j, &(lo, hi, start)) in taps.iter().enumerate().filter(|(_, t)| t.0 < t.1) {
                 let wk = k[i * kw + j];
                 if sw == 1 {
                     for (o, &v) in row[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi]) {

@@ -132,6 +132,7 @@ fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut 
     let tiles = p.div_ceil(tile);
     let tasks = units * tiles;
     let per_image = s.groups * tiles;
+    let taps = valid_columns(s);
     let output = Output(out.as_mut_ptr());
     let job = |task: usize, rows: std::ops::Range<usize>, columns: &[f32], rhs_rs: usize| {
         let (unit, t) = (task / tiles, task % tiles);
@@ -193,6 +194,7 @@ fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut 
             &x[first..first + c_in_g * s.in_plane()],
             s,
             c_in_g,
+            &taps,
             p0..p0 + width,
             columns,
         );
@@ -233,11 +235,13 @@ fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut 
 
 /// The column matrix of output pixels `pixels` for one image and group: row
 /// `(ci·kh + i)·kw + j` holds, for each pixel, the input value under kernel tap `(i, j)` of
-/// channel `ci` (zero in the padding). `x` holds the group's `c_in_g` input planes.
+/// channel `ci` (zero in the padding). `x` holds the group's `c_in_g` input planes; `taps` are
+/// [`valid_columns`] of `s`.
 fn im2col(
     x: &[f32],
     s: &Conv2dShape,
     c_in_g: usize,
+    taps: &[(usize, usize, usize)],
     pixels: std::ops::Range<usize>,
     columns: &mut [f32],
 ) {
@@ -248,7 +252,6 @@ fn im2col(
     let pt = s.pad[0];
     let ow_n = s.out[1];
     let width = pixels.len();
-    let taps = valid_columns(s);
     for ci in 0..c_in_g {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         for i in 0..kh {
@@ -293,7 +296,7 @@ fn im2col(
 
 /// For each kernel column `j`: the output columns `lo..hi` whose input column
 /// `o·sw + j·dw - pl` is inside the image, and the input column of `lo`.
-fn valid_columns(s: &Conv2dShape) -> Vec<(usize, usize, usize)> {
+pub(crate) fn valid_columns(s: &Conv2dShape) -> Vec<(usize, usize, usize)> {
     let w = s.size[1];
     let (sw, dw, pl, ow_n) = (s.stride[1], s.dilation[1], s.pad[1], s.out[1]);
     (0..s.kernel[1])
