@@ -46,11 +46,12 @@ Conventions:
     layer3 on coffee moves by several 1e-3; Grad-CAM++'s weights have a pole where
     2 + sum(A) * g = 0). Each case also holds "float32_gap": how far float32 can land from the
     float64 map on this problem, the largest difference over "float32_runs" float32 runs of
-    PyTorch (FLOAT32_RUNS, or MIDDLE_FLOAT32_RUNS at a middle layer): one of the model and input as they are, the others on the input multiplied
-    element-wise by 1 + u * 2^-22 and on a copy of the model whose every weight and BatchNorm
-    statistic is multiplied by 1 + u * 2^-23 (u uniform in [-1, 1], seeded by the run). The weight
-    perturbation stands for the rounding of equally valid float32 networks: whycam folds each
-    BatchNorm into its convolution, rounding every folded weight once more (up to 2^-24 of it),
+    PyTorch (FLOAT32_RUNS, or MIDDLE_FLOAT32_RUNS at a middle layer): one of the model and
+    input as they are, the others on the input multiplied element-wise by 1 + u * 2^-22 and on
+    a copy of the model whose every weight and BatchNorm statistic is multiplied by
+    1 + u * 2^-23 (u uniform in [-1, 1], seeded by the run). The weight perturbation stands
+    for the rounding of equally valid float32 networks: whycam folds each BatchNorm into its
+    convolution, rounding every folded weight once more (up to 2^-24 of it),
     and on the random ResNet-50 that alone moves Ablation-CAM's map at layer3 by 1.7e-3. So the
     gap measures the problem's conditioning in float32 rather than one kernel's luck. The slow
     full-size cases get one float32 run (the model and input as they are), which --keep-slow
@@ -382,7 +383,8 @@ def float32_runs(c):
 def generate(name, build, cases, keep_slow, gaps_only):
     start = time.perf_counter()
     model, layer_mods, fc, norm = build()
-    model64 = copy_model(model, layer_mods, fc, torch.float64)
+    # --gaps-only keeps the float64 maps, so it needs no float64 model.
+    model64 = None if gaps_only else copy_model(model, layer_mods, fc, torch.float64)
     models32 = [(model, layer_mods, fc)] + [perturbed_model(model, layer_mods, fc, run)
                                             for run in range(1, max(map(float32_runs, cases)))]
     lite = name == "efficientnet-lite0"
