@@ -6,7 +6,8 @@
 //! With `WHYCAM_BENCH_ONNX=DIR` (what `tools/reference/export_bench_models.py DIR` writes: the
 //! TorchScript ONNX exports of torchvision's ResNet-50 and of the default model), the same
 //! forward passes and Grad-CAM run through whycam's ONNX interpreter too (`onnx-forward`,
-//! `onnx-gradcam`), on the same inputs as the zoo networks.
+//! `onnx-gradcam`), on the same inputs as the zoo networks, and their time over the zoo
+//! network's is also measured in interleaved pairs (`target/criterion/cam/onnx-paired.json`).
 //!
 //! The default model has its real weights and the inputs are real photos when the sample
 //! photos are in the cache (Score-CAM's cost depends on how many distinct masks the activations
@@ -114,15 +115,34 @@ fn cam(c: &mut Criterion) {
     }
     if let Some(dir) = std::env::var_os("WHYCAM_BENCH_ONNX") {
         let dir = std::path::PathBuf::from(dir);
+        let mut paired = serde_json::Map::new();
         for (name, zoo) in [("resnet50", &resnet), ("efficientnet-lite0", &lite)] {
             let model = Model::load_onnx(&dir.join(format!("{name}.onnx"))).expect("ONNX export");
             let gradcam = explainer(&model, Method::GradCam);
+            let zoo_gradcam = explainer(zoo, Method::GradCam);
             for batch in [1usize, 8] {
                 let x = photos(zoo, batch);
                 let id = format!("{name}/b{batch}");
                 forward_and_gradcam(&mut group, "onnx-", &id, &model, &gradcam, &x, &labels);
+                let forward =
+                    |m: &Model| drop(m.net.forward(x.clone()).expect("forward").into_data());
+                let explain = |e: &Explainer<'_>| {
+                    e.explain(x.clone(), &TargetSpec::Auto, 1, &labels)
+                        .expect("explain");
+                };
+                paired.insert(
+                    format!("forward/{id}"),
+                    paired_ratio(|| forward(&model), || forward(zoo)).into(),
+                );
+                paired.insert(
+                    format!("gradcam/{id}"),
+                    paired_ratio(|| explain(&gradcam), || explain(&zoo_gradcam)).into(),
+                );
             }
         }
+        let out = std::path::Path::new("target/criterion/cam/onnx-paired.json");
+        std::fs::create_dir_all(out.parent().unwrap()).expect("criterion folder");
+        std::fs::write(out, serde_json::Value::Object(paired).to_string()).expect("write");
     }
     let scorecam = explainer(&lite, Method::ScoreCam);
     let x = photos(&lite, 1);
@@ -140,6 +160,30 @@ fn cam(c: &mut Criterion) {
         },
     );
     group.finish();
+}
+
+/// The median over 15 interleaved pairs of `a`'s time over `b`'s (after 2 pairs of warm-up):
+/// the two run one after the other, in turn first, so a machine whose speed drifts between criterion's
+/// separate measurements (a shared virtual machine) still gives a fair ratio.
+fn paired_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = (0..17)
+        .map(|i| {
+            if i % 2 == 0 {
+                time(&mut a) / time(&mut b)
+            } else {
+                let tb = time(&mut b);
+                time(&mut a) / tb
+            }
+        })
+        .skip(2)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 criterion_group!(benches, cam);

@@ -7,12 +7,15 @@ Keys:
   forward/<model>/b<batch>   no-grad forward pass, eval mode
   gradcam/<model>/b<batch>   one pytorch_grad_cam.GradCAM call with targets=None (top-1): forward,
                              backward, weights, map, relu, normalisation and resize to 224x224
+  torchcam-gradcam/<model>/b<batch>   torchcam 0.5.0's GradCAM as its README uses it: the forward
+                             pass with its hooks, then extractor(top-1 classes, scores): backward,
+                             weights and maps at the layer's resolution (no resize)
   scorecam/efficientnet-lite0/b1   one ScoreCAM call (1280 masked forward passes, batch 16)
 for <model> in resnet50 (torchvision, random init, 1000 classes; target layer layer4) and
 efficientnet-lite0 (EfficientNet.from_name, random init; target layer the output of
 extract_features, through an nn.Identity), <batch> in 1 and 8, inputs torch.randn(batch, 3, 224, 224).
 
-Needs torch, torchvision, efficientnet_lite_pytorch and grad-cam, e.g.
+Needs torch, torchvision, efficientnet_lite_pytorch and grad-cam (torchcam optional), e.g.
     ~/venvs/ref/bin/python tools/bench/torch_cam.py
 """
 
@@ -29,6 +32,11 @@ from efficientnet_lite_pytorch import EfficientNet
 
 import pytorch_grad_cam
 from pytorch_grad_cam import GradCAM, ScoreCAM
+
+try:
+    from torchcam.methods import GradCAM as TorchcamGradCAM
+except ImportError:
+    TorchcamGradCAM = None
 
 torch.set_num_threads(int(os.environ.get("WHYCAM_BENCH_THREADS", "2")))
 torch.manual_seed(0)
@@ -90,6 +98,18 @@ for name, (model, layer) in models.items():
         result[key] = median_ms(lambda: cam(input_tensor=x, targets=None), runs=7, warmup=2)
         cam.activations_and_grads.release()
         log(f"{key}: {result[key]:.1f} ms")
+
+        if TorchcamGradCAM is not None:
+            extractor = TorchcamGradCAM(model, target_layer=layer)
+
+            def torchcam_gradcam():
+                scores = model(x)
+                extractor(scores.argmax(1).tolist(), scores)
+
+            key = f"torchcam-gradcam/{name}/b{batch}"
+            result[key] = median_ms(torchcam_gradcam, runs=7, warmup=2)
+            extractor.remove_hooks()
+            log(f"{key}: {result[key]:.1f} ms")
 
 x = torch.randn(1, 3, 224, 224)
 cam = ScoreCAM(lite, [lite.features])
