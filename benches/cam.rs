@@ -162,9 +162,9 @@ fn cam(c: &mut Criterion) {
     group.finish();
 }
 
-/// The median over 15 interleaved pairs of `a`'s time over `b`'s (after 2 pairs of warm-up):
-/// the two run one after the other, in turn first, so a machine whose speed drifts between criterion's
-/// separate measurements (a shared virtual machine) still gives a fair ratio.
+/// The median over 15 interleaved pairs of `a`'s time over `b`'s (after 2 pairs of warm-up).
+/// The two run back to back, each first in turn, so a machine whose speed drifts between
+/// criterion's separate measurements (a shared virtual machine) still gives a fair ratio.
 fn paired_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
     let time = |f: &mut dyn FnMut()| {
         let start = std::time::Instant::now();

@@ -7,9 +7,10 @@ Keys:
   forward/<model>/b<batch>   no-grad forward pass, eval mode
   gradcam/<model>/b<batch>   one pytorch_grad_cam.GradCAM call with targets=None (top-1): forward,
                              backward, weights, map, relu, normalisation and resize to 224x224
-  torchcam-gradcam/<model>/b<batch>   torchcam 0.5.0's GradCAM as its README uses it: the forward
-                             pass with its hooks, then extractor(top-1 classes, scores): backward,
-                             weights and maps at the layer's resolution (no resize)
+  torchcam-gradcam/<model>/b<batch>   torchcam 0.5.0's GradCAM as its README uses it: the
+                             forward pass with its hooks, then extractor(top-1 classes, scores):
+                             the gradient back to the layer only, weights, maps at the layer's
+                             resolution (no resize)
   scorecam/efficientnet-lite0/b1   one ScoreCAM call (1280 masked forward passes, batch 16)
 for <model> in resnet50 (torchvision, random init, 1000 classes; target layer layer4) and
 efficientnet-lite0 (EfficientNet.from_name, random init; target layer the output of
