@@ -76,9 +76,9 @@ run python python_tests
 # its scalar kernels). Emulation is 90 to 240 times slower than the CPU, so of the network parity
 # tests only the cases most sensitive to rounding run there (cam_parity's worst_conditioned: per
 # ill-conditioned method the case where PyTorch's own float32 lands farthest from float64, on the
-# default model and on ResNet-50's 64x64 crops; about 70 s on 2 cores); the resizing, colour-map,
-# golden-image and PCA tests and the libraries' unit tests, the kernels' included, run whole
-# (about 5 minutes). The CAM test checks that it sees the level it was asked for
+# default model and on ResNet-50's 64x64 crops at layer4; about 70 s on 2 cores); the resizing,
+# colour-map, golden-image and PCA tests and the libraries' unit tests, the kernels' included,
+# run whole (about 5 minutes). The CAM test checks that it sees the level it was asked for
 # (WHYCAM_EXPECT_SIMD).
 # (--workspace keeps the features of the full run, so nothing is compiled again, and lets
 # --test name a target of any package: cam_parity is whycam-cam's, colormaps and golden_images
