@@ -17,7 +17,7 @@ use burn::prelude::*;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
-use whycam_cam::{ExplainOptions, Explainer, Method, TargetSpec};
+use whycam_cam::{ExplainOptions, Explainer, ImageExplanation, Method, TargetSpec};
 use whycam_data::{PreprocessConfig, prepare_file};
 use whycam_models::{Architecture, HeadSpec, LoadOptions, Model};
 
@@ -59,31 +59,37 @@ fn explainer(model: &Model, method: Method) -> Explainer<'_> {
     Explainer::new(model, options).expect("default layer")
 }
 
+/// One forward pass of `model` on `x`, its logits read back.
+fn forward(model: &Model, x: &Tensor<4>) -> TensorData {
+    model.net.forward(x.clone()).expect("forward").into_data()
+}
+
+/// One Grad-CAM explanation of `x`'s top class.
+fn gradcam(explainer: &Explainer<'_>, x: &Tensor<4>, labels: &[String]) -> Vec<ImageExplanation> {
+    explainer
+        .explain(x.clone(), &TargetSpec::Auto, 1, labels)
+        .expect("explain")
+}
+
 /// Benchmarks `{prefix}forward` and `{prefix}gradcam` of `model` on `x`.
 fn forward_and_gradcam(
     group: &mut BenchmarkGroup<'_, WallTime>,
     prefix: &str,
     id: &str,
     model: &Model,
-    gradcam: &Explainer<'_>,
+    explainer: &Explainer<'_>,
     x: &Tensor<4>,
     labels: &[String],
 ) {
     group.bench_with_input(
         BenchmarkId::new(format!("{prefix}forward"), id),
         x,
-        |b, x| b.iter(|| model.net.forward(x.clone()).expect("forward").into_data()),
+        |b, x| b.iter(|| forward(model, x)),
     );
     group.bench_with_input(
         BenchmarkId::new(format!("{prefix}gradcam"), id),
         x,
-        |b, x| {
-            b.iter(|| {
-                gradcam
-                    .explain(x.clone(), &TargetSpec::Auto, 1, labels)
-                    .expect("explain")
-            })
-        },
+        |b, x| b.iter(|| gradcam(explainer, x, labels)),
     );
 }
 
@@ -106,11 +112,11 @@ fn cam(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(2));
     for (name, model) in [("resnet50", &resnet), ("efficientnet-lite0", &lite)] {
-        let gradcam = explainer(model, Method::GradCam);
+        let zoo_gradcam = explainer(model, Method::GradCam);
         for batch in [1usize, 8] {
             let x = photos(model, batch);
             let id = format!("{name}/b{batch}");
-            forward_and_gradcam(&mut group, "", &id, model, &gradcam, &x, &labels);
+            forward_and_gradcam(&mut group, "", &id, model, &zoo_gradcam, &x, &labels);
         }
     }
     if let Some(dir) = std::env::var_os("WHYCAM_BENCH_ONNX") {
@@ -118,25 +124,23 @@ fn cam(c: &mut Criterion) {
         let mut paired = serde_json::Map::new();
         for (name, zoo) in [("resnet50", &resnet), ("efficientnet-lite0", &lite)] {
             let model = Model::load_onnx(&dir.join(format!("{name}.onnx"))).expect("ONNX export");
-            let gradcam = explainer(&model, Method::GradCam);
+            let onnx_gradcam = explainer(&model, Method::GradCam);
             let zoo_gradcam = explainer(zoo, Method::GradCam);
             for batch in [1usize, 8] {
                 let x = photos(zoo, batch);
                 let id = format!("{name}/b{batch}");
-                forward_and_gradcam(&mut group, "onnx-", &id, &model, &gradcam, &x, &labels);
-                let forward =
-                    |m: &Model| drop(m.net.forward(x.clone()).expect("forward").into_data());
-                let explain = |e: &Explainer<'_>| {
-                    e.explain(x.clone(), &TargetSpec::Auto, 1, &labels)
-                        .expect("explain");
-                };
+                forward_and_gradcam(&mut group, "onnx-", &id, &model, &onnx_gradcam, &x, &labels);
                 paired.insert(
                     format!("forward/{id}"),
-                    paired_ratio(|| forward(&model), || forward(zoo)).into(),
+                    paired_ratio(|| drop(forward(&model, &x)), || drop(forward(zoo, &x))).into(),
                 );
                 paired.insert(
                     format!("gradcam/{id}"),
-                    paired_ratio(|| explain(&gradcam), || explain(&zoo_gradcam)).into(),
+                    paired_ratio(
+                        || drop(gradcam(&onnx_gradcam, &x, &labels)),
+                        || drop(gradcam(&zoo_gradcam, &x, &labels)),
+                    )
+                    .into(),
                 );
             }
         }

@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.."
 python=${WHYCAM_TORCH_PYTHON:-python3}
 threads=${WHYCAM_BENCH_THREADS:-$(nproc)}
 export WHYCAM_BENCH_THREADS=$threads RAYON_NUM_THREADS=$threads
+# The paired ONNX/zoo ratios are written only with WHYCAM_BENCH_ONNX: none from an earlier run.
+rm -f target/criterion/cam/onnx-paired.json
 cargo bench --bench cam -- --noplot >&2
 torch_json=$("$python" tools/bench/torch_cam.py 2>/dev/null || echo '{}')
 python3 - "$torch_json" <<'PY'
@@ -24,36 +26,34 @@ def ours(kind, key):
     if not est.exists():
         return None
     return json.loads(est.read_text())["median"]["point_estimate"] / 1e6
+KEYS = ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]
+def ms(v, w):
+    return f"{v:{w}.1f}" if v else " " * (w - 1) + "-"
+def ratio(a, b, w, suffix=""):
+    return f"{a / b:{w}.2f}{suffix}" if a and b else " " * (w - 1) + "-" + " " * len(suffix)
 print(f"threads: {os.environ['WHYCAM_BENCH_THREADS']}")
 print(f"{'model/batch':<24}{'fwd ms':>9}{'gradcam ms':>12}{'cam/fwd':>9}{'pgc ms':>10}{'speed-up':>10}"
       f"{'torchcam ms':>13}{'speed-up':>10}")
-for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]:
+for key in KEYS:
     f, g, t = ours("forward", key), ours("gradcam", key), torch.get(f"gradcam/{key}")
     tc = torch.get(f"torchcam-gradcam/{key}")
-    cell = lambda v, w: f"{v:{w}.1f}" if v else " " * (w - 1) + "-"
-    ratio = f"{g / f:9.2f}" if f and g else "        -"
-    speed = f"{t / g:9.2f}x" if t and g else "         -"
-    speed_tc = f"{tc / g:9.2f}x" if tc and g else "         -"
-    print(f"{key:<24}{cell(f, 9)}{cell(g, 12)}{ratio}{cell(t, 10)}{speed}{cell(tc, 13)}{speed_tc}")
-if any(ours("onnx-forward", k) for k in ["resnet50/b1"]):
+    print(f"{key:<24}{ms(f, 9)}{ms(g, 12)}{ratio(g, f, 9)}{ms(t, 10)}{ratio(t, g, 9, 'x')}"
+          f"{ms(tc, 13)}{ratio(tc, g, 9, 'x')}")
+if ours("onnx-forward", "resnet50/b1"):
     print(f"\nONNX export through whycam's interpreter, against the zoo network above")
     print(f"{'model/batch':<24}{'fwd ms':>9}{'/zoo':>7}{'gradcam ms':>12}{'/zoo':>7}{'pgc ms':>10}{'speed-up':>10}")
-    for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]:
+    for key in KEYS:
         f, g = ours("onnx-forward", key), ours("onnx-gradcam", key)
         zf, zg, t = ours("forward", key), ours("gradcam", key), torch.get(f"gradcam/{key}")
-        cell = lambda v, w: f"{v:{w}.1f}" if v else " " * (w - 1) + "-"
-        rf = f"{f / zf:7.2f}" if f and zf else "      -"
-        rg = f"{g / zg:7.2f}" if g and zg else "      -"
-        speed = f"{t / g:9.2f}x" if t and g else "         -"
-        print(f"{key:<24}{cell(f, 9)}{rf}{cell(g, 12)}{rg}{cell(t, 10)}{speed}")
+        print(f"{key:<24}{ms(f, 9)}{ratio(f, zf, 7)}{ms(g, 12)}{ratio(g, zg, 7)}{ms(t, 10)}"
+              f"{ratio(t, g, 9, 'x')}")
 paired = root / "onnx-paired.json"
 if paired.exists():
-    ratios = json.loads(paired.read_text())
+    pairs = json.loads(paired.read_text())
     print("\nONNX / zoo in interleaved pairs (median of 15 pairs; goal <= 1.15)")
-    for key in ["resnet50/b1", "resnet50/b8", "efficientnet-lite0/b1", "efficientnet-lite0/b8"]:
-        f, g = ratios.get(f"forward/{key}"), ratios.get(f"gradcam/{key}")
-        cell = lambda v: f"{v:9.2f}" if v else "        -"
-        print(f"{key:<24}forward{cell(f)}   gradcam{cell(g)}")
+    for key in KEYS:
+        f, g = pairs.get(f"forward/{key}"), pairs.get(f"gradcam/{key}")
+        print(f"{key:<24}forward{ratio(f, 1, 9)}   gradcam{ratio(g, 1, 9)}")
 s, t = ours("scorecam", "efficientnet-lite0/b1"), torch.get("scorecam/efficientnet-lite0/b1")
 if s:
     speed = f"{t / s:.2f}x" if t else "-"
