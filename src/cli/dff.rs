@@ -3,19 +3,17 @@
 //! each. The run is the library's ([`whycam_pipeline::dff`]); this parses, configures, prints.
 
 use super::model_args::ModelArgs;
-use super::progress::Progress;
-use super::shown;
+use super::progress::ImagesBar;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use whycam_data::FetchLimits;
-use whycam_pipeline::dff::{
-    DEFAULT_CONCEPTS, DEFAULT_TOP, DffConfig, DffImage, DffRun, DffSink, DffSummary,
-};
+use whycam_pipeline::dff::{DEFAULT_CONCEPTS, DEFAULT_TOP, DffConfig, DffRun, DffSummary};
 use whycam_pipeline::explain::files::create_dir;
+use whycam_pipeline::explain::summary::ImageError;
 use whycam_pipeline::write::DirLock;
-use whycam_pipeline::{InputError, Sources};
+use whycam_pipeline::{Sources, text};
 
 /// Deep Feature Factorization of each image.
 #[derive(Debug, Args)]
@@ -83,87 +81,21 @@ pub fn run(args: DffArgs) -> anyhow::Result<ExitCode> {
     create_dir(&args.out)?;
     let _lock = DirLock::acquire(&args.out)?;
     let inputs = Sources::collect(&inputs);
-    let mut progress = Bar(Progress::images(inputs.found.len() + inputs.failed.len()));
+    let mut progress = ImagesBar::new(inputs.found.len() + inputs.failed.len());
     let summary = run.run(&inputs.found, inputs.failed, &args.out, &mut progress)?;
     drop(progress);
     let mut stdout = std::io::stdout().lock();
     if args.json {
         writeln!(stdout, "{}", summary.to_json())?;
     } else {
-        print_table(&mut stdout, &summary, &args.out.join(DffSummary::FILE))?;
+        text::dff(&mut stdout, &summary, &args.out.join(DffSummary::FILE))?;
     }
-    for warning in summary.images.iter().flat_map(|i| &i.warnings) {
-        eprintln!("warning: {}", shown(warning));
-    }
-    let code = super::exit_for_failures(&summary.errors);
-    if summary.interrupted {
-        eprintln!("interrupted: {} input(s) done", summary.images.len());
-        return Ok(ExitCode::from(super::INTERRUPTED));
-    }
-    Ok(code)
-}
-
-/// The progress bar, stepped by each input done or failed.
-struct Bar(Progress);
-
-impl DffSink for Bar {
-    fn image(&mut self, _result: &DffImage) {
-        self.0.step();
-    }
-    fn error(&mut self, _error: &InputError) {
-        self.0.step();
-    }
-}
-
-fn print_table(
-    out: &mut impl Write,
-    summary: &DffSummary,
-    json_path: &std::path::Path,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "model {} ({}), layer {}, {} concepts",
-        shown(&summary.model),
-        shown(&summary.weights),
-        shown(&summary.layer),
-        summary.concepts
-    )?;
-    for image in &summary.images {
-        writeln!(
-            out,
-            "\n{}: {} ({:.1}%), {}x{} positions, {} NMF sweeps",
-            shown(&image.image),
-            shown(&image.prediction.label),
-            100.0 * image.prediction.probability,
-            image.shape[0],
-            image.shape[1],
-            image.nmf_iterations
-        )?;
-        for (j, concept) in image.concept_list.iter().enumerate() {
-            let top: Vec<String> = concept
-                .top
-                .iter()
-                .map(|c| format!("{} {:.2}", shown(&c.label), c.probability))
-                .collect();
-            writeln!(
-                out,
-                "  concept {} {} {:>5.1}% of the image: {}",
-                j + 1,
-                concept.colour,
-                100.0 * concept.share,
-                top.join(" / ")
-            )?;
-        }
-        writeln!(out, "  {}", shown(&image.files.join(" ")))?;
-    }
-    if !summary.errors.is_empty() {
-        writeln!(
-            out,
-            "\n{} of {} inputs failed",
-            summary.errors.len(),
-            summary.errors.len() + summary.images.len()
-        )?;
-    }
-    writeln!(out, "\nsummary: {}", json_path.display())?;
-    Ok(())
+    let interrupted = summary
+        .interrupted
+        .then(|| format!("{} input(s) done", summary.images.len()));
+    Ok(super::finish(
+        summary.images.iter().flat_map(|i| &i.warnings),
+        summary.errors.iter().map(ImageError::message),
+        interrupted,
+    ))
 }

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use whycam_data::DecodeLimits;
 use whycam_embed::{Init, TsneConfig};
+use whycam_pipeline::InputError;
 use whycam_pipeline::embed::{
-    EmbedConfig, EmbedProgress, EmbedSource, EmbedSummary, Extraction, LayoutConfig, Points,
-    ProjectionMethod, init_name,
+    EmbedConfig, EmbedProgress, EmbedSource, EmbedSummary, Extraction, LayoutConfig,
 };
+use whycam_pipeline::text;
 
 /// Which 2-D layouts `--method` asks for (not a CAM method).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,36 +137,34 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let outcome = config.run(&mut shown);
     drop(shown.progress.take());
     drop(shown.spinner.take());
-    if let Some(error) = shown.ctrl_c_error {
+    if let Some(error) = shown.error {
         return Err(error);
     }
     let outcome = outcome?;
     let Some(summary) = &outcome.summary else {
-        super::exit_for_failures(&outcome.points.failures);
+        let failures = outcome.points.failures.iter().map(InputError::message);
+        super::finish([], failures, None);
         eprintln!("error: inputs: no image could be read, so there is nothing to lay out");
         return Ok(ExitCode::from(1));
     };
-    print_layouts(summary, &outcome.points);
+    text::embed_layouts(&mut std::io::stdout().lock(), summary)?;
     println!("wrote {}", args.out.display());
-    let code = super::exit_for_failures(&summary.failures);
-    if outcome.interrupted {
-        eprintln!(
-            "interrupted: laid out the {} image(s) done",
-            outcome.points.len()
-        );
-        return Ok(ExitCode::from(super::INTERRUPTED));
-    }
-    Ok(code)
+    let interrupted = outcome
+        .interrupted
+        .then(|| format!("laid out the {} image(s) done", outcome.points.len()));
+    Ok(super::finish(
+        [],
+        summary.failures.iter().map(InputError::message),
+        interrupted,
+    ))
 }
 
-/// What the user sees while the run goes: the images bar, the features line, the t-SNE
-/// spinner; Ctrl-C stops extraction after its batch.
 #[derive(Default)]
 struct Shown {
     progress: Option<Progress>,
     spinner: Option<Progress>,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    ctrl_c_error: Option<anyhow::Error>,
+    error: Option<anyhow::Error>,
 }
 
 impl EmbedProgress for Shown {
@@ -173,7 +172,7 @@ impl EmbedProgress for Shown {
         self.progress = Some(Progress::images(images));
         match super::stop_on_ctrl_c() {
             Ok(stop) => self.stop = Some(stop),
-            Err(e) => self.ctrl_c_error = Some(e),
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -181,7 +180,7 @@ impl EmbedProgress for Shown {
         if let Some(progress) = &self.progress {
             progress.advance(done);
         }
-        self.ctrl_c_error.is_none()
+        self.error.is_none()
             && !self
                 .stop
                 .as_ref()
@@ -190,20 +189,9 @@ impl EmbedProgress for Shown {
 
     fn features(&mut self, summary: &EmbedSummary) {
         drop(self.progress.take());
-        println!(
-            "features: {} images x {} ({}{})",
-            summary.points,
-            summary.dimensions,
-            match (&summary.model, &summary.layer) {
-                (Some(model), Some(layer)) => format!("{layer} of {model}, average-pooled"),
-                _ => "read from file".to_string(),
-            },
-            if summary.model.is_some() {
-                format!(", {:.1} s", summary.extraction_seconds)
-            } else {
-                String::new()
-            }
-        );
+        if let Err(e) = text::embed_features(&mut std::io::stdout().lock(), summary) {
+            self.error.get_or_insert(e.into());
+        }
     }
 
     fn laying_out(&mut self, points: usize, tsne: Option<&TsneConfig>) {
@@ -213,55 +201,5 @@ impl EmbedProgress for Shown {
                 tsne.iterations
             ))
         });
-    }
-}
-
-/// What each layout found: explained variance, t-SNE settings, neighbour agreement.
-fn print_layouts(summary: &EmbedSummary, points: &Points) {
-    let k = summary.neighbours;
-    let feature = summary.feature_neighbour_agreement;
-    if let Some(a) = feature {
-        println!(
-            "  {k}-NN label agreement ({}) in feature space: {a:.4}",
-            points.coloured_by
-        );
-    }
-    for layout in &summary.layouts {
-        match &layout.made_by {
-            ProjectionMethod::Pca {
-                explained_variance_ratio: ratio,
-            } => {
-                let first = ratio.first().copied().unwrap_or(0.0);
-                let second = ratio.get(1).copied().unwrap_or(0.0);
-                let shown: Vec<String> = ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
-                println!(
-                    "PCA: explained variance ratio PC1 {first:.4}, PC2 {second:.4} (together {:.4}); \
-                     first {}: {}",
-                    first + second,
-                    shown.len(),
-                    shown.join(" ")
-                );
-                if let Some(a) = layout.neighbour_agreement {
-                    println!("  {k}-NN label agreement in the PCA plane: {a:.4}");
-                }
-            }
-            ProjectionMethod::Tsne(tsne) => {
-                println!(
-                    "t-SNE: perplexity {}, {} iterations, {} start, seed {}: {:.1} s",
-                    tsne.perplexity,
-                    tsne.iterations,
-                    init_name(tsne.init),
-                    tsne.seed,
-                    layout.seconds
-                );
-                if let (Some(a), Some(f)) = (layout.neighbour_agreement, feature) {
-                    println!(
-                        "  {k}-NN label agreement in the t-SNE plane: {a:.4} ({:.3} of the \
-                         feature space's)",
-                        a / f
-                    );
-                }
-            }
-        }
     }
 }

@@ -3,15 +3,14 @@
 
 use super::method_args::MethodArgs;
 use super::model_args::ModelArgs;
-use super::progress::Progress;
+use super::progress::ImagesBar;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use whycam_pipeline::InputError;
-use whycam_pipeline::evaluate::{
-    EvaluateConfig, EvaluateReport, EvaluateRun, EvaluateSink, ImageScores, Metric,
-};
+use whycam_pipeline::evaluate::{EvaluateConfig, EvaluateRun, Metric};
+use whycam_pipeline::explain::summary::ImageError;
+use whycam_pipeline::text;
 use whycam_pipeline::write::DirLock;
 
 /// Score the methods' maps: faithfulness (Average Drop, Deletion/Insertion, ROAD...) and,
@@ -117,7 +116,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut progress = Bar(None);
+    let mut progress = ImagesBar::at_start();
     let report = run.run_inputs(&inputs, args.limit, &mut progress)?;
     drop(progress);
     if let Some(out) = &args.out
@@ -131,85 +130,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {
-        print_table(&mut stdout, &report)?;
+        text::evaluate(&mut stdout, &report)?;
     }
-    let code = super::exit_for_failures(&report.errors);
-    if report.interrupted {
-        eprintln!("interrupted: {} image(s) done", report.images.len());
-        return Ok(ExitCode::from(super::INTERRUPTED));
-    }
-    Ok(code)
-}
-
-/// The progress bar, stepped by each image scored or failed.
-struct Bar(Option<Progress>);
-
-impl EvaluateSink for Bar {
-    fn begin(&mut self, inputs: usize) {
-        self.0 = Some(Progress::images(inputs));
-    }
-    fn image(&mut self, _scores: &ImageScores) {
-        self.0.as_ref().map(Progress::step);
-    }
-    fn error(&mut self, _error: &InputError) {
-        self.0.as_ref().map(Progress::step);
-    }
-}
-
-/// Method × metric: mean [95% interval].
-fn print_table(out: &mut impl Write, report: &EvaluateReport) -> std::io::Result<()> {
-    let shown = super::shown;
-    writeln!(
-        out,
-        "model {} ({}), layers {}, {} image(s)",
-        shown(&report.model),
-        shown(&report.weights),
-        report.layers.join(" + "),
-        report.images.len()
-    )?;
-    let metrics: Vec<&str> = Metric::ALL
-        .into_iter()
-        .map(Metric::id)
-        .filter(|m| report.intervals.values().any(|v| v.contains_key(*m)))
-        .collect();
-    for metric in metrics {
-        let better = match metric.parse::<Metric>() {
-            Ok(m) if m.higher_is_better() => "higher is better",
-            _ => "lower is better",
-        };
-        writeln!(out, "\n{metric} ({better})")?;
-        for (method, summaries) in &report.intervals {
-            if let Some(s) = summaries.get(metric) {
-                writeln!(
-                    out,
-                    "  {method:<16} {:>9.4}  [{:.4}, {:.4}]",
-                    s.mean, s.low, s.high
-                )?;
-            }
-        }
-    }
-    if let Some(check) = &report.randomisation {
-        let layers = check.steps.len();
-        writeln!(
-            out,
-            "\nrandomisation check: {layers} layer(s) re-initialised from the top; Spearman and \
-             SSIM of each map with the trained model's after the last (flagged above {})",
-            check.threshold
-        )?;
-        if let Some(last) = check.steps.last() {
-            for (method, s) in &last.methods {
-                let verdict = if check.flagged.get(method) == Some(&true) {
-                    "FLAGGED: the map does not depend on the model"
-                } else {
-                    "passed"
-                };
-                writeln!(
-                    out,
-                    "  {method:<16} {:>9.4}  ssim {:.4}  {verdict}",
-                    s.spearman, s.ssim
-                )?;
-            }
-        }
-    }
-    Ok(())
+    let interrupted = report
+        .interrupted
+        .then(|| format!("{} image(s) done", report.images.len()));
+    Ok(super::finish(
+        [],
+        report.errors.iter().map(ImageError::message),
+        interrupted,
+    ))
 }

@@ -102,24 +102,7 @@ pub(crate) fn device() -> burn::prelude::Device {
 /// The exit code of a run stopped by Ctrl-C.
 pub(crate) const INTERRUPTED: u8 = 130;
 
-/// Text from the outside world (file names, labels, messages that quote them) as it may be
-/// shown on a terminal: control characters (an escape sequence in a file name could rewrite
-/// the screen) are written as `\u{1b}` escapes; everything else, newlines included, as is.
-pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
+pub(crate) use whycam_pipeline::text::shown;
 
 /// `--method` names as methods.
 pub(crate) fn parse_methods(names: &[String]) -> anyhow::Result<Vec<whycam_cam::Method>> {
@@ -129,38 +112,29 @@ pub(crate) fn parse_methods(names: &[String]) -> anyhow::Result<Vec<whycam_cam::
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Prints each failed input's message on stderr; the exit code is 1 when there were any.
-pub(crate) fn exit_for_failures<E: Failure>(failures: &[E]) -> ExitCode {
+/// Ends a run for the user: its warnings and its failed inputs' messages on stderr, then
+/// the exit code: 130 when Ctrl-C stopped it (with `interrupted`, what was done), else 1 when
+/// an input failed.
+pub(crate) fn finish<'a>(
+    warnings: impl IntoIterator<Item = &'a String>,
+    failures: impl IntoIterator<Item = String>,
+    interrupted: Option<String>,
+) -> ExitCode {
+    for warning in warnings {
+        eprintln!("warning: {}", shown(warning));
+    }
+    let mut failed = false;
     for failure in failures {
-        eprintln!("error: {}", shown(&failure.message()));
+        eprintln!("error: {}", shown(&failure));
+        failed = true;
     }
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if let Some(done) = interrupted {
+        eprintln!("interrupted: {done}");
+        ExitCode::from(INTERRUPTED)
+    } else if failed {
         ExitCode::from(1)
-    }
-}
-
-/// Something that failed, with a message naming what.
-pub(crate) trait Failure {
-    fn message(&self) -> String;
-}
-
-impl Failure for whycam_pipeline::explain::summary::ImageError {
-    fn message(&self) -> String {
-        self.message()
-    }
-}
-
-impl Failure for whycam_pipeline::InputError {
-    fn message(&self) -> String {
-        self.message()
-    }
-}
-
-impl Failure for whycam_data::Skipped {
-    fn message(&self) -> String {
-        self.error.clone()
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,13 +1,14 @@
 //! `whycam predict`: top-k classes for each image.
 
 use super::model_args::ModelArgs;
-use super::progress::Progress;
+use super::progress::ImagesBar;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use whycam_pipeline::predict::{Classified, PredictConfig, PredictReport, PredictSink, predict};
-use whycam_pipeline::{InputError, Sources};
+use whycam_pipeline::explain::summary::ImageError;
+use whycam_pipeline::predict::{PredictConfig, predict};
+use whycam_pipeline::{Sources, text};
 
 /// Classify images.
 #[derive(Debug, Args)]
@@ -47,7 +48,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         stop: Some(super::stop_on_ctrl_c()?),
         ..PredictConfig::default()
     };
-    let mut progress = Bar(Progress::images(inputs.found.len() + inputs.failed.len()));
+    let mut progress = ImagesBar::new(inputs.found.len() + inputs.failed.len());
     let report = predict(&model, &inputs.found, inputs.failed, &config, &mut progress)?;
     drop(progress);
     let mut out = std::io::stdout().lock();
@@ -55,60 +56,14 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        print_table(&mut out, &report)?;
+        text::predict(&mut out, &report)?;
     }
-    for warning in report.results.iter().flat_map(|r| &r.warnings) {
-        eprintln!("warning: {}", super::shown(warning));
-    }
-    let code = super::exit_for_failures(&report.errors);
-    if report.interrupted {
-        eprintln!("interrupted: {} input(s) done", report.results.len());
-        return Ok(ExitCode::from(super::INTERRUPTED));
-    }
-    Ok(code)
-}
-
-/// The progress bar, stepped by each input done or failed.
-struct Bar(Progress);
-
-impl PredictSink for Bar {
-    fn image(&mut self, _result: &Classified) {
-        self.0.step();
-    }
-    fn error(&mut self, _error: &InputError) {
-        self.0.step();
-    }
-}
-
-fn print_table(out: &mut impl Write, report: &PredictReport) -> std::io::Result<()> {
-    let shown = super::shown;
-    writeln!(
-        out,
-        "model {} ({})",
-        shown(&report.model),
-        shown(&report.weights)
-    )?;
-    for r in &report.results {
-        writeln!(out, "\n{}", shown(&r.image))?;
-        for (rank, p) in r.top.iter().enumerate() {
-            writeln!(
-                out,
-                "  {:>2}. {:<32} {:>8.4}%  (class {:>4}, logit {:>8.3})",
-                rank + 1,
-                shown(&p.label),
-                100.0 * p.probability,
-                p.index,
-                p.logit
-            )?;
-        }
-    }
-    if !report.errors.is_empty() {
-        writeln!(
-            out,
-            "\n{} of {} inputs failed",
-            report.errors.len(),
-            report.errors.len() + report.results.len()
-        )?;
-    }
-    Ok(())
+    let interrupted = report
+        .interrupted
+        .then(|| format!("{} input(s) done", report.results.len()));
+    Ok(super::finish(
+        report.results.iter().flat_map(|r| &r.warnings),
+        report.errors.iter().map(ImageError::message),
+        interrupted,
+    ))
 }

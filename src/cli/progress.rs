@@ -1,7 +1,12 @@
-//! Progress on stderr: the images bar, the spinner and the epoch bar, the one home of their
-//! templates.
+//! Progress on stderr: the images bar (a sink of every run), the spinner and the epoch bar,
+//! the one home of their templates.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use whycam_pipeline::dff::{DffImage, DffSink};
+use whycam_pipeline::evaluate::{EvaluateSink, ImageScores};
+use whycam_pipeline::explain::summary::{ImageSummary, RunSummary};
+use whycam_pipeline::predict::{Classified, PredictSink};
+use whycam_pipeline::{ExplainSink, ExplainedImage, InputError, RunInfo, WrittenFile};
 
 /// A bar of `done/total images` that clears itself when dropped.
 pub struct Progress(ProgressBar);
@@ -57,5 +62,88 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.0.finish_and_clear();
+    }
+}
+
+/// The images bar as every run's sink: one step per input explained, classified, scored or
+/// failed. Made at once when the count is known before the run, else at the run's start.
+pub struct ImagesBar(Option<Progress>);
+
+impl ImagesBar {
+    /// A bar over `total` inputs.
+    pub fn new(total: usize) -> Self {
+        ImagesBar(Some(Progress::images(total)))
+    }
+
+    /// A bar made when the run says how many inputs it has.
+    pub fn at_start() -> Self {
+        ImagesBar(None)
+    }
+
+    fn step(&self) {
+        self.0.as_ref().inspect(|p| p.step());
+    }
+}
+
+impl ExplainSink for ImagesBar {
+    fn begin(&mut self, run: &RunInfo) -> whycam_pipeline::Result<()> {
+        self.0 = Some(Progress::images(run.inputs));
+        Ok(())
+    }
+
+    fn image(&mut self, _: &ExplainedImage<'_>) -> whycam_pipeline::Result<Vec<WrittenFile>> {
+        self.step();
+        Ok(Vec::new())
+    }
+
+    fn recorded(
+        &mut self,
+        _: &ImageSummary,
+        _: usize,
+        resumed: bool,
+    ) -> whycam_pipeline::Result<()> {
+        if resumed {
+            self.step();
+        }
+        Ok(())
+    }
+
+    fn error(&mut self, _: &InputError) {
+        self.step();
+    }
+
+    fn finish(&mut self, _: &RunSummary) -> whycam_pipeline::Result<Vec<WrittenFile>> {
+        self.0.take();
+        Ok(Vec::new())
+    }
+}
+
+impl PredictSink for ImagesBar {
+    fn image(&mut self, _: &Classified) {
+        self.step();
+    }
+    fn error(&mut self, _: &InputError) {
+        self.step();
+    }
+}
+
+impl DffSink for ImagesBar {
+    fn image(&mut self, _: &DffImage) {
+        self.step();
+    }
+    fn error(&mut self, _: &InputError) {
+        self.step();
+    }
+}
+
+impl EvaluateSink for ImagesBar {
+    fn begin(&mut self, inputs: usize) {
+        self.0 = Some(Progress::images(inputs));
+    }
+    fn image(&mut self, _: &ImageScores) {
+        self.step();
+    }
+    fn error(&mut self, _: &InputError) {
+        self.step();
     }
 }

@@ -4,6 +4,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use whycam_pipeline::explain::summary::ImageError;
 
 /// Write a self-contained HTML report of an `explain` run.
 #[derive(Debug, Args)]
@@ -53,8 +54,10 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         whycam_pipeline::report::write(&args.out, &page)?;
         println!("report: {}", page.display());
     }
-    if summary.interrupted {
-        eprintln!("warning: at least one shard was interrupted: resume it, then merge again");
-    }
-    Ok(super::exit_for_failures(&summary.errors))
+    let unfinished = "at least one shard was interrupted: resume it, then merge again".to_string();
+    Ok(super::finish(
+        summary.interrupted.then_some(&unfinished),
+        summary.errors.iter().map(ImageError::message),
+        None,
+    ))
 }

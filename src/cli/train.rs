@@ -6,6 +6,7 @@ use super::progress::Progress;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use whycam_pipeline::text;
 use whycam_pipeline::train::{TrainJob, TrainPlan, TrainSink};
 use whycam_train::{EpochStats, OptimizerKind, Schedule};
 
@@ -141,7 +142,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     drop(bar.bar.take());
     if outcome.interrupted {
         eprintln!("interrupted: saved {}", outcome.last.display());
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(super::INTERRUPTED));
     }
     if let Some(n) = outcome.stopped_after {
         eprintln!(
@@ -175,23 +176,8 @@ impl TrainSink for EpochBar {
     fn start(&mut self, plan: &TrainPlan) {
         self.total_epochs = plan.total_epochs;
         self.batches = plan.batches_per_epoch as u64;
-        eprintln!(
-            "training {} ({} head, {} classes) on {} images{}, {} epochs{}; run folder {}",
-            plan.architecture,
-            if plan.binary_head { "binary" } else { "linear" },
-            plan.classes,
-            plan.train_images,
-            plan.valid_images
-                .map(|v| format!(", validating on {v}"))
-                .unwrap_or_default(),
-            plan.total_epochs,
-            if plan.freeze_epochs > 0 {
-                format!(" ({} with the body frozen)", plan.freeze_epochs)
-            } else {
-                String::new()
-            },
-            plan.out.display()
-        );
+        // Like eprintln!: nothing to be done when stderr is gone.
+        let _ = text::train_plan(&mut std::io::stderr(), plan);
     }
 
     fn fresh_optimizer(&mut self, path: &Path) {
@@ -209,23 +195,6 @@ impl TrainSink for EpochBar {
 
     fn epoch(&mut self, stats: &EpochStats) {
         drop(self.bar.take());
-        let valid = match (stats.valid_loss, stats.valid_accuracy) {
-            (Some(l), Some(a)) => format!("  valid loss {l:.4} accuracy {:.2}%", a * 100.0),
-            _ => String::new(),
-        };
-        eprintln!(
-            "epoch {}/{}: train loss {:.4} accuracy {:.2}%{valid}  {:.0} s{}{}",
-            stats.epoch,
-            self.total_epochs,
-            stats.train_loss,
-            stats.train_accuracy * 100.0,
-            stats.seconds,
-            if stats.frozen { "  (head only)" } else { "" },
-            if stats.skipped > 0 {
-                format!("  {} unreadable image(s) skipped", stats.skipped)
-            } else {
-                String::new()
-            }
-        );
+        let _ = text::train_epoch(&mut std::io::stderr(), stats, self.total_epochs);
     }
 }

@@ -722,16 +722,6 @@ pub fn try_input_batch(
     ))
 }
 
-/// [`try_input_batch`] for a batch whose length is right by construction (training's loader
-/// makes square images of one size).
-///
-/// # Panics
-///
-/// If `images` does not hold `n × 3 × height × width` values.
-pub fn input_batch(images: Vec<f32>, shape: [usize; 3], device: &Device) -> Tensor<4> {
-    try_input_batch(images, shape, device).unwrap_or_else(|e| panic!("{e}"))
-}
-
 impl Model {
     /// Preprocessed images (NCHW values) as a tensor on the model's device.
     fn input_batch(

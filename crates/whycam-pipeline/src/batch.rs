@@ -79,5 +79,6 @@ pub fn batch_tensor<'a>(
         assert_eq!((image.width as usize, image.height as usize), (w, h));
         data.extend_from_slice(&image.data);
     }
-    whycam_models::zoo::input_batch(data, [n, h, w], device)
+    whycam_models::zoo::try_input_batch(data, [n, h, w], device)
+        .expect("images of one size fill the batch exactly")
 }

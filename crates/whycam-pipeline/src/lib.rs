@@ -8,6 +8,8 @@
 //! - [`predict`], [`test`], [`embed`]: classification, accuracy on labelled data, and the
 //!   feature space.
 //!
+//! - [`text`]: each result as the tables a terminal shows.
+//!
 //! Per-input failures are [`InputError`]s with a kind; the run goes on without them.
 //!
 //! ```no_run
@@ -43,6 +45,7 @@ pub mod predict;
 pub mod rank;
 pub mod report;
 pub mod test;
+pub mod text;
 pub mod train;
 pub mod write;
 

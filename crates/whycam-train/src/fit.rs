@@ -226,7 +226,7 @@ fn tensors(
     let n = batch.len();
     // The loader's images are square (`size × size`).
     let side = ((batch.images.len() / (3 * n)) as f64).sqrt().round() as usize;
-    let images = whycam_models::zoo::input_batch(batch.images, [n, side, side], device);
+    let images = whycam_models::zoo::try_input_batch(batch.images, [n, side, side], device)?;
     let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     Ok((images, labels, batch.labels))

@@ -4,8 +4,7 @@
 
 use super::method_args::MethodArgs;
 use super::model_args::ModelArgs;
-use super::progress::Progress;
-use super::shown;
+use super::progress::ImagesBar;
 use anyhow::bail;
 use clap::Args;
 use std::io::Write;
@@ -14,11 +13,11 @@ use std::process::ExitCode;
 use whycam_cam::Method;
 use whycam_data::FetchLimits;
 use whycam_pipeline::explain::files::{FileOutputs, GridSize, create_dir};
-use whycam_pipeline::explain::summary::{JsonSummary, RunSummary};
+use whycam_pipeline::explain::summary::{ImageError, JsonSummary};
 use whycam_pipeline::explain::{ExplainConfig, ExplainRun};
 use whycam_pipeline::report::Report;
 use whycam_pipeline::write::DirLock;
-use whycam_pipeline::{ExplainSink, InputError, RunInfo, Shard, Sources};
+use whycam_pipeline::{Shard, Sources, text};
 use whycam_render::{Colormap, OverlayStyle};
 
 /// Explain what the model looked at.
@@ -181,7 +180,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             limits: model.limits,
         }));
     }
-    sinks.push(Box::new(ProgressSink(None)));
+    sinks.push(Box::new(ImagesBar::at_start()));
     let mut inputs = Sources::collect(&inputs);
     if let Some(shard) = args.shard {
         inputs = inputs.shard(shard);
@@ -192,106 +191,25 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         writeln!(stdout, "{}", summary.to_json())?;
     } else {
-        print_table(&mut stdout, &summary, &out.join(JsonSummary::FILE))?;
+        text::explain(&mut stdout, &summary, &out.join(JsonSummary::FILE))?;
         if let Some(report) = &report {
             writeln!(stdout, "report: {}", report.display())?;
         }
     }
-    for warning in summary.images.iter().flat_map(|i| &i.warnings) {
-        eprintln!("warning: {}", super::shown(warning));
-    }
-    if summary.interrupted {
-        eprintln!(
-            "interrupted: {} input(s) done; go on with --resume --out {}",
+    let interrupted = summary.interrupted.then(|| {
+        format!(
+            "{} input(s) done; go on with --resume --out {}",
             summary.images.len(),
             out.display()
-        );
-        super::exit_for_failures(&summary.errors);
-        return Ok(ExitCode::from(super::INTERRUPTED));
-    }
-    if args.grid.is_some() && summary.images.is_empty() {
+        )
+    });
+    let code = super::finish(
+        summary.images.iter().flat_map(|i| &i.warnings),
+        summary.errors.iter().map(ImageError::message),
+        interrupted,
+    );
+    if args.grid.is_some() && summary.images.is_empty() && !summary.interrupted {
         bail!("--grid: no image was explained, so there is nothing to put in a grid");
     }
-    Ok(super::exit_for_failures(&summary.errors))
-}
-
-/// The progress bar, as a sink: one step per image explained or failed.
-struct ProgressSink(Option<Progress>);
-
-impl ExplainSink for ProgressSink {
-    fn begin(&mut self, run: &RunInfo) -> whycam_pipeline::Result<()> {
-        self.0 = Some(Progress::images(run.inputs));
-        Ok(())
-    }
-
-    fn image(
-        &mut self,
-        _image: &whycam_pipeline::ExplainedImage<'_>,
-    ) -> whycam_pipeline::Result<Vec<whycam_pipeline::WrittenFile>> {
-        self.0.as_ref().inspect(|p| p.step());
-        Ok(Vec::new())
-    }
-
-    fn recorded(
-        &mut self,
-        _entry: &whycam_pipeline::explain::summary::ImageSummary,
-        _position: usize,
-        resumed: bool,
-    ) -> whycam_pipeline::Result<()> {
-        if resumed {
-            self.0.as_ref().inspect(|p| p.step());
-        }
-        Ok(())
-    }
-
-    fn error(&mut self, _error: &InputError) {
-        self.0.as_ref().inspect(|p| p.step());
-    }
-
-    fn finish(
-        &mut self,
-        _summary: &RunSummary,
-    ) -> whycam_pipeline::Result<Vec<whycam_pipeline::WrittenFile>> {
-        self.0.take();
-        Ok(Vec::new())
-    }
-}
-
-fn print_table(
-    out: &mut impl Write,
-    summary: &RunSummary,
-    json_path: &std::path::Path,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "model {} ({}), layer {}, {}",
-        shown(&summary.model),
-        shown(&summary.weights),
-        shown(&summary.layers.join("+")),
-        summary.methods.join(", ")
-    )?;
-    for image in &summary.images {
-        writeln!(
-            out,
-            "\n{}: {} ({:.1}%)",
-            shown(&image.image),
-            shown(&image.prediction.label),
-            100.0 * image.prediction.probability
-        )?;
-        for e in &image.explanations {
-            writeln!(
-                out,
-                "  {:<20} {:<24} {}",
-                e.method,
-                shown(&e.target.label),
-                shown(&e.files.join(" "))
-            )?;
-        }
-    }
-    let total = summary.images.len() + summary.errors.len();
-    if !summary.errors.is_empty() {
-        writeln!(out, "\n{} of {total} inputs failed", summary.errors.len())?;
-    }
-    writeln!(out, "\nsummary: {}", json_path.display())?;
-    Ok(())
+    Ok(code)
 }
