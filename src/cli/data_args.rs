@@ -1,47 +1,10 @@
 //! Naming a dataset on the command line: its path, the split, a choice of classes, a size
 //! limit, turned into the library's [`whycam_pipeline::data`] types.
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
 use whycam_data::datasets::PetTarget;
 use whycam_data::{Preprocess, Split};
-
-/// What an Oxford-IIIT Pet image is labelled with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PetTargetArg {
-    /// The 37 breeds.
-    Breed,
-    /// Cat or dog, from the annotation.
-    Species,
-    /// Cat or dog by fastai's rule (a capitalised file name is a cat).
-    Fastai,
-}
-
-impl From<PetTargetArg> for PetTarget {
-    fn from(t: PetTargetArg) -> Self {
-        match t {
-            PetTargetArg::Breed => PetTarget::Breed,
-            PetTargetArg::Species => PetTarget::Species,
-            PetTargetArg::Fastai => PetTarget::FastaiRule,
-        }
-    }
-}
-
-/// Which part of a dataset with fixed splits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitArg {
-    Train,
-    Test,
-}
-
-impl From<SplitArg> for Split {
-    fn from(s: SplitArg) -> Self {
-        match s {
-            SplitArg::Train => Split::Train,
-            SplitArg::Test => Split::Test,
-        }
-    }
-}
 
 /// Which samples of a dataset.
 #[derive(Debug, Args)]
@@ -53,8 +16,8 @@ pub struct Selection {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Labels of Oxford-IIIT Pet.
-    #[arg(long, value_enum, default_value_t = PetTargetArg::Breed)]
-    pub pet_target: PetTargetArg,
+    #[arg(long, value_enum, default_value_t = PetTarget::Breed)]
+    pub pet_target: PetTarget,
 }
 
 impl Selection {
@@ -63,7 +26,7 @@ impl Selection {
         whycam_pipeline::data::Selection {
             classes: self.classes.clone(),
             limit: self.limit,
-            pet_target: self.pet_target.into(),
+            pet_target: self.pet_target,
         }
     }
 }
@@ -73,8 +36,8 @@ impl Selection {
 #[derive(Debug, Args)]
 pub struct EvalData {
     /// Which split of a dataset that has two.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    pub split: SplitArg,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
     #[command(flatten)]
     pub selection: Selection,
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]

@@ -23,14 +23,6 @@ pub enum Layouts {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InitArg {
-    /// The first two principal components (scikit-learn's default).
-    Pca,
-    /// Small normal noise from --seed.
-    Random,
-}
-
 /// Lay a model's features out in 2-D.
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -57,8 +49,8 @@ pub struct EmbedArgs {
     #[arg(long, default_value_t = 0.5)]
     pub theta: f32,
     /// Where t-SNE starts.
-    #[arg(long, value_enum, default_value_t = InitArg::Pca)]
-    pub init: InitArg,
+    #[arg(long, value_enum, default_value_t = Init::Pca)]
+    pub init: Init,
     /// Seed of a random t-SNE start. The same seed and inputs give the same picture.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -99,10 +91,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         learning_rate: args.learning_rate,
         iterations: args.iterations,
         theta: args.theta,
-        init: match args.init {
-            InitArg::Pca => Init::Pca,
-            InitArg::Random => Init::Random,
-        },
+        init: args.init,
         seed: args.seed,
         pca_dims: args.pca_dims,
     };
@@ -115,7 +104,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
             samples: args.samples,
             as_images: args.images,
             selection: args.eval.selection(),
-            split: args.eval.split.into(),
+            split: args.eval.split,
             batch_size: args.eval.batch_size as usize,
         })),
     };
@@ -159,6 +148,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     ))
 }
 
+/// What the user sees while the run goes: the images bar, the features line, the t-SNE
+/// spinner; Ctrl-C stops extraction after its batch. `error`: the first failure to set up
+/// Ctrl-C or to print, returned once the run is over.
 #[derive(Default)]
 struct Shown {
     progress: Option<Progress>,

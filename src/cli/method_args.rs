@@ -20,11 +20,11 @@ pub struct MethodArgs {
     #[arg(long = "ig-steps", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub steps: Option<u32>,
     /// What integrated-gradients starts from.
-    #[arg(long = "ig-baseline", value_enum, default_value_t = BaselineArg::Black)]
-    pub baseline: BaselineArg,
+    #[arg(long = "ig-baseline", value_enum, default_value_t = Baseline::Black)]
+    pub baseline: Baseline,
     /// How integrated-gradients sums its path (Captum's `method`).
-    #[arg(long = "ig-method", value_enum, default_value_t = IntegrationArg::GaussLegendre)]
-    pub integration: IntegrationArg,
+    #[arg(long = "ig-method", value_enum, default_value_t = Integration::GaussLegendre)]
+    pub integration: Integration,
     /// Side of occlusion's square window, in input pixels.
     #[arg(long = "occlusion-window", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub window: Option<u32>,
@@ -67,33 +67,6 @@ fn parse_kernel(s: &str) -> Result<KpcaKernel, String> {
     s.parse().map_err(|e: whycam_cam::CamError| e.to_string())
 }
 
-/// `--baseline`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BaselineArg {
-    /// A black image.
-    Black,
-    /// The image blurred.
-    Blur,
-    /// Uniform noise (seeded by --seed).
-    Noise,
-}
-
-/// `--integration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IntegrationArg {
-    /// Gauss-Legendre quadrature (Captum's default).
-    #[value(name = "gausslegendre")]
-    GaussLegendre,
-    /// Left Riemann sum.
-    RiemannLeft,
-    /// Right Riemann sum.
-    RiemannRight,
-    /// Midpoint Riemann sum.
-    RiemannMiddle,
-    /// Trapezoid rule.
-    RiemannTrapezoid,
-}
-
 impl MethodArgs {
     /// The library's settings, the noise seeded by `seed`.
     pub fn settings(&self, seed: u64) -> MethodSettings {
@@ -102,18 +75,8 @@ impl MethodArgs {
             samples: self.num_samples.map(|n| n as usize),
             noise_std: self.noise_std,
             steps: self.steps.map(|n| n as usize),
-            baseline: match self.baseline {
-                BaselineArg::Black => Baseline::Black,
-                BaselineArg::Blur => Baseline::Blur,
-                BaselineArg::Noise => Baseline::Noise,
-            },
-            integration: match self.integration {
-                IntegrationArg::GaussLegendre => Integration::GaussLegendre,
-                IntegrationArg::RiemannLeft => Integration::RiemannLeft,
-                IntegrationArg::RiemannRight => Integration::RiemannRight,
-                IntegrationArg::RiemannMiddle => Integration::RiemannMiddle,
-                IntegrationArg::RiemannTrapezoid => Integration::RiemannTrapezoid,
-            },
+            baseline: self.baseline,
+            integration: self.integration,
             window: self.window.map(|n| n as usize),
             stride: self.stride.map(|n| n as usize),
             smoothgrad_base: Some(match self.smoothgrad_base {

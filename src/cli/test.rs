@@ -26,10 +26,7 @@ pub struct TestArgs {
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let model = args.model.load()?;
-    let data = args
-        .eval
-        .selection()
-        .open(&args.data, args.eval.split.into())?;
+    let data = args.eval.selection().open(&args.data, args.eval.split)?;
     let name = whycam_data::shown_path(&args.data).into_owned();
     let report = whycam_pipeline::test::test(&model, data, &name, args.eval.batch_size as usize)?;
     let json = serde_json::to_string_pretty(&report).expect("the report serialises");

@@ -20,23 +20,6 @@ pub enum HeadKind {
     Binary,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OptimizerArg {
-    Adam,
-    Adamw,
-    Sgd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScheduleArg {
-    /// fastai's fit_one_cycle: warm up over the first quarter, then cosine annealing.
-    OneCycle,
-    /// Cosine annealing from the learning rate to zero.
-    Cosine,
-    /// The same learning rate throughout.
-    Constant,
-}
-
 /// Train a CAM-ready classifier.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -72,12 +55,12 @@ pub struct TrainArgs {
     /// Peak learning rate. Default: 1e-2 from scratch, 2e-3 when fine-tuning (fastai's).
     #[arg(long)]
     pub lr: Option<f64>,
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Adamw)]
-    pub optimizer: OptimizerArg,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::AdamW)]
+    pub optimizer: OptimizerKind,
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    #[arg(long, value_enum, default_value_t = ScheduleArg::OneCycle)]
-    pub schedule: ScheduleArg,
+    #[arg(long, value_enum, default_value_t = Schedule::OneCycle)]
+    pub schedule: Schedule,
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
     /// Smallest area of a random crop, as a fraction of the image (torchvision's
@@ -119,16 +102,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         freeze_epochs: args.freeze_epochs,
         lr: args.lr,
         weight_decay: args.weight_decay,
-        optimizer: match args.optimizer {
-            OptimizerArg::Adam => OptimizerKind::Adam,
-            OptimizerArg::Adamw => OptimizerKind::AdamW,
-            OptimizerArg::Sgd => OptimizerKind::Sgd,
-        },
-        schedule: match args.schedule {
-            ScheduleArg::OneCycle => Schedule::OneCycle,
-            ScheduleArg::Cosine => Schedule::Cosine,
-            ScheduleArg::Constant => Schedule::Constant,
-        },
+        optimizer: args.optimizer,
+        schedule: args.schedule,
         batch_size: args.batch_size as usize,
         crop_scale: (!args.no_augment).then_some(args.crop_scale),
         seed: args.seed,

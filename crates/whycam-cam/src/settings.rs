@@ -146,6 +146,7 @@ fn positive(name: &'static str, value: usize) -> Result<usize> {
 
 /// What Integrated Gradients integrates from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Baseline {
     /// A black image: raw pixels of 0, which the normalisation makes `-mean / std` per channel
     /// (not the 0 of the normalised input that Captum users often pass, the mean colour).
@@ -159,9 +160,11 @@ pub enum Baseline {
 
 /// How Integrated Gradients approximates the path integral (Captum's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Integration {
     /// Gauss-Legendre quadrature (Captum's default).
     #[default]
+    #[cfg_attr(feature = "clap", value(name = "gausslegendre"))]
     GaussLegendre,
     /// Left Riemann sum.
     RiemannLeft,

@@ -8,6 +8,7 @@ use rand_distr::{Distribution, Normal};
 
 /// Where the optimisation starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Init {
     /// The first two principal components, scaled to a standard deviation of 1e-4 along
     /// the first (scikit-learn's default `init="pca"`).

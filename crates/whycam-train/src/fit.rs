@@ -20,10 +20,12 @@ use whycam_models::{Classifier, Network};
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OptimizerKind {
     /// Adam (weight decay added to the gradient, as PyTorch's `Adam`).
     Adam,
     /// AdamW (decoupled weight decay).
+    #[cfg_attr(feature = "clap", value(name = "adamw"))]
     AdamW,
     /// SGD with momentum 0.9.
     Sgd,
@@ -32,6 +34,7 @@ pub enum OptimizerKind {
 /// How the learning rate moves over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Schedule {
     /// The same all along.
     Constant,

@@ -58,6 +58,7 @@ pub trait Dataset: Send + Sync {
 
 /// Which part of a dataset with fixed splits to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     /// The training part (Oxford-IIIT Pet: `trainval`).
     Train,

@@ -11,6 +11,7 @@ use std::path::Path;
 
 /// What a pet image is labelled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PetTarget {
     /// The 37 breeds (torchvision's `category`), named as torchvision names them
     /// (`american_bulldog` → `American Bulldog`).
@@ -19,6 +20,7 @@ pub enum PetTarget {
     /// Cat or dog from the annotation's species column (torchvision's `binary-category`).
     Species,
     /// Cat or dog by fastai's rule: a file name that starts with a capital letter is a cat.
+    #[cfg_attr(feature = "clap", value(name = "fastai"))]
     FastaiRule,
 }
 
