@@ -132,7 +132,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let outcome = outcome?;
     let Some(summary) = &outcome.summary else {
         let failures = outcome.points.failures.iter().map(InputError::message);
-        super::finish([], failures, None);
+        // Only its messages: with nothing laid out the run failed, whatever the inputs did.
+        super::finish(super::NO_WARNINGS, failures, None);
         eprintln!("error: inputs: no image could be read, so there is nothing to lay out");
         return Ok(ExitCode::from(1));
     };
@@ -142,7 +143,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         .interrupted
         .then(|| format!("laid out the {} image(s) done", outcome.points.len()));
     Ok(super::finish(
-        [],
+        super::NO_WARNINGS,
         summary.failures.iter().map(InputError::message),
         interrupted,
     ))

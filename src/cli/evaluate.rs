@@ -136,7 +136,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         .interrupted
         .then(|| format!("{} image(s) done", report.images.len()));
     Ok(super::finish(
-        [],
+        super::NO_WARNINGS,
         report.errors.iter().map(ImageError::message),
         interrupted,
     ))

@@ -99,9 +99,13 @@ pub(crate) fn device() -> burn::prelude::Device {
     burn::prelude::Device::default()
 }
 
+/// For [`finish`], from a run that gives no warnings.
+pub(crate) const NO_WARNINGS: [&str; 0] = [];
+
 /// The exit code of a run stopped by Ctrl-C.
 pub(crate) const INTERRUPTED: u8 = 130;
 
+/// Outside text made safe for the terminal (the library's, shared by every printer).
 pub(crate) use whycam_pipeline::text::shown;
 
 /// `--method` names as methods.
@@ -115,21 +119,21 @@ pub(crate) fn parse_methods(names: &[String]) -> anyhow::Result<Vec<whycam_cam::
 /// Ends a run for the user: its warnings and its failed inputs' messages on stderr, then
 /// the exit code: 130 when Ctrl-C stopped it (with `interrupted`, what was done), else 1 when
 /// an input failed.
-pub(crate) fn finish<'a>(
-    warnings: impl IntoIterator<Item = &'a String>,
-    failures: impl IntoIterator<Item = String>,
+pub(crate) fn finish(
+    warnings: impl IntoIterator<Item = impl AsRef<str>>,
+    failures: impl IntoIterator<Item = impl AsRef<str>>,
     interrupted: Option<String>,
 ) -> ExitCode {
     for warning in warnings {
-        eprintln!("warning: {}", shown(warning));
+        eprintln!("warning: {}", shown(warning.as_ref()));
     }
     let mut failed = false;
     for failure in failures {
-        eprintln!("error: {}", shown(&failure));
+        eprintln!("error: {}", shown(failure.as_ref()));
         failed = true;
     }
     if let Some(done) = interrupted {
-        eprintln!("interrupted: {done}");
+        eprintln!("interrupted: {}", shown(&done));
         ExitCode::from(INTERRUPTED)
     } else if failed {
         ExitCode::from(1)

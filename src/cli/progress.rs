@@ -1,5 +1,5 @@
-//! Progress on stderr: the images bar (a sink of every run), the spinner and the epoch bar,
-//! the one home of their templates.
+//! Progress on stderr: the images bar (the sink of the explain, predict, dff and evaluate
+//! runs), the spinner and the epoch bar, the one home of their templates.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use whycam_pipeline::dff::{DffImage, DffSink};
@@ -65,7 +65,7 @@ impl Drop for Progress {
     }
 }
 
-/// The images bar as every run's sink: one step per input explained, classified, scored or
+/// The images bar as the runs' sink: one step per input explained, classified, scored or
 /// failed. Made at once when the count is known before the run, else at the run's start.
 pub struct ImagesBar(Option<Progress>);
 
@@ -75,7 +75,8 @@ impl ImagesBar {
         ImagesBar(Some(Progress::images(total)))
     }
 
-    /// A bar made when the run says how many inputs it has.
+    /// A bar made when the run says how many inputs it has (explain's and evaluate's
+    /// `begin`, which also replace a bar made by [`ImagesBar::new`]).
     pub fn at_start() -> Self {
         ImagesBar(None)
     }

@@ -54,9 +54,9 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         whycam_pipeline::report::write(&args.out, &page)?;
         println!("report: {}", page.display());
     }
-    let unfinished = "at least one shard was interrupted: resume it, then merge again".to_string();
+    let unfinished = "at least one shard was interrupted: resume it, then merge again";
     Ok(super::finish(
-        summary.interrupted.then_some(&unfinished),
+        summary.interrupted.then_some(unfinished),
         summary.errors.iter().map(ImageError::message),
         None,
     ))

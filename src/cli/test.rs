@@ -6,6 +6,7 @@ use super::model_args::ModelArgs;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use whycam_pipeline::text;
 
 /// Score a model on labelled data.
 #[derive(Debug, Args)]
@@ -36,8 +37,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{json}");
     } else {
-        whycam_pipeline::text::test(&mut std::io::stdout().lock(), &report)?;
+        text::test(&mut std::io::stdout().lock(), &report)?;
     }
     let failures = report.skipped.iter().map(|s| s.error.clone());
-    Ok(super::finish([], failures, None))
+    Ok(super::finish(super::NO_WARNINGS, failures, None))
 }

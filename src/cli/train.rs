@@ -151,7 +151,7 @@ impl TrainSink for EpochBar {
     fn start(&mut self, plan: &TrainPlan) {
         self.total_epochs = plan.total_epochs;
         self.batches = plan.batches_per_epoch as u64;
-        // Like eprintln!: nothing to be done when stderr is gone.
+        // Progress lines: a stderr that cannot be written to must not stop the training.
         let _ = text::train_plan(&mut std::io::stderr(), plan);
     }
 
@@ -170,6 +170,7 @@ impl TrainSink for EpochBar {
 
     fn epoch(&mut self, stats: &EpochStats) {
         drop(self.bar.take());
+        // The epoch is also in metrics.jsonl; see `start` for why a failed write is let go.
         let _ = text::train_epoch(&mut std::io::stderr(), stats, self.total_epochs);
     }
 }

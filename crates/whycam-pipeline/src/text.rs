@@ -1,9 +1,11 @@
-//! The plain-text printer: each run's result as the tables a terminal shows (ripgrep's
-//! `Standard` printer, where [`explain::summary`](crate::explain::summary) is its JSON one).
-//! Any front end that prints for people (the command line, a log, a notebook's `str`) writes
-//! through these, so a change of wording is made here once.
+//! The plain-text printer: each run's result as the lines a terminal shows, as ripgrep's
+//! `Standard` printer is a library beside its JSON one (here the runs' summaries serialise
+//! themselves, e.g. [`explain::summary`](crate::explain::summary)). The command line prints
+//! its tables and its training lines through these; another front end that prints for people
+//! can call them too, so a line's wording lives here once.
 //!
-//! Text from the outside world (file names, labels) goes through [`shown`] first.
+//! Names and labels from the outside world (file names, class labels, layer names) go through
+//! [`shown`] first.
 
 use crate::dff::DffSummary;
 use crate::embed::{EmbedSummary, ProjectionMethod, init_name};
@@ -47,9 +49,9 @@ fn failed_line(out: &mut impl Write, failed: usize, done: usize) -> Result<()> {
     Ok(())
 }
 
-/// An explain run: the model, then each image's prediction and its maps' files; `json` is
-/// where the summary was written.
-pub fn explain(out: &mut impl Write, summary: &RunSummary, json: &Path) -> Result<()> {
+/// An explain run: the model, then each image's prediction and its maps' files;
+/// `summary_file` is where the summary was written.
+pub fn explain(out: &mut impl Write, summary: &RunSummary, summary_file: &Path) -> Result<()> {
     writeln!(
         out,
         "model {} ({}), layer {}, {}",
@@ -77,7 +79,7 @@ pub fn explain(out: &mut impl Write, summary: &RunSummary, json: &Path) -> Resul
         }
     }
     failed_line(out, summary.errors.len(), summary.images.len())?;
-    writeln!(out, "\nsummary: {}", json.display())
+    writeln!(out, "\nsummary: {}", summary_file.display())
 }
 
 /// Top-k classes per image.
@@ -105,9 +107,9 @@ pub fn predict(out: &mut impl Write, report: &PredictReport) -> Result<()> {
     failed_line(out, report.errors.len(), report.results.len())
 }
 
-/// Deep Feature Factorization: each image's concepts with the classes seen in them; `json`
-/// is where the summary was written.
-pub fn dff(out: &mut impl Write, summary: &DffSummary, json: &Path) -> Result<()> {
+/// Deep Feature Factorization: each image's concepts with the classes seen in them;
+/// `summary_file` is where the summary was written.
+pub fn dff(out: &mut impl Write, summary: &DffSummary, summary_file: &Path) -> Result<()> {
     writeln!(
         out,
         "model {} ({}), layer {}, {} concepts",
@@ -145,7 +147,7 @@ pub fn dff(out: &mut impl Write, summary: &DffSummary, json: &Path) -> Result<()
         writeln!(out, "  {}", shown(&image.files.join(" ")))?;
     }
     failed_line(out, summary.errors.len(), summary.images.len())?;
-    writeln!(out, "\nsummary: {}", json.display())
+    writeln!(out, "\nsummary: {}", summary_file.display())
 }
 
 /// Each metric's mean and interval per method, then the randomisation check.
@@ -299,14 +301,15 @@ pub fn embed_layouts(out: &mut impl Write, summary: &EmbedSummary) -> Result<()>
             } => {
                 let first = ratio.first().copied().unwrap_or(0.0);
                 let second = ratio.get(1).copied().unwrap_or(0.0);
-                let shown: Vec<String> = ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
+                let firsts: Vec<String> =
+                    ratio.iter().take(10).map(|r| format!("{r:.4}")).collect();
                 writeln!(
                     out,
-                    "PCA: explained variance ratio PC1 {first:.4}, PC2 {second:.4} (together {:.4}); \
-                     first {}: {}",
+                    "PCA: explained variance ratio PC1 {first:.4}, PC2 {second:.4} (together \
+                     {:.4}); first {}: {}",
                     first + second,
-                    shown.len(),
-                    shown.join(" ")
+                    firsts.len(),
+                    firsts.join(" ")
                 )?;
                 if let Some(a) = layout.neighbour_agreement {
                     writeln!(out, "  {k}-NN label agreement in the PCA plane: {a:.4}")?;
@@ -441,7 +444,7 @@ pub fn onnx_layers(
     writeln!(out, "{}: {size}", shown(&whycam_data::shown_path(path)))?;
     writeln!(out, "{:<44} {:<20} op", "layer", "shape")?;
     for (i, layer) in layers.iter().enumerate() {
-        let shape = format!("{:?}", &layer.shape[1..]);
+        let shape = format!("{:?}", layer.shape.get(1..).unwrap_or_default());
         let mark = if i == default {
             "  (default target)"
         } else {
@@ -451,14 +454,17 @@ pub fn onnx_layers(
             LayerLayout::Map => String::new(),
             LayerLayout::Tokens { prefix, .. } => format!(
                 "  tokens {:?}{}",
-                &layer.value_shape[1..],
+                layer.value_shape.get(1..).unwrap_or_default(),
                 match prefix {
                     0 => String::new(),
                     1 => ", class token dropped".to_string(),
                     p => format!(", {p} leading tokens dropped"),
                 }
             ),
-            LayerLayout::ChannelsLast => format!("  channels last {:?}", &layer.value_shape[1..]),
+            LayerLayout::ChannelsLast => format!(
+                "  channels last {:?}",
+                layer.value_shape.get(1..).unwrap_or_default()
+            ),
             LayerLayout::UnknownGrid { .. } => {
                 "  tokens, grid unknown: needs --tokens-grid HxW".to_string()
             }
@@ -468,7 +474,7 @@ pub fn onnx_layers(
             "{:<44} {:<20} {}{mark}{layout}",
             shown(&layer.name),
             shape,
-            layer.op
+            shown(&layer.op)
         )?;
     }
     writeln!(

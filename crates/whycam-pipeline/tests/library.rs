@@ -261,10 +261,19 @@ fn predict_ranks_each_input_and_keeps_going_past_a_bad_one() {
     whycam_pipeline::text::predict(&mut table, &report).unwrap();
     let table = String::from_utf8(table).unwrap();
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("model efficientnet-lite0 ("), "{table}");
+    assert!(
+        lines[0].starts_with("model efficientnet-lite0 ("),
+        "{table}"
+    );
     assert!(lines[2].ends_with("chelsea.png"), "{table}");
-    assert!(lines[3].starts_with("   1. ") && lines[5].starts_with("   3. "), "{table}");
-    assert!(lines[3].contains(&format!("(class {:>4},", top[0].index)), "{table}");
+    assert!(
+        lines[3].starts_with("   1. ") && lines[5].starts_with("   3. "),
+        "{table}"
+    );
+    assert!(
+        lines[3].contains(&format!("(class {:>4},", top[0].index)),
+        "{table}"
+    );
     assert_eq!(lines.last(), Some(&"1 of 2 inputs failed"), "{table}");
 }
 

@@ -36,13 +36,13 @@ pub enum OptimizerKind {
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Schedule {
-    /// The same all along.
-    Constant,
     /// fastai's `fit_one_cycle`: cosine warm-up over the first 25% from lr/25 to lr, then
     /// cosine annealing to lr/1e5.
     OneCycle,
     /// Cosine annealing from lr to 0.
     Cosine,
+    /// The same all along.
+    Constant,
 }
 
 impl Schedule {
