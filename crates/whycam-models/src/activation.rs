@@ -1,4 +1,4 @@
-//! ReLU and ReLU6 that use every core.
+//! ReLU, ReLU6, GELU and erf that use every core.
 //!
 //! burn-flex runs element-wise unary operations as a scalar loop on the calling thread. In a
 //! convolutional network the activations are as large as the convolution outputs, so on a
@@ -9,6 +9,13 @@
 //! step is one parallel pass too (`tracked_clamp`; gradients as PyTorch's, strictly inside the
 //! bounds). Any other tensor (shared, strided, not f32) goes through burn's own operation.
 //! NaN stays NaN, as in PyTorch.
+//!
+//! GELU and erf (ConvNeXt's and the transformers' activation, exported before opset 20 as
+//! `Div, Erf, Add, Mul, Mul`, which the ONNX loader fuses back into one GELU) are computed with
+//! Eigen's rational approximation of erf (TensorFlow's and XLA's), whose largest error is
+//! 4.5e-7 (a few units in the last place; burn-flex calls a scalar `erff` per element, which
+//! took a tenth of a ConvNeXt forward pass). Only untracked tensors take this path; under
+//! autodiff burn's own GELU and erf keep their gradients.
 
 use crate::guided::guided_clamp;
 use burn::tensor::activation;
@@ -79,9 +86,123 @@ fn clamp_in_place<const D: usize>(
         return fallback(x);
     };
     drop(x);
-    let clamped = clamp_storage(&mut primitive, low, high);
+    let clamped = map_storage(&mut primitive, |chunk| {
+        for v in chunk {
+            // Comparisons are false for NaN, which therefore passes through. An unconditional
+            // store of a select lets the compiler vectorise the loop.
+            *v = clamp_value(*v, low, high);
+        }
+    });
     let x = Tensor::from_primitive::<Flex>(primitive);
     if clamped { x } else { fallback(x) }
+}
+
+/// `erf(x)` element by element (`torch.erf`), to within 4.5e-7.
+pub fn erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    pointwise(x, Pointwise::Erf, |x| x.erf())
+}
+
+/// GELU, `x/2 · (1 + erf(x/√2))` (`torch.nn.GELU()`, not its tanh approximation).
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    pointwise(x, Pointwise::Gelu, activation::gelu)
+}
+
+/// An element-wise function computed by whycam's loops.
+#[derive(Debug, Clone, Copy)]
+enum Pointwise {
+    Erf,
+    Gelu,
+}
+
+/// `kind` of an untracked f32 Flex tensor in parallel chunks: in place when nothing else
+/// shares its storage, else into a copy. Any other tensor goes to burn's `fallback`.
+fn pointwise<const D: usize>(
+    x: Tensor<D>,
+    kind: Pointwise,
+    fallback: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
+    if x.dtype() != DType::F32 || x.is_autodiff() {
+        return fallback(x);
+    }
+    let Ok(mut primitive) = x.clone().try_into_primitive::<Flex>() else {
+        return fallback(x);
+    };
+    drop(x);
+    if !map_storage(&mut primitive, |chunk| kind.apply(chunk)) {
+        let contiguous = primitive.to_contiguous();
+        let Some(values) = contiguous.as_slice::<f32>().map(<[f32]>::to_vec) else {
+            return fallback(Tensor::from_primitive::<Flex>(primitive));
+        };
+        primitive =
+            FlexTensor::from_data(TensorData::new(values, contiguous.layout().shape().clone()));
+        if !map_storage(&mut primitive, |chunk| kind.apply(chunk)) {
+            return fallback(Tensor::from_primitive::<Flex>(primitive));
+        }
+    }
+    Tensor::from_primitive::<Flex>(primitive)
+}
+
+impl Pointwise {
+    /// Replaces each value of `chunk` by the function's, compiled for the CPU's vector
+    /// instructions (the same operations in the same order at every level, so the same
+    /// results: Rust never fuses a multiply and an add on its own).
+    fn apply(self, chunk: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { self.apply_avx2(chunk) };
+        }
+        self.apply_body(chunk)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn apply_avx2(self, chunk: &mut [f32]) {
+        self.apply_body(chunk)
+    }
+
+    #[inline(always)]
+    fn apply_body(self, chunk: &mut [f32]) {
+        match self {
+            Pointwise::Erf => {
+                for v in chunk {
+                    *v = erf_value(*v);
+                }
+            }
+            Pointwise::Gelu => {
+                for v in chunk {
+                    let x = *v;
+                    *v = 0.5 * x * (1.0 + erf_value(x * std::f32::consts::FRAC_1_SQRT_2));
+                }
+            }
+        }
+    }
+}
+
+/// erf by Eigen's rational approximation (`generic_fast_erf_float`, used by TensorFlow and
+/// XLA): odd polynomial over even polynomial in `x` clamped to [-4, 4]. Selects, no
+/// branches, so the loops above vectorise. NaN stays NaN.
+#[inline(always)]
+fn erf_value(x: f32) -> f32 {
+    let c = x.clamp(-4.0, 4.0);
+    let x2 = c * c;
+    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
+    p = x2 * p + -2.101_024e-6;
+    p = x2 * p + -5.692_506_4e-5;
+    p = x2 * p + -7.349_906_3e-4;
+    p = x2 * p + -2.954_600_2e-3;
+    p = x2 * p + -1.609_603_3e-2;
+    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
+    q = x2 * q + -1.682_827e-3;
+    q = x2 * q + -7.373_329e-3;
+    q = x2 * q + -1.426_473_9e-2;
+    // erf is ±1 in f32 from |x| = 4 on (the approximation is 6e-8 short of it), so that
+    // GELU(-∞) is NaN and GELU(+∞) is +∞, as in PyTorch.
+    if c.abs() >= 4.0 {
+        1.0f32.copysign(c)
+    } else {
+        c * p / q
+    }
 }
 
 /// The clamp of an autodiff tensor as one custom operation: the output in one parallel pass
@@ -195,7 +316,9 @@ fn clamp_value(x: f32, low: f32, high: f32) -> f32 {
     }
 }
 
-fn clamp_storage(tensor: &mut FlexTensor, low: f32, high: f32) -> bool {
+/// `f` over the values of an unshared contiguous f32 tensor, in parallel chunks; false (and
+/// nothing done) for any other tensor.
+fn map_storage(tensor: &mut FlexTensor, f: impl Fn(&mut [f32]) + Send + Sync) -> bool {
     let layout = tensor.layout();
     if !layout.is_contiguous() || layout.start_offset() != 0 {
         return false;
@@ -204,13 +327,7 @@ fn clamp_storage(tensor: &mut FlexTensor, low: f32, high: f32) -> bool {
     let Some(data) = tensor.try_storage_mut::<f32>() else {
         return false;
     };
-    data[..n].par_chunks_mut(CHUNK).for_each(move |chunk| {
-        for v in chunk {
-            // Comparisons are false for NaN, which therefore passes through. An unconditional
-            // store of a select lets the compiler vectorise the loop.
-            *v = clamp_value(*v, low, high);
-        }
-    });
+    data[..n].par_chunks_mut(CHUNK).for_each(f);
     true
 }
 
@@ -309,6 +426,74 @@ mod tests {
             .try_to_vec::<f32>()
             .unwrap();
         assert_eq!(dx, [0.0, 0.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn erf_and_gelu_match_burn_within_the_approximation_error() {
+        // A dense grid over erf's whole range, the clamp at ±4, infinities and NaN.
+        let mut values: Vec<f32> = (-60_000..=60_000).map(|i| i as f32 * 1e-4).collect();
+        values.extend([-4.0, 4.0, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY]);
+        let x = Tensor::<1>::from_floats(values.as_slice(), &device());
+        let kept = x.clone();
+        let fast_erf = erf(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let fast_gelu = gelu(x).into_data().try_to_vec::<f32>().unwrap();
+        let burn_erf = kept.clone().erf().into_data().try_to_vec::<f32>().unwrap();
+        let burn_gelu = activation::gelu(kept.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        for i in 0..values.len() {
+            let v = values[i];
+            assert!(
+                (fast_erf[i] - burn_erf[i]).abs() <= 5e-7,
+                "erf({v}): {} vs {}",
+                fast_erf[i],
+                burn_erf[i]
+            );
+            let bound = 1e-6 * v.abs().max(1.0);
+            let same = fast_gelu[i] == burn_gelu[i]
+                || (fast_gelu[i].is_nan() && burn_gelu[i].is_nan())
+                || (fast_gelu[i] - burn_gelu[i]).abs() <= bound;
+            assert!(same, "gelu({v}): {} vs {}", fast_gelu[i], burn_gelu[i]);
+        }
+        // Shared storage is left alone; NaN stays NaN.
+        assert_eq!(kept.into_data().try_to_vec::<f32>().unwrap()[0], -6.0);
+        let nan = Tensor::<1>::from_floats([f32::NAN], &device());
+        assert!(erf(nan.clone()).into_data().try_to_vec::<f32>().unwrap()[0].is_nan());
+        assert!(gelu(nan).into_data().try_to_vec::<f32>().unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn tracked_gelu_keeps_burns_gradient() {
+        let x = Tensor::<1>::from_floats([-2.0f32, -0.5, 0.0, 0.5, 2.0], &device())
+            .autodiff()
+            .require_grad();
+        let grads = gelu(x.clone()).sum().backward();
+        let dx = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        // d/dx x·Φ(x) = Φ(x) + x·φ(x).
+        for (v, d) in [-2.0f64, -0.5, 0.0, 0.5, 2.0].iter().zip(dx) {
+            let phi = (-v * v / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let cdf = 0.5 * (1.0 + libm_erf(v / std::f64::consts::SQRT_2));
+            assert!(
+                ((cdf + v * phi) as f32 - d).abs() < 1e-5,
+                "gelu'({v}) = {d}"
+            );
+        }
+    }
+
+    /// erf in f64 by its Taylor series (|x| <= 2 here, where it converges quickly).
+    fn libm_erf(x: f64) -> f64 {
+        let (mut term, mut sum) = (x, x);
+        for n in 1..60 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        2.0 / std::f64::consts::PI.sqrt() * sum
     }
 
     #[test]

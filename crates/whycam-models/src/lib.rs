@@ -17,6 +17,7 @@ pub mod guided;
 mod kernels;
 pub mod layers;
 pub mod mobilenet_v2;
+pub mod norm;
 pub mod onnx;
 pub mod parameters;
 pub mod resnet;

@@ -40,3 +40,22 @@ fn cnn_graphs_have_no_token_layers_and_channels_last_values_are_maps() {
     assert_eq!(norm.value_shape, [1, 56, 56, 16]);
     assert_eq!(norm.shape, [1, 16, 56, 56]);
 }
+
+/// GELU as exported before opset 20 (`Div, Erf, Add, Mul, Mul`) is loaded as one GELU node:
+/// the module's output keeps its name, the activation's inner values are gone.
+#[test]
+fn erf_gelu_chains_load_as_one_gelu_node() {
+    let model = OnnxModel::load(&data_dir().join("onnx/convnext_tiny.torchscript.onnx")).unwrap();
+    let (infos, _) = model.layer_infos();
+    let gelu = infos
+        .iter()
+        .find(|l| l.name == "features.1.0.block.4")
+        .expect("the first block's GELU");
+    assert_eq!(gelu.op, "Gelu");
+    let inner: Vec<&str> = infos
+        .iter()
+        .filter(|l| l.op == "Erf" || l.name.contains("block.4/"))
+        .map(|l| l.name.as_str())
+        .collect();
+    assert!(inner.is_empty(), "inner values of GELU listed: {inner:?}");
+}

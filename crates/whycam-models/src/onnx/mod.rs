@@ -238,6 +238,97 @@ fn fuse_pads_into_convs(
     }
 }
 
+/// Fuses GELU as exporters write it before opset 20, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`
+/// (either operand order of the `Add` and the `Mul`s), into one GELU node: five passes over the
+/// activations become one parallel pass ([`crate::activation::gelu`]). A chain is fused only when
+/// each value inside it has no other reader and is not the graph's output, so nothing a user
+/// can read disappears but the inner values of the activation; the fused node keeps the last
+/// `Mul`'s output and scope, the GELU module's.
+fn fuse_erf_gelu(
+    nodes: &mut Vec<Node>,
+    scopes: &mut Vec<Vec<String>>,
+    constants: &HashMap<usize, Value>,
+    output: usize,
+) {
+    let scalar = |v: Option<usize>| match constants.get(&v?)? {
+        Value::Float(f) if f.len() == 1 => f.to_vec().first().copied(),
+        Value::Int(i) if i.data.len() == 1 => Some(i.data[0] as f32),
+        _ => None,
+    };
+    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for v in node.inputs.iter().flatten() {
+            readers.entry(*v).or_default().push(i);
+        }
+    }
+    // The one node reading `v` (once), if `v` is a node's first output with no other use.
+    let sole_reader = |v: usize| match readers.get(&v).map(Vec::as_slice) {
+        Some(&[i]) if v != output => Some(i),
+        _ => None,
+    };
+    // The other operand of a binary node that reads `v`.
+    let other = |node: &Node, v: usize| match node.inputs.as_slice() {
+        [Some(a), b] if *a == v && *b != Some(v) => *b,
+        [a, Some(b)] if *b == v && *a != Some(v) => *a,
+        _ => None,
+    };
+    let near = |v: Option<f32>, target: f32| v.is_some_and(|v| (v - target).abs() <= 1e-6);
+    let mut fused: Vec<(usize, [usize; 4], usize)> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let (Op::Binary(ops::Binary::Div), [Some(x), divisor]) = (&node.op, node.inputs.as_slice())
+        else {
+            continue;
+        };
+        if !near(scalar(*divisor), std::f32::consts::SQRT_2) || *divisor == Some(*x) {
+            continue;
+        }
+        let chain = || -> Option<([usize; 4], usize)> {
+            let e = sole_reader(*node.outputs.first()?)?;
+            let erf = &nodes[e];
+            if !matches!(erf.op, Op::Unary(ops::Unary::Erf)) {
+                return None;
+            }
+            let a = sole_reader(*erf.outputs.first()?)?;
+            let add = &nodes[a];
+            if !matches!(add.op, Op::Binary(ops::Binary::Add))
+                || !near(scalar(other(add, *erf.outputs.first()?)), 1.0)
+            {
+                return None;
+            }
+            let m = sole_reader(*add.outputs.first()?)?;
+            let mul = &nodes[m];
+            if !matches!(mul.op, Op::Binary(ops::Binary::Mul))
+                || other(mul, *add.outputs.first()?) != Some(*x)
+            {
+                return None;
+            }
+            let h = sole_reader(*mul.outputs.first()?)?;
+            let half = &nodes[h];
+            if !matches!(half.op, Op::Binary(ops::Binary::Mul))
+                || !near(scalar(other(half, *mul.outputs.first()?)), 0.5)
+            {
+                return None;
+            }
+            Some(([i, e, a, m], h))
+        };
+        if let Some((removed, last)) = chain() {
+            fused.push((*x, removed, last));
+        }
+    }
+    let mut removed: Vec<usize> = Vec::new();
+    for (x, gone, last) in fused {
+        nodes[last].op = Op::Unary(ops::Unary::Gelu { tanh: false });
+        nodes[last].op_type = "Gelu".to_string();
+        nodes[last].inputs = vec![Some(x)];
+        removed.extend(gone);
+    }
+    removed.sort_unstable();
+    for i in removed.into_iter().rev() {
+        nodes.remove(i);
+        scopes.remove(i);
+    }
+}
+
 /// The parameters of a graph: each float constant of more than one value that a node reads as
 /// a weight ([`is_learned`]), named by the module path the node ran in. An exporter names an
 /// initializer by its state-dict name (`layer1.0.conv1.weight`) or, for one it computed (a
@@ -487,6 +578,7 @@ impl OnnxModel {
         let value_names = ids.names;
         let (mut nodes, mut scopes) = fold_constants(nodes, scopes, &mut constants, &device);
         fuse_pads_into_convs(&mut nodes, &mut scopes, &constants, output);
+        fuse_erf_gelu(&mut nodes, &mut scopes, &constants, output);
         let count = value_names.len();
         let mut constant_vec: Vec<Option<Value>> = vec![None; count];
         for (id, v) in constants {

@@ -820,6 +820,11 @@ impl Op {
             Op::LayerNorm { axis, eps } => {
                 let v = x.float(0)?;
                 let axis = norm_axis(*axis, v.rank)?;
+                if axis + 1 == v.rank
+                    && let Some(t) = layer_norm_last(x, &v, *eps)
+                {
+                    return float(Float { t, rank: v.rank });
+                }
                 let axes: Vec<usize> = (axis..v.rank).collect();
                 let normalised = standardise(&v, &axes, *eps);
                 let mut t = normalised.t;
@@ -1369,7 +1374,7 @@ fn unary(u: Unary, v: Float) -> Float {
         Unary::Relu => crate::activation::relu(t),
         Unary::Sigmoid => activation::sigmoid(t),
         Unary::Tanh => t.tanh(),
-        Unary::Erf => t.erf(),
+        Unary::Erf => crate::activation::erf(t),
         Unary::Sqrt => t.sqrt(),
         Unary::Neg => t.neg(),
         Unary::Exp => t.exp(),
@@ -1390,7 +1395,7 @@ fn unary(u: Unary, v: Float) -> Float {
             let negative = (t.clone().clamp_max(0.0).exp() - 1.0) * alpha;
             t.clamp_min(0.0) + negative
         }
-        Unary::Gelu { tanh: false } => activation::gelu(t),
+        Unary::Gelu { tanh: false } => crate::activation::gelu(t),
         Unary::Gelu { tanh: true } => activation::gelu_approximate(t),
     };
     Float { t, rank: v.rank }
@@ -1521,6 +1526,20 @@ fn reduce(kind: Reduce, v: &Float, axes: &[usize], keepdims: bool) -> Float {
 }
 
 /// `(x - mean) / sqrt(var + eps)` over `axes` (biased variance, as every normalisation).
+/// LayerNorm over the last axis in one pass ([`crate::norm`]) when `v` and its scale and bias
+/// (inputs 1 and 2) are untracked.
+fn layer_norm_last(x: &Inputs<'_>, v: &Float, eps: f32) -> Option<Tensor<MAX_RANK>> {
+    let parameter = |i: usize| match x.opt(i) {
+        None => Some(None),
+        Some(p) => {
+            let p = p.float(x.device);
+            (!p.t.is_autodiff()).then(|| Some(p.to_vec()))
+        }
+    };
+    let (scale, bias) = (parameter(1)?, parameter(2)?);
+    crate::norm::layer_norm_last_axis(&v.t, scale.as_deref(), bias.as_deref(), eps)
+}
+
 fn standardise(v: &Float, axes: &[usize], eps: f32) -> Float {
     let mean = reduce(Reduce::Mean, v, axes, true);
     let centred = v.t.clone() - mean.t;
@@ -1600,10 +1619,22 @@ fn matmul(a: &Float, b: &Float) -> OpResult<Float> {
         return Err(format!("MatMul of {da:?} and {db:?}"));
     }
     let batch = broadcast(&ea[..ea.len() - 2], &eb[..eb.len() - 2])?;
+    let (m, n) = (ea[ea.len() - 2], eb[eb.len() - 1]);
+    // A matrix `b` shared by every batch entry of `a` (a Linear layer over tokens or pixels,
+    // as in ConvNeXt and transformers): one GEMM over all of `a`'s rows, not one per batch
+    // entry. The same products and sums, so the same values.
+    let shared = eb[..eb.len() - 2].iter().all(|&d| d == 1);
+    let rows: usize = ea[..ea.len() - 2].iter().product::<usize>() * m;
     let mut shape = batch.clone();
-    shape.push(ea[ea.len() - 2]);
-    shape.push(eb[eb.len() - 1]);
-    let t = a2.t.matmul(b2.t);
+    shape.push(m);
+    shape.push(n);
+    let t = if shared && rows > m {
+        let flat = a2.t.reshape([rows, k1]);
+        let w = b2.t.reshape([k1, n]);
+        Float::from_tensor(flat.matmul(w)).reshaped(&shape).t
+    } else {
+        a2.t.matmul(b2.t)
+    };
     let out = Float {
         t,
         rank: shape.len(),
