@@ -76,6 +76,113 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, shape: &Conv2dS
     out
 }
 
+/// `a · b + bias` for row-major `a` (`[m, k]`) and `b` (`[k, n]`) and a bias per column,
+/// into a new row-major `[m, n]` buffer: a Linear layer over pixels or tokens (ConvNeXt's
+/// blocks, transformers), the bias added by the GEMM itself (it accumulates onto rows that
+/// start as the bias). With few rows (a late stage at batch 1: 49 pixels) the columns are
+/// split over the cores, each packing only its share of `b`; the `gemm` crate's own threading
+/// splits the rows and packs all of `b` on every core, which took 2-3x as long there.
+pub(crate) fn matmul(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    [m, k, n]: [usize; 3],
+) -> Vec<f32> {
+    let mut out = match bias {
+        Some(bias) => bias.repeat(m),
+        None => vec![0.0f32; m * n],
+    };
+    if m == 0 || n == 0 {
+        return out;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let output = Output(out.as_mut_ptr());
+    // SAFETY: `columns` lie inside `0..n`; each call writes rows `0..m` of those columns only,
+    // reads `a` (`m·k` floats) and columns `columns` of `b` (`k·n` floats).
+    let product = |columns: std::ops::Range<usize>, parallelism: gemm::Parallelism| unsafe {
+        gemm::gemm(
+            m,
+            columns.len(),
+            k,
+            output.at(columns.start),
+            1,
+            n as isize,
+            bias.is_some(),
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr().add(columns.start),
+            1,
+            n as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    };
+    if m < MIN_SPLIT_ROWS * threads && n >= MIN_TILE * threads && threads > 1 {
+        let per = n.div_ceil(threads);
+        (0..threads).into_par_iter().for_each(|t| {
+            let columns = (t * per).min(n)..((t + 1) * per).min(n);
+            if !columns.is_empty() {
+                product(columns, gemm::Parallelism::None);
+            }
+        });
+    } else if m * n * k >= PARALLEL_PRODUCT {
+        product(0..n, gemm::Parallelism::Rayon(threads));
+    } else {
+        product(0..n, gemm::Parallelism::None);
+    }
+    out
+}
+
+/// [`matmul`] of untracked f32 Flex tensors: `a` with any leading axes and `k` columns (its
+/// rows all multiplied by `b`), `b` holding `k·n` values (its own leading axes all 1) and
+/// `bias` `n`, as a `[rows, n]` tensor. `None` for tracked tensors, other dtypes or lengths
+/// that do not match (burn's matmul then runs).
+pub(crate) fn matmul_tensors<const D: usize>(
+    a: &burn::tensor::Tensor<D>,
+    b: &burn::tensor::Tensor<D>,
+    bias: Option<&burn::tensor::Tensor<D>>,
+) -> Option<burn::tensor::Tensor<2>> {
+    use burn_flex::{Flex, FlexTensor};
+    let host = |t: &burn::tensor::Tensor<D>| -> Option<FlexTensor> {
+        if t.is_autodiff() || t.dtype() != burn::tensor::DType::F32 {
+            return None;
+        }
+        Some(t.clone().try_into_primitive::<Flex>().ok()?.to_contiguous())
+    };
+    let (ha, hb) = (host(a)?, host(b)?);
+    let hbias = match bias {
+        Some(t) => Some(host(t)?),
+        None => None,
+    };
+    let (da, db) = (a.dims(), b.dims());
+    let (k, n) = (da[D - 1], db[D - 1]);
+    let (xs, ws) = (ha.as_slice::<f32>()?, hb.as_slice::<f32>()?);
+    let bs = match &hbias {
+        Some(t) => Some(t.as_slice::<f32>()?),
+        None => None,
+    };
+    if k == 0 || xs.len() % k != 0 || ws.len() != k * n || bs.is_some_and(|b| b.len() != n) {
+        return None;
+    }
+    let rows = xs.len() / k;
+    let out = matmul(xs, ws, bs, [rows, k, n]);
+    let data = burn::tensor::TensorData::new(out, [rows, n]);
+    Some(burn::tensor::Tensor::from_primitive::<Flex>(
+        FlexTensor::from_data(data),
+    ))
+}
+
+/// Rows per core below which [`matmul`] splits columns instead of rows.
+const MIN_SPLIT_ROWS: usize = 64;
+/// Multiply-adds from which [`matmul`] lets the `gemm` crate use every core (burn-flex's
+/// threshold, 192³).
+const PARALLEL_PRODUCT: usize = 192 * 192 * 192;
+
 /// The output buffer, shared by tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
 struct Output(*mut f32);
@@ -86,6 +193,15 @@ unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
 impl Output {
+    /// The pointer to float `i` (a method, so that closures capture the `Sync` wrapper).
+    ///
+    /// # Safety
+    /// `i` must lie inside the buffer.
+    unsafe fn at(self, i: usize) -> *mut f32 {
+        // SAFETY: the caller guarantees `i` is in bounds.
+        unsafe { self.0.add(i) }
+    }
+
     /// The `len` floats from `start`.
     ///
     /// # Safety
@@ -456,5 +572,77 @@ fn depthwise_rows<const FMA: bool>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// `a · b + bias` in f64.
+    fn naive(a: &[f32], b: &[f32], bias: Option<&[f32]>, [m, k, n]: [usize; 3]) -> Vec<f64> {
+        let mut out = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut sum = bias.map_or(0.0, |b| f64::from(b[j]));
+                for l in 0..k {
+                    sum += f64::from(a[i * k + l]) * f64::from(b[l * n + j]);
+                }
+                out[i * n + j] = sum;
+            }
+        }
+        out
+    }
+
+    /// Few rows (columns split over the cores), many rows (the GEMM's own threads), a small
+    /// product (one thread), with and without a bias, odd sizes everywhere.
+    #[test]
+    fn matmul_matches_a_plain_sum_on_every_path() {
+        for [m, k, n] in [
+            [5, 70, 301],
+            [49, 768, 200],
+            [300, 200, 150],
+            [3, 7, 5],
+            [1, 1, 1],
+        ] {
+            let a = values(m * k, 1);
+            let b = values(k * n, 2);
+            let bias = values(n, 3);
+            for bias in [None, Some(bias.as_slice())] {
+                let ours = matmul(&a, &b, bias, [m, k, n]);
+                let want = naive(&a, &b, bias, [m, k, n]);
+                for (i, (x, y)) in ours.iter().zip(&want).enumerate() {
+                    let bound = 1e-5 * (k as f64).sqrt().max(1.0);
+                    assert!(
+                        (f64::from(*x) - y).abs() <= bound,
+                        "{m}x{k}x{n} [{i}]: {x} vs {y}"
+                    );
+                }
+            }
+        }
+        assert!(matmul(&[], &[], None, [0, 3, 4]).is_empty());
+    }
+
+    /// A row's values do not depend on how many rows are multiplied with it (an image's logits
+    /// do not depend on its batch), whichever path each size takes.
+    #[test]
+    fn matmul_rows_are_the_same_alone_and_in_a_batch() {
+        let [k, n] = [768, 3072];
+        let a = values(392 * k, 4);
+        let b = values(k * n, 5);
+        let bias = values(n, 6);
+        let batch = matmul(&a, &b, Some(&bias), [392, k, n]);
+        let alone = matmul(&a[..49 * k], &b, Some(&bias), [49, k, n]);
+        assert_eq!(alone, batch[..49 * n]);
     }
 }

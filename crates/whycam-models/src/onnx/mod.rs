@@ -329,6 +329,65 @@ fn fuse_erf_gelu(
     }
 }
 
+/// Fuses a Linear layer's bias into its product: `Add(MatMul(x, W), b)` with `W` a constant
+/// matrix and `b` a constant of one value per column (nn.Linear over pixels or tokens, as
+/// ConvNeXt and transformers export it) becomes one MatMul that the GEMM starts from the bias
+/// (one pass over the activations less). The fused node takes the `Add`'s place, output and
+/// scope (the Linear module's); the product alone, an inner value, is no longer listed.
+fn fuse_matmul_bias(
+    nodes: &mut Vec<Node>,
+    scopes: &mut Vec<Vec<String>>,
+    constants: &HashMap<usize, Value>,
+    output: usize,
+) {
+    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for v in node.inputs.iter().flatten() {
+            readers.entry(*v).or_default().push(i);
+        }
+    }
+    let constant_dims = |v: Option<usize>| constants.get(&v?).map(Value::dims);
+    let mut removed = Vec::new();
+    for p in 0..nodes.len() {
+        let node = &nodes[p];
+        let (Op::MatMul, [Some(x), weight]) = (&node.op, node.inputs.as_slice()) else {
+            continue;
+        };
+        let Some(columns) = constant_dims(*weight).and_then(|d| match d.as_slice() {
+            [_, n] => Some(*n),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let Some(&product) = node.outputs.first() else {
+            continue;
+        };
+        let Some(&[add]) = readers.get(&product).map(Vec::as_slice) else {
+            continue;
+        };
+        if product == output || !matches!(nodes[add].op, Op::Binary(ops::Binary::Add)) {
+            continue;
+        }
+        let bias = match nodes[add].inputs.as_slice() {
+            [Some(a), b] if *a == product => *b,
+            [b, Some(a)] if *a == product => *b,
+            _ => continue,
+        };
+        if constant_dims(bias).is_none_or(|d| d != [columns]) {
+            continue;
+        }
+        let (x, weight) = (*x, *weight);
+        nodes[add].op = Op::MatMul;
+        nodes[add].op_type = "MatMul".to_string();
+        nodes[add].inputs = vec![Some(x), weight, bias];
+        removed.push(p);
+    }
+    for p in removed.into_iter().rev() {
+        nodes.remove(p);
+        scopes.remove(p);
+    }
+}
+
 /// The parameters of a graph: each float constant of more than one value that a node reads as
 /// a weight ([`is_learned`]), named by the module path the node ran in. An exporter names an
 /// initializer by its state-dict name (`layer1.0.conv1.weight`) or, for one it computed (a
@@ -579,6 +638,7 @@ impl OnnxModel {
         let (mut nodes, mut scopes) = fold_constants(nodes, scopes, &mut constants, &device);
         fuse_pads_into_convs(&mut nodes, &mut scopes, &constants, output);
         fuse_erf_gelu(&mut nodes, &mut scopes, &constants, output);
+        fuse_matmul_bias(&mut nodes, &mut scopes, &constants, output);
         let count = value_names.len();
         let mut constant_vec: Vec<Option<Value>> = vec![None; count];
         for (id, v) in constants {

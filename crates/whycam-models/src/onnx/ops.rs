@@ -982,7 +982,11 @@ impl Op {
                 }
                 float(y)
             }
-            Op::MatMul => matmul(&x.float(0)?, &x.float(1)?).and_then(float),
+            Op::MatMul => {
+                // A third input is the bias of a Linear layer, fused in by the loader.
+                let bias = x.opt(2).map(|b| b.float(x.device));
+                matmul(&x.float(0)?, &x.float(1)?, bias.as_ref()).and_then(float)
+            }
             Op::Concat { axis } => concat(x, *axis),
             Op::Split { axis, split } => {
                 let v = x.float(0)?;
@@ -1601,7 +1605,8 @@ pub fn reshape_target(dims: &[usize], spec: &[i64], allowzero: bool) -> OpResult
     Ok(shape)
 }
 
-fn matmul(a: &Float, b: &Float) -> OpResult<Float> {
+/// ONNX MatMul (numpy's `matmul`), plus `bias` (one value per output column) when given.
+fn matmul(a: &Float, b: &Float, bias: Option<&Float>) -> OpResult<Float> {
     let (da, db) = (a.dims(), b.dims());
     let a2 = if a.rank == 1 {
         a.reshaped(&[1, da[0]])
@@ -1628,12 +1633,30 @@ fn matmul(a: &Float, b: &Float) -> OpResult<Float> {
     let mut shape = batch.clone();
     shape.push(m);
     shape.push(n);
-    let t = if shared && rows > m {
-        let flat = a2.t.reshape([rows, k1]);
-        let w = b2.t.reshape([k1, n]);
-        Float::from_tensor(flat.matmul(w)).reshaped(&shape).t
-    } else {
-        a2.t.matmul(b2.t)
+    if let Some(bias) = bias
+        && bias.len() != n
+    {
+        return Err(format!("a bias of {:?} for {n} columns", bias.dims()));
+    }
+    let fast = || {
+        let product = crate::kernels::matmul_tensors(&a2.t, &b2.t, bias.map(|b| &b.t))?;
+        Some(Float::from_tensor(product).reshaped(&shape).t)
+    };
+    let t = match shared.then(fast).flatten() {
+        Some(t) => t,
+        None => {
+            let t = if shared && rows > m {
+                let flat = a2.t.reshape([rows, k1]);
+                let w = b2.t.reshape([k1, n]);
+                Float::from_tensor(flat.matmul(w)).reshaped(&shape).t
+            } else {
+                a2.t.matmul(b2.t)
+            };
+            match bias {
+                Some(bias) => t + bias.reshaped(&[n]).t,
+                None => t,
+            }
+        }
     };
     let out = Float {
         t,
@@ -2006,9 +2029,28 @@ mod tests {
         // [2, 1, 2, 3] x [3, 2]: every row times the same matrix.
         let a = Float::from_vec((0..12).map(|i| i as f32).collect(), &[2, 1, 2, 3], &device);
         let b = Float::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2], &device);
-        let y = matmul(&a, &b).unwrap();
+        let y = matmul(&a, &b, None).unwrap();
         assert_eq!(y.dims(), vec![2, 1, 2, 2]);
         assert_eq!(y.to_vec(), vec![2.0, 3.0, 8.0, 9.0, 14.0, 15.0, 20.0, 21.0]);
+        // A fused bias, on the fast path and on burn's (a tracked input).
+        let bias = Float::from_vec(vec![0.5, -1.0], &[2], &device);
+        let want = vec![2.5, 2.0, 8.5, 8.0, 14.5, 14.0, 20.5, 20.0];
+        assert_eq!(matmul(&a, &b, Some(&bias)).unwrap().to_vec(), want);
+        let tracked = Float {
+            t: a.t.clone().autodiff().require_grad(),
+            rank: a.rank,
+        };
+        let y = matmul(&tracked, &b, Some(&bias)).unwrap();
+        assert_eq!(y.dims(), vec![2, 1, 2, 2]);
+        assert_eq!(
+            y.t.without_autodiff()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            want
+        );
+        let wrong = Float::from_vec(vec![0.5; 3], &[3], &device);
+        assert!(matmul(&a, &b, Some(&wrong)).is_err());
     }
 
     #[test]
