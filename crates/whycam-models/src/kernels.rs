@@ -79,36 +79,49 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, shape: &Conv2dS
 /// `a · b + bias` for row-major `a` (`[m, k]`) and `b` (`[k, n]`) and a bias per column,
 /// into a new row-major `[m, n]` buffer: a Linear layer over pixels or tokens (ConvNeXt's
 /// blocks, transformers), the bias added by the GEMM itself (it accumulates onto rows that
-/// start as the bias). With few rows (a late stage at batch 1: 49 pixels) the columns are
-/// split over the cores, each packing only its share of `b`; the `gemm` crate's own threading
-/// splits the rows and packs all of `b` on every core, which took 2-3x as long there.
+/// start as the bias). With a small `b` (up to 1 MiB) the rows go in tiles over the cores,
+/// each tile's output written while it is in cache (one GEMM over all rows of ConvNeXt's
+/// first stage at batch 8 wrote a 38 MB output and took twice as long); with fewer tiles
+/// than cores (a late stage at batch 1: 49 pixels) the columns are split instead, each core
+/// packing only its share of `b` (the `gemm` crate's own threading packed all of it on each
+/// core: 2-3x as long there); otherwise the `gemm` crate splits the work itself. Every path
+/// sums each output in the same order (the GEMM's depth blocking depends on `k` only), so a
+/// row's values do not depend on how many rows come with it.
 pub(crate) fn matmul(
     a: &[f32],
     b: &[f32],
     bias: Option<&[f32]>,
     [m, k, n]: [usize; 3],
 ) -> Vec<f32> {
-    let mut out = match bias {
-        Some(bias) => bias.repeat(m),
-        None => vec![0.0f32; m * n],
-    };
+    let mut out = vec![0.0f32; m * n];
     if m == 0 || n == 0 {
         return out;
     }
     let threads = rayon::current_num_threads().max(1);
     let output = Output(out.as_mut_ptr());
-    // SAFETY: `columns` lie inside `0..n`; each call writes rows `0..m` of those columns only,
-    // reads `a` (`m·k` floats) and columns `columns` of `b` (`k·n` floats).
-    let product = |columns: std::ops::Range<usize>, parallelism: gemm::Parallelism| unsafe {
+    // Rows `rows` times columns `columns` of `b`, onto the bias when there is one.
+    // SAFETY: the ranges lie inside `0..m` and `0..n`; the call writes that block of the
+    // output only, and reads rows `rows` of `a` (`m·k` floats) and columns `columns` of `b`
+    // (`k·n` floats).
+    let product = |rows: std::ops::Range<usize>,
+                   columns: std::ops::Range<usize>,
+                   parallelism: gemm::Parallelism| unsafe {
+        if let Some(bias) = bias {
+            for r in rows.clone() {
+                output
+                    .row(r * n + columns.start, columns.len())
+                    .copy_from_slice(&bias[columns.clone()]);
+            }
+        }
         gemm::gemm(
-            m,
+            rows.len(),
             columns.len(),
             k,
-            output.at(columns.start),
+            output.at(rows.start * n + columns.start),
             1,
             n as isize,
             bias.is_some(),
-            a.as_ptr(),
+            a.as_ptr().add(rows.start * k),
             1,
             k as isize,
             b.as_ptr().add(columns.start),
@@ -122,21 +135,36 @@ pub(crate) fn matmul(
             parallelism,
         );
     };
-    if m < MIN_SPLIT_ROWS * threads && n >= MIN_TILE * threads && threads > 1 {
+    // Tiles of rows whose output block stays in the second-level cache while the bias is
+    // written and the GEMM accumulates onto it, when `b` is small enough to be packed again
+    // for every tile; a product with few rows splits its columns; any other is one GEMM on
+    // every core.
+    let tile = (LINEAR_TILE / n).max(MIN_TILE);
+    let tiles = m.div_ceil(tile);
+    if threads == 1 || (tiles >= 2 * threads && k * n <= 4 * LINEAR_TILE) {
+        (0..tiles).into_par_iter().for_each(|t| {
+            product(
+                t * tile..((t + 1) * tile).min(m),
+                0..n,
+                gemm::Parallelism::None,
+            );
+        });
+    } else if tiles < 2 * threads && n >= MIN_TILE * threads {
         let per = n.div_ceil(threads);
         (0..threads).into_par_iter().for_each(|t| {
             let columns = (t * per).min(n)..((t + 1) * per).min(n);
             if !columns.is_empty() {
-                product(columns, gemm::Parallelism::None);
+                product(0..m, columns, gemm::Parallelism::None);
             }
         });
-    } else if m * n * k >= PARALLEL_PRODUCT {
-        product(0..n, gemm::Parallelism::Rayon(threads));
     } else {
-        product(0..n, gemm::Parallelism::None);
+        product(0..m, 0..n, gemm::Parallelism::Rayon(threads));
     }
     out
 }
+
+/// Output floats per row tile of [`matmul`] (256 KiB).
+const LINEAR_TILE: usize = 1 << 16;
 
 /// [`matmul`] of untracked f32 Flex tensors: `a` with any leading axes and `k` columns (its
 /// rows all multiplied by `b`), `b` holding `k·n` values (its own leading axes all 1) and
@@ -176,12 +204,6 @@ pub(crate) fn matmul_tensors<const D: usize>(
         FlexTensor::from_data(data),
     ))
 }
-
-/// Rows per core below which [`matmul`] splits columns instead of rows.
-const MIN_SPLIT_ROWS: usize = 64;
-/// Multiply-adds from which [`matmul`] lets the `gemm` crate use every core (burn-flex's
-/// threshold, 192³).
-const PARALLEL_PRODUCT: usize = 192 * 192 * 192;
 
 /// The output buffer, shared by tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
