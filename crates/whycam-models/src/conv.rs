@@ -159,12 +159,6 @@ fn kernel_forward(
         && xs.len() == n * c_in * h * w
         && ws.len() == c_out * per_group * kh * kw
         && bs.is_none_or(|b| b.len() == c_out);
-    // burn-flex's own depthwise kernel is as fast at stride 1 (measured on the default
-    // model's planes); whycam's reads strided planes de-interleaved, which burn-flex does not.
-    let depthwise = groups > 1 && groups == c_in && c_out == c_in;
-    if !valid || (depthwise && options.stride == [1, 1]) {
-        return None;
-    }
     let shape = kernels::Conv2dShape {
         batch: n,
         c_in,
@@ -177,6 +171,13 @@ fn kernel_forward(
         groups,
         out: [oh, ow],
     };
+    // burn-flex's own depthwise kernel is as fast at stride 1 for the default model's 3x3 and
+    // 5x5 planes; whycam's reads strided planes de-interleaved, which burn-flex does not, and
+    // computes 7x7 kernels along the channels.
+    let depthwise = groups > 1 && groups == c_in && c_out == c_in;
+    if !valid || (depthwise && options.stride == [1, 1] && !shape.wide_kernel()) {
+        return None;
+    }
     let y = kernels::conv2d(xs, ws, bs, &shape);
     Some(FlexTensor::from_data(TensorData::new(
         y,
@@ -497,6 +498,15 @@ mod tests {
             ([1, 6, 11, 12], [6, 1, 3, 3], o(3, [(1, 1), (1, 1)], 2, 6)),
             ([1, 6, 2, 1], [6, 1, 3, 3], o(1, same, 1, 6)),
             ([1, 12, 7, 7], [12, 1, 7, 7], o(1, [(3, 3), (3, 3)], 1, 12)),
+            // 7x7 depthwise along the channels: a full block of 32 channels and a tail,
+            // asymmetric padding, dilation, several images.
+            ([2, 40, 9, 11], [40, 1, 7, 7], o(1, [(3, 2), (1, 3)], 1, 40)),
+            (
+                [1, 33, 15, 12],
+                [33, 1, 7, 7],
+                o(1, [(6, 6), (6, 6)], 2, 33),
+            ),
+            ([1, 64, 3, 4], [64, 1, 7, 7], o(1, [(3, 3), (3, 3)], 1, 64)),
             // Tiles that end a few columns into a row, left of the first column a tap reaches.
             ([1, 3, 33, 35], [8, 3, 7, 7], o(2, [(3, 3), (3, 3)], 1, 1)),
             ([1, 3, 30, 37], [8, 3, 7, 7], o(2, [(3, 3), (3, 3)], 1, 1)),
