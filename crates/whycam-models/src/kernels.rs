@@ -24,6 +24,42 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+/// Defines `fn $name(args)` that runs `$body::<true>(args)` compiled for AVX-512 or AVX2 with
+/// FMA when the CPU has them (picked at run time), else `$body::<false>(args)` (no fused
+/// multiply-add). `$body` must be `#[inline(always)]` and hold no closures, so that it is
+/// compiled with each caller's target features.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    $body::<true>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    $body::<true>($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features the function is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body::<false>($($arg),*)
+        }
+    };
+}
+
 /// The shape of one 2-D convolution over an NCHW input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Conv2dShape {
@@ -554,60 +590,18 @@ fn depthwise_channels_last(
     PADDED.set(padded);
 }
 
-/// Output row `oy` of one padded channels-last image into `row` (`[ow][c]`), compiled for the
-/// CPU's vector instructions.
-fn depthwise_pixels(
-    image: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    s: &Conv2dShape,
-    pw: usize,
-    oy: usize,
-    row: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { depthwise_pixels_avx512(image, weights, bias, s, pw, oy, row) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { depthwise_pixels_avx2(image, weights, bias, s, pw, oy, row) };
-        }
-    }
-    depthwise_pixels_body::<false>(image, weights, bias, s, pw, oy, row)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn depthwise_pixels_avx512(
-    image: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    s: &Conv2dShape,
-    pw: usize,
-    oy: usize,
-    row: &mut [f32],
-) {
-    depthwise_pixels_body::<true>(image, weights, bias, s, pw, oy, row)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn depthwise_pixels_avx2(
-    image: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    s: &Conv2dShape,
-    pw: usize,
-    oy: usize,
-    row: &mut [f32],
-) {
-    depthwise_pixels_body::<true>(image, weights, bias, s, pw, oy, row)
+multiversion! {
+    /// Output row `oy` of one padded channels-last image into `row` (`[ow][c]`), compiled for
+    /// the CPU's vector instructions.
+    fn depthwise_pixels(
+        image: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        s: &Conv2dShape,
+        pw: usize,
+        oy: usize,
+        row: &mut [f32],
+    ) => depthwise_pixels_body
 }
 
 /// The body of [`depthwise_pixels`]; `FMA` when the CPU fuses multiply-adds.
@@ -672,53 +666,15 @@ thread_local! {
     static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `dst += conv(src, kernel)` for one plane, compiled for the CPU's vector instructions.
-fn depthwise_plane(
-    src: &[f32],
-    kernel: &[f32],
-    s: &Conv2dShape,
-    taps: &[(usize, usize, usize)],
-    dst: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { depthwise_plane_avx512(src, kernel, s, taps, dst) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { depthwise_plane_avx2(src, kernel, s, taps, dst) };
-        }
-    }
-    depthwise_plane_body::<false>(src, kernel, s, taps, dst)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn depthwise_plane_avx512(
-    src: &[f32],
-    kernel: &[f32],
-    s: &Conv2dShape,
-    taps: &[(usize, usize, usize)],
-    dst: &mut [f32],
-) {
-    depthwise_plane_body::<true>(src, kernel, s, taps, dst)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn depthwise_plane_avx2(
-    src: &[f32],
-    kernel: &[f32],
-    s: &Conv2dShape,
-    taps: &[(usize, usize, usize)],
-    dst: &mut [f32],
-) {
-    depthwise_plane_body::<true>(src, kernel, s, taps, dst)
+multiversion! {
+    /// `dst += conv(src, kernel)` for one plane, compiled for the CPU's vector instructions.
+    fn depthwise_plane(
+        src: &[f32],
+        kernel: &[f32],
+        s: &Conv2dShape,
+        taps: &[(usize, usize, usize)],
+        dst: &mut [f32],
+    ) => depthwise_plane_body
 }
 
 /// The body of [`depthwise_plane`]; `FMA` when the CPU fuses multiply-adds. No closures:

@@ -238,6 +238,17 @@ fn fuse_pads_into_convs(
     }
 }
 
+/// For each value, the nodes that read it (a node once per input slot that reads it).
+fn readers(nodes: &[Node]) -> HashMap<usize, Vec<usize>> {
+    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for v in node.inputs.iter().flatten() {
+            readers.entry(*v).or_default().push(i);
+        }
+    }
+    readers
+}
+
 /// Fuses GELU as exporters write it before opset 20, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`
 /// (either operand order of the `Add` and the `Mul`s), into one GELU node: five passes over the
 /// activations become one parallel pass ([`crate::activation::gelu`]). A chain is fused only when
@@ -255,12 +266,7 @@ fn fuse_erf_gelu(
         Value::Int(i) if i.data.len() == 1 => Some(i.data[0] as f32),
         _ => None,
     };
-    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, node) in nodes.iter().enumerate() {
-        for v in node.inputs.iter().flatten() {
-            readers.entry(*v).or_default().push(i);
-        }
-    }
+    let readers = readers(nodes);
     // The one node reading `v` (once), if `v` is a node's first output with no other use.
     let sole_reader = |v: usize| match readers.get(&v).map(Vec::as_slice) {
         Some(&[i]) if v != output => Some(i),
@@ -340,12 +346,7 @@ fn fuse_matmul_bias(
     constants: &HashMap<usize, Value>,
     output: usize,
 ) {
-    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, node) in nodes.iter().enumerate() {
-        for v in node.inputs.iter().flatten() {
-            readers.entry(*v).or_default().push(i);
-        }
-    }
+    let readers = readers(nodes);
     let constant_dims = |v: Option<usize>| constants.get(&v?).map(Value::dims);
     let mut removed = Vec::new();
     for p in 0..nodes.len() {

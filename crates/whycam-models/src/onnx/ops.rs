@@ -1529,7 +1529,6 @@ fn reduce(kind: Reduce, v: &Float, axes: &[usize], keepdims: bool) -> Float {
     kept.reshaped(&dims)
 }
 
-/// `(x - mean) / sqrt(var + eps)` over `axes` (biased variance, as every normalisation).
 /// LayerNorm over the last axis in one pass ([`crate::norm`]) when `v` and its scale and bias
 /// (inputs 1 and 2) are untracked.
 fn layer_norm_last(x: &Inputs<'_>, v: &Float, eps: f32) -> Option<Tensor<MAX_RANK>> {
@@ -1544,6 +1543,7 @@ fn layer_norm_last(x: &Inputs<'_>, v: &Float, eps: f32) -> Option<Tensor<MAX_RAN
     crate::norm::layer_norm_last_axis(&v.t, scale.as_deref(), bias.as_deref(), eps)
 }
 
+/// `(x - mean) / sqrt(var + eps)` over `axes` (biased variance, as every normalisation).
 fn standardise(v: &Float, axes: &[usize], eps: f32) -> Float {
     let mean = reduce(Reduce::Mean, v, axes, true);
     let centred = v.t.clone() - mean.t;
