@@ -306,7 +306,8 @@ fn pass_inside(out: &mut [f32], g: &[f32], x: &[f32], low: f32, high: f32) {
 }
 
 /// `min(max(x, low), high)`, NaN passing through (comparisons with NaN are false).
-fn clamp_value(x: f32, low: f32, high: f32) -> f32 {
+#[inline(always)]
+pub(crate) fn clamp_value(x: f32, low: f32, high: f32) -> f32 {
     if x < low {
         low
     } else if x > high {

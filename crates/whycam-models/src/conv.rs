@@ -5,9 +5,12 @@
 //! convolution on the Flex backend whose weights are constants (inference and explanation,
 //! not training) runs through [`crate::kernels`]: one GEMM per
 //! tile of output pixels, written in place into the NCHW output, the work split over the
-//! cores at batch 1 too; strided depthwise convolutions read de-interleaved planes. burn-flex's
-//! own kernel remains for stride-1 depthwise convolutions (as fast) and for anything else
-//! (other dtypes, other backends, trained weights).
+//! cores at batch 1 too; strided depthwise convolutions read de-interleaved planes, 7x7 ones
+//! run along the channels. burn-flex's own kernel remains for stride-1 3x3 and 5x5 depthwise
+//! convolutions (as fast) and for anything else (other dtypes, other backends, trained
+//! weights). The bias and, for an untracked input, a following ReLU or ReLU6 are applied by
+//! the kernel to each tile while it is in cache ([`conv2d_rectified`]; the zoo's blocks call
+//! it through `layers::conv_norm_rectified`).
 //!
 //! **Backward.** Every gradient method (saliency, Integrated Gradients, SmoothGrad, guided
 //! back-propagation, FullGrad, and the part of Grad-CAM after the target layer) differentiates
@@ -48,37 +51,34 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let constant = !weight.is_autodiff() && bias.as_ref().is_none_or(|b| !b.is_autodiff());
-    if constant && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
-        let y = if x.is_autodiff() {
-            input_only(
-                &x,
-                &weight,
-                bias.as_ref(),
-                &options,
-                Kind::of(&x, &weight, &options),
-            )
-        } else {
-            plain(&x, &weight, bias.as_ref(), &options)
-        };
-        if let Some(y) = y {
-            return y;
-        }
-    }
-    module::conv2d(x, weight, bias, options)
+    conv2d_rectified(x, weight, bias, options, None).0
 }
 
-/// The forward pass of an untracked convolution on the Flex backend.
-fn plain(
-    x: &Tensor<4>,
-    weight: &Tensor<4>,
-    bias: Option<&Tensor<1>>,
-    options: &ConvOptions<2>,
-) -> Option<Tensor<4>> {
-    let (x, weight, bias) = primitives(x.clone(), weight, bias)?;
-    Some(Tensor::from_primitive::<Flex>(forward(
-        x, weight, bias, options,
-    )))
+/// [`conv2d`], and with `rectify = Some(high)` the output clamped to `[0, high]` (ReLU for an
+/// infinite `high`, ReLU6 for 6) in the kernel's epilogue, while each tile is in cache: one
+/// pass over the activations less. The clamp is applied only to an untracked input on whycam's
+/// kernels; the flag says whether it was, and otherwise the caller rectifies (after its
+/// FullGrad tap, with guided back-propagation's rectifier where one is in scope).
+pub fn conv2d_rectified(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    rectify: Option<f32>,
+) -> (Tensor<4>, bool) {
+    let constant = !weight.is_autodiff() && bias.as_ref().is_none_or(|b| !b.is_autodiff());
+    if constant && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
+        if x.is_autodiff() {
+            let kind = Kind::of(&x, &weight, &options);
+            if let Some(y) = input_only(&x, &weight, bias.as_ref(), &options, kind) {
+                return (y, false);
+            }
+        } else if let Some((x, weight, bias)) = primitives(x.clone(), &weight, bias.as_ref()) {
+            let (y, rectified) = forward(x, weight, bias, &options, rectify);
+            return (Tensor::from_primitive::<Flex>(y), rectified);
+        }
+    }
+    (module::conv2d(x, weight, bias, options), false)
 }
 
 /// The Flex tensors of a convolution's operands (`x` without its autodiff node).
@@ -105,16 +105,17 @@ fn kernels_enabled() -> bool {
 }
 
 /// `conv2d` on Flex tensors through whycam's kernels ([`crate::kernels`]) when all three are
-/// `f32`, else burn-flex's.
+/// `f32`, else burn-flex's; whether `rectify` was applied (only on whycam's kernels).
 fn forward(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
     options: &ConvOptions<2>,
-) -> FlexTensor {
-    match kernel_forward(&x, &weight, bias.as_ref(), options) {
-        Some(y) => y,
-        None => Flex::conv2d(x, weight, bias, options.clone()),
+    rectify: Option<f32>,
+) -> (FlexTensor, bool) {
+    match kernel_forward(&x, &weight, bias.as_ref(), options, rectify) {
+        Some(y) => (y, rectify.is_some()),
+        None => (Flex::conv2d(x, weight, bias, options.clone()), false),
     }
 }
 
@@ -123,6 +124,7 @@ fn kernel_forward(
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<2>,
+    rectify: Option<f32>,
 ) -> Option<FlexTensor> {
     if !kernels_enabled() {
         return None;
@@ -178,7 +180,7 @@ fn kernel_forward(
     if !valid || (depthwise && options.stride == [1, 1] && !shape.wide_kernel()) {
         return None;
     }
-    let y = kernels::conv2d(xs, ws, bs, &shape);
+    let y = kernels::conv2d(xs, ws, bs, &shape, rectify);
     Some(FlexTensor::from_data(TensorData::new(
         y,
         [n, c_out, oh, ow],
@@ -226,7 +228,7 @@ fn input_only(
     let (x_plain, weight, bias) = primitives(x.clone(), weight, bias)?;
     let input = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let x_dims = x.dims();
-    let output = forward(x_plain, weight.clone(), bias, options);
+    let (output, _) = forward(x_plain, weight.clone(), bias, options, None);
     let state = ConvState {
         weight,
         x_dims,
@@ -559,6 +561,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rectified_convolutions_equal_the_clamp_of_the_output() {
+        let mut fused_count = 0;
+        for (x_dims, w_dims, options) in cases() {
+            for (bias, high) in [(false, f32::INFINITY), (true, f32::INFINITY), (true, 6.0)] {
+                let x = tensor(x_dims, 1);
+                // Weights and biases scaled so that some outputs pass 6.
+                let weight = tensor(w_dims, 2) * 4.0;
+                let b = bias.then(|| tensor([w_dims[0]], 3) * 4.0);
+                let (fused, applied) = conv2d_rectified(
+                    x.clone(),
+                    weight.clone(),
+                    b.clone(),
+                    options.clone(),
+                    Some(high),
+                );
+                let plain = conv2d(x.clone(), weight.clone(), b.clone(), options.clone());
+                let vec = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+                let want: Vec<f32> = vec(plain).iter().map(|v| v.clamp(0.0, high)).collect();
+                let got = vec(fused.clone());
+                if applied {
+                    fused_count += 1;
+                    assert_eq!(got, want, "{x_dims:?} {w_dims:?} {options:?} high {high}");
+                } else {
+                    // burn-flex's kernel (stride-1 3x3/5x5 depthwise): the caller clamps.
+                    let clamped: Vec<f32> = got.iter().map(|v| v.clamp(0.0, high)).collect();
+                    assert_eq!(clamped, want, "{x_dims:?} {w_dims:?} {options:?}");
+                }
+                // A tracked input is never rectified by the kernel (FullGrad taps the output
+                // before the activation).
+                let tracked = x.autodiff().require_grad();
+                let (_, applied) =
+                    conv2d_rectified(tracked, weight, b, options.clone(), Some(high));
+                assert!(!applied);
+            }
+        }
+        // Every case but the two stride-1 3x3/5x5 depthwise ones runs on whycam's kernels.
+        assert!(
+            fused_count >= 3 * (cases().len() - 2),
+            "{fused_count} fused"
+        );
     }
 
     #[test]

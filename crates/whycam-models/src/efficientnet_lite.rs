@@ -12,7 +12,7 @@
 
 use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
-use crate::layers::{Norm2d, conv_forward, conv_same, fold_into};
+use crate::layers::{Norm2d, conv_forward, conv_norm_rectified, conv_same, fold_into};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
@@ -98,9 +98,9 @@ impl MbConv {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
         if let (Some(conv), Some(bn)) = (&self._expand_conv, &self._bn0) {
-            x = relu6(bn.forward(conv_forward(conv, x)));
+            x = conv_norm_rectified(conv, bn, x, 6.0);
         }
-        x = relu6(self._bn1.forward(conv_forward(&self._depthwise_conv, x)));
+        x = conv_norm_rectified(&self._depthwise_conv, &self._bn1, x, 6.0);
         x = self._bn2.forward(conv_forward(&self._project_conv, x));
         if self.residual { x.add(input) } else { x }
     }

@@ -105,19 +105,51 @@ impl Conv2dShape {
 
 /// `conv2d(x, w, bias)` into a new NCHW buffer. `x`, `w` and `bias` must have the lengths
 /// `shape` implies (checked by the caller).
-pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, shape: &Conv2dShape) -> Vec<f32> {
+/// With `rectify = Some(high)` each output is clamped to `[0, high]` as it is written (NaN
+/// passes, as in PyTorch's ReLU).
+pub(crate) fn conv2d(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    shape: &Conv2dShape,
+    rectify: Option<f32>,
+) -> Vec<f32> {
     let mut out = vec![0.0f32; shape.output_len()];
     if shape.output_len() == 0 {
         return out;
     }
+    let epilogue = Epilogue { rectify };
     if shape.is_depthwise() && shape.wide_kernel() {
-        depthwise_channels_last(x, w, bias, shape, &mut out);
+        depthwise_channels_last(x, w, bias, shape, epilogue, &mut out);
     } else if shape.is_depthwise() {
-        depthwise(x, w, bias, shape, &mut out);
+        depthwise(x, w, bias, shape, epilogue, &mut out);
     } else {
-        dense(x, w, bias, shape, &mut out);
+        dense(x, w, bias, shape, epilogue, &mut out);
     }
     out
+}
+
+/// What a kernel does to its outputs as it writes them, after the bias.
+#[derive(Debug, Clone, Copy)]
+struct Epilogue {
+    /// Clamp to `[0, high]`.
+    rectify: Option<f32>,
+}
+
+impl Epilogue {
+    /// Adds `bias` (when given) to each value of `row` and rectifies it.
+    fn apply(self, row: &mut [f32], bias: Option<f32>) {
+        match (bias, self.rectify) {
+            (None, None) => {}
+            (Some(b), None) => row.iter_mut().for_each(|v| *v += b),
+            (None, Some(high)) => row
+                .iter_mut()
+                .for_each(|v| *v = crate::activation::clamp_value(*v, 0.0, high)),
+            (Some(b), Some(high)) => row
+                .iter_mut()
+                .for_each(|v| *v = crate::activation::clamp_value(*v + b, 0.0, high)),
+        }
+    }
 }
 
 /// `a · b + bias` for row-major `a` (`[m, k]`) and `b` (`[k, n]`) and a bias per column,
@@ -291,7 +323,14 @@ const MIN_TILE: usize = 64;
 const MIN_ROWS: usize = 32;
 
 /// Dense and grouped convolution: GEMMs over tiles of output pixels.
-fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut [f32]) {
+fn dense(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dShape,
+    epilogue: Epilogue,
+    out: &mut [f32],
+) {
     let threads = rayon::current_num_threads().max(1);
     let p = s.out_plane();
     let c_in_g = s.c_in / s.groups;
@@ -349,14 +388,11 @@ fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut 
                 gemm::Parallelism::None,
             );
         }
-        if let Some(bias) = bias {
+        if bias.is_some() || epilogue.rectify.is_some() {
             for r in rows {
-                let value = bias[g * m + r];
                 // SAFETY: row `r` of this task's block, as above.
                 let row = unsafe { output.row((b * s.c_out + g * m + r) * p + p0, width) };
-                for v in row {
-                    *v += value;
-                }
+                epilogue.apply(row, bias.map(|bias| bias[g * m + r]));
             }
         }
     };
@@ -496,7 +532,14 @@ pub(crate) fn valid_columns(s: &Conv2dShape) -> Vec<(usize, usize, usize)> {
 }
 
 /// Depthwise convolution, one plane per task.
-fn depthwise(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &mut [f32]) {
+fn depthwise(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dShape,
+    epilogue: Epilogue,
+    out: &mut [f32],
+) {
     let c = s.c_in;
     let taps = valid_columns(s);
     let (in_plane, out_plane) = (s.in_plane(), s.out_plane());
@@ -509,6 +552,7 @@ fn depthwise(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dShape, out: &
             let kernel = &w[channel * kh * kw..(channel + 1) * kh * kw];
             dst.fill(bias.map_or(0.0, |b| b[channel]));
             depthwise_plane(src, kernel, s, &taps, dst);
+            epilogue.apply(dst, None);
         });
 }
 
@@ -529,6 +573,7 @@ fn depthwise_channels_last(
     w: &[f32],
     bias: Option<&[f32]>,
     s: &Conv2dShape,
+    epilogue: Epilogue,
     out: &mut [f32],
 ) {
     let c = s.c_in;
@@ -585,6 +630,7 @@ fn depthwise_channels_last(
             for (ox, d) in dst.iter_mut().enumerate() {
                 *d = row[ox * c + ci];
             }
+            epilogue.apply(dst, None);
         }
     });
     PADDED.set(padded);

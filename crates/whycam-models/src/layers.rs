@@ -112,6 +112,24 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 /// ([`fullgrad`](crate::fullgrad), a no-op outside a scope). Every convolution of the zoo runs
 /// through here.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv_forward_rectified(conv, x, None).0
+}
+
+/// `norm` after `conv`, rectified to `[0, high]`: ReLU (`high = ∞`) or ReLU6 (`high = 6`), as
+/// [`crate::activation::relu`] / [`crate::activation::relu6`] would (guided inside a guided
+/// scope). With the norm folded and an untracked input the clamp runs in the convolution
+/// kernel's epilogue (the same values, one pass over the activations less).
+pub fn conv_norm_rectified(conv: &Conv2d, norm: &Norm2d, x: Tensor<4>, high: f32) -> Tensor<4> {
+    let (y, rectified) = conv_forward_rectified(conv, x, norm.is_folded().then_some(high));
+    if rectified {
+        return y;
+    }
+    crate::activation::clamp(norm.forward(y), 0.0, high)
+}
+
+/// [`conv_forward`], asking the kernel to rectify its output to `[0, high]` too; whether it
+/// did (never for a tracked input, whose FullGrad tap needs the output before the clamp).
+fn conv_forward_rectified(conv: &Conv2d, x: Tensor<4>, rectify: Option<f32>) -> (Tensor<4>, bool) {
     // burn's `Conv2d::forward`, through whycam's conv2d for its faster input gradient.
     let [_, _, height, width] = x.dims();
     let (top, bottom) = padding_pair(&conv.padding, 0, height, conv);
@@ -122,18 +140,20 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.dilation,
         conv.groups,
     );
-    let y = crate::conv::conv2d(
+    let (y, rectified) = crate::conv::conv2d_rectified(
         x,
         conv.weight.val(),
         conv.bias.as_ref().map(|b| b.val()),
         options,
+        rectify,
     );
-    match &conv.bias {
-        Some(bias) => fullgrad::tap(y, || {
+    let y = match &conv.bias {
+        Some(bias) if !rectified => fullgrad::tap(y, || {
             host(bias.val()).into_iter().map(|b| b as f32).collect()
         }),
-        None => y,
-    }
+        _ => y,
+    };
+    (y, rectified)
 }
 
 /// The (begin, end) padding of `conv` along `axis` (0: rows, 1: columns) for an input of
