@@ -161,8 +161,10 @@ impl Epilogue {
 /// than cores (a late stage at batch 1: 49 pixels) the columns are split instead, each core
 /// packing only its share of `b` (the `gemm` crate's own threading packed all of it on each
 /// core: 2-3x as long there); otherwise the `gemm` crate splits the work itself. Every path
-/// sums each output in the same order (the GEMM's depth blocking depends on `k` only), so a
-/// row's values do not depend on how many rows come with it.
+/// sums each output in the same order, so a row's values do not depend on how many rows come
+/// with it, as long as `k <= 512` or `n > 64`: the `gemm` crate's depth blocking depends on
+/// `k` alone except for products of at most 64 rows and 64 columns (which the column split
+/// never makes).
 pub(crate) fn matmul(
     a: &[f32],
     b: &[f32],
@@ -225,7 +227,7 @@ pub(crate) fn matmul(
                 gemm::Parallelism::None,
             );
         });
-    } else if tiles < 2 * threads && n >= MIN_TILE * threads {
+    } else if tiles < 2 * threads && n >= 2 * MIN_TILE * threads {
         let per = n.div_ceil(threads);
         (0..threads).into_par_iter().for_each(|t| {
             let columns = (t * per).min(n)..((t + 1) * per).min(n);
