@@ -128,52 +128,40 @@ fn pointwise<const D: usize>(
         return fallback(x);
     };
     drop(x);
-    if !map_storage(&mut primitive, |chunk| kind.apply(chunk)) {
+    if !map_storage(&mut primitive, |chunk| pointwise_chunk(kind, chunk)) {
         let contiguous = primitive.to_contiguous();
         let Some(values) = contiguous.as_slice::<f32>().map(<[f32]>::to_vec) else {
             return fallback(Tensor::from_primitive::<Flex>(primitive));
         };
         primitive =
             FlexTensor::from_data(TensorData::new(values, contiguous.layout().shape().clone()));
-        if !map_storage(&mut primitive, |chunk| kind.apply(chunk)) {
+        if !map_storage(&mut primitive, |chunk| pointwise_chunk(kind, chunk)) {
             return fallback(Tensor::from_primitive::<Flex>(primitive));
         }
     }
     Tensor::from_primitive::<Flex>(primitive)
 }
 
-impl Pointwise {
-    /// Replaces each value of `chunk` by the function's, compiled for the CPU's vector
-    /// instructions (the same operations in the same order at every level, so the same
-    /// results: Rust never fuses a multiply and an add on its own).
-    fn apply(self, chunk: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { self.apply_avx2(chunk) };
-        }
-        self.apply_body(chunk)
-    }
+multiversion! {
+    /// Replaces each value of `chunk` by `kind`'s, compiled for the CPU's vector instructions
+    /// (the same operations in the same order at every level, so the same results: Rust never
+    /// fuses a multiply and an add on its own).
+    fn pointwise_chunk(kind: Pointwise, chunk: &mut [f32]) => pointwise_body
+}
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn apply_avx2(self, chunk: &mut [f32]) {
-        self.apply_body(chunk)
-    }
-
-    #[inline(always)]
-    fn apply_body(self, chunk: &mut [f32]) {
-        match self {
-            Pointwise::Erf => {
-                for v in chunk {
-                    *v = erf_value(*v);
-                }
+/// The body of [`pointwise_chunk`] (no multiply-add is written, so `FMA` changes nothing).
+#[inline(always)]
+fn pointwise_body<const FMA: bool>(kind: Pointwise, chunk: &mut [f32]) {
+    match kind {
+        Pointwise::Erf => {
+            for v in chunk {
+                *v = erf_value(*v);
             }
-            Pointwise::Gelu => {
-                for v in chunk {
-                    let x = *v;
-                    *v = 0.5 * x * (1.0 + erf_value(x * std::f32::consts::FRAC_1_SQRT_2));
-                }
+        }
+        Pointwise::Gelu => {
+            for v in chunk {
+                let x = *v;
+                *v = 0.5 * x * (1.0 + erf_value(x * std::f32::consts::FRAC_1_SQRT_2));
             }
         }
     }

@@ -5,6 +5,9 @@
 
 #![deny(missing_docs)]
 
+#[macro_use]
+mod multiversion;
+
 pub mod activation;
 pub mod classifier;
 pub mod conv;

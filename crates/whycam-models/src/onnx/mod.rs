@@ -261,11 +261,7 @@ fn fuse_erf_gelu(
     constants: &HashMap<usize, Value>,
     output: usize,
 ) {
-    let scalar = |v: Option<usize>| match constants.get(&v?)? {
-        Value::Float(f) if f.len() == 1 => f.to_vec().first().copied(),
-        Value::Int(i) if i.data.len() == 1 => Some(i.data[0] as f32),
-        _ => None,
-    };
+    let scalar = |v: Option<usize>| constants.get(&v?)?.scalar();
     let readers = readers(nodes);
     // The one node reading `v` (once), if `v` is a node's first output with no other use.
     let sole_reader = |v: usize| match readers.get(&v).map(Vec::as_slice) {

@@ -605,11 +605,7 @@ impl Inputs<'_> {
         self.opt(i).map(|v| v.int().data)
     }
     fn scalar(&self, i: usize) -> Option<f32> {
-        self.opt(i).and_then(|v| match v {
-            Value::Float(f) if f.len() == 1 => f.to_vec().first().copied(),
-            Value::Int(n) if n.data.len() == 1 => Some(n.data[0] as f32),
-            _ => None,
-        })
+        self.opt(i).and_then(Value::scalar)
     }
 }
 

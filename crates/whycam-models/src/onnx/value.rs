@@ -136,6 +136,15 @@ impl Value {
         }
     }
 
+    /// The single number of a one-element value (a scalar constant, `[1]` or `[1, 1]`).
+    pub fn scalar(&self) -> Option<f32> {
+        match self {
+            Value::Float(f) if f.len() == 1 => f.to_vec().first().copied(),
+            Value::Int(n) if n.data.len() == 1 => Some(n.data[0] as f32),
+            _ => None,
+        }
+    }
+
     /// The value as integers (floats truncated towards zero, as ONNX's Cast does).
     pub fn int(&self) -> Int {
         match self {
