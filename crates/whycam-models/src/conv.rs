@@ -515,6 +515,14 @@ mod tests {
             // 12x21 outputs in tiles of 64: the first tile ends at column 1 of row 3.
             ([1, 3, 23, 41], [8, 3, 7, 7], o(2, [(3, 3), (3, 3)], 1, 1)),
             ([1, 2, 20, 23], [4, 2, 5, 5], o(1, [(4, 4), (4, 4)], 2, 1)),
+            // 3x3 with stride 1 on planes of 100 tiles or more (Winograd): an odd output
+            // height, asymmetric padding.
+            ([2, 16, 21, 19], [24, 16, 3, 3], o(1, same, 1, 1)),
+            (
+                [1, 20, 24, 22],
+                [16, 20, 3, 3],
+                o(1, [(0, 1), (1, 0)], 1, 1),
+            ),
         ]
     }
 

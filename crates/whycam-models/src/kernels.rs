@@ -87,6 +87,8 @@ pub(crate) fn conv2d(
         depthwise_channels_last(x, w, bias, shape, epilogue, &mut out);
     } else if shape.is_depthwise() {
         depthwise(x, w, bias, shape, epilogue, &mut out);
+    } else if crate::winograd::suits(shape) {
+        crate::winograd::conv2d(x, w, bias, shape, epilogue, &mut out);
     } else {
         dense(x, w, bias, shape, epilogue, &mut out);
     }
@@ -95,12 +97,21 @@ pub(crate) fn conv2d(
 
 /// What a kernel does to its outputs as it writes them, after the bias.
 #[derive(Debug, Clone, Copy)]
-struct Epilogue {
+pub(crate) struct Epilogue {
     /// Clamp to `[0, high]`.
-    rectify: Option<f32>,
+    pub(crate) rectify: Option<f32>,
 }
 
 impl Epilogue {
+    /// One output value (its bias already added) as the kernel writes it.
+    #[inline(always)]
+    pub(crate) fn value(self, v: f32) -> f32 {
+        match self.rectify {
+            Some(high) => crate::activation::clamp_value(v, 0.0, high),
+            None => v,
+        }
+    }
+
     /// Adds `bias` (when given) to each value of `row` and rectifies it.
     fn apply(self, row: &mut [f32], bias: Option<f32>) {
         match (bias, self.rectify) {
@@ -249,7 +260,7 @@ pub(crate) fn matmul_tensors<const D: usize>(
 
 /// The output buffer, shared by tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
-struct Output(*mut f32);
+pub(crate) struct Output(*mut f32);
 
 // SAFETY: every task writes a set of (row, column) ranges of the output that no other task
 // writes (see `dense`), and the buffer outlives the parallel loop that holds the pointer.
@@ -257,6 +268,21 @@ unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
 impl Output {
+    /// The whole of `out`, to be written in disjoint parts by parallel tasks.
+    pub(crate) fn new(out: &mut [f32]) -> Self {
+        Self(out.as_mut_ptr())
+    }
+
+    /// Writes `v` at float `i`.
+    ///
+    /// # Safety
+    /// `i` must lie inside the buffer, and no other task may write or read it meanwhile.
+    #[inline(always)]
+    pub(crate) unsafe fn set(self, i: usize, v: f32) {
+        // SAFETY: the caller guarantees `i` is in bounds and unaliased.
+        unsafe { *self.0.add(i) = v }
+    }
+
     /// The pointer to float `i` (a method, so that closures capture the `Sync` wrapper).
     ///
     /// # Safety
@@ -287,6 +313,19 @@ const COLUMN_BUDGET: usize = 1 << 18;
 const MIN_TILE: usize = 64;
 /// Fewest output channels per task when channels are split over the cores.
 const MIN_ROWS: usize = 32;
+
+/// [`dense`], for timing it against other kernels in tests.
+#[cfg(test)]
+pub(crate) fn dense_for_tests(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dShape,
+    epilogue: Epilogue,
+    out: &mut [f32],
+) {
+    dense(x, w, bias, s, epilogue, out)
+}
 
 /// Dense and grouped convolution: GEMMs over tiles of output pixels.
 fn dense(

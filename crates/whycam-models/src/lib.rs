@@ -27,6 +27,7 @@ pub mod resnet;
 pub mod vgg;
 pub mod weights;
 pub mod whycam_small;
+mod winograd;
 pub mod zoo;
 
 pub use classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead};
