@@ -314,21 +314,8 @@ const MIN_TILE: usize = 64;
 /// Fewest output channels per task when channels are split over the cores.
 const MIN_ROWS: usize = 32;
 
-/// [`dense`], for timing it against other kernels in tests.
-#[cfg(test)]
-pub(crate) fn dense_for_tests(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: &Conv2dShape,
-    epilogue: Epilogue,
-    out: &mut [f32],
-) {
-    dense(x, w, bias, s, epilogue, out)
-}
-
 /// Dense and grouped convolution: GEMMs over tiles of output pixels.
-fn dense(
+pub(crate) fn dense(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
@@ -804,10 +791,11 @@ fn depthwise_rows<const FMA: bool>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    /// Values in [-1, 1) from a fixed linear congruential sequence.
+    pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
         (0..n)
             .map(|_| {

@@ -327,16 +327,7 @@ fn write_tiles(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::tests::values;
 
     fn shape(batch: usize, c: usize, k: usize, size: [usize; 2], pad: [usize; 2]) -> Conv2dShape {
         Conv2dShape {
@@ -484,7 +475,7 @@ mod tests {
                 t.elapsed().as_secs_f64() * 1e3 / 10.0
             };
             let wino = time(&|o| conv2d(&x, &w, None, &s, e, o));
-            let gemm = time(&|o| crate::kernels::dense_for_tests(&x, &w, None, &s, e, o));
+            let gemm = time(&|o| crate::kernels::dense(&x, &w, None, &s, e, o));
             println!(
                 "b{batch} c{c} {size}x{size}: winograd {wino:.2} ms, gemm {gemm:.2} ms ({:.2}x)",
                 gemm / wino
