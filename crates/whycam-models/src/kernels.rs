@@ -16,6 +16,7 @@
 //! - **depthwise** convolutions (`groups = C_in = C_out`) are direct: each output row is a
 //!   sum of `kh·kw` scaled input rows, vectorised along the row; stride 2 reads its input
 //!   from a de-interleaved copy of the plane so that this stays contiguous.
+//! - **dense 3x3 with stride 1** on outputs of 20x20 or more go to [`crate::winograd`].
 //!
 //! The bias is added to each tile while it is in cache. The GEMM is the `gemm` crate's (the
 //! one burn-flex and faer use), which picks AVX-512, AVX2+FMA or scalar code at run time.
