@@ -13,8 +13,9 @@ cd "$(dirname "$0")/../.."
 python=${WHYCAM_TORCH_PYTHON:-python3}
 threads=${WHYCAM_BENCH_THREADS:-$(nproc)}
 export WHYCAM_BENCH_THREADS=$threads RAYON_NUM_THREADS=$threads
-# The paired ONNX/zoo ratios are written only with WHYCAM_BENCH_ONNX: none from an earlier run.
-rm -f target/criterion/cam/onnx-paired.json
+# The ONNX timings and paired ONNX/zoo ratios are written only with WHYCAM_BENCH_ONNX: none from
+# an earlier run (criterion keeps each benchmark's last estimate, which this table would print).
+rm -rf target/criterion/cam/onnx-*
 cargo bench --bench cam -- --noplot >&2
 torch_json=$("$python" tools/bench/torch_cam.py 2>/dev/null || echo '{}')
 python3 - "$torch_json" <<'PY'
