@@ -44,11 +44,11 @@ pub(crate) struct Conv2dShape {
 }
 
 impl Conv2dShape {
-    fn out_plane(&self) -> usize {
+    pub(crate) fn out_plane(&self) -> usize {
         self.out[0] * self.out[1]
     }
 
-    fn in_plane(&self) -> usize {
+    pub(crate) fn in_plane(&self) -> usize {
         self.size[0] * self.size[1]
     }
 
@@ -274,21 +274,11 @@ impl Output {
         Self(out.as_mut_ptr())
     }
 
-    /// Writes `v` at float `i`.
-    ///
-    /// # Safety
-    /// `i` must lie inside the buffer, and no other task may write or read it meanwhile.
-    #[inline(always)]
-    pub(crate) unsafe fn set(self, i: usize, v: f32) {
-        // SAFETY: the caller guarantees `i` is in bounds and unaliased.
-        unsafe { *self.0.add(i) = v }
-    }
-
     /// The pointer to float `i` (a method, so that closures capture the `Sync` wrapper).
     ///
     /// # Safety
     /// `i` must lie inside the buffer.
-    unsafe fn at(self, i: usize) -> *mut f32 {
+    pub(crate) unsafe fn at(self, i: usize) -> *mut f32 {
         // SAFETY: the caller guarantees `i` is in bounds.
         unsafe { self.0.add(i) }
     }

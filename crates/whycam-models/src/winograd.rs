@@ -39,7 +39,7 @@ pub(crate) fn suits(s: &Conv2dShape) -> bool {
         && s.groups == 1
         && s.c_in >= MIN_CHANNELS
         && s.c_out >= MIN_CHANNELS
-        && s.out[0].div_ceil(2) * s.out[1].div_ceil(2) >= MIN_TILES
+        && Grid::of(s).tiles() >= MIN_TILES
 }
 
 thread_local! {
@@ -81,7 +81,7 @@ pub(crate) fn conv2d(
         .max(1)
         .min(grid.high.div_ceil(2 * threads));
     let tasks_per_image = grid.high.div_ceil(rows_per_task);
-    let in_len = c * s.size[0] * s.size[1];
+    let in_len = c * s.in_plane();
     let output = Output::new(out);
     (0..s.batch * tasks_per_image)
         .into_par_iter()
@@ -153,6 +153,10 @@ impl Grid {
             high: s.out[0].div_ceil(2),
             wide: s.out[1].div_ceil(2),
         }
+    }
+
+    fn tiles(&self) -> usize {
+        self.high * self.wide
     }
 }
 
@@ -282,7 +286,7 @@ fn write_tiles(
     let right = &mut rest[..wide];
     for o in 0..k {
         let start = bias.map_or(0.0, |bias| bias[o]);
-        let plane = (task.image * k + o) * oh * ow;
+        let plane = (task.image * k + o) * s.out_plane();
         for (r, ty) in task.tile_rows.clone().enumerate() {
             let m: [&[f32]; 16] =
                 std::array::from_fn(|xi| &products[(xi * k + o) * n + r * wide..][..wide]);
@@ -291,31 +295,24 @@ fn write_tiles(
                 if y >= oh {
                     break;
                 }
-                // Row i of Aᵀ m (m[j] + m[4 + j] + m[8 + j], or m[4 + j] - m[8 + j] -
-                // m[12 + j]), then its two columns.
-                if i == 0 {
-                    for t in 0..wide {
-                        let am: [f32; 4] =
-                            std::array::from_fn(|j| m[j][t] + m[4 + j][t] + m[8 + j][t]);
-                        left[t] = am[0] + am[1] + am[2] + start;
-                        right[t] = am[1] - am[2] - am[3] + start;
-                    }
-                } else {
-                    for t in 0..wide {
-                        let am: [f32; 4] =
-                            std::array::from_fn(|j| m[4 + j][t] - m[8 + j][t] - m[12 + j][t]);
-                        left[t] = am[0] + am[1] + am[2] + start;
-                        right[t] = am[1] - am[2] - am[3] + start;
-                    }
+                // Row i of Aᵀ m: m[j] + m[4 + j] + m[8 + j], or m[4 + j] - m[8 + j] - m[12 + j]
+                // (a sign of ±1 changes no rounding), then its two columns.
+                let (first, sign) = if i == 0 { (0, 1.0f32) } else { (4, -1.0) };
+                for t in 0..wide {
+                    let am: [f32; 4] = std::array::from_fn(|j| {
+                        m[first + j][t] + sign * m[first + 4 + j][t] + sign * m[first + 8 + j][t]
+                    });
+                    left[t] = am[0] + am[1] + am[2] + start;
+                    right[t] = am[1] - am[2] - am[3] + start;
                 }
                 for t in 0..wide {
                     let x = 2 * t;
                     // SAFETY: outputs (y, x) and (y, x + 1) of plane (image, o) lie in this
                     // task's rows of tiles, which no other task writes.
                     unsafe {
-                        output.set(plane + y * ow + x, epilogue.value(left[t]));
+                        *output.at(plane + y * ow + x) = epilogue.value(left[t]);
                         if x + 1 < ow {
-                            output.set(plane + y * ow + x + 1, epilogue.value(right[t]));
+                            *output.at(plane + y * ow + x + 1) = epilogue.value(right[t]);
                         }
                     }
                 }
