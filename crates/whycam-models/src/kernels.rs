@@ -13,9 +13,8 @@
 //!   output (no transposes). The column matrix is built straight from NCHW rows (a shifted
 //!   copy per kernel tap), or is the input itself for a 1x1 convolution with stride 1. When
 //!   there are fewer tiles than cores, the output channels are split over the cores instead.
-//! - **depthwise** convolutions (`groups = C_in = C_out`) are direct: each output row is a
-//!   sum of `kh·kw` scaled input rows, vectorised along the row; stride 2 reads its input
-//!   from a de-interleaved copy of the plane so that this stays contiguous.
+//! - **depthwise** convolutions (`groups = C_in = C_out`) are direct, in register tiles of
+//!   4x8 outputs over a zero-padded copy of each plane ([`crate::depthwise`]).
 //! - **dense 3x3 with stride 1** on outputs of 20x20 or more go to [`crate::winograd`].
 //!
 //! The bias is added to each tile while it is in cache. The GEMM is the `gemm` crate's (the
@@ -60,12 +59,6 @@ impl Conv2dShape {
     fn is_depthwise(&self) -> bool {
         self.groups == self.c_in && self.c_out == self.c_in && self.groups > 1
     }
-
-    /// A kernel of 7x7 or more with stride 1 (ConvNeXt's depthwise convolutions), which the
-    /// channels-last depthwise kernel computes faster than the row kernels.
-    pub fn wide_kernel(&self) -> bool {
-        self.kernel[0] * self.kernel[1] >= 49 && self.stride == [1, 1]
-    }
 }
 
 /// `conv2d(x, w, bias)` into a new NCHW buffer. `x`, `w` and `bias` must have the lengths
@@ -84,10 +77,8 @@ pub(crate) fn conv2d(
         return out;
     }
     let epilogue = Epilogue { rectify };
-    if shape.is_depthwise() && shape.wide_kernel() {
-        depthwise_channels_last(x, w, bias, shape, epilogue, &mut out);
-    } else if shape.is_depthwise() {
-        depthwise(x, w, bias, shape, epilogue, &mut out);
+    if shape.is_depthwise() {
+        crate::depthwise::conv2d(x, w, bias, shape, epilogue, &mut out);
     } else if crate::winograd::suits(shape) {
         crate::winograd::conv2d(x, w, bias, shape, epilogue, &mut out);
     } else {
@@ -512,273 +503,6 @@ pub(crate) fn valid_columns(s: &Conv2dShape) -> Vec<(usize, usize, usize)> {
             (lo, hi, (lo * sw + shift).saturating_sub(pl))
         })
         .collect()
-}
-
-/// Depthwise convolution, one plane per task.
-fn depthwise(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: &Conv2dShape,
-    epilogue: Epilogue,
-    out: &mut [f32],
-) {
-    let c = s.c_in;
-    let taps = valid_columns(s);
-    let (in_plane, out_plane) = (s.in_plane(), s.out_plane());
-    let [kh, kw] = s.kernel;
-    out.par_chunks_mut(out_plane)
-        .enumerate()
-        .for_each(|(plane, dst)| {
-            let channel = plane % c;
-            let src = &x[plane * in_plane..(plane + 1) * in_plane];
-            let kernel = &w[channel * kh * kw..(channel + 1) * kh * kw];
-            dst.fill(bias.map_or(0.0, |b| b[channel]));
-            depthwise_plane(src, kernel, s, &taps, dst);
-            epilogue.apply(dst, None);
-        });
-}
-
-/// Channels per block of the channels-last depthwise kernel: four AVX2 vectors of
-/// accumulators, which stay in registers across the kernel's taps.
-const CHANNEL_BLOCK: usize = 32;
-
-/// Depthwise convolution vectorised along the channels, for large kernels (ConvNeXt's 7x7):
-/// the input is copied once into a zero-padded channels-last buffer; each output pixel's
-/// channels are the sum over the kernel's taps of a channel vector times that tap's weights,
-/// in blocks of [`CHANNEL_BLOCK`] accumulators; each output row is then written back to the
-/// channel planes. The row kernel ([`depthwise_plane`]) reads a 7x7 kernel's input rows 49
-/// times with vectors of 7 or 14 useful columns in a late stage; here no branch handles the
-/// padding and every vector is full. Measured on ConvNeXt-Tiny's planes (2 threads, against
-/// burn-flex's kernel): 56x56 the same, 28x28 1.6x, 14x14 1.9x and 7x7 1.75x as fast.
-fn depthwise_channels_last(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: &Conv2dShape,
-    epilogue: Epilogue,
-    out: &mut [f32],
-) {
-    let c = s.c_in;
-    let [h, wd] = s.size;
-    let [kh, kw] = s.kernel;
-    let [oh, ow] = s.out;
-    let [sh, sw] = s.stride;
-    let [dh, dw] = s.dilation;
-    let [pt, pl] = s.pad;
-    // The padded grid covers every input row and column a tap reaches.
-    let ph = (oh - 1) * sh + (kh - 1) * dh + 1;
-    let pw = (ow - 1) * sw + (kw - 1) * dw + 1;
-    let image_len = ph * pw * c;
-    // Kept between calls (no page faults for a fresh buffer each time); taken, not borrowed,
-    // so that a convolution this thread runs while it waits below gets a buffer of its own.
-    let mut padded = PADDED.take();
-    padded.clear();
-    padded.resize(s.batch * image_len, 0.0);
-    padded
-        .par_chunks_mut(pw * c)
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (b, py) = (row / ph, row % ph);
-            let Some(iy) = py.checked_sub(pt).filter(|&r| r < h) else {
-                return;
-            };
-            let columns = pl.min(pw)..(pl + wd).min(pw);
-            for ci in 0..c {
-                let src = &x[((b * c + ci) * h + iy) * wd..][..columns.len()];
-                for (px, &v) in columns.clone().zip(src) {
-                    dst[px * c + ci] = v;
-                }
-            }
-        });
-    // Weights as [tap][channel].
-    let taps = kh * kw;
-    let mut weights = vec![0.0f32; taps * c];
-    for ci in 0..c {
-        for t in 0..taps {
-            weights[t * c + ci] = w[ci * taps + t];
-        }
-    }
-    let zero = vec![0.0f32; c];
-    let bias = bias.unwrap_or(&zero);
-    let output = Output(out.as_mut_ptr());
-    (0..s.batch * oh).into_par_iter().for_each(|task| {
-        let (b, oy) = (task / oh, task % oh);
-        let mut row = vec![0.0f32; ow * c];
-        let image = &padded[b * image_len..(b + 1) * image_len];
-        depthwise_pixels(image, &weights, bias, s, pw, oy, &mut row);
-        for ci in 0..c {
-            // SAFETY: output row `oy` of plane `(b, ci)`, written by this task alone.
-            let dst = unsafe { output.row(((b * c + ci) * oh + oy) * ow, ow) };
-            for (ox, d) in dst.iter_mut().enumerate() {
-                *d = row[ox * c + ci];
-            }
-            epilogue.apply(dst, None);
-        }
-    });
-    PADDED.set(padded);
-}
-
-multiversion! {
-    /// Output row `oy` of one padded channels-last image into `row` (`[ow][c]`), compiled for
-    /// the CPU's vector instructions.
-    fn depthwise_pixels(
-        image: &[f32],
-        weights: &[f32],
-        bias: &[f32],
-        s: &Conv2dShape,
-        pw: usize,
-        oy: usize,
-        row: &mut [f32],
-    ) => depthwise_pixels_body
-}
-
-/// The body of [`depthwise_pixels`]; `FMA` when the CPU fuses multiply-adds.
-#[inline(always)]
-fn depthwise_pixels_body<const FMA: bool>(
-    image: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    s: &Conv2dShape,
-    pw: usize,
-    oy: usize,
-    row: &mut [f32],
-) {
-    let c = s.c_in;
-    let [kh, kw] = s.kernel;
-    let [sh, sw] = s.stride;
-    let [dh, dw] = s.dilation;
-    for (ox, pixel) in row.chunks_exact_mut(c).enumerate() {
-        let mut c0 = 0;
-        while c0 < c {
-            let len = CHANNEL_BLOCK.min(c - c0);
-            let mut acc = [0.0f32; CHANNEL_BLOCK];
-            acc[..len].copy_from_slice(&bias[c0..c0 + len]);
-            for i in 0..kh {
-                let line = ((oy * sh + i * dh) * pw + ox * sw) * c + c0;
-                for j in 0..kw {
-                    let input = &image[line + j * dw * c..][..len];
-                    let tap = &weights[(i * kw + j) * c + c0..][..len];
-                    if len == CHANNEL_BLOCK {
-                        // A fixed length: unrolled into vector registers.
-                        accumulate::<FMA, CHANNEL_BLOCK>(&mut acc, tap, input);
-                    } else {
-                        for ((a, &wv), &v) in acc.iter_mut().zip(tap).zip(input) {
-                            *a = if FMA { v.mul_add(wv, *a) } else { *a + wv * v };
-                        }
-                    }
-                }
-            }
-            pixel[c0..c0 + len].copy_from_slice(&acc[..len]);
-            c0 += len;
-        }
-    }
-}
-
-/// `acc += tap · input`, `N` lanes.
-#[inline(always)]
-fn accumulate<const FMA: bool, const N: usize>(acc: &mut [f32; N], tap: &[f32], input: &[f32]) {
-    let (tap, input) = (&tap[..N], &input[..N]);
-    for k in 0..N {
-        acc[k] = if FMA {
-            input[k].mul_add(tap[k], acc[k])
-        } else {
-            acc[k] + tap[k] * input[k]
-        };
-    }
-}
-
-thread_local! {
-    /// Each thread's padded channels-last input of [`depthwise_channels_last`].
-    static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Each thread's de-interleaved plane for strided depthwise convolutions.
-    static PHASES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-multiversion! {
-    /// `dst += conv(src, kernel)` for one plane, compiled for the CPU's vector instructions.
-    fn depthwise_plane(
-        src: &[f32],
-        kernel: &[f32],
-        s: &Conv2dShape,
-        taps: &[(usize, usize, usize)],
-        dst: &mut [f32],
-    ) => depthwise_plane_body
-}
-
-/// The body of [`depthwise_plane`]; `FMA` when the CPU fuses multiply-adds. No closures:
-/// a closure would not be compiled with its caller's target features.
-#[inline(always)]
-fn depthwise_plane_body<const FMA: bool>(
-    src: &[f32],
-    kernel: &[f32],
-    s: &Conv2dShape,
-    taps: &[(usize, usize, usize)],
-    dst: &mut [f32],
-) {
-    let [h, w] = s.size;
-    let sw = s.stride[1];
-    if sw == 1 {
-        depthwise_rows::<FMA>(src, w, 1, kernel, s, taps, dst);
-        return;
-    }
-    // Row r of a strided plane becomes sw rows of its columns ≡ 0, 1, ... (mod sw), so that
-    // input columns start, start + sw, ... are contiguous.
-    let phase_len = w.div_ceil(sw);
-    let mut phases = PHASES.take();
-    phases.resize(h * sw * phase_len, 0.0);
-    for (row, split) in src
-        .chunks_exact(w)
-        .zip(phases.chunks_exact_mut(sw * phase_len))
-    {
-        for phase in 0..sw {
-            let part = &mut split[phase * phase_len..(phase + 1) * phase_len];
-            for (d, &v) in part.iter_mut().zip(row[phase..].iter().step_by(sw)) {
-                *d = v;
-            }
-        }
-    }
-    depthwise_rows::<FMA>(&phases, phase_len, sw, kernel, s, taps, dst);
-    PHASES.set(phases);
-}
-
-/// `dst += conv(src, kernel)` where input row `r` is `src[r·sw·phase_len..]`, split into `sw`
-/// phases of `phase_len` columns (one phase of `w` columns for stride 1).
-#[inline(always)]
-fn depthwise_rows<const FMA: bool>(
-    src: &[f32],
-    phase_len: usize,
-    sw: usize,
-    kernel: &[f32],
-    s: &Conv2dShape,
-    taps: &[(usize, usize, usize)],
-    dst: &mut [f32],
-) {
-    let h = s.size[0];
-    let [oh_n, ow_n] = s.out;
-    let [kh, kw] = s.kernel;
-    let sh = s.stride[0];
-    let dh = s.dilation[0];
-    let pt = s.pad[0];
-    let row_len = sw * phase_len;
-    for (oh, out_row) in dst.chunks_exact_mut(ow_n).take(oh_n).enumerate() {
-        for i in 0..kh {
-            let Some(ih) = (oh * sh + i * dh).checked_sub(pt).filter(|&r| r < h) else {
-                continue;
-            };
-            for (j, &(lo, hi, start)) in taps.iter().enumerate() {
-                if lo >= hi {
-                    continue;
-                }
-                let wk = kernel[i * kw + j];
-                let from = ih * row_len + (start % sw) * phase_len + start / sw;
-                let input = &src[from..from + (hi - lo)];
-                for (o, &v) in out_row[lo..hi].iter_mut().zip(input) {
-                    *o = if FMA { v.mul_add(wk, *o) } else { *o + wk * v };
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod activation;
 pub mod classifier;
 pub mod conv;
 pub mod densenet;
+mod depthwise;
 pub mod efficientnet_lite;
 pub mod error;
 pub mod explainable;
