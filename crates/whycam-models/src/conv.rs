@@ -293,7 +293,6 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
     if g.len() != n * c * oh_n * ow_n || kernel.len() != c * kh * kw {
         return None;
     }
-    let mut dx = vec![0.0f32; n * c * h * w];
     let shape = kernels::Conv2dShape {
         batch: n,
         c_in: c,
@@ -306,6 +305,30 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
         groups: c,
         out: [oh_n, ow_n],
     };
+    // With stride 1 the gradient is itself a depthwise convolution of `g`, by the flipped
+    // kernel, over `g` padded by `reach - pad` on each side: the tiled forward kernel.
+    let [dh, dw] = shape.dilation;
+    let [pt, pl] = shape.pad;
+    if let ([1, 1], Some(top), Some(left)) = (
+        shape.stride,
+        ((kh - 1) * dh).checked_sub(pt),
+        ((kw - 1) * dw).checked_sub(pl),
+    ) {
+        let flipped: Vec<f32> = kernel
+            .chunks_exact(kh * kw)
+            .flat_map(|k| k.iter().rev())
+            .copied()
+            .collect();
+        let transposed = kernels::Conv2dShape {
+            size: [oh_n, ow_n],
+            pad: [top, left],
+            out: [h, w],
+            ..shape
+        };
+        let dx = kernels::conv2d(g, &flipped, None, &transposed, None);
+        return Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])));
+    }
+    let mut dx = vec![0.0f32; n * c * h * w];
     let taps = kernels::valid_columns(&shape);
     dx.par_chunks_mut(h * w)
         .enumerate()
@@ -624,6 +647,11 @@ mod tests {
             (7, 1, [(3, 3), (3, 3)], 1),
             (3, 1, [(2, 2), (2, 2)], 2),
             (3, 3, [(0, 0), (1, 0)], 1),
+            // Stride 1 runs the tiled forward kernel on the flipped kernel: asymmetric
+            // padding, none, and padding past the kernel's reach (the scatter instead).
+            (3, 1, [(0, 2), (2, 0)], 1),
+            (5, 1, [(0, 0), (0, 0)], 1),
+            (3, 1, [(3, 3), (0, 1)], 1),
         ] {
             // Planes smaller than the kernel too (the last stages of a small crop).
             for (n, size) in [(1, 9), (3, 8), (2, 1), (1, 2), (1, 3)] {
