@@ -69,6 +69,9 @@ impl PaddedPlane {
         let [h, w] = s.size;
         let [pt, pl] = s.pad;
         let sw = s.stride[1];
+        if w == 0 {
+            return; // an empty input (padding alone makes the output): all zeros
+        }
         for (iy, row) in src.chunks_exact(w).take(h).enumerate() {
             let py = iy + pt;
             if py >= self.rows {
@@ -132,6 +135,9 @@ pub(crate) fn conv2d(
     epilogue: Epilogue,
     out: &mut [f32],
 ) {
+    if out.is_empty() {
+        return;
+    }
     let c = s.c_in;
     let (in_plane, out_plane) = (s.in_plane(), s.out_plane());
     let taps = s.kernel[0] * s.kernel[1];
@@ -403,6 +409,8 @@ mod tests {
             shape(1, 2, [3, 2], [7, 7], 1, 1, [(3, 3), (3, 3)]),
             shape(1, 5, [9, 9], [1, 1], 1, 1, [(0, 0), (0, 0)]),
             shape(1, 2, [20, 21], [9, 9], 2, 2, [(8, 8), (8, 8)]),
+            // An empty input whose padding alone makes the output.
+            shape(1, 2, [3, 0], [1, 3], 1, 1, [(0, 0), (2, 2)]),
         ]
     }
 
