@@ -1,18 +1,18 @@
-//! Depthwise convolutions (`groups = C_in = C_out`: MobileNet, EfficientNet, RegNet's
-//! stems, ConvNeXt's 7x7) on NCHW planes, in tiles of 4 output rows by 8 output columns.
+//! Depthwise convolutions (`groups = C_in = C_out`: MobileNet, EfficientNet, ConvNeXt's 7x7)
+//! on NCHW planes, in tiles of 4 output rows by 8 output columns.
 //!
 //! Each input plane is copied into a zero-padded buffer, de-interleaved by column for a
 //! strided kernel, so that every tap of every tile reads 8 contiguous floats and no branch
 //! handles the padding. A tile keeps its 4 rows of 8 sums in vector registers across the
 //! kernel's `kh·kw` taps: one load and one fused multiply-add per tap and row, the tap's
 //! weight broadcast once; rows past the output's end and columns past its width are computed
-//! into the padding and not written. The sums are in the tap order of burn's direct sum
-//! (bias first, then row by row), with fused multiply-adds on AVX2 CPUs (written with
+//! into the padding and not written. Each sum starts from the bias and adds the taps row by
+//! row, with fused multiply-adds on AVX2 CPUs (written with
 //! `std::arch` intrinsics: the compiler's auto-vectorised loops of the same shape spilled
 //! their 5x5 accumulators to the stack one float at a time) and plain ones elsewhere.
 //!
-//! This replaced three kernels, on every depthwise shape of the default model, MobileNetV3,
-//! RegNet and ConvNeXt (measured on this project's 2-core AMD EPYC, 2 threads, see
+//! This replaced three kernels, on every depthwise shape of the default model, MobileNetV3
+//! and ConvNeXt (measured on this project's 2-core AMD EPYC, 2 threads, see
 //! `tests::timing`): burn-flex's for stride-1 3x3 and 5x5 (2-4 GMAC/s on 7x7 and 14x14 planes,
 //! whose rows are too short for its vectors), whycam's row kernel for strided ones (each tap
 //! added into memory), and its channels-last kernel for 7x7 (a transposed copy in and out).
@@ -190,7 +190,6 @@ pub(crate) fn conv2d(
 
 /// One plane of [`conv2d`]: its padded input, kernel and bias, and where each
 /// kernel column's taps start in a padded row.
-#[derive(Clone, Copy)]
 struct TiledPlane<'a> {
     padded: &'a [f32],
     kernel: &'a [f32],
