@@ -20,8 +20,10 @@
 //! quarter of an Integrated Gradients run on the default model (per-group GEMMs of one row,
 //! on one core). Here, when the input is tracked by autodiff and the weights are constants:
 //!
-//! - a depthwise convolution's input gradient is a direct scatter of `g · w` per plane, the
-//!   planes split over the cores;
+//! - a depthwise convolution's input gradient is the tiled depthwise kernel
+//!   ([`crate::depthwise`]) run on the flipped kernel over the output gradient, spread out
+//!   to the layer's stride and padded; with padding past the kernel's reach, a direct
+//!   scatter of `g · w` per plane;
 //! - a 1x1 convolution with stride 1 and no padding (pointwise) is `Wᵀ · g`, one GEMM;
 //! - any other convolution keeps burn's own `conv2d_x_backward`.
 //!
@@ -274,8 +276,9 @@ fn burn_input_gradient(grad: FlexTensor, state: &ConvState) -> FlexTensor {
     Flex::conv2d_x_backward(x, state.weight.clone(), grad, state.options.clone())
 }
 
-/// `dx[n, c] = Σ_{oh, ow, i, j} g[n, c, oh, ow] · w[c, i, j]` scattered to
-/// `(oh·s + i·d - pad_top, ow·s + j·d - pad_left)`, one plane per task.
+/// `dx[n, c] = Σ_{oh, ow, i, j} g[n, c, oh, ow] · w[c, i, j]` at
+/// `(oh·s + i·d - pad_top, ow·s + j·d - pad_left)`: a convolution by the tiled kernel, or,
+/// when the padding passes the kernel's reach, a scatter, one plane per task.
 fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<FlexTensor> {
     let [n, c, h, w] = state.x_dims;
     let grad = grad.to_contiguous();
@@ -305,12 +308,15 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
         groups: c,
         out: [oh_n, ow_n],
     };
-    // With stride 1 the gradient is itself a depthwise convolution of `g`, by the flipped
-    // kernel, over `g` padded by `reach - pad` on each side: the tiled forward kernel.
+    // The gradient is itself a depthwise convolution, by the flipped kernel with stride 1,
+    // of `g` spread out to the input's stride (zeros between its values) and padded by
+    // `reach - pad` on each side: the tiled forward kernel. A strided layer's spread-out
+    // gradient has stride² times the values, most of them zeros.
     let [dh, dw] = shape.dilation;
     let [pt, pl] = shape.pad;
-    if let ([1, 1], Some(top), Some(left)) = (
-        shape.stride,
+    let [sh, sw] = shape.stride;
+    if let (true, Some(top), Some(left)) = (
+        oh_n > 0 && ow_n > 0,
         ((kh - 1) * dh).checked_sub(pt),
         ((kw - 1) * dw).checked_sub(pl),
     ) {
@@ -319,13 +325,34 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
             .flat_map(|k| k.iter().rev())
             .copied()
             .collect();
+        let spread_out: Vec<f32>;
+        let (source, size) = if shape.stride == [1, 1] {
+            (g, [oh_n, ow_n])
+        } else {
+            let size = [(oh_n - 1) * sh + 1, (ow_n - 1) * sw + 1];
+            let mut spread = vec![0.0f32; n * c * size[0] * size[1]];
+            spread
+                .par_chunks_mut(size[0] * size[1])
+                .zip(g.par_chunks(oh_n * ow_n))
+                .for_each(|(dst, plane)| {
+                    for (oy, row) in plane.chunks_exact(ow_n).enumerate() {
+                        let line = &mut dst[oy * sh * size[1]..];
+                        for (d, &v) in line.iter_mut().step_by(sw).zip(row) {
+                            *d = v;
+                        }
+                    }
+                });
+            spread_out = spread;
+            (&spread_out[..], size)
+        };
         let transposed = kernels::Conv2dShape {
-            size: [oh_n, ow_n],
+            size,
+            stride: [1, 1],
             pad: [top, left],
             out: [h, w],
             ..shape
         };
-        let dx = kernels::conv2d(g, &flipped, None, &transposed, None);
+        let dx = kernels::conv2d(source, &flipped, None, &transposed, None);
         return Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])));
     }
     let mut dx = vec![0.0f32; n * c * h * w];
@@ -647,11 +674,12 @@ mod tests {
             (7, 1, [(3, 3), (3, 3)], 1),
             (3, 1, [(2, 2), (2, 2)], 2),
             (3, 3, [(0, 0), (1, 0)], 1),
-            // Stride 1 runs the tiled forward kernel on the flipped kernel: asymmetric
-            // padding, none, and padding past the kernel's reach (the scatter instead).
+            // The tiled kernel on the flipped kernel: asymmetric padding, none, and padding
+            // past the kernel's reach (the scatter instead), at stride 1 and 2.
             (3, 1, [(0, 2), (2, 0)], 1),
             (5, 1, [(0, 0), (0, 0)], 1),
             (3, 1, [(3, 3), (0, 1)], 1),
+            (3, 2, [(3, 1), (0, 0)], 1),
         ] {
             // Planes smaller than the kernel too (the last stages of a small crop).
             for (n, size) in [(1, 9), (3, 8), (2, 1), (1, 2), (1, 3)] {
