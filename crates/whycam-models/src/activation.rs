@@ -78,7 +78,7 @@ fn clamp_in_place<const D: usize>(
         return fallback(x);
     }
     if x.is_autodiff() {
-        return tracked_clamp(&x, low, high).unwrap_or_else(|| fallback(x));
+        return tracked_clamp(x, low, high).unwrap_or_else(fallback);
     }
     // The downcast consumes its tensor, so try it on a handle; dropping `x` afterwards leaves
     // the primitive as the only owner of the storage.
@@ -194,42 +194,64 @@ fn erf_value(x: f32) -> f32 {
 }
 
 /// The clamp of an autodiff tensor as one custom operation: the output in one parallel pass
-/// and, backward, `dx = dy · [low < x < high]` in another (PyTorch's `hardtanh_backward` and
-/// `threshold_backward`: no gradient at the bounds themselves, nor through NaN). burn's
-/// default clamp is two comparisons and two masked fills forward and two masked fills
-/// backward, each a single-threaded pass over the tensor (a fifth of an Integrated Gradients
-/// run on the default model). `None` when `x` is not an f32 Flex tensor under autodiff.
-fn tracked_clamp<const D: usize>(x: &Tensor<D>, low: f32, high: f32) -> Option<Tensor<D>> {
-    let plain = x
-        .clone()
-        .without_autodiff()
-        .try_into_primitive::<Flex>()
-        .ok()?
-        .to_contiguous();
-    let input = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
-    let values = plain.as_slice::<f32>()?;
-    let mut clamped = vec![0.0f32; values.len()];
-    clamped
-        .par_chunks_mut(CHUNK)
-        .zip(values.par_chunks(CHUNK))
-        .for_each(|(out, x)| clamp_chunk(out, x, low, high));
-    let output = FlexTensor::from_data(TensorData::new(clamped, plain.layout().shape().clone()));
+/// (in place when nothing else holds the input's values) and, backward, `dx = dy · [low < y <
+/// high]` in another (in place on `dy` when it is not shared), where `y` is the output:
+/// PyTorch's `hardtanh_backward` and `threshold_backward`, no gradient at the bounds
+/// themselves, nor through NaN (`low < y < high` exactly where `low < x < high`, as `y = x`
+/// there and `y` is a bound or NaN elsewhere). burn's default clamp is two comparisons and
+/// two masked fills forward and two masked fills backward, each a single-threaded pass over
+/// the tensor (a fifth of an Integrated Gradients run on the default model). `Err(x)` when
+/// `x` is not an f32 Flex tensor under autodiff.
+fn tracked_clamp<const D: usize>(
+    x: Tensor<D>,
+    low: f32,
+    high: f32,
+) -> Result<Tensor<D>, Tensor<D>> {
+    // The downcast consumes its tensor, so try it on a handle; dropping `x` afterwards leaves
+    // the primitive as the only owner of the storage unless something else holds it.
+    let Ok(input) = x.clone().try_into_primitive::<Autodiff<Flex>>() else {
+        return Err(x);
+    };
+    drop(x);
+    let (mut values, node) = input.into_parts();
+    if !map_storage(&mut values, |chunk| {
+        for v in chunk {
+            *v = clamp_value(*v, low, high);
+        }
+    }) {
+        values = map_into(&values, |v| clamp_value(v, low, high));
+    }
     let result = match TrackedClamp
-        .prepare::<NoCheckpointing>([input.node()])
+        .prepare::<NoCheckpointing>([node])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => prep.finish(
             ClampState {
-                input: plain,
+                output: values.clone(),
                 low,
                 high,
             },
-            output,
+            values,
         ),
-        OpsKind::UnTracked(prep) => prep.finish(output),
+        OpsKind::UnTracked(prep) => prep.finish(values),
     };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+    Ok(Tensor::from_primitive::<Autodiff<Flex>>(result))
+}
+
+/// `f` of each value of an f32 tensor (any layout), into a new contiguous tensor of its shape.
+fn map_into(tensor: &FlexTensor, f: impl Fn(f32) -> f32 + Send + Sync) -> FlexTensor {
+    let shape = tensor.layout().shape().clone();
+    let contiguous = tensor.to_contiguous();
+    let mut out = Vec::new();
+    contiguous
+        .as_slice::<f32>()
+        .unwrap_or_default()
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map(|&v| f(v))
+        .collect_into_vec(&mut out);
+    FlexTensor::from_data(TensorData::new(out, shape))
 }
 
 /// The backward step of [`tracked_clamp`].
@@ -238,8 +260,8 @@ struct TrackedClamp;
 
 #[derive(Debug, Clone)]
 struct ClampState {
-    /// The clamp's input, contiguous.
-    input: FlexTensor,
+    /// The clamp's output, contiguous, f32.
+    output: FlexTensor,
     low: f32,
     high: f32,
 }
@@ -249,47 +271,38 @@ impl Backward<Flex, 1> for TrackedClamp {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let state = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            // The gradient has the output's shape, so the input's; a gradient in another
-            // layout or dtype is read through its data.
-            let shape = state.input.layout().shape().clone();
-            let grad = grad.to_contiguous();
-            let converted;
-            let g = match grad.as_slice::<f32>() {
-                Some(g) => g,
-                None => {
-                    converted = grad
-                        .into_data()
-                        .convert::<f32>()
-                        .try_into_vec::<f32>()
-                        .unwrap_or_default();
-                    &converted
-                }
-            };
-            let x = state.input.as_slice::<f32>().unwrap_or_default();
+        unary::<Flex, _>(ops.parents, ops.node, grads, |mut grad| {
             let (low, high) = (state.low, state.high);
-            let mut dx = vec![0.0f32; g.len().min(x.len())];
-            dx.par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK)))
-                .for_each(|(out, (g, x))| pass_inside(out, g, x, low, high));
+            let y = state.output.as_slice::<f32>().unwrap_or_default();
+            let inside = |y: f32| y > low && y < high;
+            // The gradient has the output's shape; one in another layout or dtype is read
+            // through its data.
+            let in_place = grad.dtype() == DType::F32
+                && grad.layout().num_elements() == y.len()
+                && map_storage_indexed(&mut grad, |start, chunk| {
+                    for (g, &y) in chunk.iter_mut().zip(&y[start..]) {
+                        if !inside(y) {
+                            *g = 0.0;
+                        }
+                    }
+                });
+            if in_place {
+                return grad;
+            }
+            let shape = state.output.layout().shape().clone();
+            let g = grad
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default();
+            let mut dx = Vec::new();
+            g.par_iter()
+                .with_min_len(CHUNK)
+                .zip(y)
+                .map(|(&g, &y)| if inside(y) { g } else { 0.0 })
+                .collect_into_vec(&mut dx);
             FlexTensor::from_data(TensorData::new(dx, shape))
         });
-    }
-}
-
-/// `out = clamp(x)`, element by element (a loop the compiler vectorises).
-#[inline(never)]
-fn clamp_chunk(out: &mut [f32], x: &[f32], low: f32, high: f32) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = clamp_value(v, low, high);
-    }
-}
-
-/// `out = g` where `low < x < high`, else 0.
-#[inline(never)]
-fn pass_inside(out: &mut [f32], g: &[f32], x: &[f32], low: f32, high: f32) {
-    for ((o, &g), &x) in out.iter_mut().zip(g).zip(x) {
-        *o = if x > low && x < high { g } else { 0.0 };
     }
 }
 
@@ -308,6 +321,14 @@ pub(crate) fn clamp_value(x: f32, low: f32, high: f32) -> f32 {
 /// `f` over the values of an unshared contiguous f32 tensor, in parallel chunks; false (and
 /// nothing done) for any other tensor.
 fn map_storage(tensor: &mut FlexTensor, f: impl Fn(&mut [f32]) + Send + Sync) -> bool {
+    map_storage_indexed(tensor, |_, chunk| f(chunk))
+}
+
+/// [`map_storage`] with each chunk's offset in the tensor: `f(start, chunk)`.
+fn map_storage_indexed(
+    tensor: &mut FlexTensor,
+    f: impl Fn(usize, &mut [f32]) + Send + Sync,
+) -> bool {
     let layout = tensor.layout();
     if !layout.is_contiguous() || layout.start_offset() != 0 {
         return false;
@@ -316,7 +337,10 @@ fn map_storage(tensor: &mut FlexTensor, f: impl Fn(&mut [f32]) + Send + Sync) ->
     let Some(data) = tensor.try_storage_mut::<f32>() else {
         return false;
     };
-    data[..n].par_chunks_mut(CHUNK).for_each(f);
+    data[..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * CHUNK, chunk));
     true
 }
 
@@ -369,39 +393,49 @@ mod tests {
         let n = 2 * CHUNK + values.len();
         let input: Vec<f32> = values.iter().copied().cycle().take(n).collect();
         let upstream: Vec<f32> = (0..n).map(|i| 1.0 + i as f32).collect();
-        let x = Tensor::<1>::from_floats(input.as_slice(), &device())
-            .autodiff()
-            .require_grad();
-        let y = relu6(x.clone());
-        let forward = y
-            .clone()
-            .without_autodiff()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
         let burn_forward = activation::relu6(Tensor::<1>::from_floats(input.as_slice(), &device()))
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        for (a, b) in forward.iter().zip(&burn_forward) {
-            assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
-        }
-        let u = Tensor::<1>::from_floats(upstream.as_slice(), &device());
-        let grads = (y * u).sum().backward();
-        let dx = x
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        for i in 0..n {
-            // torch.nn.ReLU6 backward: the gradient only where 0 < x < 6.
-            let expected = if input[i] > 0.0 && input[i] < 6.0 {
-                upstream[i]
-            } else {
-                0.0
-            };
-            assert_eq!(dx[i], expected, "x = {}", input[i]);
+        let same = |a: &[f32], b: &[f32]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+        };
+        // A leaf that the caller still holds (the clamp writes a copy), and a fresh
+        // intermediate value that nothing else holds (clamped in place).
+        for fresh in [false, true] {
+            let x = Tensor::<1>::from_floats(input.as_slice(), &device())
+                .autodiff()
+                .require_grad();
+            let y = relu6(if fresh { x.clone() * 1.0 } else { x.clone() });
+            let forward = y
+                .clone()
+                .without_autodiff()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(same(&forward, &burn_forward), "fresh: {fresh}");
+            let held = x.clone().without_autodiff().into_data().try_to_vec::<f32>();
+            assert!(same(&held.unwrap(), &input), "the input was changed");
+            let u = Tensor::<1>::from_floats(upstream.as_slice(), &device());
+            let grads = (y * u).sum().backward();
+            let dx = x
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for i in 0..n {
+                // torch.nn.ReLU6 backward: the gradient only where 0 < x < 6.
+                let expected = if input[i] > 0.0 && input[i] < 6.0 {
+                    upstream[i]
+                } else {
+                    0.0
+                };
+                assert_eq!(dx[i], expected, "x = {}, fresh: {fresh}", input[i]);
+            }
         }
         // ReLU: no gradient at 0 (torch's threshold_backward), through everything above.
         let x = Tensor::<1>::from_floats([-1.0f32, 0.0, 1e-30, 1e30], &device())
