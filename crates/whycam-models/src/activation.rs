@@ -86,13 +86,7 @@ fn clamp_in_place<const D: usize>(
         return fallback(x);
     };
     drop(x);
-    let clamped = map_storage(&mut primitive, |chunk| {
-        for v in chunk {
-            // Comparisons are false for NaN, which therefore passes through. An unconditional
-            // store of a select lets the compiler vectorise the loop.
-            *v = clamp_value(*v, low, high);
-        }
-    });
+    let clamped = map_storage(&mut primitive, move |chunk| clamp_slice(chunk, low, high));
     let x = Tensor::from_primitive::<Flex>(primitive);
     if clamped { x } else { fallback(x) }
 }
@@ -214,11 +208,7 @@ fn tracked_clamp<const D: usize>(
     };
     drop(x);
     let (mut values, node) = input.into_parts();
-    if !map_storage(&mut values, |chunk| {
-        for v in chunk {
-            *v = clamp_value(*v, low, high);
-        }
-    }) {
+    if !map_storage(&mut values, move |chunk| clamp_slice(chunk, low, high)) {
         values = map_into(&values, |v| clamp_value(v, low, high));
     }
     let result = match TrackedClamp
@@ -274,17 +264,12 @@ impl Backward<Flex, 1> for TrackedClamp {
         unary::<Flex, _>(ops.parents, ops.node, grads, |mut grad| {
             let (low, high) = (state.low, state.high);
             let y = state.output.as_slice::<f32>().unwrap_or_default();
-            let inside = |y: f32| y > low && y < high;
             // The gradient has the output's shape; one in another layout or dtype is read
             // through its data.
             let in_place = grad.dtype() == DType::F32
                 && grad.layout().num_elements() == y.len()
-                && map_storage_indexed(&mut grad, |start, chunk| {
-                    for (g, &y) in chunk.iter_mut().zip(&y[start..]) {
-                        if !inside(y) {
-                            *g = 0.0;
-                        }
-                    }
+                && map_storage_indexed(&mut grad, move |start, chunk| {
+                    pass_inside(chunk, &y[start..], low, high)
                 });
             if in_place {
                 return grad;
@@ -299,10 +284,28 @@ impl Backward<Flex, 1> for TrackedClamp {
             g.par_iter()
                 .with_min_len(CHUNK)
                 .zip(y)
-                .map(|(&g, &y)| if inside(y) { g } else { 0.0 })
+                .map(|(&g, &y)| if y > low && y < high { g } else { 0.0 })
                 .collect_into_vec(&mut dx);
             FlexTensor::from_data(TensorData::new(dx, shape))
         });
+    }
+}
+
+/// [`clamp_value`] of every value, in place. Comparisons are false for NaN, which therefore
+/// passes through. An unconditional store of a select, and bounds passed by value, let the
+/// compiler vectorise the loop (through a closure's captured references it did not).
+#[inline(never)]
+fn clamp_slice(values: &mut [f32], low: f32, high: f32) {
+    for v in values {
+        *v = clamp_value(*v, low, high);
+    }
+}
+
+/// `g = 0` wherever `y` is not strictly inside `(low, high)`, as a select in every lane.
+#[inline(never)]
+fn pass_inside(g: &mut [f32], y: &[f32], low: f32, high: f32) {
+    for (g, &y) in g.iter_mut().zip(y) {
+        *g = if y > low && y < high { *g } else { 0.0 };
     }
 }
 
