@@ -78,7 +78,7 @@ fn clamp_in_place<const D: usize>(
         return fallback(x);
     }
     if x.is_autodiff() {
-        return tracked_clamp(x, low, high).unwrap_or_else(fallback);
+        return tracked_clamp(x, low, high, fallback);
     }
     // The downcast consumes its tensor, so try it on a handle; dropping `x` afterwards leaves
     // the primitive as the only owner of the storage.
@@ -194,17 +194,18 @@ fn erf_value(x: f32) -> f32 {
 /// themselves, nor through NaN (`low < y < high` exactly where `low < x < high`, as `y = x`
 /// there and `y` is a bound or NaN elsewhere). burn's default clamp is two comparisons and
 /// two masked fills forward and two masked fills backward, each a single-threaded pass over
-/// the tensor (a fifth of an Integrated Gradients run on the default model). `Err(x)` when
-/// `x` is not an f32 Flex tensor under autodiff.
+/// the tensor (a fifth of an Integrated Gradients run on the default model). burn's
+/// `fallback` when `x` is not an f32 Flex tensor under autodiff.
 fn tracked_clamp<const D: usize>(
     x: Tensor<D>,
     low: f32,
     high: f32,
-) -> Result<Tensor<D>, Tensor<D>> {
+    fallback: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
     // The downcast consumes its tensor, so try it on a handle; dropping `x` afterwards leaves
     // the primitive as the only owner of the storage unless something else holds it.
     let Ok(input) = x.clone().try_into_primitive::<Autodiff<Flex>>() else {
-        return Err(x);
+        return fallback(x);
     };
     drop(x);
     let (mut values, node) = input.into_parts();
@@ -226,7 +227,7 @@ fn tracked_clamp<const D: usize>(
         ),
         OpsKind::UnTracked(prep) => prep.finish(values),
     };
-    Ok(Tensor::from_primitive::<Autodiff<Flex>>(result))
+    Tensor::from_primitive::<Autodiff<Flex>>(result)
 }
 
 /// `f` of each value of an f32 tensor (any layout), into a new contiguous tensor of its shape.

@@ -20,6 +20,7 @@
 use crate::kernels::{Conv2dShape, Epilogue};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 thread_local! {
     /// Each thread's padded input plane (and staged output plane).
@@ -134,7 +135,7 @@ pub(crate) fn conv2d(
     bias: Option<&[f32]>,
     s: &Conv2dShape,
     epilogue: Epilogue,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     if out.is_empty() {
         return;
@@ -196,8 +197,8 @@ impl TiledPlane<'_> {
         src: &[f32],
         buffer: &mut Vec<f32>,
         fresh: bool,
-        dst: &mut [f32],
-        tiles: impl Fn(&TiledPlane, &mut [f32]),
+        dst: &mut [MaybeUninit<f32>],
+        tiles: impl Fn(&TiledPlane, &mut [MaybeUninit<f32>]),
     ) {
         let s = self.s;
         let (len, width) = (padded.len(s), self.width());
@@ -220,9 +221,12 @@ impl TiledPlane<'_> {
             tiles(&this, dst);
             return;
         }
-        tiles(&this, rows);
+        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the tiles write only
+        // initialised floats, so `rows` stays initialised.
+        let staging = unsafe { &mut *(std::ptr::from_mut(rows) as *mut [MaybeUninit<f32>]) };
+        tiles(&this, staging);
         for (d, r) in dst.chunks_exact_mut(s.out[1]).zip(rows.chunks_exact(width)) {
-            d.copy_from_slice(&r[..s.out[1]]);
+            d.write_copy_of_slice(&r[..s.out[1]]);
         }
     }
 
@@ -237,7 +241,7 @@ impl TiledPlane<'_> {
     }
 
     /// Checks that every tile's reads stay inside `padded` and its writes inside `dst`.
-    fn check(&self, dst: &[f32]) {
+    fn check(&self, dst: &[MaybeUninit<f32>]) {
         let s = self.s;
         let [oh, _] = s.out;
         let [kh, kw] = s.kernel;
@@ -255,7 +259,7 @@ impl TiledPlane<'_> {
     }
 
     /// Writes the output plane into `dst` (rows of [`Self::width`]).
-    fn run(&self, dst: &mut [f32]) {
+    fn run(&self, dst: &mut [MaybeUninit<f32>]) {
         self.check(dst);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -281,7 +285,7 @@ impl TiledPlane<'_> {
     /// The CPU has AVX2 and FMA, and [`Self::check`] passed for `dst`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2<const KH: usize, const KW: usize>(&self, dst: &mut [f32]) {
+    unsafe fn avx2<const KH: usize, const KW: usize>(&self, dst: &mut [MaybeUninit<f32>]) {
         use std::arch::x86_64::*;
         let s = self.s;
         let [oh, ow] = s.out;
@@ -295,7 +299,7 @@ impl TiledPlane<'_> {
             self.epilogue.rectify.map(|h| _mm256_set1_ps(h)),
         );
         let base = self.padded.as_ptr();
-        let out = dst.as_mut_ptr();
+        let out = dst.as_mut_ptr().cast::<f32>();
         for oy in (0..oh).step_by(TILE_ROWS) {
             for ox in (0..ow).step_by(TILE_LANES) {
                 let mut acc = [_mm256_set1_ps(self.bias); TILE_ROWS];
@@ -326,7 +330,7 @@ impl TiledPlane<'_> {
     }
 
     /// The tiles in plain Rust, for CPUs without AVX2 and FMA.
-    fn portable(&self, dst: &mut [f32]) {
+    fn portable(&self, dst: &mut [MaybeUninit<f32>]) {
         let s = self.s;
         let [oh, ow] = s.out;
         let [kh, kw] = s.kernel;
@@ -349,7 +353,7 @@ impl TiledPlane<'_> {
                 for (r, acc) in acc.iter().enumerate().take(oh - oy) {
                     let row = &mut dst[(oy + r) * width + ox..][..TILE_LANES];
                     for (d, &v) in row.iter_mut().zip(acc) {
-                        *d = self.epilogue.value(v);
+                        d.write(self.epilogue.value(v));
                     }
                 }
             }
@@ -360,7 +364,7 @@ impl TiledPlane<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tests::values;
+    use crate::kernels::tests::{values, written};
 
     fn shape(
         batch: usize,
@@ -442,35 +446,36 @@ mod tests {
         let x = values(s.batch * s.c_in * s.in_plane(), 1);
         let w: Vec<f32> = values(s.c_in * s.kernel[0] * s.kernel[1], 2);
         let bias = values(s.c_in, 3);
-        let mut out = vec![0.0; s.output_len()];
         let epilogue = Epilogue { rectify };
         if !portable {
-            conv2d(&x, &w, Some(&bias), s, epilogue, &mut out);
-            return out;
+            return written(s.output_len(), |out| {
+                conv2d(&x, &w, Some(&bias), s, epilogue, out)
+            });
         }
         // The plain-Rust tiles, one plane at a time.
         let padded = PaddedPlane::of(s);
         let columns = padded.columns(s);
         let taps = s.kernel[0] * s.kernel[1];
         let mut buffer = Vec::new();
-        for (plane, dst) in out.chunks_exact_mut(s.out_plane()).enumerate() {
-            let c = plane % s.c_in;
-            let tiles = TiledPlane {
-                padded: &[],
-                kernel: &w[c * taps..][..taps],
-                bias: bias[c],
-                s,
-                phase_len: padded.phase_len,
-                columns: &columns,
-                epilogue,
-            };
-            let src = &x[plane * s.in_plane()..][..s.in_plane()];
-            tiles.plane(padded, src, &mut buffer, plane == 0, dst, |t, rows| {
-                t.check(rows);
-                t.portable(rows);
-            });
-        }
-        out
+        written(s.output_len(), |out| {
+            for (plane, dst) in out.chunks_exact_mut(s.out_plane()).enumerate() {
+                let c = plane % s.c_in;
+                let tiles = TiledPlane {
+                    padded: &[],
+                    kernel: &w[c * taps..][..taps],
+                    bias: bias[c],
+                    s,
+                    phase_len: padded.phase_len,
+                    columns: &columns,
+                    epilogue,
+                };
+                let src = &x[plane * s.in_plane()..][..s.in_plane()];
+                tiles.plane(padded, src, &mut buffer, plane == 0, dst, |t, rows| {
+                    t.check(rows);
+                    t.portable(rows);
+                });
+            }
+        })
     }
 
     #[test]
@@ -541,8 +546,9 @@ mod tests {
                     })
                     .fold(f64::MAX, f64::min)
             };
-            let mut out = vec![0.0; s.output_len()];
-            let ours = time(&mut || conv2d(&x, &w, Some(&bias), &s, e, &mut out));
+            let mut out = Vec::with_capacity(s.output_len());
+            let out = &mut out.spare_capacity_mut()[..s.output_len()];
+            let ours = time(&mut || conv2d(&x, &w, Some(&bias), &s, e, out));
             let tensor = |v: &[f32], dims: Vec<usize>| {
                 FlexTensor::from_data(TensorData::new(v.to_vec(), dims))
             };

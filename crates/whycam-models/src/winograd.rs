@@ -67,7 +67,7 @@ pub(crate) fn conv2d(
     bias: Option<&[f32]>,
     s: &Conv2dShape,
     epilogue: Epilogue,
-    out: &mut [f32],
+    out: &mut [std::mem::MaybeUninit<f32>],
 ) {
     let threads = rayon::current_num_threads().max(1);
     let (c, k) = (s.c_in, s.c_out);
@@ -324,7 +324,7 @@ fn write_tiles(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tests::values;
+    use crate::kernels::tests::{values, written};
 
     fn shape(batch: usize, c: usize, k: usize, size: [usize; 2], pad: [usize; 2]) -> Conv2dShape {
         Conv2dShape {
@@ -387,8 +387,9 @@ mod tests {
             let x = values(s.batch * s.c_in * s.size[0] * s.size[1], 1);
             let w = values(s.c_out * s.c_in * 9, 2);
             let bias = values(s.c_out, 3);
-            let mut out = vec![f32::NAN; s.output_len()];
-            conv2d(&x, &w, Some(&bias), &s, Epilogue { rectify }, &mut out);
+            let out = written(s.output_len(), |o| {
+                conv2d(&x, &w, Some(&bias), &s, Epilogue { rectify }, o)
+            });
             let expected = naive(&x, &w, &bias, &s);
             // Each output sums 9·c_in products of values below 1.
             let bound = 1e-6 * (9 * s.c_in) as f64;
@@ -411,21 +412,13 @@ mod tests {
         let image_len = s.c_in * s.size[0] * s.size[1];
         let x = values(s.batch * image_len, 4);
         let w = values(s.c_out * s.c_in * 9, 5);
-        let mut batch = vec![0.0; s.output_len()];
-        conv2d(&x, &w, None, &s, Epilogue { rectify: None }, &mut batch);
+        let e = Epilogue { rectify: None };
+        let batch = written(s.output_len(), |o| conv2d(&x, &w, None, &s, e, o));
         let one = Conv2dShape { batch: 1, ..s };
         let out_len = one.output_len();
         for b in 0..s.batch {
-            let mut alone = vec![0.0; out_len];
             let image = &x[b * image_len..(b + 1) * image_len];
-            conv2d(
-                image,
-                &w,
-                None,
-                &one,
-                Epilogue { rectify: None },
-                &mut alone,
-            );
+            let alone = written(out_len, |o| conv2d(image, &w, None, &one, e, o));
             assert_eq!(alone, batch[b * out_len..(b + 1) * out_len], "image {b}");
         }
     }
@@ -462,12 +455,13 @@ mod tests {
             let x = values(batch * c * size * size, 1);
             let w = values(c * c * 9, 2);
             let e = Epilogue { rectify: None };
-            let time = |f: &dyn Fn(&mut [f32])| {
-                let mut o = vec![0.0f32; s.output_len()];
-                f(&mut o);
+            let time = |f: &dyn Fn(&mut [std::mem::MaybeUninit<f32>])| {
+                let mut o = Vec::with_capacity(s.output_len());
+                let o = &mut o.spare_capacity_mut()[..s.output_len()];
+                f(o);
                 let t = std::time::Instant::now();
                 for _ in 0..10 {
-                    f(&mut o);
+                    f(o);
                 }
                 t.elapsed().as_secs_f64() * 1e3 / 10.0
             };
