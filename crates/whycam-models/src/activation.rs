@@ -24,7 +24,7 @@ use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind, unary};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
@@ -212,6 +212,18 @@ fn tracked_clamp<const D: usize>(
     if !map_storage(&mut values, move |chunk| clamp_slice(chunk, low, high)) {
         values = map_into(&values, |v| clamp_value(v, low, high));
     }
+    record_clamp(values, node, low, high)
+}
+
+/// The clamp's autodiff operation over `node`, whose values are already clamped to
+/// `[low, high]` (by [`tracked_clamp`] or in a convolution's epilogue): `values` become its
+/// output and the state of its backward step.
+pub(crate) fn record_clamp<const D: usize>(
+    values: FlexTensor,
+    node: NodeGuard,
+    low: f32,
+    high: f32,
+) -> Tensor<D> {
     let result = match TrackedClamp
         .prepare::<NoCheckpointing>([node])
         .compute_bound()

@@ -57,9 +57,11 @@ pub fn conv2d(
 
 /// [`conv2d`], and with `rectify = Some(high)` the output clamped to `[0, high]` (ReLU for an
 /// infinite `high`, ReLU6 for 6) in the kernel's epilogue, while each tile is in cache: one
-/// pass over the activations less. The clamp is applied only to an untracked input on whycam's
-/// kernels; the flag says whether it was, and otherwise the caller rectifies (after its
-/// FullGrad tap, with guided back-propagation's rectifier where one is in scope).
+/// pass over the activations less. The clamp is applied on whycam's kernels only, and for a
+/// tracked input only outside FullGrad and guided back-propagation scopes (FullGrad taps the
+/// output before the clamp, guided back-propagation has its own rectifier); there the clamp's
+/// own autodiff operation is recorded over the clamped values, so gradients are unchanged.
+/// The flag says whether it was applied; otherwise the caller rectifies.
 pub fn conv2d_rectified(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -71,8 +73,10 @@ pub fn conv2d_rectified(
     if constant && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
         if x.is_autodiff() {
             let kind = Kind::of(&x, &weight, &options);
-            if let Some(y) = input_only(&x, &weight, bias.as_ref(), &options, kind) {
-                return (y, false);
+            let rectify =
+                rectify.filter(|_| !crate::fullgrad::tapping() && !crate::guided::guiding());
+            if let Some(y) = input_only(&x, &weight, bias.as_ref(), &options, kind, rectify) {
+                return y;
             }
         } else if let Some((x, weight, bias)) = primitives(x.clone(), &weight, bias.as_ref()) {
             let (y, rectified) = forward(x, weight, bias, &options, rectify);
@@ -221,11 +225,12 @@ fn input_only(
     bias: Option<&Tensor<1>>,
     options: &ConvOptions<2>,
     kind: Kind,
-) -> Option<Tensor<4>> {
+    rectify: Option<f32>,
+) -> Option<(Tensor<4>, bool)> {
     let (x_plain, weight, bias) = primitives(x.clone(), weight, bias)?;
     let input = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let x_dims = x.dims();
-    let (output, _) = forward(x_plain, weight.clone(), bias, options, None);
+    let (output, rectified) = forward(x_plain, weight.clone(), bias, options, rectify);
     let state = ConvState {
         weight,
         x_dims,
@@ -240,7 +245,18 @@ fn input_only(
         OpsKind::Tracked(prep) => prep.finish(state, output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(result))
+    match rectify {
+        // The convolution's node holds the clamped values (its backward step reads none of
+        // them), and the clamp's node over it holds them as its output.
+        Some(high) if rectified => {
+            let (values, node) = result.into_parts();
+            Some((
+                crate::activation::record_clamp(values, node, 0.0, high),
+                true,
+            ))
+        }
+        _ => Some((Tensor::from_primitive::<Autodiff<Flex>>(result), false)),
+    }
 }
 
 /// The backward step: the input's gradient only (the weights are constants).
@@ -521,7 +537,9 @@ mod tests {
             let leaf = x.clone().autodiff().require_grad();
             let y = if fast {
                 let kind = Kind::of(&leaf, &weight, &options);
-                input_only(&leaf, &weight, bias.as_ref(), &options, kind).expect("the fast path")
+                input_only(&leaf, &weight, bias.as_ref(), &options, kind, None)
+                    .expect("the fast path")
+                    .0
             } else {
                 module::conv2d(leaf.clone(), weight.clone(), bias.clone(), options.clone())
             };
@@ -699,11 +717,49 @@ mod tests {
                 // Every case runs on whycam's kernels, which clamp as they write.
                 assert!(applied, "{x_dims:?} {w_dims:?} {options:?}");
                 assert_eq!(got, want, "{x_dims:?} {w_dims:?} {options:?} high {high}");
-                // A tracked input is never rectified by the kernel (FullGrad taps the output
-                // before the activation).
-                let tracked = x.autodiff().require_grad();
+                // A tracked input: the same values, and the same input gradient as the
+                // convolution followed by the tracked clamp.
+                let upstream = tensor(fused.dims(), 4);
+                let run = |fuse: bool| {
+                    let leaf = x.clone().autodiff().require_grad();
+                    let (y, applied) = if fuse {
+                        conv2d_rectified(
+                            leaf.clone(),
+                            weight.clone(),
+                            b.clone(),
+                            options.clone(),
+                            Some(high),
+                        )
+                    } else {
+                        let y = conv2d(leaf.clone(), weight.clone(), b.clone(), options.clone());
+                        (crate::activation::clamp(y, 0.0, high), false)
+                    };
+                    let values = vec(y.clone().without_autodiff());
+                    let grads = (y * upstream.clone()).sum().backward();
+                    (applied, values, vec(leaf.grad(&grads).unwrap()))
+                };
+                let (applied, values, gradient) = run(true);
+                let (_, unfused_values, unfused_gradient) = run(false);
+                assert!(applied, "tracked {x_dims:?} {w_dims:?} {options:?}");
+                assert_eq!(values, want, "tracked {x_dims:?} {w_dims:?} {options:?}");
+                assert_eq!(values, unfused_values);
+                assert_eq!(
+                    gradient, unfused_gradient,
+                    "{x_dims:?} {w_dims:?} {options:?}"
+                );
+                // Inside a FullGrad scope (which taps the output before the activation) and
+                // a guided back-propagation scope (its own rectifier), never.
+                let tracked = || x.clone().autodiff().require_grad();
+                let w = || weight.clone();
+                {
+                    let _scope = crate::BiasGradients::enter();
+                    let (_, applied) =
+                        conv2d_rectified(tracked(), w(), b.clone(), options.clone(), Some(high));
+                    assert!(!applied);
+                }
+                let _scope = crate::GuidedBackprop::enter();
                 let (_, applied) =
-                    conv2d_rectified(tracked, weight, b, options.clone(), Some(high));
+                    conv2d_rectified(tracked(), w(), b.clone(), options.clone(), Some(high));
                 assert!(!applied);
             }
         }

@@ -92,6 +92,12 @@ impl Drop for BiasGradients {
     }
 }
 
+/// Whether a [`BiasGradients`] scope is alive on this thread (its taps need each biased
+/// layer's output before its activation).
+pub(crate) fn tapping() -> bool {
+    SCOPE.with(|s| s.borrow().is_some())
+}
+
 /// Taps `x`, the output of a layer with per-channel `bias` (channels on dimension `D - 3`),
 /// when a scope is alive and `x` is tracked by autodiff; otherwise returns `x` untouched.
 pub(crate) fn tap<const D: usize>(x: Tensor<D>, bias: impl FnOnce() -> Vec<f32>) -> Tensor<D> {

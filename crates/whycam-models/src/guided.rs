@@ -55,6 +55,11 @@ impl Drop for GuidedBackprop {
     }
 }
 
+/// Whether a [`GuidedBackprop`] scope is alive on this thread.
+pub(crate) fn guiding() -> bool {
+    GUIDED.with(|g| g.get().is_some())
+}
+
 /// The guided rectifier `min(max(x, low), high)` with `low = 0`, when a scope is alive and `x`
 /// is tracked by autodiff; `None` otherwise (the caller runs the plain one).
 pub(crate) fn guided_clamp<const D: usize>(x: &Tensor<D>, high: f32) -> Option<Tensor<D>> {
