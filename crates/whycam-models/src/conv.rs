@@ -86,6 +86,45 @@ pub fn conv2d_rectified(
     (module::conv2d(x, weight, bias, options), false)
 }
 
+/// `clamp(conv2d(x, weight, bias) + residual, 0, high)` (no clamp for `rectify = None`), the
+/// residual added and the clamp applied by the kernel to each tile while it is in cache: a
+/// residual block's last convolution, its addition and its ReLU in one pass over the output
+/// instead of three, with the same values (the epilogue adds in the same order). `None`
+/// where the epilogue cannot take them, and the caller runs the operations one by one: a
+/// tracked input, weight or residual (gradients keep burn's operations), other dtypes, kernels
+/// off, a depthwise convolution, a residual of another shape.
+pub fn conv2d_residual(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+    options: &ConvOptions<2>,
+    residual: &Tensor<4>,
+    rectify: Option<f32>,
+) -> Option<Tensor<4>> {
+    let tracked = x.is_autodiff()
+        || weight.is_autodiff()
+        || residual.is_autodiff()
+        || bias.is_some_and(|b| b.is_autodiff());
+    if tracked || [x.dtype(), weight.dtype(), residual.dtype()] != [DType::F32; 3] {
+        return None;
+    }
+    let residual = residual
+        .clone()
+        .try_into_primitive::<Flex>()
+        .ok()?
+        .to_contiguous();
+    let (x, weight, bias) = primitives(x.clone(), weight, bias)?;
+    let y = kernel_forward(
+        &x,
+        &weight,
+        bias.as_ref(),
+        options,
+        rectify,
+        Some(&residual),
+    )?;
+    Some(Tensor::from_primitive::<Flex>(y))
+}
+
 /// The Flex tensors of a convolution's operands (`x` without its autodiff node).
 fn primitives(
     x: Tensor<4>,
@@ -118,18 +157,21 @@ fn forward(
     options: &ConvOptions<2>,
     rectify: Option<f32>,
 ) -> (FlexTensor, bool) {
-    match kernel_forward(&x, &weight, bias.as_ref(), options, rectify) {
+    match kernel_forward(&x, &weight, bias.as_ref(), options, rectify, None) {
         Some(y) => (y, rectify.is_some()),
         None => (Flex::conv2d(x, weight, bias, options.clone()), false),
     }
 }
 
+/// [`kernels::conv2d`] of Flex tensors, `residual` (contiguous f32 of the output's shape, not
+/// for depthwise convolutions) added in the epilogue; `None` where the kernels do not apply.
 fn kernel_forward(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<2>,
     rectify: Option<f32>,
+    residual: Option<&FlexTensor>,
 ) -> Option<FlexTensor> {
     if !kernels_enabled() {
         return None;
@@ -181,7 +223,15 @@ fn kernel_forward(
     if !valid {
         return None;
     }
-    let y = kernels::conv2d(xs, ws, bs, &shape, rectify);
+    let residual = match residual {
+        Some(r) if r.layout().shape().to_vec() == [n, c_out, oh, ow] && !shape.is_depthwise() => {
+            Some(r.as_slice::<f32>()?)
+        }
+        Some(_) => return None,
+        None => None,
+    };
+    let epilogue = kernels::Epilogue { rectify, residual };
+    let y = kernels::conv2d(xs, ws, bs, &shape, epilogue);
     Some(FlexTensor::from_data(TensorData::new(
         y,
         [n, c_out, oh, ow],
@@ -368,7 +418,8 @@ fn depthwise_input_gradient(grad: &FlexTensor, state: &ConvState) -> Option<Flex
             out: [h, w],
             ..shape
         };
-        let dx = kernels::conv2d(source, &flipped, None, &transposed, None);
+        let epilogue = kernels::Epilogue::rectified(None);
+        let dx = kernels::conv2d(source, &flipped, None, &transposed, epilogue);
         return Some(FlexTensor::from_data(TensorData::new(dx, [n, c, h, w])));
     }
     let mut dx = vec![0.0f32; n * c * h * w];
@@ -692,6 +743,35 @@ mod tests {
                     &format!("{x_dims:?} {w_dims:?} bias {bias} {options:?}"),
                 );
             }
+        }
+    }
+
+    #[test]
+    fn residual_convolutions_equal_the_separate_operations_where_they_apply() {
+        for (x_dims, w_dims, options) in cases() {
+            let x = tensor(x_dims, 1);
+            let weight = tensor(w_dims, 2);
+            let b = tensor([w_dims[0]], 3);
+            let plain = conv2d(x.clone(), weight.clone(), Some(b.clone()), options.clone());
+            let residual = tensor(plain.dims(), 4) * 4.0;
+            let fused = |x: &Tensor<4>, residual: &Tensor<4>| {
+                conv2d_residual(x, &weight, Some(&b), &options, residual, Some(1.0))
+            };
+            let what = format!("{x_dims:?} {w_dims:?} {options:?}");
+            if Kind::of(&x, &weight, &options) == Kind::Depthwise {
+                assert!(fused(&x, &residual).is_none(), "{what}");
+                continue;
+            }
+            let vec = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            let want = vec((plain + residual.clone()).clamp(0.0, 1.0));
+            assert_eq!(vec(fused(&x, &residual).expect("fused")), want, "{what}");
+            // Tracked operands and a residual of another shape are left to the caller.
+            let tracked = x.clone().autodiff().require_grad();
+            assert!(fused(&tracked, &residual).is_none(), "{what}");
+            assert!(fused(&x, &residual.clone().autodiff()).is_none(), "{what}");
+            let [n, c, h, w] = residual.dims();
+            let wrong = residual.reshape([n, c, w, h]);
+            assert!(h == w || fused(&x, &wrong).is_none(), "{what}");
         }
     }
 

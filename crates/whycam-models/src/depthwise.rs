@@ -182,7 +182,7 @@ struct TiledPlane<'a> {
     s: &'a Conv2dShape,
     phase_len: usize,
     columns: &'a [usize],
-    epilogue: Epilogue,
+    epilogue: Epilogue<'a>,
 }
 
 impl TiledPlane<'_> {
@@ -446,7 +446,7 @@ mod tests {
         let x = values(s.batch * s.c_in * s.in_plane(), 1);
         let w: Vec<f32> = values(s.c_in * s.kernel[0] * s.kernel[1], 2);
         let bias = values(s.c_in, 3);
-        let epilogue = Epilogue { rectify };
+        let epilogue = Epilogue::rectified(rectify);
         if !portable {
             return written(s.output_len(), |out| {
                 conv2d(&x, &w, Some(&bias), s, epilogue, out)
@@ -534,7 +534,7 @@ mod tests {
             let x = values(batch * c * size * size, 1);
             let w = values(c * k * k, 2);
             let bias = values(c, 3);
-            let e = Epilogue { rectify: None };
+            let e = Epilogue::rectified(None);
             // The fastest of 5 rounds of 10 calls.
             let time = |f: &mut dyn FnMut()| {
                 f();

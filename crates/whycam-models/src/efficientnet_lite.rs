@@ -12,7 +12,9 @@
 
 use crate::activation::relu6;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
-use crate::layers::{Norm2d, conv_forward, conv_norm_rectified, conv_same, fold_into};
+use crate::layers::{
+    Norm2d, conv_forward, conv_norm_rectified, conv_norm_residual, conv_same, fold_into,
+};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
@@ -101,8 +103,12 @@ impl MbConv {
             x = conv_norm_rectified(conv, bn, x, 6.0);
         }
         x = conv_norm_rectified(&self._depthwise_conv, &self._bn1, x, 6.0);
-        x = self._bn2.forward(conv_forward(&self._project_conv, x));
-        if self.residual { x.add(input) } else { x }
+        if self.residual {
+            // The projection adds the input in its epilogue.
+            conv_norm_residual(&self._project_conv, &self._bn2, x, input, None)
+        } else {
+            self._bn2.forward(conv_forward(&self._project_conv, x))
+        }
     }
 
     fn fold(&mut self) {

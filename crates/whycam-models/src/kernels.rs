@@ -57,15 +57,16 @@ impl Conv2dShape {
         self.batch * self.c_out * self.out_plane()
     }
 
-    fn is_depthwise(&self) -> bool {
+    pub(crate) fn is_depthwise(&self) -> bool {
         self.groups == self.c_in && self.c_out == self.c_in && self.groups > 1
     }
 }
 
 /// `conv2d(x, w, bias)` into a new NCHW buffer. `x`, `w` and `bias` must have the lengths
 /// `shape` implies (checked by the caller).
-/// With `rectify = Some(high)` each output is clamped to `[0, high]` as it is written (NaN
-/// passes, as in PyTorch's ReLU).
+/// The epilogue's residual (the output's length; not for depthwise shapes, which panic) is
+/// added to each output, and with `rectify = Some(high)` each output is then clamped to
+/// `[0, high]` as it is written (NaN passes, as in PyTorch's ReLU).
 ///
 /// The buffer is not zeroed first: every kernel writes each output exactly once (zero-filling
 /// the outputs was 7% of an Integrated Gradients run, a pass over memory the kernels then
@@ -75,7 +76,7 @@ pub(crate) fn conv2d(
     w: &[f32],
     bias: Option<&[f32]>,
     shape: &Conv2dShape,
-    rectify: Option<f32>,
+    epilogue: Epilogue,
 ) -> Vec<f32> {
     let len = shape.output_len();
     let mut out = Vec::with_capacity(len);
@@ -84,7 +85,7 @@ pub(crate) fn conv2d(
         w,
         bias,
         shape,
-        Epilogue { rectify },
+        epilogue,
         &mut out.spare_capacity_mut()[..len],
     );
     // SAFETY: each of the three kernels writes every one of the `len` outputs
@@ -105,6 +106,12 @@ fn conv2d_into(
     if out.is_empty() {
         return;
     }
+    assert!(
+        epilogue
+            .residual
+            .is_none_or(|r| r.len() == out.len() && !shape.is_depthwise()),
+        "a residual must have the output's length, and depthwise kernels take none"
+    );
     if shape.is_depthwise() {
         crate::depthwise::conv2d(x, w, bias, shape, epilogue, out);
     } else if crate::winograd::suits(shape) {
@@ -114,15 +121,29 @@ fn conv2d_into(
     }
 }
 
-/// What a kernel does to its outputs as it writes them, after the bias.
+/// What a kernel does to its outputs as it writes them, after the bias: add a residual
+/// branch, then clamp, in the order of the separate operations they replace
+/// (`clamp((conv + bias) + residual)`), so the values are the same.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Epilogue {
+pub(crate) struct Epilogue<'a> {
     /// Clamp to `[0, high]`.
     pub(crate) rectify: Option<f32>,
+    /// Added to each output before the clamp: a residual connection's other branch, laid
+    /// out as the output (dense and Winograd kernels only; see [`conv2d`]).
+    pub(crate) residual: Option<&'a [f32]>,
 }
 
-impl Epilogue {
-    /// One output value (its bias already added) as the kernel writes it.
+impl Epilogue<'_> {
+    /// The clamp alone (or nothing).
+    pub(crate) fn rectified(rectify: Option<f32>) -> Self {
+        Epilogue {
+            rectify,
+            residual: None,
+        }
+    }
+
+    /// One output value (its bias already added) as the kernel writes it, without the
+    /// residual.
     #[inline(always)]
     pub(crate) fn value(self, v: f32) -> f32 {
         match self.rectify {
@@ -131,17 +152,39 @@ impl Epilogue {
         }
     }
 
-    /// Adds `bias` (when given) to each value of `row` and rectifies it.
-    fn apply(self, row: &mut [f32], bias: Option<f32>) {
+    /// Output `index` of the buffer (its bias already added) as the kernel writes it.
+    #[inline(always)]
+    pub(crate) fn value_at(self, v: f32, index: usize) -> f32 {
+        self.value(match self.residual {
+            Some(residual) => v + residual[index],
+            None => v,
+        })
+    }
+
+    /// Whether [`Self::apply`] changes anything with no bias.
+    fn any(self) -> bool {
+        self.rectify.is_some() || self.residual.is_some()
+    }
+
+    /// Adds `bias` (when given) and the residual to each value of `row`, outputs `start..` of
+    /// the buffer, and rectifies it.
+    fn apply(self, row: &mut [f32], bias: Option<f32>, start: usize) {
+        let clamp = crate::activation::clamp_value;
+        if let Some(residual) = self.residual {
+            // The bias and the clamp are the same for the whole row: the compiler takes
+            // their matches out of the loop.
+            let residual = &residual[start..start + row.len()];
+            for (v, &r) in row.iter_mut().zip(residual) {
+                let biased = bias.map_or(*v, |b| *v + b);
+                *v = self.value(biased + r);
+            }
+            return;
+        }
         match (bias, self.rectify) {
             (None, None) => {}
             (Some(b), None) => row.iter_mut().for_each(|v| *v += b),
-            (None, Some(high)) => row
-                .iter_mut()
-                .for_each(|v| *v = crate::activation::clamp_value(*v, 0.0, high)),
-            (Some(b), Some(high)) => row
-                .iter_mut()
-                .for_each(|v| *v = crate::activation::clamp_value(*v + b, 0.0, high)),
+            (None, Some(high)) => row.iter_mut().for_each(|v| *v = clamp(*v, 0.0, high)),
+            (Some(b), Some(high)) => row.iter_mut().for_each(|v| *v = clamp(*v + b, 0.0, high)),
         }
     }
 }
@@ -396,11 +439,12 @@ pub(crate) fn dense(
                 gemm::Parallelism::None,
             );
         }
-        if bias.is_some() || epilogue.rectify.is_some() {
+        if bias.is_some() || epilogue.any() {
             for r in rows {
+                let start = (b * s.c_out + g * m + r) * p + p0;
                 // SAFETY: row `r` of this task's block, as above, which the GEMM has written.
-                let row = unsafe { output.row((b * s.c_out + g * m + r) * p + p0, width) };
-                epilogue.apply(row, bias.map(|bias| bias[g * m + r]));
+                let row = unsafe { output.row(start, width) };
+                epilogue.apply(row, bias.map(|bias| bias[g * m + r]), start);
             }
         }
     };
@@ -565,23 +609,24 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// Every kernel and path writes every output: 1x1 read in place and strided, the stem's
+    /// Shapes that take every kernel and path: 1x1 read in place and strided, the stem's
     /// 7x7 over 3 channels, grouped, the split over output channels (few pixels, many
     /// channels), dilated, asymmetric padding, a plane smaller than the kernel, Winograd's
-    /// odd sizes, depthwise with whole and partial vectors per row, strided, with and without
-    /// the epilogue.
-    #[test]
-    fn every_output_is_written() {
+    /// odd sizes (the 10th and 11th), depthwise with whole and partial vectors per row, strided
+    /// (the last four).
+    fn shapes() -> Vec<Conv2dShape> {
         #[allow(clippy::too_many_arguments)]
-        let shape = |batch,
-                     c_in,
-                     c_out,
-                     groups,
-                     size: [usize; 2],
-                     k: [usize; 2],
-                     stride,
-                     dilation,
-                     pad: [(usize, usize); 2]| {
+        fn shape(
+            batch: usize,
+            c_in: usize,
+            c_out: usize,
+            groups: usize,
+            size: [usize; 2],
+            k: [usize; 2],
+            stride: usize,
+            dilation: usize,
+            pad: [(usize, usize); 2],
+        ) -> Conv2dShape {
             let out =
                 |i: usize| (size[i] + pad[i].0 + pad[i].1 - dilation * (k[i] - 1) - 1) / stride + 1;
             Conv2dShape {
@@ -596,9 +641,9 @@ pub(crate) mod tests {
                 groups,
                 out: [out(0), out(1)],
             }
-        };
+        }
         let (none, one, three) = ([(0, 0); 2], [(1, 1); 2], [(3, 3); 2]);
-        let shapes = [
+        let shapes = vec![
             shape(2, 16, 24, 1, [9, 11], [1, 1], 1, 1, none),
             shape(1, 16, 24, 1, [9, 11], [1, 1], 2, 1, none),
             shape(2, 3, 16, 1, [23, 20], [7, 7], 2, 1, three),
@@ -615,19 +660,64 @@ pub(crate) mod tests {
             shape(1, 6, 6, 6, [12, 11], [5, 5], 2, 1, [(1, 2), (1, 2)]),
             shape(1, 12, 12, 12, [7, 7], [7, 7], 1, 1, three),
         ];
-        for s in shapes {
+        assert!(crate::winograd::suits(&shapes[9]) && crate::winograd::suits(&shapes[10]));
+        assert!(shapes[11..].iter().all(Conv2dShape::is_depthwise));
+        shapes
+    }
+
+    /// A shape's input, weights and bias.
+    fn operands(s: &Conv2dShape) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let x = values(s.batch * s.c_in * s.in_plane(), 1);
+        let w = values(s.c_out * s.c_in / s.groups * s.kernel[0] * s.kernel[1], 2);
+        (x, w, values(s.c_out, 3))
+    }
+
+    /// Every kernel and path writes every output, with and without the epilogue.
+    #[test]
+    fn every_output_is_written() {
+        for s in shapes() {
+            let (x, w, bias) = operands(&s);
+            let residual = values(s.output_len(), 4);
+            let residual = (!s.is_depthwise()).then_some(&residual[..]);
             for rectify in [None, Some(6.0)] {
-                let x = values(s.batch * s.c_in * s.in_plane(), 1);
-                let w = values(s.c_out * s.c_in / s.groups * s.kernel[0] * s.kernel[1], 2);
-                let bias = values(s.c_out, 3);
-                let out = written(s.output_len(), |o| {
-                    conv2d_into(&x, &w, Some(&bias), &s, Epilogue { rectify }, o)
-                });
-                let missing = out.iter().filter(|v| v.is_nan()).count();
-                assert_eq!(missing, 0, "{s:?} {rectify:?}: outputs not written");
+                for residual in [None, residual] {
+                    let epilogue = Epilogue { rectify, residual };
+                    let out = written(s.output_len(), |o| {
+                        conv2d_into(&x, &w, Some(&bias), &s, epilogue, o)
+                    });
+                    let missing = out.iter().filter(|v| v.is_nan()).count();
+                    let what = format!("{s:?} {rectify:?} residual {}", residual.is_some());
+                    assert_eq!(missing, 0, "{what}: outputs not written");
+                }
             }
         }
-        assert!(crate::winograd::suits(&shapes[9]) && crate::winograd::suits(&shapes[10]));
+    }
+
+    /// The residual in the epilogue of the dense and Winograd kernels gives exactly the
+    /// values of the separate addition and clamp, bias or none.
+    #[test]
+    fn the_residual_epilogue_equals_the_separate_operations() {
+        for s in shapes().into_iter().filter(|s| !s.is_depthwise()) {
+            let (x, w, bias) = operands(&s);
+            // Scaled so that some sums pass 6.
+            let residual: Vec<f32> = values(s.output_len(), 4).iter().map(|v| 8.0 * v).collect();
+            for bias in [None, Some(&bias[..])] {
+                let plain = conv2d(&x, &w, bias, &s, Epilogue::rectified(None));
+                for rectify in [None, Some(6.0), Some(f32::INFINITY)] {
+                    let epilogue = Epilogue {
+                        rectify,
+                        residual: Some(&residual),
+                    };
+                    let fused = conv2d(&x, &w, bias, &s, epilogue);
+                    let want: Vec<f32> = plain
+                        .iter()
+                        .zip(&residual)
+                        .map(|(&v, &r)| Epilogue::rectified(rectify).value(v + r))
+                        .collect();
+                    assert_eq!(fused, want, "{s:?} {rectify:?} bias {}", bias.is_some());
+                }
+            }
+        }
     }
 
     /// `a · b + bias` in f64.

@@ -117,8 +117,9 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `norm` after `conv`, rectified to `[0, high]`: ReLU (`high = ∞`) or ReLU6 (`high = 6`), as
 /// [`crate::activation::relu`] / [`crate::activation::relu6`] would (guided inside a guided
-/// scope). With the norm folded and an untracked input the clamp runs in the convolution
-/// kernel's epilogue (the same values, one pass over the activations less).
+/// scope). With the norm folded, the clamp runs in the convolution kernel's epilogue (the
+/// same values and gradients, one pass over the activations less), except in FullGrad and
+/// guided back-propagation scopes.
 pub fn conv_norm_rectified(conv: &Conv2d, norm: &Norm2d, x: Tensor<4>, high: f32) -> Tensor<4> {
     let (y, rectified) = conv_forward_rectified(conv, x, norm.is_folded().then_some(high));
     if rectified {
@@ -127,19 +128,56 @@ pub fn conv_norm_rectified(conv: &Conv2d, norm: &Norm2d, x: Tensor<4>, high: f32
     crate::activation::clamp(norm.forward(y), 0.0, high)
 }
 
-/// [`conv_forward`], asking the kernel to rectify its output to `[0, high]` too; whether it
-/// did (never for a tracked input, whose FullGrad tap needs the output before the clamp).
-fn conv_forward_rectified(conv: &Conv2d, x: Tensor<4>, rectify: Option<f32>) -> (Tensor<4>, bool) {
-    // burn's `Conv2d::forward`, through whycam's conv2d for its faster input gradient.
+/// `norm(conv(x)) + residual`, rectified to `[0, high]` when `high` is given (a residual
+/// block's end: ResNet's `relu(out + identity)`, an inverted residual's `out + x`). With the
+/// norm folded and nothing tracked, the convolution kernel adds the residual and clamps in
+/// its epilogue (the same values, two passes over the activations less); otherwise
+/// operation by operation, the clamp as [`crate::activation::clamp`].
+pub fn conv_norm_residual(
+    conv: &Conv2d,
+    norm: &Norm2d,
+    x: Tensor<4>,
+    residual: Tensor<4>,
+    high: Option<f32>,
+) -> Tensor<4> {
+    if norm.is_folded() {
+        let fused = crate::conv::conv2d_residual(
+            &x,
+            &conv.weight.val(),
+            conv.bias.as_ref().map(|b| b.val()).as_ref(),
+            &conv_options(conv, &x),
+            &residual,
+            high,
+        );
+        if let Some(y) = fused {
+            return y;
+        }
+    }
+    let y = norm.forward(conv_forward(conv, x)).add(residual);
+    match high {
+        Some(high) => crate::activation::clamp(y, 0.0, high),
+        None => y,
+    }
+}
+
+/// burn's `Conv2d::forward`'s options for `conv` over `x` (its padding resolved).
+fn conv_options(conv: &Conv2d, x: &Tensor<4>) -> ConvOptions<2> {
     let [_, _, height, width] = x.dims();
     let (top, bottom) = padding_pair(&conv.padding, 0, height, conv);
     let (left, right) = padding_pair(&conv.padding, 1, width, conv);
-    let options = ConvOptions::new_with_padding(
+    ConvOptions::new_with_padding(
         conv.stride,
         [(top, bottom), (left, right)],
         conv.dilation,
         conv.groups,
-    );
+    )
+}
+
+/// [`conv_forward`], asking the kernel to rectify its output to `[0, high]` too; whether it
+/// did (never in a FullGrad scope, whose tap needs the output before the clamp).
+fn conv_forward_rectified(conv: &Conv2d, x: Tensor<4>, rectify: Option<f32>) -> (Tensor<4>, bool) {
+    // burn's `Conv2d::forward`, through whycam's conv2d for its faster input gradient.
+    let options = conv_options(conv, &x);
     let (y, rectified) = crate::conv::conv2d_rectified(
         x,
         conv.weight.val(),

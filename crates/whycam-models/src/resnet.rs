@@ -6,8 +6,8 @@
 use crate::activation::relu;
 use crate::classifier::{Classifier, HeadSpec, Layer, LayerList, LinearHead, global_avg_pool};
 use crate::layers::{
-    ConvOrNorm, Norm2d, conv, conv_forward, conv_norm_rectified, conv_norm_sequence, fold_into,
-    fold_sequence, run_sequence,
+    ConvOrNorm, Norm2d, conv, conv_forward, conv_norm_rectified, conv_norm_residual,
+    conv_norm_sequence, fold_into, fold_sequence, run_sequence,
 };
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -103,15 +103,16 @@ impl Block {
             Some(seq) => run_sequence(seq, x.clone()),
             None => x.clone(),
         };
-        let mut out = conv_norm_rectified(&self.conv1, &self.bn1, x, f32::INFINITY);
-        out = match (&self.conv3, &self.bn3) {
+        let out = conv_norm_rectified(&self.conv1, &self.bn1, x, f32::INFINITY);
+        // The last convolution adds the identity and applies the ReLU in its epilogue.
+        let rectify = Some(f32::INFINITY);
+        match (&self.conv3, &self.bn3) {
             (Some(conv3), Some(bn3)) => {
                 let out = conv_norm_rectified(&self.conv2, &self.bn2, out, f32::INFINITY);
-                bn3.forward(conv_forward(conv3, out))
+                conv_norm_residual(conv3, bn3, out, identity, rectify)
             }
-            _ => self.bn2.forward(conv_forward(&self.conv2, out)),
-        };
-        relu(out.add(identity))
+            _ => conv_norm_residual(&self.conv2, &self.bn2, out, identity, rectify),
+        }
     }
 
     fn fold(&mut self) {

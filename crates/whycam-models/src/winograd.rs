@@ -310,9 +310,10 @@ fn write_tiles(
                     // SAFETY: outputs (y, x) and (y, x + 1) of plane (image, o) lie in this
                     // task's rows of tiles, which no other task writes.
                     unsafe {
-                        *output.at(plane + y * ow + x) = epilogue.value(left[t]);
+                        let at = plane + y * ow + x;
+                        *output.at(at) = epilogue.value_at(left[t], at);
                         if x + 1 < ow {
-                            *output.at(plane + y * ow + x + 1) = epilogue.value(right[t]);
+                            *output.at(at + 1) = epilogue.value_at(right[t], at + 1);
                         }
                     }
                 }
@@ -388,7 +389,7 @@ mod tests {
             let w = values(s.c_out * s.c_in * 9, 2);
             let bias = values(s.c_out, 3);
             let out = written(s.output_len(), |o| {
-                conv2d(&x, &w, Some(&bias), &s, Epilogue { rectify }, o)
+                conv2d(&x, &w, Some(&bias), &s, Epilogue::rectified(rectify), o)
             });
             let expected = naive(&x, &w, &bias, &s);
             // Each output sums 9·c_in products of values below 1.
@@ -412,7 +413,7 @@ mod tests {
         let image_len = s.c_in * s.size[0] * s.size[1];
         let x = values(s.batch * image_len, 4);
         let w = values(s.c_out * s.c_in * 9, 5);
-        let e = Epilogue { rectify: None };
+        let e = Epilogue::rectified(None);
         let batch = written(s.output_len(), |o| conv2d(&x, &w, None, &s, e, o));
         let one = Conv2dShape { batch: 1, ..s };
         let out_len = one.output_len();
@@ -454,7 +455,7 @@ mod tests {
             let s = shape(batch, c, c, [size, size], [1, 1]);
             let x = values(batch * c * size * size, 1);
             let w = values(c * c * 9, 2);
-            let e = Epilogue { rectify: None };
+            let e = Epilogue::rectified(None);
             let time = |f: &dyn Fn(&mut [std::mem::MaybeUninit<f32>])| {
                 let mut o = Vec::with_capacity(s.output_len());
                 let o = &mut o.spare_capacity_mut()[..s.output_len()];
