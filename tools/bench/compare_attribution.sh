@@ -8,7 +8,8 @@
 # per call and whycam's speed-up (goal >= 2). WHYCAM_BENCH_RISE_MASKS sets RISE's masks (default
 # 2000; RISE's time is proportional to it on both sides), WHYCAM_BENCH_RUNS the timed runs
 # (default 3), WHYCAM_BENCH_THREADS the threads of both (default: all cores),
-# WHYCAM_BENCH_METHODS some of ig,rise,fullgrad (default: all).
+# WHYCAM_BENCH_METHODS some of ig,rise,fullgrad (default: all), WHYCAM_BENCH_BATCHES the batch
+# sizes of both (default 1,8).
 # The two sides run one after the other, never at once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

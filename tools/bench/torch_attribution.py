@@ -17,7 +17,8 @@ rise/b1, rise/b8, fullgrad/b1, fullgrad/b8); progress goes to stderr.
   * FullGrad: pytorch-grad-cam 1.5.7's FullGrad(model, [])(x, [ClassifierOutputTarget(top-1)]
     per image]) on the whole batch at once, as its users call it.
 WHYCAM_BENCH_METHODS picks some of ig,rise,fullgrad (default: all).
-Threads: WHYCAM_BENCH_THREADS (default 2). Runs: WHYCAM_BENCH_RUNS (default 3).
+Threads: WHYCAM_BENCH_THREADS (default 2). Runs: WHYCAM_BENCH_RUNS (default 3). Batch sizes:
+WHYCAM_BENCH_BATCHES (default 1,8), as whycam's side.
 
     ~/venvs/ref/bin/python tools/bench/torch_attribution.py
 """
@@ -41,6 +42,7 @@ import make_goldens as mg  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("WHYCAM_BENCH_THREADS", "2")))
 RUNS = int(os.environ.get("WHYCAM_BENCH_RUNS", "3"))
+BATCHES = [int(b) for b in (os.environ.get("WHYCAM_BENCH_BATCHES") or "1,8").split(",")]
 MASKS = int(os.environ.get("WHYCAM_BENCH_RISE_MASKS", "2000"))
 METHODS = (os.environ.get("WHYCAM_BENCH_METHODS") or "ig,rise,fullgrad").split(",")
 IG_INTERNAL = [int(b) for b in
@@ -102,7 +104,7 @@ def main():
     np.random.seed(0)
     masks = generate_masks(MASKS, 7, 0.5, (224, 224))
     out = {}
-    for batch in [1, 8]:
+    for batch in BATCHES:
         x = mg.batch([PHOTOS[i % len(PHOTOS)] for i in range(batch)], *mg.LITE)
         with torch.no_grad():
             target = net(x).argmax(1)
