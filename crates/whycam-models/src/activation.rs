@@ -231,7 +231,9 @@ pub(crate) fn record_clamp<const D: usize>(
     {
         OpsKind::Tracked(prep) => prep.finish(
             ClampState {
-                output: values.clone(),
+                // A handle on the same values when they are contiguous (they are, from both
+                // callers), else a contiguous copy for the mask to read.
+                output: values.to_contiguous(),
                 low,
                 high,
             },

@@ -7,9 +7,11 @@
 //! tile of output pixels, written in place into the NCHW output, the work split over the
 //! cores at batch 1 too; depthwise convolutions are direct, in register tiles over a padded
 //! copy of each plane. burn-flex's own kernel remains for anything else (other dtypes, other
-//! backends, trained weights). The bias and, for an untracked input, a following ReLU or
-//! ReLU6 are applied by the kernel to each tile while it is in cache ([`conv2d_rectified`];
-//! the zoo's blocks call it through `layers::conv_norm_rectified`).
+//! backends, trained weights). The bias, a following ReLU or ReLU6 (outside FullGrad and
+//! guided back-propagation scopes) and, for untracked tensors, a residual block's skip branch
+//! are applied by the kernel to each tile while it is in cache ([`conv2d_rectified`],
+//! [`conv2d_residual`]; the zoo's blocks call them through `layers::conv_norm_rectified` and
+//! `layers::conv_norm_residual`).
 //!
 //! **Backward.** Every gradient method (saliency, Integrated Gradients, SmoothGrad, guided
 //! back-propagation, FullGrad, and the part of Grad-CAM after the target layer) differentiates
